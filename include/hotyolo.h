@@ -1,0 +1,171 @@
+/*
+ * hotyolo — YOLOv8 object detection in C, at full speed from the first frame.
+ *
+ * Conventions
+ *   - Every fallible function returns hy_status (HY_OK = 0, errors < 0) and writes its
+ *     result through the LAST out-parameter, which is set only on success.
+ *   - hy_last_error() gives a thread-local sentence naming the file/field and the problem.
+ *   - hy_*_free(NULL) is a no-op. The library never prints and never exits; diagnostics go
+ *     to the callback set with hy_log_set().
+ *   - Tensors are NCHW, float32 unless stated; images are interleaved 8-bit RGB (HWC).
+ *
+ * Example
+ *   hy_model *m;
+ *   if (hy_model_load("yolov8n.pt", NULL, &m) != HY_OK) { fprintf(stderr, "%s\n", hy_last_error()); return 1; }
+ *   hy_image *img;
+ *   hy_image_load("bus.jpg", &img);
+ *   hy_detect_params dp = hy_detect_default_params();
+ *   hy_result *r;
+ *   hy_detect(m, img, &dp, &r);
+ *   for (size_t i = 0; i < hy_result_count(r); i++) {
+ *       const hy_detection *d = hy_result_get(r, i);
+ *       printf("%s %.2f\n", hy_model_class_name(m, d->class_id), d->confidence);
+ *   }
+ *   hy_result_free(r); hy_image_free(img); hy_model_free(m);
+ */
+#ifndef HOTYOLO_H
+#define HOTYOLO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HY_VERSION_MAJOR 0
+#define HY_VERSION_MINOR 1
+#define HY_VERSION_PATCH 0
+#define HY_VERSION_STRING "0.1.0"
+
+const char *hy_version(void);
+
+/* ---- status ------------------------------------------------------------------------ */
+#define HY_STATUS_MAP(X)                                              \
+    X(OK, 0, "ok")                                                    \
+    X(ERR_NOMEM, -1, "out of memory")                                 \
+    X(ERR_IO, -2, "i/o error")                                        \
+    X(ERR_FORMAT, -3, "bad file format")                              \
+    X(ERR_UNSUPPORTED, -4, "unsupported")                             \
+    X(ERR_INVALID_ARG, -5, "invalid argument")                        \
+    X(ERR_BACKEND, -6, "backend error")                               \
+    X(ERR_NOT_FOUND, -7, "not found")                                 \
+    X(ERR_BUSY, -8, "busy")                                           \
+    X(ERR_UNSAFE, -9, "refused unsafe content")                       \
+    X(ERR_MISMATCH, -10, "structure mismatch")
+
+typedef enum hy_status {
+#define HY__STATUS_ENUM(name, code, text) HY_##name = code,
+    HY_STATUS_MAP(HY__STATUS_ENUM)
+#undef HY__STATUS_ENUM
+} hy_status;
+
+const char *hy_status_str(hy_status st); /* "ok", "out of memory", ... */
+const char *hy_status_name(hy_status st); /* "HY_OK", "HY_ERR_NOMEM", ... */
+const char *hy_last_error(void);          /* thread-local detail of the last failure */
+
+/* ---- logging ----------------------------------------------------------------------- */
+typedef enum hy_log_level { HY_LOG_DEBUG, HY_LOG_INFO, HY_LOG_WARN, HY_LOG_ERROR } hy_log_level;
+typedef void (*hy_log_fn)(hy_log_level level, const char *msg, void *user_data);
+void hy_log_set(hy_log_fn fn, void *user_data); /* NULL: silent (default) */
+
+/* ---- dtypes ------------------------------------------------------------------------ */
+typedef enum hy_dtype {
+    HY_DTYPE_F32,
+    HY_DTYPE_F16,
+    HY_DTYPE_BF16,
+    HY_DTYPE_I64,
+    HY_DTYPE_I32,
+    HY_DTYPE_U8,
+    HY_DTYPE_I8,
+    HY_DTYPE_F64,
+    HY_DTYPE_BOOL,
+    HY_DTYPE_COUNT
+} hy_dtype;
+const char *hy_dtype_name(hy_dtype t); /* "float32", "float16", ... (torch names) */
+size_t hy_dtype_size(hy_dtype t);
+
+/* ---- images ------------------------------------------------------------------------ */
+/* 8-bit interleaved RGB, row-major, stride = 3 * width. */
+typedef struct hy_image {
+    int width, height;
+    uint8_t *data; /* (h, w, 3) RGB */
+} hy_image;
+
+/* Decodes JPEG (EXIF orientation applied, as OpenCV imread) or PNG from memory. */
+hy_status hy_image_decode(const void *buf, size_t len, hy_image **out);
+/* Reads and decodes a file; errors name the file. */
+hy_status hy_image_load(const char *path, hy_image **out);
+/* Wraps a copy of caller RGB pixels (h, w, 3), row stride in bytes (0 = 3*w). */
+hy_status hy_image_from_rgb(const uint8_t *rgb, int width, int height, size_t stride, hy_image **out);
+void hy_image_free(hy_image *img);
+/* Writes an 8-bit RGB image as JPEG (quality 1..100). */
+hy_status hy_image_save_jpeg(const hy_image *img, const char *path, int quality);
+
+/* ---- model ------------------------------------------------------------------------- */
+typedef struct hy_model hy_model;
+
+typedef struct hy_model_params {
+    int n_threads; /* 0 = number of online cores */
+    int imgsz;     /* inference size (long side), multiple of 32; 0 = 640 */
+} hy_model_params;
+hy_model_params hy_model_default_params(void);
+
+/* Loads an Ultralytics YOLOv8 checkpoint (.pt, never executing pickle code), validates
+ * every tensor name and shape, folds BN and prepares the CPU kernels. */
+hy_status hy_model_load(const char *path, const hy_model_params *params, hy_model **out);
+void hy_model_free(hy_model *m);
+
+int hy_model_num_classes(const hy_model *m);
+const char *hy_model_class_name(const hy_model *m, int class_id); /* NULL if out of range */
+const char *hy_model_variant(const hy_model *m);                   /* "n", "s", ... or "" */
+int hy_model_num_threads(const hy_model *m);
+
+/* Raw network output for a preprocessed input x (1, 3, h, w), h and w multiples of 32.
+ * out must hold (4 + nc) * A floats, A = sum over strides 8/16/32 of (h/s)*(w/s);
+ * layout (4 + nc, A): rows 0-3 xywh in input pixels, then class sigmoid scores. */
+hy_status hy_model_forward(hy_model *m, const float *x, int h, int w, float *out, size_t out_len);
+
+/* ---- detection --------------------------------------------------------------------- */
+typedef struct hy_detect_params {
+    float conf;          /* confidence threshold, default 0.25 */
+    float iou;           /* NMS IoU threshold, default 0.7 */
+    int max_det;         /* default 300 */
+    int imgsz;           /* 0 = model's imgsz */
+    const int *classes;  /* keep only these class ids (NULL = all) */
+    int n_classes;
+    int agnostic_nms;    /* 0 = class-aware (Ultralytics default) */
+} hy_detect_params;
+hy_detect_params hy_detect_default_params(void);
+
+typedef struct hy_detection {
+    float x1, y1, x2, y2; /* original-image pixels, clipped */
+    float confidence;
+    int class_id;
+} hy_detection;
+
+/* Per-stage wall time, milliseconds. */
+typedef struct hy_timings {
+    double decode_ms, preprocess_ms, inference_ms, postprocess_ms;
+} hy_timings;
+
+typedef struct hy_result hy_result;
+
+hy_status hy_detect(hy_model *m, const hy_image *img, const hy_detect_params *p, hy_result **out);
+/* Decodes an encoded image (JPEG/PNG) buffer and detects; decode time is recorded. */
+hy_status hy_detect_encoded(hy_model *m, const void *buf, size_t len, const hy_detect_params *p,
+                            hy_result **out);
+size_t hy_result_count(const hy_result *r);
+const hy_detection *hy_result_get(const hy_result *r, size_t i); /* NULL if out of range */
+hy_timings hy_result_timings(const hy_result *r);
+int hy_result_image_width(const hy_result *r);
+int hy_result_image_height(const hy_result *r);
+void hy_result_free(hy_result *r);
+
+/* Draws boxes with "name score" labels onto img (in place). names may be NULL. */
+hy_status hy_image_draw_detections(hy_image *img, const hy_result *r, const hy_model *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HOTYOLO_H */

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every Debian package hotyolo needs to build, test and run. Idempotent:
+# packages already present are skipped, and apt-get runs only when something is missing.
+set -euo pipefail
+PKGS=(
+  build-essential cmake pkg-config ca-certificates curl
+  zlib1g-dev            # inflate for .pt (zip) entries
+  libjpeg62-turbo-dev   # JPEG decode/encode (libjpeg-turbo)
+  libspng-dev           # PNG decode
+  libexif-dev           # JPEG EXIF orientation (as OpenCV imread applies it)
+  libjson-c-dev         # JSON output / reference parsing
+  libfreetype-dev fonts-dejavu-core  # labels on annotated images
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,72 @@
+/* Internal core: allocation, errors, logging, files, timing, thread pool. */
+#ifndef HY_CORE_H
+#define HY_CORE_H
+
+#include "hotyolo.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HY_ASSERT(x)                                                         \
+    do {                                                                     \
+        if (!(x)) hy__assert_fail(__FILE__, __LINE__, #x);                   \
+    } while (0)
+_Noreturn void hy__assert_fail(const char *file, int line, const char *expr);
+
+#define HY_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define HY_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define HY_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* All heap allocation goes through these (counted, so tests can check for leaks). */
+void *hy__malloc(size_t n);
+void *hy__calloc(size_t n, size_t size);
+void *hy__realloc(void *p, size_t n);
+void hy__free(void *p);
+void *hy__aligned_alloc(size_t align, size_t n); /* free with hy__aligned_free */
+void hy__aligned_free(void *p);
+char *hy__strdup(const char *s);
+char *hy__strndup(const char *s, size_t n);
+int64_t hy__alloc_live(void); /* number of live allocations */
+
+/* Sets the thread-local error text (printf-style) and returns st. */
+hy_status hy__error(hy_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the current error text with "prefix: " and returns st. */
+hy_status hy__error_prefix(hy_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void hy__log(hy_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whole-file read into a heap buffer (hy__free). Errors name the path. */
+hy_status hy__file_read(const char *path, uint8_t **data, size_t *size);
+
+/* Read-only mapping of a whole file. */
+typedef struct hy__map {
+    const uint8_t *data;
+    size_t size;
+} hy__map;
+hy_status hy__map_open(const char *path, hy__map *out);
+void hy__map_close(hy__map *m);
+
+double hy__now_ms(void); /* monotonic clock */
+
+/* Overflow-checked size arithmetic: return false on overflow. */
+static inline bool hy__mul_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool hy__add_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* ---- thread pool (ggml-style ith/nth split) ---------------------------------------- */
+typedef struct hy__threadpool hy__threadpool;
+/* fn runs on every thread ith in [0, nth); the caller's thread is ith = 0. */
+typedef void (*hy__task_fn)(void *ctx, int ith, int nth);
+hy_status hy__threadpool_create(int n_threads, hy__threadpool **out);
+void hy__threadpool_free(hy__threadpool *tp);
+int hy__threadpool_size(const hy__threadpool *tp);
+/* Runs fn(ctx, ith, nth) on all threads and waits; no allocation. tp may be NULL (1 thread). */
+void hy__threadpool_run(hy__threadpool *tp, hy__task_fn fn, void *ctx);
+int hy__cpu_count(void);
+
+#endif

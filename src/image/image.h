@@ -1,0 +1,44 @@
+/* Internal image helpers: decode (libjpeg-turbo, libspng), Ultralytics letterbox with
+ * OpenCV-exact INTER_LINEAR resize, drawing. Public entry points are in hotyolo.h. */
+#ifndef HY_IMAGE_H
+#define HY_IMAGE_H
+
+#include "core/core.h"
+
+/* Largest accepted image: width * height <= HY_IMAGE_MAX_PIXELS, each side <= 65500. */
+#define HY_IMAGE_MAX_PIXELS (1ull << 28)
+
+/* Ultralytics LetterBox geometry for an image of (w, h) into new_shape (new_w, new_h).
+ * auto_pad != 0: "rect" minimal padding (pad reduced mod stride, as predict on a single
+ * image); else pad to exactly new_w x new_h. scaleup = 1 as predict. */
+typedef struct hy__letterbox {
+    int src_w, src_h;
+    int unpad_w, unpad_h;   /* resized size: round(w * r), round(h * r) */
+    int top, bottom, left, right;
+    int out_w, out_h;       /* unpad + padding */
+    float r;                /* scale */
+    float pad_x, pad_y;     /* dw/2, dh/2 before rounding (for box mapping, as scale_boxes) */
+} hy__letterbox;
+
+hy__letterbox hy__letterbox_plan(int w, int h, int new_w, int new_h, int auto_pad, int stride);
+
+/* Resizes RGB (h, w, 3) -> (dh, dw, 3) exactly as cv2.resize(INTER_LINEAR) on 8-bit images.
+ * scratch: hy__resize_scratch_size(...) bytes (no allocation inside). */
+size_t hy__resize_scratch_size(int sw, int sh, int dw, int dh);
+void hy__resize_linear_u8(const uint8_t *src, int sw, int sh, size_t sstride, uint8_t *dst, int dw,
+                          int dh, size_t dstride, void *scratch);
+
+/* Full preprocessing: letterbox src into dst (3, out_h, out_w) float32 CHW RGB / 255, pad
+ * value 114/255. scratch as from hy__letterbox_scratch_size(). No allocation. */
+size_t hy__letterbox_scratch_size(const hy__letterbox *lb);
+void hy__letterbox_apply(const hy__letterbox *lb, const uint8_t *src, size_t sstride, float *dst,
+                         void *scratch);
+
+/* Draws an axis-aligned rectangle outline (thickness t px) and a filled label box with
+ * text (FreeType, DejaVu Sans) above it. Coordinates are clipped to the image. */
+hy_status hy__draw_box(hy_image *img, int x1, int y1, int x2, int y2, int t, const uint8_t rgb[3],
+                       const char *label);
+/* Ultralytics' 20-colour palette by class id. */
+void hy__palette(int class_id, uint8_t rgb[3]);
+
+#endif

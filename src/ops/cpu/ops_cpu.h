@@ -1,0 +1,50 @@
+/* CPU kernels. Every op has a plain-C reference (`_ref`, the spec) and a fast path that is
+ * tested against it. Tensors are NCHW float32 with batch 1: a (c, h, w) tensor is c*h*w
+ * contiguous floats, so a channel slice [c0, c1) is a pointer offset (C2f split and Concat
+ * need no strides). Fast kernels never allocate: weights are packed once at load, scratch
+ * is sized at plan time. Threading: fn(ctx, ith, nth) split over output rows/channels. */
+#ifndef HY_OPS_CPU_H
+#define HY_OPS_CPU_H
+
+#include "core/core.h"
+
+enum hy_act { HY_ACT_NONE, HY_ACT_SILU, HY_ACT_SIGMOID, HY_ACT_COUNT };
+
+typedef struct hy__conv2d_desc {
+    int cin, cout;        /* groups = 1 */
+    int kh, kw;
+    int stride, pad;      /* same in both axes (YOLOv8 uses k=1 p=0, k=3 p=1, s=1|2) */
+    int act;              /* enum hy_act, applied after bias */
+} hy__conv2d_desc;
+
+static inline int hy__conv_out(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
+
+/* ---- reference (spec) -------------------------------------------------------------- */
+/* x (cin, h, w), wt (cout, cin, kh, kw), bias (cout) or NULL, add (cout, oh, ow) or NULL is
+ * added AFTER the activation (Bottleneck shortcut), y (cout, oh, ow). */
+void hy__cpu_conv2d_ref(const hy__conv2d_desc *d, const float *x, int h, int w, const float *wt,
+                        const float *bias, const float *add, float *y);
+/* k x k max pool, stride 1, pad k/2 (SPPF), -inf padding. x, y (c, h, w). */
+void hy__cpu_maxpool_ref(const float *x, int c, int h, int w, int k, float *y);
+/* nearest upsample x2: x (c, h, w) -> y (c, 2h, 2w) */
+void hy__cpu_upsample2x_ref(const float *x, int c, int h, int w, float *y);
+
+/* ---- fast path ---------------------------------------------------------------------- */
+/* Packed weights+bias in the layout the GEMM micro-kernel wants. */
+size_t hy__cpu_conv2d_packed_size(const hy__conv2d_desc *d);
+void hy__cpu_conv2d_pack(const hy__conv2d_desc *d, const float *wt, const float *bias, void *packed);
+/* Scratch bytes for an (h, w) input with up to nth threads (im2col panels etc.), 64-aligned. */
+size_t hy__cpu_conv2d_scratch_size(const hy__conv2d_desc *d, int h, int w, int nth);
+/* Same contract as the reference; packed from hy__cpu_conv2d_pack. tp may be NULL. */
+void hy__cpu_conv2d(const hy__conv2d_desc *d, const void *packed, const float *x, int h, int w,
+                    const float *add, float *y, void *scratch, hy__threadpool *tp);
+
+void hy__cpu_maxpool(const float *x, int c, int h, int w, int k, float *y, hy__threadpool *tp);
+void hy__cpu_upsample2x(const float *x, int c, int h, int w, float *y, hy__threadpool *tp);
+/* y[i] = x[i] for n floats (concat placement); threaded for large n. */
+void hy__cpu_copy(const float *x, size_t n, float *y, hy__threadpool *tp);
+
+/* Name of the selected fast-kernel ISA ("avx512", "avx2", "generic"). */
+const char *hy__cpu_isa(void);
+
+#endif
