@@ -25,13 +25,13 @@ extern hy_test_case hy_test_cases[512];
 extern int hy_test_ncases;
 extern int hy_test_failed_flag;
 
-#define HY_TEST(name)                                                                           \
-    static void hy_test_fn_##name(void);                                                        \
-    __attribute__((constructor)) static void hy_test_reg_##name(void) {                         \
-        hy_test_cases[hy_test_ncases].name = #name;                                             \
-        hy_test_cases[hy_test_ncases++].fn = hy_test_fn_##name;                                 \
+#define HY_TEST(tname)                                                                          \
+    static void hy_test_fn_##tname(void);                                                       \
+    __attribute__((constructor)) static void hy_test_reg_##tname(void) {                        \
+        hy_test_cases[hy_test_ncases].name = #tname;                                            \
+        hy_test_cases[hy_test_ncases++].fn = hy_test_fn_##tname;                                \
     }                                                                                           \
-    static void hy_test_fn_##name(void)
+    static void hy_test_fn_##tname(void)
 
 #define HY_FAIL_(...)                                                                           \
     do {                                                                                        \
@@ -93,6 +93,9 @@ extern int hy_test_failed_flag;
 const char *hy_test_asset(const char *rel);
 /* Path of a scratch file under the test's temp dir. */
 const char *hy_test_tmp(const char *name);
+/* Loads a little-endian float32 C-order .npy file (malloc'd; free()). shape gets up to 8
+ * dims; returns NULL with a message on stderr on any problem. */
+float *hy_test_npy_load(const char *path, long long shape[8], int *ndim, size_t *count);
 
 #define HY_TEST_MAIN()                                                                          \
     hy_test_case hy_test_cases[512];                                                            \

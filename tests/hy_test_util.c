@@ -1,4 +1,5 @@
-#define _POSIX_C_SOURCE 200809L
+#include <string.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -40,4 +41,58 @@ const char *hy_test_tmp(const char *name) {
     char *b = bufs[slot++ & 7];
     snprintf(b, 4096, "%s/%s", dir, name);
     return b;
+}
+
+float *hy_test_npy_load(const char *path, long long shape[8], int *ndim, size_t *count) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "%s: cannot open\n", path);
+        return NULL;
+    }
+    unsigned char pre[10];
+    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0 || pre[6] != 1) {
+        fprintf(stderr, "%s: not a version-1 .npy file\n", path);
+        fclose(f);
+        return NULL;
+    }
+    size_t hlen = (size_t)pre[8] | ((size_t)pre[9] << 8);
+    char hdr[4096];
+    if (hlen >= sizeof hdr || fread(hdr, 1, hlen, f) != hlen) {
+        fprintf(stderr, "%s: bad header\n", path);
+        fclose(f);
+        return NULL;
+    }
+    hdr[hlen] = 0;
+    if (!strstr(hdr, "'descr': '<f4'") || !strstr(hdr, "'fortran_order': False")) {
+        fprintf(stderr, "%s: expected little-endian float32 C order: %s\n", path, hdr);
+        fclose(f);
+        return NULL;
+    }
+    const char *s = strstr(hdr, "'shape': (");
+    if (!s) {
+        fclose(f);
+        return NULL;
+    }
+    s += 10;
+    *ndim = 0;
+    size_t n = 1;
+    while (*s && *s != ')' && *ndim < 8) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s) break;
+        shape[(*ndim)++] = v;
+        n *= (size_t)v;
+        s = end;
+        while (*s == ',' || *s == ' ') s++;
+    }
+    float *data = malloc(n * sizeof(float));
+    if (!data || fread(data, sizeof(float), n, f) != n) {
+        fprintf(stderr, "%s: short data\n", path);
+        free(data);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    *count = n;
+    return data;
 }

@@ -28,7 +28,8 @@ void *hy__aligned_alloc(size_t align, size_t n); /* free with hy__aligned_free *
 void hy__aligned_free(void *p);
 char *hy__strdup(const char *s);
 char *hy__strndup(const char *s, size_t n);
-int64_t hy__alloc_live(void); /* number of live allocations */
+int64_t hy__alloc_live(void);  /* number of live allocations */
+int64_t hy__alloc_total(void); /* allocations (and reallocs) ever made */
 
 /* Sets the thread-local error text (printf-style) and returns st. */
 hy_status hy__error(hy_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

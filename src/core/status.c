@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static _Thread_local char last_error[1024];
+static _Thread_local char last_error[16384];
 
 const char *hy_version(void) { return HY_VERSION_STRING; }
 
@@ -41,13 +41,18 @@ hy_status hy__error(hy_status st, const char *fmt, ...) {
 }
 
 hy_status hy__error_prefix(hy_status st, const char *fmt, ...) {
-    char prefix[512], old[sizeof last_error];
+    char prefix[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, last_error, sizeof old);
-    snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
+    size_t pl = strlen(prefix), ol = strnlen(last_error, sizeof last_error - 1);
+    if (pl + 2 + ol >= sizeof last_error) ol = sizeof last_error - pl - 3;
+    memmove(last_error + pl + 2, last_error, ol);
+    memcpy(last_error, prefix, pl);
+    last_error[pl] = ':';
+    last_error[pl + 1] = ' ';
+    last_error[pl + 2 + ol] = 0;
     return st;
 }
 

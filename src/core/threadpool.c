@@ -1,7 +1,6 @@
 /* Fixed-size thread pool. hy__threadpool_run() publishes one task to all workers by bumping
  * a generation counter; workers spin briefly (low latency between the ~60 ops of a forward
  * pass), then sleep on a condition variable. No allocation after create. */
-#define _GNU_SOURCE
 #include "core.h"
 
 #include <pthread.h>

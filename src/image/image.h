@@ -7,6 +7,13 @@
 
 /* Largest accepted image: width * height <= HY_IMAGE_MAX_PIXELS, each side <= 65500. */
 #define HY_IMAGE_MAX_PIXELS (1ull << 28)
+#define HY_IMAGE_MAX_SIDE 65500
+
+/* Allocates an uninitialised (height, width, 3) image after checking the limits above
+ * (HY_ERR_FORMAT for a zero side, HY_ERR_UNSUPPORTED when too large). */
+hy_status hy__image_create(int width, int height, hy_image **out);
+/* Applies EXIF orientation 1..8 in place as OpenCV's imread does (others: no-op). */
+hy_status hy__image_orient(hy_image *img, int orientation);
 
 /* Ultralytics LetterBox geometry for an image of (w, h) into new_shape (new_w, new_h).
  * auto_pad != 0: "rect" minimal padding (pad reduced mod stride, as predict on a single

@@ -34,6 +34,10 @@ typedef struct hy__pt_file {
     char yaml_file[256];            /* e.g. "yolov8n.yaml", or "" */
     char **names;                   /* class names by id (from model.names), or NULL */
     int n_names;
+    /* Added: scales[scale][2] of the yaml (1024 for yolov8n/s), 0 when unknown. */
+    int max_channels;
+    /* Added: 1 when the file is the legacy (pre-1.6, non-zip) torch.save format. */
+    int legacy_format;
     /* The whole top-level pickled object, for inspection (train_args, date, version...).
      * Owned by this struct. */
     hy__pkl_value *root;

@@ -35,7 +35,9 @@ size_t hy__cpu_conv2d_packed_size(const hy__conv2d_desc *d);
 void hy__cpu_conv2d_pack(const hy__conv2d_desc *d, const float *wt, const float *bias, void *packed);
 /* Scratch bytes for an (h, w) input with up to nth threads (im2col panels etc.), 64-aligned. */
 size_t hy__cpu_conv2d_scratch_size(const hy__conv2d_desc *d, int h, int w, int nth);
-/* Same contract as the reference; packed from hy__cpu_conv2d_pack. tp may be NULL. */
+/* Same contract as the reference; packed from hy__cpu_conv2d_pack. tp may be NULL. scratch has
+ * hy__cpu_conv2d_scratch_size(d, h, w, nth) bytes with nth >= threads of tp (any alignment).
+ * y must not overlap x or add (y is the accumulator when K = cin*kh*kw is blocked). */
 void hy__cpu_conv2d(const hy__conv2d_desc *d, const void *packed, const float *x, int h, int w,
                     const float *add, float *y, void *scratch, hy__threadpool *tp);
 
@@ -46,5 +48,22 @@ void hy__cpu_copy(const float *x, size_t n, float *y, hy__threadpool *tp);
 
 /* Name of the selected fast-kernel ISA ("avx512", "avx2", "generic"). */
 const char *hy__cpu_isa(void);
+
+/* ---- ISA variants (tests, benches) -------------------------------------------------- */
+/* Every kernel the build flags allow is compiled in (-march=native on an AVX-512 machine gives
+ * all three), so each can be tested against the reference on one machine. */
+enum hy_cpu_isa { HY_CPU_ISA_GENERIC, HY_CPU_ISA_AVX2, HY_CPU_ISA_AVX512, HY_CPU_ISA_COUNT };
+const char *hy__cpu_isa_name(int isa); /* "generic", "avx2", "avx512" */
+bool hy__cpu_isa_available(int isa);
+int hy__cpu_isa_best(void); /* the one hy__cpu_conv2d_pack picks */
+/* hy__cpu_conv2d_pack with an explicit ISA (must be available). The packed buffer records it,
+ * so hy__cpu_conv2d then runs that ISA's micro-kernel. packed_size/scratch_size cover every
+ * ISA. packed must be 64-byte aligned. */
+void hy__cpu_conv2d_pack_isa(const hy__conv2d_desc *d, const float *wt, const float *bias, int isa,
+                             void *packed);
+/* The conv epilogue's vectorised math for one ISA, over n floats (x and y may be equal):
+ * y = exp(x) (own range reduction + polynomial), and y = act(x). */
+void hy__cpu_vexp(const float *x, size_t n, float *y, int isa);
+void hy__cpu_act(const float *x, size_t n, int act, float *y, int isa);
 
 #endif

@@ -1,0 +1,59 @@
+/* Backend interface (vtable). The model asks for a backend by name; every backend is tested
+ * against the CPU reference kernels. A backend owns its copy of the weights (packed for
+ * its kernels or uploaded to its device) and, per planned graph, an activation arena. */
+#ifndef HY_BACKEND_IMPL_H
+#define HY_BACKEND_IMPL_H
+
+#include "core/core.h"
+#include "tensor/graph.h"
+
+#define HY_BACKEND_API_VERSION 1
+
+/* Folded convolution weights handed to a backend (host memory, float32). */
+typedef struct hy__conv_weights {
+    hy__conv2d_params p;  /* weight_id = index in the table */
+    const float *w;       /* (cout, cin, kh, kw) */
+    const float *b;       /* (cout) */
+} hy__conv_weights;
+
+typedef struct hy__backend hy__backend;
+typedef struct hy__plan hy__plan; /* backend-specific per-graph state (arena, scratch) */
+
+struct hy__backend_i {
+    int api_version;
+    const char *name;
+    int (*supports_op)(hy__backend *be, const hy__node *n);
+    /* Takes the weight table once (pack / upload). Called before any graph_prepare. */
+    hy_status (*weights_set)(hy__backend *be, const hy__conv_weights *w, int n);
+    /* Allocates everything graph_compute needs for g (arena, scratch). */
+    hy_status (*graph_prepare)(hy__backend *be, const hy__graph *g, hy__plan **out);
+    /* Host pointer of tensor t inside the plan's arena (optional: host-visible backends). */
+    float *(*tensor_host_ptr)(hy__backend *be, hy__plan *plan, int t);
+    /* Copies host data into / out of tensor t. */
+    hy_status (*tensor_set)(hy__backend *be, hy__plan *plan, int t, const float *src, size_t n);
+    hy_status (*tensor_get)(hy__backend *be, hy__plan *plan, int t, float *dst, size_t n);
+    /* Runs every node of g; performs no allocation. */
+    hy_status (*graph_compute)(hy__backend *be, hy__plan *plan);
+    void (*synchronize)(hy__backend *be); /* (optional) */
+    void (*plan_free)(hy__backend *be, hy__plan *plan);
+    void (*free)(hy__backend *be);
+};
+
+struct hy__backend {
+    const struct hy__backend_i *i;
+    void *ctx;
+};
+
+typedef struct hy__backend_params {
+    int n_threads;      /* CPU: 0 = cores */
+    int reference;      /* CPU: use the plain-C reference kernels (tests) */
+} hy__backend_params;
+
+/* Creates a backend by name ("cpu"; later "cuda"). */
+hy_status hy__backend_create(const char *name, const hy__backend_params *p, hy__backend **out);
+void hy__backend_free(hy__backend *be);
+
+hy_status hy__backend_cpu_create(const hy__backend_params *p, hy__backend **out);
+int hy__backend_cpu_threads(const hy__backend *be);
+
+#endif

@@ -1,0 +1,261 @@
+/* Ultralytics LetterBox geometry and an OpenCV-exact cv2.resize(INTER_LINEAR) for 8-bit RGB.
+ *
+ * What OpenCV 4.x (imgproc/src/resize.cpp, CV_8UC3, no IPP: it refuses inexact 8u linear) does:
+ *   - dsize == ssize: plain copy.
+ *   - scale = 1 / (dsize / ssize) (double); if both scales are within DBL_EPSILON of the integer 2,
+ *     INTER_LINEAR becomes INTER_AREA's fast path: (a + b + c + d + 2) >> 2 over each 2x2 block.
+ *   - else separable fixed-point bilinear, INTER_RESIZE_COEF_BITS = 11 (weights sum to 2048):
+ *       f = (float)((d + 0.5) * scale - 0.5); s = floor(f); f -= s;
+ *       w0 = cvRound((1 - f) * 2048), w1 = cvRound(f * 2048)  (float, round half to even).
+ *     x: s < 0 -> s = 0, f = 0; s >= sw - 1 -> s = sw - 1, f = 0 (one tap, v * 2048).
+ *     y: weights are NOT clamped; the two source rows are clamped to [0, sh - 1].
+ *     Horizontal pass into int rows: h = S[s] * w0 + S[s + 1] * w1.
+ *     Vertical pass, as the SSE2/NEON code and the uchar scalar tail compute it:
+ *       out = (((b0 * (h0 >> 4)) >> 16) + ((b1 * (h1 >> 4)) >> 16) + 2) >> 2
+ *     (not the FixedPtCast (b0*h0 + b1*h1 + 2^21) >> 22, which differs by 1 now and then). */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "image/image.h"
+
+#define COEF_BITS 11
+#define COEF_ONE (1 << COEF_BITS)
+
+// --- geometry ----------------------------------------------------------------------------------
+
+/* Python's round() on a double: half to even (nearbyint in the default rounding mode). */
+static int py_round(double v) { return (int)nearbyint(v); }
+
+hy__letterbox hy__letterbox_plan(int w, int h, int new_w, int new_h, int auto_pad, int stride) {
+    HY_ASSERT(w > 0 && h > 0 && new_w > 0 && new_h > 0);
+    if (stride <= 0) stride = 32;
+    hy__letterbox lb;
+    memset(&lb, 0, sizeof lb);
+    lb.src_w = w;
+    lb.src_h = h;
+    // r = min(new_h / h, new_w / w) with scaleup=True.
+    const double rh = (double)new_h / h, rw = (double)new_w / w;
+    const double r = rh < rw ? rh : rw;
+    lb.r = (float)r;
+    lb.unpad_w = py_round(w * r);
+    lb.unpad_h = py_round(h * r);
+    // A side that rounds to 0 would make cv2.resize throw; keep one pixel instead.
+    if (lb.unpad_w < 1) lb.unpad_w = 1;
+    if (lb.unpad_h < 1) lb.unpad_h = 1;
+    int dw = new_w - lb.unpad_w, dh = new_h - lb.unpad_h;
+    if (auto_pad) { // np.mod: result takes the divisor's sign
+        dw = ((dw % stride) + stride) % stride;
+        dh = ((dh % stride) + stride) % stride;
+    }
+    const double pw = dw / 2.0, ph = dh / 2.0;
+    lb.pad_x = (float)pw;
+    lb.pad_y = (float)ph;
+    lb.top = py_round(ph - 0.1);
+    lb.bottom = py_round(ph + 0.1);
+    lb.left = py_round(pw - 0.1);
+    lb.right = py_round(pw + 0.1);
+    lb.out_w = lb.unpad_w + lb.left + lb.right;
+    lb.out_h = lb.unpad_h + lb.top + lb.bottom;
+    return lb;
+}
+
+// --- resize plan -------------------------------------------------------------------------------
+
+typedef enum rs_mode { RS_COPY, RS_AREA2, RS_LINEAR } rs_mode;
+
+typedef struct rs_plan {
+    int sw, sh, dw, dh;
+    rs_mode mode;
+    int32_t *xofs;    // (dw) left source pixel, clamped
+    int16_t *alpha;   // (dw, 2) x weights
+    int32_t *yofs;    // (dh) floor(fy), not clamped
+    int16_t *beta;    // (dh, 2) y weights
+    int32_t *rows[2]; // 2 x (dw * 3) horizontal-pass rows
+    int row_y[2];     // source row held by each, -1 = none
+} rs_plan;
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t hy__resize_scratch_size(int sw, int sh, int dw, int dh) {
+    (void)sw;
+    (void)sh;
+    return 64 + align64((size_t)dw * 4) + align64((size_t)dw * 4) + align64((size_t)dh * 4) +
+           align64((size_t)dh * 4) + 2 * align64((size_t)dw * 3 * 4);
+}
+
+/* (float)((d + 0.5) * scale - 0.5) rounded step by step as OpenCV does; volatile keeps the
+ * compiler from fusing the multiply-add into an FMA, which would round differently. */
+static float src_coord(int d, double scale) {
+    volatile double t = ((double)d + 0.5) * scale;
+    return (float)(t - 0.5);
+}
+
+static int16_t coef(float v) { return (int16_t)lrintf(v * (float)COEF_ONE); }
+
+static void rs_init(rs_plan *p, int sw, int sh, int dw, int dh, void *scratch) {
+    HY_ASSERT(sw > 0 && sh > 0 && dw > 0 && dh > 0 && scratch);
+    memset(p, 0, sizeof *p);
+    p->sw = sw;
+    p->sh = sh;
+    p->dw = dw;
+    p->dh = dh;
+    if (sw == dw && sh == dh) {
+        p->mode = RS_COPY;
+        return;
+    }
+    const double inv_x = (double)dw / sw, inv_y = (double)dh / sh;
+    const double scale_x = 1.0 / inv_x, scale_y = 1.0 / inv_y;
+    const int ix = (int)lrint(scale_x), iy = (int)lrint(scale_y);
+    if (ix == 2 && iy == 2 && fabs(scale_x - ix) < DBL_EPSILON && fabs(scale_y - iy) < DBL_EPSILON) {
+        p->mode = RS_AREA2;
+        return;
+    }
+    p->mode = RS_LINEAR;
+
+    uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    p->xofs = (int32_t *)base;
+    base += align64((size_t)dw * 4);
+    p->alpha = (int16_t *)base;
+    base += align64((size_t)dw * 4);
+    p->yofs = (int32_t *)base;
+    base += align64((size_t)dh * 4);
+    p->beta = (int16_t *)base;
+    base += align64((size_t)dh * 4);
+    p->rows[0] = (int32_t *)base;
+    base += align64((size_t)dw * 3 * 4);
+    p->rows[1] = (int32_t *)base;
+    p->row_y[0] = p->row_y[1] = -1;
+
+    for (int dx = 0; dx < dw; dx++) {
+        float fx = src_coord(dx, scale_x);
+        int sx = (int)floorf(fx);
+        fx -= (float)sx;
+        if (sx < 0) fx = 0, sx = 0;
+        if (sx >= sw - 1) fx = 0, sx = sw - 1;
+        p->xofs[dx] = sx;
+        p->alpha[2 * dx + 0] = coef(1.f - fx);
+        p->alpha[2 * dx + 1] = coef(fx);
+    }
+    for (int dy = 0; dy < dh; dy++) {
+        float fy = src_coord(dy, scale_y);
+        int sy = (int)floorf(fy);
+        fy -= (float)sy;
+        p->yofs[dy] = sy;
+        p->beta[2 * dy + 0] = coef(1.f - fy);
+        p->beta[2 * dy + 1] = coef(fy);
+    }
+}
+
+/* Horizontal pass of source row s into int row d (dw * 3). */
+static void rs_hrow(const rs_plan *p, const uint8_t *s, int32_t *d) {
+    const int sw = p->sw;
+    for (int dx = 0; dx < p->dw; dx++, d += 3) {
+        const int sx = p->xofs[dx];
+        const uint8_t *a = s + 3 * sx;
+        if (sx < sw - 1) {
+            const int32_t w0 = p->alpha[2 * dx], w1 = p->alpha[2 * dx + 1];
+            d[0] = a[0] * w0 + a[3] * w1;
+            d[1] = a[1] * w0 + a[4] * w1;
+            d[2] = a[2] * w0 + a[5] * w1;
+        } else { // right border: one tap
+            d[0] = a[0] * COEF_ONE;
+            d[1] = a[1] * COEF_ONE;
+            d[2] = a[2] * COEF_ONE;
+        }
+    }
+}
+
+/* Horizontal-pass row for source row y, computing it into a slot other than `keep` if absent. */
+static const int32_t *rs_get_row(rs_plan *p, const uint8_t *src, size_t sstride, int y, int keep,
+                                 int *slot) {
+    for (int k = 0; k < 2; k++)
+        if (p->row_y[k] == y) return *slot = k, p->rows[k];
+    int k = keep == 0 ? 1 : 0;
+    rs_hrow(p, src + (size_t)y * sstride, p->rows[k]);
+    p->row_y[k] = y;
+    *slot = k;
+    return p->rows[k];
+}
+
+/* Output row dy (dw * 3 bytes) into out. */
+static void rs_row(rs_plan *p, const uint8_t *src, size_t sstride, int dy, uint8_t *out) {
+    const int n = p->dw * 3;
+    switch (p->mode) {
+    case RS_COPY:
+        memcpy(out, src + (size_t)dy * sstride, (size_t)n);
+        return;
+    case RS_AREA2: {
+        const uint8_t *a = src + (size_t)(2 * dy) * sstride, *b = a + sstride;
+        for (int x = 0; x < p->dw; x++, a += 6, b += 6, out += 3)
+            for (int c = 0; c < 3; c++) out[c] = (uint8_t)((a[c] + a[c + 3] + b[c] + b[c + 3] + 2) >> 2);
+        return;
+    }
+    case RS_LINEAR: {
+        const int sy = p->yofs[dy], last = p->sh - 1;
+        const int y0 = sy < 0 ? 0 : sy > last ? last : sy;
+        const int y1 = sy + 1 < 0 ? 0 : sy + 1 > last ? last : sy + 1;
+        int s0, s1;
+        const int32_t *r0 = rs_get_row(p, src, sstride, y0, -1, &s0);
+        const int32_t *r1 = rs_get_row(p, src, sstride, y1, s0, &s1);
+        const int32_t b0 = p->beta[2 * dy], b1 = p->beta[2 * dy + 1];
+        for (int i = 0; i < n; i++)
+            out[i] = (uint8_t)((((b0 * (r0[i] >> 4)) >> 16) + ((b1 * (r1[i] >> 4)) >> 16) + 2) >> 2);
+        return;
+    }
+    }
+}
+
+void hy__resize_linear_u8(const uint8_t *src, int sw, int sh, size_t sstride, uint8_t *dst, int dw,
+                          int dh, size_t dstride, void *scratch) {
+    rs_plan p;
+    rs_init(&p, sw, sh, dw, dh, scratch);
+    for (int dy = 0; dy < dh; dy++) rs_row(&p, src, sstride, dy, dst + (size_t)dy * dstride);
+}
+
+// --- letterbox ---------------------------------------------------------------------------------
+
+size_t hy__letterbox_scratch_size(const hy__letterbox *lb) {
+    return hy__resize_scratch_size(lb->src_w, lb->src_h, lb->unpad_w, lb->unpad_h) +
+           align64((size_t)lb->unpad_w * 3);
+}
+
+void hy__letterbox_apply(const hy__letterbox *lb, const uint8_t *src, size_t sstride, float *dst,
+                         void *scratch) {
+    HY_ASSERT(lb->out_w == lb->unpad_w + lb->left + lb->right &&
+              lb->out_h == lb->unpad_h + lb->top + lb->bottom);
+    const int ow = lb->out_w, oh = lb->out_h, uw = lb->unpad_w;
+    const size_t plane = (size_t)ow * oh;
+    // torch: uint8 -> float32, then /= 255 (a true division, not a multiply by 1/255).
+    float lut[256];
+    for (int i = 0; i < 256; i++) lut[i] = (float)i / 255.0f;
+    const float pad = lut[114];
+
+    rs_plan p;
+    rs_init(&p, lb->src_w, lb->src_h, uw, lb->unpad_h, scratch);
+    uint8_t *row = (uint8_t *)scratch + hy__resize_scratch_size(lb->src_w, lb->src_h, uw, lb->unpad_h);
+
+    for (int y = 0; y < oh; y++) {
+        float *d0 = dst + (size_t)y * ow, *d1 = d0 + plane, *d2 = d1 + plane; // R, G, B rows
+        const int sy = y - lb->top;
+        if (sy < 0 || sy >= lb->unpad_h) {
+            for (int x = 0; x < ow; x++) d0[x] = d1[x] = d2[x] = pad;
+            continue;
+        }
+        const uint8_t *r;
+        if (p.mode == RS_COPY) {
+            r = src + (size_t)sy * sstride;
+        } else {
+            rs_row(&p, src, sstride, sy, row);
+            r = row;
+        }
+        for (int x = 0; x < lb->left; x++) d0[x] = d1[x] = d2[x] = pad;
+        float *e0 = d0 + lb->left, *e1 = d1 + lb->left, *e2 = d2 + lb->left;
+        for (int x = 0; x < uw; x++) {
+            e0[x] = lut[r[3 * x + 0]];
+            e1[x] = lut[r[3 * x + 1]];
+            e2[x] = lut[r[3 * x + 2]];
+        }
+        for (int x = lb->left + uw; x < ow; x++) d0[x] = d1[x] = d2[x] = pad;
+    }
+}

@@ -1,0 +1,64 @@
+/* hy_model internals (shared by model.c, postprocess.c and tests). */
+#ifndef HY_MODEL_IMPL_H
+#define HY_MODEL_IMPL_H
+
+#include <pthread.h>
+
+#include "backend/backend_impl.h"
+#include "io/pt.h"
+#include "model/yolov8.h"
+
+#define HY_MODEL_MAX_PLANS 8
+
+typedef struct hy__model_plan {
+    int h, w;               /* input size */
+    hy__graph *g;
+    hy__plan *plan;
+    uint64_t last_used;
+} hy__model_plan;
+
+/* One candidate box before NMS (input-pixel xyxy). */
+typedef struct hy__cand {
+    float x1, y1, x2, y2, conf;
+    int cls;
+} hy__cand;
+
+struct hy_model {
+    hy__yolov8_cfg cfg;
+    hy__backend *be;
+    char **names;
+    int n_names;
+    int imgsz;
+    char *path;
+    hy__model_plan plans[HY_MODEL_MAX_PLANS];
+    uint64_t clock;
+    /* detect scratch, grown only when a larger image/shape arrives */
+    uint8_t *lb_scratch;
+    size_t lb_scratch_size;
+    float *pp_best;         /* (A) best class score per anchor */
+    int *pp_arg;            /* (A) its class */
+    hy__cand *cands;        /* (A) */
+    int *keep;              /* (A) */
+    size_t pp_cap;
+    pthread_mutex_t mu;     /* one detect at a time per model */
+};
+
+/* Reads the architecture from a checkpoint: yaml (scale, nc) when present, else inferred
+ * from tensor shapes. */
+hy_status hy__model_cfg_from_pt(const hy__pt_file *pt, const char *what, hy__yolov8_cfg *out);
+/* Strict check: every spec tensor present with its exact shape, nothing unexpected.
+ * On failure one error lists every problem. */
+hy_status hy__model_validate(const hy__yolov8_spec *spec, const hy__pt_file *pt, const char *what);
+/* Builds a model from a loaded checkpoint (validated, BN folded, weights handed to the backend). */
+hy_status hy__model_from_pt(const hy__pt_file *pt, const char *what, const hy_model_params *p, hy_model **out);
+/* Plan for input (h, w): cached, built on first use. */
+hy_status hy__model_plan_get(hy_model *m, int h, int w, hy__model_plan **out);
+
+/* NMS as Ultralytics non_max_suppression (class-aware unless agnostic): out (4 + nc, A).
+ * Writes kept detections (input-pixel xyxy) to dets, returns count. */
+size_t hy__postprocess(hy_model *m, const float *out, int nc, int A, const hy_detect_params *p,
+                       hy_detection *dets, size_t max_dets);
+/* IoU of two xyxy boxes (torchvision box_iou). */
+float hy__box_iou(const float *a, const float *b);
+
+#endif

@@ -1,0 +1,271 @@
+/* CPU backend: packs conv weights once, plans one arena + one scratch per graph, runs the
+ * nodes in order with the thread pool. graph_compute performs no allocation. */
+#include <string.h>
+
+#include "backend/backend_impl.h"
+#include "ops/cpu/detect.h"
+#include "ops/cpu/ops_cpu.h"
+
+typedef struct cpu_weight {
+    hy__conv2d_desc d;
+    void *packed;   /* fast path: packed weights (aligned) */
+    float *w, *b;   /* reference path: plain copies */
+} cpu_weight;
+
+typedef struct cpu_ctx {
+    hy__threadpool *tp;
+    int reference;
+    cpu_weight *weights;
+    int n_weights;
+} cpu_ctx;
+
+struct hy__plan {
+    const hy__graph *g;
+    void *arena;
+    void *scratch;
+    size_t scratch_size;
+};
+
+static cpu_ctx *ctx_of(hy__backend *be) { return be->ctx; }
+
+static int cpu_supports_op(hy__backend *be, const hy__node *n) {
+    (void)be;
+    switch (n->op) {
+    case HY_OP_INPUT:
+    case HY_OP_CONV2D:
+    case HY_OP_MAXPOOL2D:
+    case HY_OP_UPSAMPLE2X:
+    case HY_OP_CONCAT:
+    case HY_OP_DETECT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void free_weights(cpu_ctx *c) {
+    for (int i = 0; i < c->n_weights; i++) {
+        hy__aligned_free(c->weights[i].packed);
+        hy__free(c->weights[i].w);
+        hy__free(c->weights[i].b);
+    }
+    hy__free(c->weights);
+    c->weights = NULL;
+    c->n_weights = 0;
+}
+
+static hy__conv2d_desc desc_of(const hy__conv2d_params *p) {
+    hy__conv2d_desc d = {.cin = p->cin, .cout = p->cout, .kh = p->kh, .kw = p->kw,
+                         .stride = p->stride, .pad = p->pad, .act = p->act};
+    return d;
+}
+
+static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int n) {
+    cpu_ctx *c = ctx_of(be);
+    free_weights(c);
+    c->weights = hy__calloc((size_t)(n ? n : 1), sizeof *c->weights);
+    if (!c->weights) return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory for %d weight tables", n);
+    c->n_weights = n;
+    for (int i = 0; i < n; i++) {
+        cpu_weight *cw = &c->weights[i];
+        cw->d = desc_of(&w[i].p);
+        size_t nw = (size_t)cw->d.cout * (size_t)cw->d.cin * (size_t)cw->d.kh * (size_t)cw->d.kw;
+        if (c->reference) {
+            cw->w = hy__malloc(nw * sizeof(float));
+            cw->b = hy__malloc((size_t)cw->d.cout * sizeof(float));
+            if (!cw->w || !cw->b) goto oom;
+            memcpy(cw->w, w[i].w, nw * sizeof(float));
+            memcpy(cw->b, w[i].b, (size_t)cw->d.cout * sizeof(float));
+        } else {
+            size_t sz = hy__cpu_conv2d_packed_size(&cw->d);
+            cw->packed = hy__aligned_alloc(64, (sz + 63) & ~(size_t)63);
+            if (!cw->packed) goto oom;
+            hy__cpu_conv2d_pack(&cw->d, w[i].w, w[i].b, cw->packed);
+        }
+    }
+    return HY_OK;
+oom:
+    free_weights(c);
+    return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory packing weights");
+}
+
+static hy_status cpu_graph_prepare(hy__backend *be, const hy__graph *g, hy__plan **out) {
+    cpu_ctx *c = ctx_of(be);
+    size_t scratch = 0;
+    int nth = hy__threadpool_size(c->tp);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const hy__node *n = &g->nodes[i];
+        if (!cpu_supports_op(be, n))
+            return hy__error(HY_ERR_UNSUPPORTED, "cpu backend: op %s (%s) not supported", hy__op_name(n->op), n->name);
+        if (n->op != HY_OP_CONV2D) continue;
+        if (n->p.conv.weight_id < 0 || n->p.conv.weight_id >= c->n_weights)
+            return hy__error(HY_ERR_INVALID_ARG, "cpu backend: %s: no weights loaded", n->name);
+        if (c->reference) continue;
+        const hy__tensor *x = &g->tensors[n->src[0]];
+        hy__conv2d_desc d = desc_of(&n->p.conv);
+        size_t s = hy__cpu_conv2d_scratch_size(&d, (int)x->ne[2], (int)x->ne[3], nth);
+        if (s > scratch) scratch = s;
+    }
+    hy__plan *p = hy__calloc(1, sizeof *p);
+    if (!p) return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory");
+    p->g = g;
+    p->arena = hy__aligned_alloc(64, g->arena_size ? g->arena_size : 64);
+    p->scratch_size = scratch;
+    p->scratch = scratch ? hy__aligned_alloc(64, (scratch + 63) & ~(size_t)63) : NULL;
+    if (!p->arena || (scratch && !p->scratch)) {
+        hy__aligned_free(p->arena);
+        hy__aligned_free(p->scratch);
+        hy__free(p);
+        return hy__error(HY_ERR_NOMEM, "cpu backend: cannot allocate %zu-byte arena", g->arena_size);
+    }
+    /* First touch now, not in the first forward pass. */
+    memset(p->arena, 0, g->arena_size);
+    if (p->scratch) memset(p->scratch, 0, scratch);
+    *out = p;
+    return HY_OK;
+}
+
+static float *cpu_tensor_host_ptr(hy__backend *be, hy__plan *p, int t) {
+    (void)be;
+    return hy__graph_data(p->g, p->arena, t);
+}
+
+static hy_status cpu_tensor_set(hy__backend *be, hy__plan *p, int t, const float *src, size_t n) {
+    if (n != hy__tensor_numel(&p->g->tensors[t]))
+        return hy__error(HY_ERR_INVALID_ARG, "tensor %s: %zu values given, %zu expected", p->g->tensors[t].name, n,
+                         hy__tensor_numel(&p->g->tensors[t]));
+    memcpy(cpu_tensor_host_ptr(be, p, t), src, n * sizeof(float));
+    return HY_OK;
+}
+
+static hy_status cpu_tensor_get(hy__backend *be, hy__plan *p, int t, float *dst, size_t n) {
+    if (n < hy__tensor_numel(&p->g->tensors[t]))
+        return hy__error(HY_ERR_INVALID_ARG, "tensor %s: buffer of %zu values, %zu needed", p->g->tensors[t].name, n,
+                         hy__tensor_numel(&p->g->tensors[t]));
+    memcpy(dst, cpu_tensor_host_ptr(be, p, t), hy__tensor_numel(&p->g->tensors[t]) * sizeof(float));
+    return HY_OK;
+}
+
+static hy_status cpu_graph_compute(hy__backend *be, hy__plan *p) {
+    cpu_ctx *c = ctx_of(be);
+    const hy__graph *g = p->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const hy__node *n = &g->nodes[i];
+        float *y = hy__graph_data(g, p->arena, n->dst);
+        const hy__tensor *ty = &g->tensors[n->dst];
+        switch (n->op) {
+        case HY_OP_INPUT:
+            break;
+        case HY_OP_CONV2D: {
+            const hy__tensor *tx = &g->tensors[n->src[0]];
+            const float *x = hy__graph_data(g, p->arena, n->src[0]);
+            const float *add = n->n_src > 1 ? hy__graph_data(g, p->arena, n->src[1]) : NULL;
+            const cpu_weight *w = &c->weights[n->p.conv.weight_id];
+            if (c->reference)
+                hy__cpu_conv2d_ref(&w->d, x, (int)tx->ne[2], (int)tx->ne[3], w->w, w->b, add, y);
+            else
+                hy__cpu_conv2d(&w->d, w->packed, x, (int)tx->ne[2], (int)tx->ne[3], add, y, p->scratch, c->tp);
+            break;
+        }
+        case HY_OP_MAXPOOL2D: {
+            const hy__tensor *tx = &g->tensors[n->src[0]];
+            const float *x = hy__graph_data(g, p->arena, n->src[0]);
+            if (c->reference)
+                hy__cpu_maxpool_ref(x, (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], n->p.pool.k, y);
+            else
+                hy__cpu_maxpool(x, (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], n->p.pool.k, y, c->tp);
+            break;
+        }
+        case HY_OP_UPSAMPLE2X: {
+            const hy__tensor *tx = &g->tensors[n->src[0]];
+            const float *x = hy__graph_data(g, p->arena, n->src[0]);
+            if (c->reference)
+                hy__cpu_upsample2x_ref(x, (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], y);
+            else
+                hy__cpu_upsample2x(x, (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], y, c->tp);
+            break;
+        }
+        case HY_OP_CONCAT: {
+            size_t off = 0;
+            for (int s = 0; s < n->n_src; s++) {
+                const float *x = hy__graph_data(g, p->arena, n->src[s]);
+                size_t cnt = hy__tensor_numel(&g->tensors[n->src[s]]);
+                if (x != y + off) hy__cpu_copy(x, cnt, y + off, c->tp); /* not aliased by the planner */
+                off += cnt;
+            }
+            HY_ASSERT(off == hy__tensor_numel(ty));
+            break;
+        }
+        case HY_OP_DETECT: {
+            hy__detect_level lv[4];
+            const hy__detect_params *dp = &n->p.detect;
+            HY_ASSERT(dp->n_levels <= 4 && n->n_src == 2 * dp->n_levels);
+            for (int l = 0; l < dp->n_levels; l++) {
+                lv[l].box = hy__graph_data(g, p->arena, n->src[2 * l]);
+                lv[l].cls = hy__graph_data(g, p->arena, n->src[2 * l + 1]);
+                lv[l].h = (int)g->tensors[n->src[2 * l]].ne[2];
+                lv[l].w = (int)g->tensors[n->src[2 * l]].ne[3];
+            }
+            hy__cpu_detect(dp, lv, NULL, y, c->tp);
+            break;
+        }
+        default:
+            return hy__error(HY_ERR_UNSUPPORTED, "cpu backend: op %s not supported", hy__op_name(n->op));
+        }
+    }
+    return HY_OK;
+}
+
+static void cpu_plan_free(hy__backend *be, hy__plan *p) {
+    (void)be;
+    if (!p) return;
+    hy__aligned_free(p->arena);
+    hy__aligned_free(p->scratch);
+    hy__free(p);
+}
+
+static void cpu_free(hy__backend *be) {
+    cpu_ctx *c = ctx_of(be);
+    free_weights(c);
+    hy__threadpool_free(c->tp);
+    hy__free(c);
+    hy__free(be);
+}
+
+static const struct hy__backend_i cpu_iface = {
+    .api_version = HY_BACKEND_API_VERSION,
+    .name = "cpu",
+    .supports_op = cpu_supports_op,
+    .weights_set = cpu_weights_set,
+    .graph_prepare = cpu_graph_prepare,
+    .tensor_host_ptr = cpu_tensor_host_ptr,
+    .tensor_set = cpu_tensor_set,
+    .tensor_get = cpu_tensor_get,
+    .graph_compute = cpu_graph_compute,
+    .synchronize = NULL,
+    .plan_free = cpu_plan_free,
+    .free = cpu_free,
+};
+
+hy_status hy__backend_cpu_create(const hy__backend_params *p, hy__backend **out) {
+    hy__backend *be = hy__calloc(1, sizeof *be);
+    cpu_ctx *c = hy__calloc(1, sizeof *c);
+    if (!be || !c) {
+        hy__free(be);
+        hy__free(c);
+        return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory");
+    }
+    c->reference = p ? p->reference : 0;
+    hy_status st = hy__threadpool_create(p ? p->n_threads : 0, &c->tp);
+    if (st) {
+        hy__free(be);
+        hy__free(c);
+        return st;
+    }
+    be->i = &cpu_iface;
+    be->ctx = c;
+    *out = be;
+    return HY_OK;
+}
+
+int hy__backend_cpu_threads(const hy__backend *be) { return hy__threadpool_size(((cpu_ctx *)be->ctx)->tp); }

@@ -1,0 +1,210 @@
+#include "tensor/graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *hy__op_name(enum hy__op op) {
+    static const char *names[HY_OP_COUNT] = {"input", "conv2d", "maxpool2d", "upsample2x", "concat", "detect"};
+    return (unsigned)op < HY_OP_COUNT ? names[op] : "unknown";
+}
+
+hy_status hy__graph_create(hy__graph **out) {
+    hy__graph *g = hy__calloc(1, sizeof *g);
+    if (!g) return hy__error(HY_ERR_NOMEM, "graph: out of memory");
+    g->input = g->output = -1;
+    *out = g;
+    return HY_OK;
+}
+
+void hy__graph_free(hy__graph *g) {
+    if (!g) return;
+    hy__free(g->tensors);
+    hy__free(g->nodes);
+    hy__free(g);
+}
+
+static void set_name(char *dst, const char *name) {
+    size_t n = name ? strlen(name) : 0;
+    if (n >= HY_GRAPH_NAME) n = HY_GRAPH_NAME - 1;
+    if (n) memcpy(dst, name, n);
+    dst[n] = 0;
+}
+
+static int new_tensor(hy__graph *g) {
+    if (g->n_tensors == g->cap_tensors) {
+        int cap = g->cap_tensors ? g->cap_tensors * 2 : 64;
+        hy__tensor *t = hy__realloc(g->tensors, (size_t)cap * sizeof *t);
+        if (!t) return -1;
+        g->tensors = t;
+        g->cap_tensors = cap;
+    }
+    hy__tensor *t = &g->tensors[g->n_tensors];
+    memset(t, 0, sizeof *t);
+    t->view_src = -1;
+    t->producer = -1;
+    t->last_use = -1;
+    return g->n_tensors++;
+}
+
+int hy__graph_tensor(hy__graph *g, int64_t c, int64_t h, int64_t w, const char *name) {
+    int i = new_tensor(g);
+    if (i < 0) return -1;
+    hy__tensor *t = &g->tensors[i];
+    t->ne[0] = 1;
+    t->ne[1] = c;
+    t->ne[2] = h;
+    t->ne[3] = w;
+    set_name(t->name, name);
+    return i;
+}
+
+int hy__graph_view(hy__graph *g, int src, int64_t c0, int64_t c, const char *name) {
+    HY_ASSERT(src >= 0 && src < g->n_tensors);
+    int64_t h = g->tensors[src].ne[2], w = g->tensors[src].ne[3];
+    HY_ASSERT(c0 >= 0 && c0 + c <= g->tensors[src].ne[1]);
+    int i = new_tensor(g);
+    if (i < 0) return -1;
+    hy__tensor *t = &g->tensors[i];
+    t->ne[0] = 1;
+    t->ne[1] = c;
+    t->ne[2] = h;
+    t->ne[3] = w;
+    t->view_src = src;
+    t->view_offs = (size_t)(c0 * h * w);
+    set_name(t->name, name);
+    return i;
+}
+
+int hy__graph_node(hy__graph *g, enum hy__op op, const int *src, int n_src, int dst, const char *name) {
+    HY_ASSERT(n_src <= HY_GRAPH_MAX_SRC);
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
+        hy__node *n = hy__realloc(g->nodes, (size_t)cap * sizeof *n);
+        if (!n) return -1;
+        g->nodes = n;
+        g->cap_nodes = cap;
+    }
+    int idx = g->n_nodes++;
+    hy__node *n = &g->nodes[idx];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->n_src = n_src;
+    for (int i = 0; i < n_src; i++) {
+        HY_ASSERT(src[i] >= 0 && src[i] < g->n_tensors);
+        n->src[i] = src[i];
+    }
+    n->dst = dst;
+    g->tensors[dst].producer = idx;
+    set_name(n->name, name);
+    return idx;
+}
+
+int hy__graph_root(const hy__graph *g, int t, size_t *offs) {
+    size_t o = 0;
+    while (g->tensors[t].view_src >= 0) {
+        o += g->tensors[t].view_offs;
+        t = g->tensors[t].view_src;
+    }
+    if (offs) *offs = o;
+    return t;
+}
+
+float *hy__graph_data(const hy__graph *g, void *arena, int t) {
+    size_t offs;
+    int r = hy__graph_root(g, t, &offs);
+    return (float *)((char *)arena + g->tensors[r].offset) + offs;
+}
+
+typedef struct {
+    int t;
+    size_t size;
+    int start, end;
+    size_t offset;
+} block;
+
+static int by_size_desc(const void *a, const void *b) {
+    const block *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return x->t - y->t;
+}
+
+static void alias_concat_inputs(hy__graph *g) {
+    for (int ni = 0; ni < g->n_nodes; ni++) {
+        hy__node *n = &g->nodes[ni];
+        if (n->op != HY_OP_CONCAT) continue;
+        int64_t c0 = 0;
+        for (int s = 0; s < n->n_src; s++) {
+            hy__tensor *t = &g->tensors[n->src[s]];
+            int64_t c = t->ne[1];
+            /* Only storage owners produced by a node (not the graph input, not already living
+             * elsewhere) and not the concat output itself can be placed into the slot. */
+            if (t->view_src < 0 && t->producer >= 0 && n->src[s] != n->dst && n->src[s] != g->output &&
+                n->src[s] != g->input) {
+                t->view_src = n->dst;
+                t->view_offs = (size_t)(c0 * t->ne[2] * t->ne[3]);
+            }
+            c0 += c;
+        }
+    }
+}
+
+hy_status hy__graph_plan(hy__graph *g) {
+    alias_concat_inputs(g);
+    /* Last use of every tensor. */
+    for (int i = 0; i < g->n_tensors; i++) g->tensors[i].last_use = g->tensors[i].producer;
+    for (int ni = 0; ni < g->n_nodes; ni++)
+        for (int s = 0; s < g->nodes[ni].n_src; s++) {
+            hy__tensor *t = &g->tensors[g->nodes[ni].src[s]];
+            if (t->last_use < ni) t->last_use = ni;
+        }
+    if (g->output >= 0) g->tensors[g->output].last_use = g->n_nodes;
+    /* Lifetime of each root = union over the tensors living in it. */
+    block *blocks = hy__calloc((size_t)g->n_tensors, sizeof *blocks);
+    int *root_block = hy__malloc((size_t)g->n_tensors * sizeof(int));
+    if (!blocks || !root_block) {
+        hy__free(blocks);
+        hy__free(root_block);
+        return hy__error(HY_ERR_NOMEM, "graph plan: out of memory");
+    }
+    int nb = 0;
+    for (int i = 0; i < g->n_tensors; i++) {
+        root_block[i] = -1;
+        if (g->tensors[i].view_src >= 0) continue;
+        root_block[i] = nb;
+        blocks[nb].t = i;
+        blocks[nb].size = (hy__tensor_numel(&g->tensors[i]) * sizeof(float) + 63) & ~(size_t)63;
+        blocks[nb].start = g->n_nodes + 1;
+        blocks[nb].end = -1;
+        nb++;
+    }
+    for (int i = 0; i < g->n_tensors; i++) {
+        block *b = &blocks[root_block[hy__graph_root(g, i, NULL)]];
+        int start = g->tensors[i].producer < 0 ? 0 : g->tensors[i].producer;
+        int end = g->tensors[i].last_use < start ? start : g->tensors[i].last_use;
+        if (start < b->start) b->start = start;
+        if (end > b->end) b->end = end;
+    }
+    qsort(blocks, (size_t)nb, sizeof *blocks, by_size_desc);
+    size_t total = 0;
+    for (int i = 0; i < nb; i++) {
+        /* Lowest offset that does not overlap any placed block alive at the same time. */
+        size_t off = 0;
+        for (int changed = 1; changed;) {
+            changed = 0;
+            for (int j = 0; j < i; j++) {
+                if (blocks[j].end < blocks[i].start || blocks[i].end < blocks[j].start) continue;
+                if (off < blocks[j].offset + blocks[j].size && blocks[j].offset < off + blocks[i].size) {
+                    off = blocks[j].offset + blocks[j].size;
+                    changed = 1;
+                }
+            }
+        }
+        blocks[i].offset = off;
+        g->tensors[blocks[i].t].offset = off;
+        if (off + blocks[i].size > total) total = off + blocks[i].size;
+    }
+    g->arena_size = total;
+    hy__free(blocks);
+    hy__free(root_block);
+    return HY_OK;
+}

@@ -1,0 +1,66 @@
+/* Computation graph: tensors (NCHW, float32, batch 1) and nodes in execution order.
+ * A graph is built for one input shape; the planner assigns each storage-owning tensor a
+ * byte offset in one arena, reusing memory of dead tensors (ggml gallocr idea). Views
+ * (C2f split, zero-copy concat inputs) point into another tensor's storage. */
+#ifndef HY_GRAPH_H
+#define HY_GRAPH_H
+
+#include "core/core.h"
+#include "ops/op.h"
+
+#define HY_GRAPH_MAX_SRC 8
+#define HY_GRAPH_NAME 48
+
+typedef struct hy__tensor {
+    int64_t ne[4];         /* (n, c, h, w) */
+    int view_src;          /* -1: owns storage; else index of the tensor it lives in */
+    size_t view_offs;      /* offset in floats inside view_src */
+    int producer;          /* node index, -1 for inputs */
+    int last_use;          /* last node index reading it (or n_nodes for outputs) */
+    size_t offset;         /* planned byte offset in the arena (storage owners) */
+    char name[HY_GRAPH_NAME];
+} hy__tensor;
+
+typedef struct hy__node {
+    enum hy__op op;
+    int src[HY_GRAPH_MAX_SRC];
+    int n_src;
+    int dst;
+    union {
+        hy__conv2d_params conv;
+        struct { int32_t k; } pool;
+        hy__detect_params detect;
+    } p;
+    char name[HY_GRAPH_NAME]; /* module path, e.g. "model.2.cv1" */
+} hy__node;
+
+typedef struct hy__graph {
+    hy__tensor *tensors;
+    int n_tensors, cap_tensors;
+    hy__node *nodes;
+    int n_nodes, cap_nodes;
+    int input, output;     /* tensor indices */
+    size_t arena_size;     /* bytes, after hy__graph_plan */
+    int in_h, in_w;
+} hy__graph;
+
+hy_status hy__graph_create(hy__graph **out);
+void hy__graph_free(hy__graph *g);
+/* Adds a tensor owning storage; returns its index or -1 on OOM. */
+int hy__graph_tensor(hy__graph *g, int64_t c, int64_t h, int64_t w, const char *name);
+/* A view of channels [c0, c0 + c) of src. */
+int hy__graph_view(hy__graph *g, int src, int64_t c0, int64_t c, const char *name);
+/* Adds a node writing dst; returns node index or -1. */
+int hy__graph_node(hy__graph *g, enum hy__op op, const int *src, int n_src, int dst, const char *name);
+/* Root storage owner of t and the offset (floats) of t inside it. */
+int hy__graph_root(const hy__graph *g, int t, size_t *offs_floats);
+/* Makes every input of CONCAT nodes a view into the concat output where that is safe,
+ * then assigns arena offsets. Sets g->arena_size. */
+hy_status hy__graph_plan(hy__graph *g);
+static inline size_t hy__tensor_numel(const hy__tensor *t) {
+    return (size_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+}
+/* Pointer to tensor t given the arena base. */
+float *hy__graph_data(const hy__graph *g, void *arena, int t);
+
+#endif

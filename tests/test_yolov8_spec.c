@@ -1,0 +1,132 @@
+/* The YOLOv8 tensor table we build must equal Ultralytics' state_dict for every variant
+ * (reference/yolov8{n,s,m,l,x}_state_dict_keys.tsv, yolov8n_nc3_state_dict_keys.tsv). */
+#include "hy_test.h"
+#include "model/yolov8.h"
+#include "tensor/graph.h"
+
+static int check_against_tsv(const char *scale, int nc, const char *tsv) {
+    hy__yolov8_cfg cfg;
+    if (hy__yolov8_cfg_for_scale(scale, nc, &cfg) != HY_OK) return -1;
+    hy__yolov8_spec *spec;
+    if (hy__yolov8_spec_create(&cfg, &spec) != HY_OK) return -1;
+    FILE *f = fopen(hy_test_asset(tsv), "r");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", tsv);
+        hy__yolov8_spec_free(spec);
+        return -1;
+    }
+    char line[512];
+    int i = 0, bad = 0;
+    if (!fgets(line, sizeof line, f)) bad++; /* header */
+    while (fgets(line, sizeof line, f)) {
+        char name[256], shape[128], dtype[32];
+        if (sscanf(line, "%255s\t%127s\t%31s", name, shape, dtype) != 3) continue;
+        if (i >= spec->n_tensors) {
+            fprintf(stderr, "%s: extra reference row %s\n", tsv, name);
+            bad++;
+            continue;
+        }
+        const hy__tensor_spec *s = &spec->tensors[i++];
+        char ours[128] = "scalar";
+        if (s->ndim) {
+            size_t o = 0;
+            for (int d = 0; d < s->ndim; d++)
+                o += (size_t)snprintf(ours + o, sizeof ours - o, d ? "x%lld" : "%lld", (long long)s->shape[d]);
+        }
+        if (strcmp(name, s->name) || strcmp(shape, ours) || strcmp(dtype, hy_dtype_name(s->dtype))) {
+            fprintf(stderr, "%s row %d: reference %s %s %s, built %s %s %s\n", tsv, i, name, shape, dtype, s->name, ours,
+                    hy_dtype_name(s->dtype));
+            bad++;
+        }
+    }
+    if (i != spec->n_tensors) {
+        fprintf(stderr, "%s: %d reference rows, %d built tensors\n", tsv, i, spec->n_tensors);
+        bad++;
+    }
+    fclose(f);
+    hy__yolov8_spec_free(spec);
+    return bad;
+}
+
+HY_TEST(yolov8n_keys) { ASSERT_EQ(check_against_tsv("n", 80, "reference/yolov8n_state_dict_keys.tsv"), 0); }
+HY_TEST(yolov8s_keys) { ASSERT_EQ(check_against_tsv("s", 80, "reference/yolov8s_state_dict_keys.tsv"), 0); }
+HY_TEST(yolov8m_keys) { ASSERT_EQ(check_against_tsv("m", 80, "reference/yolov8m_state_dict_keys.tsv"), 0); }
+HY_TEST(yolov8l_keys) { ASSERT_EQ(check_against_tsv("l", 80, "reference/yolov8l_state_dict_keys.tsv"), 0); }
+HY_TEST(yolov8x_keys) { ASSERT_EQ(check_against_tsv("x", 80, "reference/yolov8x_state_dict_keys.tsv"), 0); }
+HY_TEST(yolov8n_nc3_keys) { ASSERT_EQ(check_against_tsv("n", 3, "reference/yolov8n_nc3_state_dict_keys.tsv"), 0); }
+
+HY_TEST(unknown_scale_is_an_error) {
+    hy__yolov8_cfg cfg;
+    ASSERT_ERR(hy__yolov8_cfg_for_scale("q", 80, &cfg), HY_ERR_INVALID_ARG);
+    ASSERT_CONTAINS(hy_last_error(), "'q'");
+}
+
+/* Planner invariant: storage roots alive at the same time never overlap in the arena, and
+ * reuse makes the arena smaller than the sum of all activations. */
+static int check_plan(const char *scale, int h, int w) {
+    hy__yolov8_cfg cfg;
+    hy__yolov8_cfg_for_scale(scale, 80, &cfg);
+    hy__graph *g;
+    if (hy__yolov8_graph_build(&cfg, h, w, &g) != HY_OK) return -1;
+    int bad = 0;
+    int nt = g->n_tensors;
+    int *start = calloc((size_t)nt, sizeof(int)), *end = calloc((size_t)nt, sizeof(int));
+    for (int i = 0; i < nt; i++) {
+        start[i] = 1 << 30;
+        end[i] = -1;
+    }
+    for (int i = 0; i < nt; i++) {
+        int r = hy__graph_root(g, i, NULL);
+        int s = g->tensors[i].producer < 0 ? 0 : g->tensors[i].producer;
+        int e = g->tensors[i].last_use < s ? s : g->tensors[i].last_use;
+        if (s < start[r]) start[r] = s;
+        if (e > end[r]) end[r] = e;
+    }
+    size_t sum = 0;
+    for (int a = 0; a < nt; a++) {
+        if (g->tensors[a].view_src >= 0) continue;
+        size_t sa = hy__tensor_numel(&g->tensors[a]) * 4;
+        sum += sa;
+        if (g->tensors[a].offset + sa > g->arena_size) bad++;
+        for (int b = a + 1; b < nt; b++) {
+            if (g->tensors[b].view_src >= 0) continue;
+            if (end[a] < start[b] || end[b] < start[a]) continue;
+            size_t sb = hy__tensor_numel(&g->tensors[b]) * 4;
+            if (g->tensors[a].offset < g->tensors[b].offset + sb && g->tensors[b].offset < g->tensors[a].offset + sa) {
+                fprintf(stderr, "overlap: %s and %s\n", g->tensors[a].name, g->tensors[b].name);
+                bad++;
+            }
+        }
+    }
+    if (g->arena_size >= sum) {
+        fprintf(stderr, "no reuse: arena %zu >= sum %zu\n", g->arena_size, sum);
+        bad++;
+    }
+    /* views stay inside their storage */
+    for (int i = 0; i < nt; i++) {
+        size_t offs;
+        int r = hy__graph_root(g, i, &offs);
+        if (offs + hy__tensor_numel(&g->tensors[i]) > hy__tensor_numel(&g->tensors[r])) bad++;
+    }
+    printf("  yolov8%s %dx%d: %d nodes, arena %.1f MiB (activations %.1f MiB)\n", scale, w, h, g->n_nodes,
+           (double)g->arena_size / 1048576.0, (double)sum / 1048576.0);
+    free(start);
+    free(end);
+    hy__graph_free(g);
+    return bad;
+}
+
+HY_TEST(plan_no_overlap_n640) { ASSERT_EQ(check_plan("n", 640, 640), 0); }
+HY_TEST(plan_no_overlap_s480x640) { ASSERT_EQ(check_plan("s", 640, 480), 0); }
+HY_TEST(plan_no_overlap_x320) { ASSERT_EQ(check_plan("x", 320, 320), 0); }
+
+HY_TEST(graph_rejects_bad_sizes) {
+    hy__yolov8_cfg cfg;
+    hy__yolov8_cfg_for_scale("n", 80, &cfg);
+    hy__graph *g = NULL;
+    ASSERT_ERR(hy__yolov8_graph_build(&cfg, 630, 640, &g), HY_ERR_INVALID_ARG);
+    ASSERT_ERR(hy__yolov8_graph_build(&cfg, 0, 640, &g), HY_ERR_INVALID_ARG);
+    ASSERT_TRUE(g == NULL);
+}
+
+HY_TEST_MAIN()

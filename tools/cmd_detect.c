@@ -1,0 +1,636 @@
+/* hotyolo detect MODEL IMAGE... : object detection on image files.
+ *
+ * Output: a readable table per image (stdout; stderr when --json - takes stdout), JSON Lines
+ * with --json (the shape of shared/assets/reference/yolov8n_predict_*.jsonl plus
+ * "timings_ms"), annotated JPEGs with --save-dir. Exit 0 ok, 1 runtime error (model load,
+ * an image that fails, a write error), 2 usage error. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+
+#define CMD "detect"
+#define MAX_CLASS_ID 65535  /* bound for --classes before the model is known */
+#define MAX_THREADS 1024
+#define MAX_IMGSZ 8192
+#define MAX_MAX_DET 100000
+#define JPEG_QUALITY 95     /* as cv2.imwrite's default */
+
+typedef struct detect_opts {
+    float conf, iou;
+    int imgsz, max_det, threads;
+    int *classes; /* malloc'd, n_classes ids; NULL = all */
+    int n_classes;
+    const char *json_path; /* NULL: none; "-": stdout */
+    const char *save_dir;
+    int quiet, verbose;
+    const char *model;
+    char **images; /* points into argv */
+    int n_images;
+} detect_opts;
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static void help(void) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("Usage: hotyolo detect MODEL IMAGE... [options]\n"
+           "\n"
+           "Detects objects in each IMAGE (JPEG or PNG) with the YOLOv8 checkpoint MODEL\n"
+           "(an Ultralytics .pt file) and prints one table per image: class name,\n"
+           "confidence and box (x1, y1, x2, y2) in original image pixels.\n"
+           "\n"
+           "Options (a value may also be given as --option=VALUE):\n"
+           "  --conf F        confidence threshold in [0, 1] (default 0.25)\n"
+           "  --iou F         NMS IoU threshold in [0, 1] (default 0.7)\n"
+           "  --imgsz N       inference size (long side), a multiple of 32 in [32, %d]\n"
+           "                  (default 640)\n"
+           "  --max-det N     most detections kept per image, in [1, %d] (default 300)\n"
+           "  --classes LIST  keep only these class ids, comma-separated, e.g. 0,2,5\n"
+           "                  (default: all classes)\n"
+           "  --threads N     worker threads, in [0, %d]; 0 = one per online core\n"
+           "                  (default: one per online core, %ld here)\n"
+           "  --json FILE     write JSON Lines, one object per image:\n"
+           "                  {\"image\", \"width\", \"height\", \"detections\": [{\"class_id\",\n"
+           "                  \"class_name\", \"confidence\", \"box\": [x1, y1, x2, y2]}],\n"
+           "                  \"timings_ms\": {\"decode\", \"preprocess\", \"inference\",\n"
+           "                  \"postprocess\"}}; FILE is overwritten; '-' = stdout (the tables\n"
+           "                  then go to stderr) (default: none)\n"
+           "  --save-dir DIR  write an annotated JPEG per image to DIR/<image name>.jpg;\n"
+           "                  DIR is created if needed (default: none)\n"
+           "  -q, --quiet     print no tables or summary, only errors\n"
+           "  -v, --verbose   also print the library's log messages to stderr\n"
+           "  -h, --help      show this help\n"
+           "\n"
+           "Exit status: 0 ok, 1 runtime error (model load failure, an image that cannot\n"
+           "be read or decoded, a write error; other images are still processed),\n"
+           "2 usage error.\n"
+           "\n"
+           "Example:\n"
+           "  hotyolo detect yolov8n.pt bus.jpg zidane.jpg --conf 0.4 --json out.jsonl\n",
+           MAX_IMGSZ, MAX_MAX_DET, MAX_THREADS, cores > 0 ? cores : 1L);
+}
+
+/* ---- option values ----------------------------------------------------------------- */
+
+static int parse_float(const char *opt, const char *s, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE || !isfinite(v)) {
+        hy_cli_error(CMD, "%s: '%s' is not a number", opt, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        hy_cli_error(CMD, "%s: %s is out of range (expected a number in [%g, %g])", opt, s, lo, hi);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+static int parse_int(const char *opt, const char *s, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno == ERANGE) {
+        hy_cli_error(CMD, "%s: '%s' is not an integer", opt, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        hy_cli_error(CMD, "%s: %s is out of range (expected an integer in [%ld, %ld])", opt, s, lo,
+                     hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* "0,2,5" -> malloc'd ids. */
+static int parse_classes(const char *s, int **ids_out, int *n_out) {
+    size_t n = 1;
+    for (const char *p = s; *p; p++) n += *p == ',';
+    int *ids = malloc(n * sizeof *ids);
+    if (!ids) {
+        hy_cli_error(CMD, "out of memory");
+        return -1;
+    }
+    const char *p = s;
+    for (size_t i = 0; i < n; i++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[32];
+        if (len == 0 || len >= sizeof item) {
+            hy_cli_error(CMD, "--classes: '%s' is not a comma-separated list of class ids", s);
+            free(ids);
+            return -1;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (parse_int("--classes", item, 0, MAX_CLASS_ID, &ids[i]) != 0) {
+            free(ids);
+            return -1;
+        }
+        p += len + 1;
+    }
+    *ids_out = ids;
+    *n_out = (int)n;
+    return 0;
+}
+
+/* Parses argv into o; returns 0, 1 for --help (printed), or -1 on a usage error (printed). */
+static int parse_args(int argc, char **argv, detect_opts *o) {
+    enum { O_CONF, O_IOU, O_IMGSZ, O_MAXDET, O_CLASSES, O_THREADS, O_JSON, O_SAVEDIR, O_QUIET,
+           O_VERBOSE, O_HELP };
+    static const struct {
+        const char *name, *short_name;
+        int id, has_value;
+    } table[] = {
+        {"--conf", NULL, O_CONF, 1},       {"--iou", NULL, O_IOU, 1},
+        {"--imgsz", NULL, O_IMGSZ, 1},     {"--max-det", NULL, O_MAXDET, 1},
+        {"--classes", NULL, O_CLASSES, 1}, {"--threads", NULL, O_THREADS, 1},
+        {"--json", NULL, O_JSON, 1},       {"--save-dir", NULL, O_SAVEDIR, 1},
+        {"--quiet", "-q", O_QUIET, 0},     {"--verbose", "-v", O_VERBOSE, 0},
+        {"--help", "-h", O_HELP, 0},
+    };
+    int positional_only = 0;
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        if (positional_only || a[0] != '-' || a[1] == '\0') {
+            if (!o->model)
+                o->model = a;
+            else
+                o->images[o->n_images++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            positional_only = 1;
+            continue;
+        }
+        /* "--name=value" or "--name [value]" or "-x" */
+        const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
+        size_t name_len = eq ? (size_t)(eq - a) : strlen(a);
+        int k = -1;
+        for (size_t t = 0; t < sizeof table / sizeof table[0]; t++) {
+            const char *nm = table[t].name;
+            if ((strlen(nm) == name_len && !strncmp(a, nm, name_len)) ||
+                (table[t].short_name && !strcmp(a, table[t].short_name))) {
+                k = (int)t;
+                break;
+            }
+        }
+        if (k < 0) {
+            hy_cli_error(CMD, "unknown option '%.*s' (see 'hotyolo detect --help')", (int)name_len,
+                         a);
+            return -1;
+        }
+        const char *opt = table[k].name;
+        const char *val = NULL;
+        if (table[k].has_value) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else {
+                hy_cli_error(CMD, "option %s needs a value (see 'hotyolo detect --help')", opt);
+                return -1;
+            }
+        } else if (eq) {
+            hy_cli_error(CMD, "option %s takes no value", opt);
+            return -1;
+        }
+        switch (table[k].id) {
+        case O_CONF:
+            if (parse_float(opt, val, 0.0f, 1.0f, &o->conf)) return -1;
+            break;
+        case O_IOU:
+            if (parse_float(opt, val, 0.0f, 1.0f, &o->iou)) return -1;
+            break;
+        case O_IMGSZ:
+            if (parse_int(opt, val, 32, MAX_IMGSZ, &o->imgsz)) return -1;
+            if (o->imgsz % 32) {
+                hy_cli_error(CMD, "%s: %d is not a multiple of 32 (the model's largest stride)", opt,
+                             o->imgsz);
+                return -1;
+            }
+            break;
+        case O_MAXDET:
+            if (parse_int(opt, val, 1, MAX_MAX_DET, &o->max_det)) return -1;
+            break;
+        case O_CLASSES:
+            free(o->classes);
+            o->classes = NULL;
+            if (parse_classes(val, &o->classes, &o->n_classes)) return -1;
+            break;
+        case O_THREADS:
+            if (parse_int(opt, val, 0, MAX_THREADS, &o->threads)) return -1;
+            break;
+        case O_JSON:
+        case O_SAVEDIR:
+            if (!*val) {
+                hy_cli_error(CMD, "%s: empty path", opt);
+                return -1;
+            }
+            if (table[k].id == O_JSON)
+                o->json_path = val;
+            else
+                o->save_dir = val;
+            break;
+        case O_QUIET: o->quiet = 1; break;
+        case O_VERBOSE: o->verbose = 1; break;
+        case O_HELP: help(); return 1;
+        }
+    }
+    if (!o->model) {
+        hy_cli_error(CMD, "missing MODEL and IMAGE arguments (see 'hotyolo detect --help')");
+        return -1;
+    }
+    if (o->n_images == 0) {
+        hy_cli_error(CMD, "missing IMAGE argument (see 'hotyolo detect --help')");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- output files ------------------------------------------------------------------ */
+
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* mkdir -p; fails when the path (or a parent) exists and is not a directory. */
+static int make_dirs(const char *dir) {
+    size_t n = strlen(dir);
+    char *p = malloc(n + 1);
+    if (!p) {
+        hy_cli_error(CMD, "out of memory");
+        return -1;
+    }
+    memcpy(p, dir, n + 1);
+    struct stat st;
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char c = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            hy_cli_error(CMD, "--save-dir: cannot create directory '%s': %s", p, strerror(errno));
+            free(p);
+            return -1;
+        }
+        if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            hy_cli_error(CMD, "--save-dir: '%s' exists and is not a directory", p);
+            free(p);
+            return -1;
+        }
+        p[i] = c;
+    }
+    free(p);
+    return 0;
+}
+
+/* Output names already written this run (two inputs with the same base name). */
+typedef struct name_set {
+    char **names;
+    int n, cap;
+} name_set;
+
+static int name_set_has(const name_set *s, const char *name) {
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->names[i], name)) return 1;
+    return 0;
+}
+
+static int name_set_add(name_set *s, const char *name) {
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        char **nn = realloc(s->names, (size_t)cap * sizeof *nn);
+        if (!nn) return -1;
+        s->names = nn;
+        s->cap = cap;
+    }
+    size_t len = strlen(name);
+    char *c = malloc(len + 1);
+    if (!c) return -1;
+    memcpy(c, name, len + 1);
+    s->names[s->n++] = c;
+    return 0;
+}
+
+static void name_set_free(name_set *s) {
+    for (int i = 0; i < s->n; i++) free(s->names[i]);
+    free(s->names);
+}
+
+/* DIR/<base name without extension>[_k].jpg, unique within this run. */
+static int annotated_path(const char *dir, const char *image, name_set *used, char *out,
+                          size_t cap) {
+    const char *base = strrchr(image, '/');
+    base = base ? base + 1 : image;
+    const char *dot = strrchr(base, '.');
+    int stem_len = (int)(dot && dot != base ? (size_t)(dot - base) : strlen(base));
+    if (stem_len == 0) {
+        base = "image";
+        stem_len = 5;
+    }
+    const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
+    for (int k = 1;; k++) {
+        int n = k == 1 ? snprintf(out, cap, "%s%s%.*s.jpg", dir, sep, stem_len, base)
+                       : snprintf(out, cap, "%s%s%.*s_%d.jpg", dir, sep, stem_len, base, k);
+        if (n < 0 || (size_t)n >= cap) return -1;
+        if (!name_set_has(used, out)) return name_set_add(used, out);
+    }
+}
+
+/* ---- JSON -------------------------------------------------------------------------- */
+
+/* A double that serialises as its value rounded to `decimals` places, shortest form
+ * ("0.89587", "480.0"), like Python's round() in the reference files. */
+static json_object *json_rounded(double v, int decimals) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    char *dot = strchr(buf, '.');
+    if (dot) {
+        char *e = buf + strlen(buf) - 1;
+        while (e > dot + 1 && *e == '0') *e-- = '\0';
+    }
+    if (!strcmp(buf, "-0.0")) memmove(buf, buf + 1, strlen(buf));
+    return json_object_new_double_s(strtod(buf, NULL), buf);
+}
+
+static const char *class_name(const hy_model *m, int id, char *buf, size_t cap) {
+    const char *n = hy_model_class_name(m, id);
+    if (n) return n;
+    snprintf(buf, cap, "class_%d", id);
+    return buf;
+}
+
+/* One JSON Lines record; returns 0 or -1 (out of memory). */
+static int write_json(FILE *f, const char *image, const hy_result *r, const hy_model *m,
+                      const hy_timings *t) {
+    json_object *o = json_object_new_object();
+    json_object *dets = json_object_new_array();
+    json_object *tm = json_object_new_object();
+    if (!o || !dets || !tm) goto fail;
+    json_object_object_add(o, "image", json_object_new_string(image));
+    json_object_object_add(o, "width", json_object_new_int(hy_result_image_width(r)));
+    json_object_object_add(o, "height", json_object_new_int(hy_result_image_height(r)));
+    for (size_t i = 0; i < hy_result_count(r); i++) {
+        const hy_detection *d = hy_result_get(r, i);
+        char nb[32];
+        json_object *jd = json_object_new_object();
+        json_object *box = json_object_new_array();
+        if (!jd || !box) {
+            json_object_put(jd);
+            json_object_put(box);
+            goto fail;
+        }
+        json_object_object_add(jd, "class_id", json_object_new_int(d->class_id));
+        json_object_object_add(jd, "class_name",
+                               json_object_new_string(class_name(m, d->class_id, nb, sizeof nb)));
+        json_object_object_add(jd, "confidence", json_rounded(d->confidence, 5));
+        json_object_array_add(box, json_rounded(d->x1, 2));
+        json_object_array_add(box, json_rounded(d->y1, 2));
+        json_object_array_add(box, json_rounded(d->x2, 2));
+        json_object_array_add(box, json_rounded(d->y2, 2));
+        json_object_object_add(jd, "box", box);
+        json_object_array_add(dets, jd);
+    }
+    json_object_object_add(o, "detections", dets);
+    dets = NULL;
+    json_object_object_add(tm, "decode", json_rounded(t->decode_ms, 3));
+    json_object_object_add(tm, "preprocess", json_rounded(t->preprocess_ms, 3));
+    json_object_object_add(tm, "inference", json_rounded(t->inference_ms, 3));
+    json_object_object_add(tm, "postprocess", json_rounded(t->postprocess_ms, 3));
+    json_object_object_add(o, "timings_ms", tm);
+    tm = NULL;
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (!s) goto fail;
+    fputs(s, f);
+    fputc('\n', f);
+    fflush(f);
+    json_object_put(o);
+    return 0;
+fail:
+    json_object_put(o);
+    json_object_put(dets);
+    json_object_put(tm);
+    return -1;
+}
+
+/* ---- table ------------------------------------------------------------------------- */
+
+static void print_table(FILE *f, int idx, int n, const char *image, const hy_result *r,
+                        const hy_model *m, const hy_timings *t, double total_ms) {
+    size_t count = hy_result_count(r);
+    fprintf(f,
+            "image %d/%d %s: %dx%d, %zu detection%s, %.1f ms (decode %.1f, preprocess %.1f, "
+            "inference %.1f, postprocess %.1f)\n",
+            idx, n, image, hy_result_image_width(r), hy_result_image_height(r), count,
+            count == 1 ? "" : "s", total_ms, t->decode_ms, t->preprocess_ms, t->inference_ms,
+            t->postprocess_ms);
+    int w = 12;
+    char nb[32];
+    for (size_t i = 0; i < count; i++) {
+        int len = (int)strlen(class_name(m, hy_result_get(r, i)->class_id, nb, sizeof nb));
+        if (len > w) w = len;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const hy_detection *d = hy_result_get(r, i);
+        fprintf(f, "  %-*s %.3f  [%6.1f, %6.1f, %6.1f, %6.1f]\n", w,
+                class_name(m, d->class_id, nb, sizeof nb), d->confidence, d->x1, d->y1, d->x2,
+                d->y2);
+    }
+}
+
+static void log_to_stderr(hy_log_level level, const char *msg, void *user_data) {
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    fprintf(stderr, "hotyolo: %s: %s\n", level >= HY_LOG_DEBUG && level <= HY_LOG_ERROR ? names[level] : "log",
+            msg);
+}
+
+/* ---- command ----------------------------------------------------------------------- */
+
+int hy_cli_detect(int argc, char **argv) {
+    detect_opts o = {.conf = 0.25f, .iou = 0.7f, .imgsz = 640, .max_det = 300, .threads = 0};
+    hy_model *m = NULL;
+    FILE *json = NULL;
+    name_set used = {0};
+    int rc = HY_CLI_OK;
+
+    o.images = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *o.images);
+    if (!o.images) {
+        hy_cli_error(CMD, "out of memory");
+        return HY_CLI_RUNTIME;
+    }
+    int pr = parse_args(argc, argv, &o);
+    if (pr != 0) {
+        rc = pr > 0 ? HY_CLI_OK : HY_CLI_USAGE;
+        goto done;
+    }
+    /* --json must not clobber an input. */
+    if (o.json_path && strcmp(o.json_path, "-") != 0) {
+        int clash = same_file(o.json_path, o.model);
+        for (int i = 0; i < o.n_images && !clash; i++) clash = same_file(o.json_path, o.images[i]);
+        if (clash) {
+            hy_cli_error(CMD, "--json: '%s' is one of the input files; refusing to overwrite it",
+                         o.json_path);
+            rc = HY_CLI_USAGE;
+            goto done;
+        }
+    }
+    if (o.save_dir && make_dirs(o.save_dir) != 0) {
+        rc = HY_CLI_RUNTIME;
+        goto done;
+    }
+    if (o.verbose) hy_log_set(log_to_stderr, NULL);
+
+    /* Model */
+    hy_model_params mp = hy_model_default_params();
+    mp.n_threads = o.threads;
+    mp.imgsz = o.imgsz;
+    double t0 = now_ms();
+    if (hy_model_load(o.model, &mp, &m) != HY_OK) {
+        const char *e = hy_last_error();
+        if (strstr(e, o.model))
+            hy_cli_error(CMD, "cannot load model: %s", e);
+        else
+            hy_cli_error(CMD, "cannot load model '%s': %s", o.model, e);
+        rc = HY_CLI_RUNTIME;
+        goto done;
+    }
+    double load_ms = now_ms() - t0;
+    int nc = hy_model_num_classes(m);
+    for (int i = 0; i < o.n_classes; i++)
+        if (o.classes[i] >= nc) {
+            hy_cli_error(CMD, "--classes: class id %d is out of range (the model has %d classes, 0..%d)",
+                         o.classes[i], nc, nc - 1);
+            rc = HY_CLI_USAGE;
+            goto done;
+        }
+
+    FILE *out = stdout; /* tables */
+    if (o.json_path) {
+        if (!strcmp(o.json_path, "-")) {
+            json = stdout;
+            out = stderr;
+        } else if (!(json = fopen(o.json_path, "w"))) {
+            hy_cli_error(CMD, "--json: cannot create '%s': %s", o.json_path, strerror(errno));
+            rc = HY_CLI_RUNTIME;
+            goto done;
+        }
+    }
+    if (!o.quiet) {
+        const char *v = hy_model_variant(m);
+        fprintf(out, "model %s: YOLOv8%s, %d classes, imgsz %d, %d thread%s, loaded in %.1f ms\n",
+                o.model, v, nc, o.imgsz, hy_model_num_threads(m),
+                hy_model_num_threads(m) == 1 ? "" : "s", load_ms);
+    }
+
+    hy_detect_params dp = hy_detect_default_params();
+    dp.conf = o.conf;
+    dp.iou = o.iou;
+    dp.max_det = o.max_det;
+    dp.imgsz = o.imgsz;
+    dp.classes = o.classes;
+    dp.n_classes = o.n_classes;
+
+    int n_failed = 0, n_saved = 0;
+    size_t n_dets = 0;
+    double t_all = now_ms();
+    for (int i = 0; i < o.n_images; i++) {
+        const char *path = o.images[i];
+        hy_image *img = NULL;
+        hy_result *r = NULL;
+        double ta = now_ms();
+        if (hy_image_load(path, &img) != HY_OK) {
+            const char *e = hy_last_error();
+            if (strstr(e, path))
+                hy_cli_error(CMD, "image %d/%d: %s", i + 1, o.n_images, e);
+            else
+                hy_cli_error(CMD, "image %d/%d '%s': %s", i + 1, o.n_images, path, e);
+            n_failed++;
+            continue;
+        }
+        double tb = now_ms();
+        if (hy_detect(m, img, &dp, &r) != HY_OK) {
+            hy_cli_error(CMD, "image %d/%d '%s': detection failed: %s", i + 1, o.n_images, path,
+                         hy_last_error());
+            hy_image_free(img);
+            n_failed++;
+            continue;
+        }
+        double total = now_ms() - ta;
+        hy_timings t = hy_result_timings(r);
+        t.decode_ms = tb - ta; /* file read + decode, measured here */
+        n_dets += hy_result_count(r);
+        if (!o.quiet) print_table(out, i + 1, o.n_images, path, r, m, &t, total);
+        if (json && write_json(json, path, r, m, &t) != 0) {
+            hy_cli_error(CMD, "--json: out of memory writing the record of '%s'", path);
+            rc = HY_CLI_RUNTIME;
+        }
+        if (o.save_dir) {
+            char dst[4096];
+            if (annotated_path(o.save_dir, path, &used, dst, sizeof dst) != 0) {
+                hy_cli_error(CMD, "--save-dir: output path for '%s' too long", path);
+                n_failed++;
+            } else if (same_file(dst, path)) {
+                hy_cli_error(CMD, "--save-dir: '%s' is the input image itself; not overwriting it",
+                             dst);
+                n_failed++;
+            } else if (hy_image_draw_detections(img, r, m) != HY_OK ||
+                       hy_image_save_jpeg(img, dst, JPEG_QUALITY) != HY_OK) {
+                hy_cli_error(CMD, "--save-dir: cannot write '%s': %s", dst, hy_last_error());
+                n_failed++;
+            } else {
+                n_saved++;
+            }
+        }
+        hy_result_free(r);
+        hy_image_free(img);
+    }
+    double all_ms = now_ms() - t_all;
+    if (n_failed) rc = HY_CLI_RUNTIME;
+
+    if (json && json != stdout) {
+        int bad = ferror(json);
+        if (fclose(json) != 0 || bad) {
+            hy_cli_error(CMD, "--json: error writing '%s': %s", o.json_path, strerror(errno));
+            rc = HY_CLI_RUNTIME;
+        }
+        json = NULL;
+    }
+    if (!o.quiet) {
+        fprintf(out, "%d image%s, %zu detection%s, %d failed, %.1f ms\n", o.n_images,
+                o.n_images == 1 ? "" : "s", n_dets, n_dets == 1 ? "" : "s", n_failed, all_ms);
+        if (o.save_dir)
+            fprintf(out, "%d annotated image%s saved to %s\n", n_saved, n_saved == 1 ? "" : "s",
+                    o.save_dir);
+        if (o.json_path && strcmp(o.json_path, "-") != 0)
+            fprintf(out, "predictions written to %s\n", o.json_path);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) rc = HY_CLI_RUNTIME;
+
+done:
+    if (json && json != stdout) fclose(json);
+    if (o.verbose) hy_log_set(NULL, NULL);
+    name_set_free(&used);
+    hy_model_free(m);
+    free(o.classes);
+    free(o.images);
+    return rc;
+}

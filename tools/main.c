@@ -1,0 +1,78 @@
+/* hotyolo: subcommand dispatch. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"detect", hy_cli_detect, "detect objects in images with a YOLOv8 checkpoint"},
+};
+
+void hy_cli_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout); /* keep stdout/stderr ordered when both go to a terminal */
+    fprintf(stderr, "hotyolo%s%s: error: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "hotyolo %s - YOLOv8 object detection in C\n"
+            "\n"
+            "Usage:\n"
+            "  hotyolo <command> [options]\n"
+            "  hotyolo --help | -h        show this help\n"
+            "  hotyolo --version | -V     show the version\n"
+            "\n"
+            "Commands:\n",
+            hy_version());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n"
+            "Run 'hotyolo <command> --help' for the options of a command.\n"
+            "Exit status: 0 ok, 1 runtime error, 2 usage error.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return HY_CLI_USAGE;
+    }
+    const char *a = argv[1];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help")) {
+        if (argc > 2 && strcmp(a, "help") == 0) {
+            /* "hotyolo help detect" == "hotyolo detect --help" */
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (!strcmp(argv[2], commands[i].name)) {
+                    char *sub[] = {argv[2], "--help", NULL};
+                    return commands[i].fn(2, sub);
+                }
+            hy_cli_error(NULL, "unknown command '%s' (see 'hotyolo --help')", argv[2]);
+            return HY_CLI_USAGE;
+        }
+        usage(stdout);
+        return HY_CLI_OK;
+    }
+    if (!strcmp(a, "--version") || !strcmp(a, "-V") || !strcmp(a, "version")) {
+        printf("hotyolo %s\n", hy_version());
+        return HY_CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(a, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    if (a[0] == '-')
+        hy_cli_error(NULL, "unknown option '%s' (see 'hotyolo --help')", a);
+    else
+        hy_cli_error(NULL, "unknown command '%s' (see 'hotyolo --help')", a);
+    return HY_CLI_USAGE;
+}
