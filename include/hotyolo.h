@@ -105,9 +105,24 @@ hy_status hy_image_save_jpeg(const hy_image *img, const char *path, int quality)
 /* ---- model ------------------------------------------------------------------------- */
 typedef struct hy_model hy_model;
 
+/* How checkpoint tensors are matched to the network. */
+typedef enum hy_load_mode {
+    HY_LOAD_STRICT,   /* every tensor present with its exact shape, nothing unexpected */
+    HY_LOAD_TRANSFER  /* copy tensors whose name and shape match; initialise the rest as
+                         Ultralytics does; ignore the others (fine-tuning to a new nc) */
+} hy_load_mode;
+
 typedef struct hy_model_params {
-    int n_threads; /* 0 = number of online cores */
-    int imgsz;     /* inference size (long side), multiple of 32; 0 = 640 */
+    int n_threads;      /* 0 = number of online cores */
+    int imgsz;          /* inference size (long side), multiple of 32; 0 = 640 */
+    hy_load_mode mode;  /* default HY_LOAD_STRICT */
+    int nc;             /* class count of the network to build; 0 = the file's */
+    /* Prefix renames applied to checkpoint names before matching ("OLD=NEW" pairs):
+     * map_from[i] -> map_to[i]. "module." and "_orig_mod." prefixes are always stripped. */
+    const char *const *map_from;
+    const char *const *map_to;
+    int n_map;
+    int verify;         /* safetensors: re-hash the data against the recorded sha256 */
 } hy_model_params;
 hy_model_params hy_model_default_params(void);
 
@@ -120,6 +135,20 @@ int hy_model_num_classes(const hy_model *m);
 const char *hy_model_class_name(const hy_model *m, int class_id); /* NULL if out of range */
 const char *hy_model_variant(const hy_model *m);                   /* "n", "s", ... or "" */
 int hy_model_num_threads(const hy_model *m);
+const char *hy_model_format(const hy_model *m); /* "pt", "safetensors", "onnx", ... */
+
+/* What loading did with each tensor of the network (and of the file). */
+typedef enum hy_load_item {
+    HY_LOAD_TRANSFERRED, /* network tensor taken from the file */
+    HY_LOAD_INITIALIZED, /* network tensor not in the file (or other shape): initialised */
+    HY_LOAD_IGNORED,     /* file tensor the network does not use */
+    HY_LOAD_ITEM_COUNT
+} hy_load_item;
+size_t hy_model_load_count(const hy_model *m, hy_load_item what);
+/* Tensor name and a reason ("file has 80x64x1x1, model needs 3x64x1x1"; "" if none). */
+const char *hy_model_load_name(const hy_model *m, hy_load_item what, size_t i);
+const char *hy_model_load_reason(const hy_model *m, hy_load_item what, size_t i);
+size_t hy_model_num_tensors(const hy_model *m); /* tensors of the network as loaded */
 
 /* Raw network output for a preprocessed input x (1, 3, h, w), h and w multiples of 32.
  * out must hold (4 + nc) * A floats, A = sum over strides 8/16/32 of (h/s)*(w/s);

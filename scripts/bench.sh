@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Runs the benchmarks that are built (placeholder: bench_ops only for now).
-#   scripts/bench.sh [BUILD]   (default: build)
+# Runs the benchmarks: per-layer conv kernels (bench_ops) and end-to-end detection latency
+# (bench_e2e: load, first frame, steady state).
+#   scripts/bench.sh [BUILD] [ASSETS]
 set -euo pipefail
 build="${1:-build}"
-if [ -x "$build/bench_ops" ]; then
-    exec "$build/bench_ops"
-fi
-echo "bench: $build/bench_ops is not built (configure with -DHY_BUILD_BENCH=ON and build)" >&2
-exit 1
+assets="${2:-../shared/assets}"
+for b in bench_ops bench_e2e; do
+    [ -x "$build/$b" ] || { echo "bench: $build/$b is not built (make build)" >&2; exit 1; }
+done
+[ -f "$assets/weights/yolov8n.pt" ] || { echo "bench: $assets/weights/yolov8n.pt not found" >&2; exit 1; }
+echo "== conv kernels (bench_ops) =="
+"$build/bench_ops"
+echo
+for img in bus.jpg zidane.jpg; do
+    echo "== end to end: yolov8n, $img =="
+    "$build/bench_e2e" "$assets/weights/yolov8n.pt" "$assets/images/$img" 50
+    echo
+done

@@ -10,6 +10,7 @@ PKGS=(
   libexif-dev           # JPEG EXIF orientation (as OpenCV imread applies it)
   libjson-c-dev         # JSON output / reference parsing
   libfreetype-dev fonts-dejavu-core  # labels on annotated images
+  libssl-dev            # sha256 (libcrypto) for weight-file integrity
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -175,7 +175,7 @@ HY_TEST(jpeg_round_trip) {
 
 /* Writes a w x h JPEG from raw samples with libjpeg (gray or CMYK input). */
 static uint8_t *jpeg_encode_raw(const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE cs,
-                                size_t *len) {
+                                int progressive, size_t *len) {
     struct jpeg_compress_struct ci;
     struct jpeg_error_mgr em;
     ci.err = jpeg_std_error(&em);
@@ -188,7 +188,8 @@ static uint8_t *jpeg_encode_raw(const uint8_t *px, int w, int h, int comps, J_CO
     ci.input_components = comps;
     ci.in_color_space = cs;
     jpeg_set_defaults(&ci);
-    jpeg_set_quality(&ci, 100, TRUE);
+    jpeg_set_quality(&ci, progressive ? 90 : 100, TRUE);
+    if (progressive) jpeg_simple_progression(&ci);
     jpeg_start_compress(&ci, TRUE);
     while (ci.next_scanline < ci.image_height) {
         JSAMPROW r = (JSAMPROW)(px + (size_t)ci.next_scanline * w * comps);
@@ -210,7 +211,7 @@ HY_TEST(jpeg_gray_and_cmyk) {
             for (int c = 0; c < 4; c++) cmyk[(y * w + x) * 4 + c] = (uint8_t)(20 + blk * 50 + c * 30);
         }
     size_t n;
-    uint8_t *jg = jpeg_encode_raw(g, w, h, 1, JCS_GRAYSCALE, &n);
+    uint8_t *jg = jpeg_encode_raw(g, w, h, 1, JCS_GRAYSCALE, 0, &n);
     hy_image *img = decode_ok(jg, n);
     ASSERT_TRUE(img != NULL);
     for (int i = 0; i < w * h; i++) {
@@ -221,7 +222,7 @@ HY_TEST(jpeg_gray_and_cmyk) {
     hy_image_free(img);
     free(jg);
 
-    uint8_t *jc = jpeg_encode_raw(cmyk, w, h, 4, JCS_CMYK, &n);
+    uint8_t *jc = jpeg_encode_raw(cmyk, w, h, 4, JCS_CMYK, 0, &n);
     img = decode_ok(jc, n);
     ASSERT_TRUE(img != NULL);
     for (int i = 0; i < w * h; i++) {
@@ -243,6 +244,34 @@ static void put16(uint8_t *p, unsigned v, int be) {
 static void put32(uint8_t *p, uint32_t v, int be) {
     put16(p + (be ? 0 : 2), v >> 16, be);
     put16(p + (be ? 2 : 0), v & 0xFFFF, be);
+}
+
+HY_TEST(jpeg_progressive) {
+    const int w = 96, h = 64;
+    uint8_t *rgb = malloc((size_t)w * h * 3);
+    for (int i = 0; i < w * h; i++) {
+        rgb[3 * i] = (uint8_t)(i % w * 2);
+        rgb[3 * i + 1] = (uint8_t)(i / w * 3);
+        rgb[3 * i + 2] = (uint8_t)(200 - i % w);
+    }
+    size_t n;
+    uint8_t *jp = jpeg_encode_raw(rgb, w, h, 3, JCS_RGB, 1, &n);
+    write_all(hy_test_tmp("progressive.jpg"), jp, n); // kept for inspection
+    hy_image *img = decode_ok(jp, n);
+    ASSERT_TRUE(img != NULL);
+    double sum = 0;
+    for (int i = 0; i < w * h * 3; i++) sum += abs(img->data[i] - rgb[i]);
+    ASSERT_TRUE(sum / (w * h * 3) < 3.0);
+    hy_image_free(img);
+    int64_t live = hy__alloc_live();
+    for (size_t cut = n / 4; cut < n; cut += n / 7) { // cut inside later scans: still an error
+        img = NULL;
+        ASSERT_ERR(hy_image_decode(jp, cut, &img), HY_ERR_FORMAT);
+        ASSERT_TRUE(img == NULL);
+    }
+    ASSERT_EQ(hy__alloc_live(), live);
+    free(jp);
+    free(rgb);
 }
 
 /* JPEG bytes with an APP1 EXIF segment (TIFF header + IFD0 holding one entry, Orientation)

@@ -147,4 +147,88 @@ HY_TEST(box_iou_matches_hand_values) {
     ASSERT_NEAR(hy__box_iou(a, c), 0.0, 0);
 }
 
+/* Reads "name<TAB>shape" rows of a reference state_dict table. */
+static int read_tsv(const char *rel, char names[][96], char shapes[][32], int max) {
+    FILE *f = fopen(hy_test_asset(rel), "r");
+    if (!f) return -1;
+    char line[512];
+    int n = 0;
+    if (!fgets(line, sizeof line, f)) n = -1;
+    while (n >= 0 && n < max && fgets(line, sizeof line, f))
+        if (sscanf(line, "%95s\t%31s", names[n], shapes[n]) == 2) n++;
+    fclose(f);
+    return n;
+}
+
+HY_TEST(transfer_80_to_3_classes_reports_exactly_the_class_tensors) {
+    static char n80[400][96], s80[400][32], n3[400][96], s3[400][32];
+    int a = read_tsv("reference/yolov8n_state_dict_keys.tsv", n80, s80, 400);
+    int b = read_tsv("reference/yolov8n_nc3_state_dict_keys.tsv", n3, s3, 400);
+    ASSERT_EQ(a, 355);
+    ASSERT_EQ(b, 355);
+    /* the tensors whose shape depends on nc, per Ultralytics' own tables */
+    int expected_changed = 0;
+    for (int i = 0; i < a; i++) expected_changed += strcmp(s80[i], s3[i]) != 0;
+    ASSERT_EQ(expected_changed, 36);
+
+    hy_model_params p = hy_model_default_params();
+    p.mode = HY_LOAD_TRANSFER;
+    p.nc = 3;
+    hy_model *m = NULL;
+    ASSERT_OK(hy_model_load(hy_test_asset("weights/yolov8n.pt"), &p, &m));
+    ASSERT_EQ(hy_model_num_classes(m), 3);
+    ASSERT_EQ(hy_model_num_tensors(m), 355);
+    ASSERT_EQ(hy_model_load_count(m, HY_LOAD_TRANSFERRED), 355 - 36); /* Ultralytics: 319/355 */
+    ASSERT_EQ(hy_model_load_count(m, HY_LOAD_INITIALIZED), 36);
+    ASSERT_EQ(hy_model_load_count(m, HY_LOAD_IGNORED), 36);
+    for (size_t i = 0; i < hy_model_load_count(m, HY_LOAD_INITIALIZED); i++) {
+        const char *name = hy_model_load_name(m, HY_LOAD_INITIALIZED, i);
+        int found = 0;
+        for (int k = 0; k < a && !found; k++) found = strcmp(n80[k], name) == 0 && strcmp(s80[k], s3[k]) != 0;
+        if (!found) fprintf(stderr, "  initialised %s is not class-dependent\n", name);
+        ASSERT_TRUE(found);
+    }
+    ASSERT_CONTAINS(hy_model_load_reason(m, HY_LOAD_INITIALIZED, 0), "file has 80x64x3x3, model needs 64x64x3x3");
+    ASSERT_STREQ(hy_model_class_name(m, 0), "class0"); /* the file's 80 names do not apply */
+    hy_model_free(m);
+}
+
+HY_TEST(strict_load_with_other_nc_lists_the_class_tensors) {
+    hy_model_params p = hy_model_default_params();
+    p.nc = 3;
+    hy_model *m = NULL;
+    ASSERT_ERR(hy_model_load(hy_test_asset("weights/yolov8n.pt"), &p, &m), HY_ERR_MISMATCH);
+    ASSERT_CONTAINS(hy_last_error(), "0 missing, 36 wrong shape, 0 unexpected");
+    ASSERT_CONTAINS(hy_last_error(), "model.22.cv3.0.2.weight: expected 3x64x1x1, file has 80x80x1x1");
+}
+
+HY_TEST(transferred_model_still_detects_with_its_own_head) {
+    /* nc=80 transfer of an 80-class file loads everything: same detections as strict */
+    hy_model_params p = hy_model_default_params();
+    p.mode = HY_LOAD_TRANSFER;
+    hy_model *m = NULL;
+    ASSERT_OK(hy_model_load(hy_test_asset("weights/yolov8n.pt"), &p, &m));
+    ASSERT_EQ(hy_model_load_count(m, HY_LOAD_TRANSFERRED), 355);
+    ASSERT_EQ(hy_model_load_count(m, HY_LOAD_INITIALIZED), 0);
+    hy_model_free(m);
+}
+
+HY_TEST(prefix_map_renames_keys) {
+    /* Renaming every "model." to "net." makes nothing match; mapping it back restores it. */
+    hy__pt_file *pt = load_pt("weights/yolov8n.pt");
+    ASSERT_TRUE(pt != NULL);
+    for (size_t i = 0; i < pt->n_tensors; i++) memcpy(pt->tensors[i].name, "net..", 5); /* "model" -> "net.." */
+    hy_model *m = NULL;
+    ASSERT_ERR(hy__model_from_pt(pt, "renamed.pt", NULL, &m), HY_ERR_MISMATCH);
+    const char *from[] = {"net.."}, *to[] = {"model"};
+    hy_model_params p = hy_model_default_params();
+    p.map_from = from;
+    p.map_to = to;
+    p.n_map = 1;
+    hy_status st = hy__model_from_pt(pt, "renamed.pt", &p, &m);
+    hy__pt_free(pt);
+    ASSERT_OK(st);
+    hy_model_free(m);
+}
+
 HY_TEST_MAIN()

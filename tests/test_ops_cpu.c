@@ -50,13 +50,15 @@ HY_TEST(ref_conv_1x1_is_weighted_sum) {
     const float x[] = { 1, 2, 3, 4 };
     const float wt[] = { 1, 10, -2, 0.5f };
     const float bias[] = { 0.25f, -1 };
-    hy__conv2d_desc d = { .cin = 2, .cout = 2, .kh = 1, .kw = 1, .stride = 1, .pad = 0, .act = HY_ACT_NONE };
+    hy__conv2d_desc d = {
+        .cin = 2, .cout = 2, .kh = 1, .kw = 1, .stride = 1, .pad = 0, .act = HY_ACT_NONE
+    };
     float y[4];
     hy__cpu_conv2d_ref(&d, x, 1, 2, wt, bias, NULL, y);
-    ASSERT_NEAR(y[0], 1 * 1 + 10 * 3 + 0.25, 1e-6); // 31.25
-    ASSERT_NEAR(y[1], 1 * 2 + 10 * 4 + 0.25, 1e-6); // 42.25
-    ASSERT_NEAR(y[2], -2 * 1 + 0.5 * 3 - 1, 1e-6);  // -1.5
-    ASSERT_NEAR(y[3], -2 * 2 + 0.5 * 4 - 1, 1e-6);  // -3
+    ASSERT_NEAR(y[0], 1 * 1 + 10 * 3 + 0.25, 1e-6);     // 31.25
+    ASSERT_NEAR(y[1], 1 * 2 + 10 * 4 + 0.25, 1e-6);     // 42.25
+    ASSERT_NEAR(y[2], -2 * 1 + 0.5 * 3 - 1, 1e-6);      // -1.5
+    ASSERT_NEAR(y[3], -2 * 2 + 0.5 * 4 - 1, 1e-6);      // -3
     hy__cpu_conv2d_ref(&d, x, 1, 2, wt, NULL, NULL, y); // no bias
     ASSERT_NEAR(y[0], 31, 1e-6);
     ASSERT_NEAR(y[3], -2, 1e-6);
@@ -67,7 +69,9 @@ HY_TEST(ref_conv_3x3_pad1_on_3x3) {
     const float x[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
     float wt[9];
     for (int i = 0; i < 9; i++) wt[i] = 1;
-    hy__conv2d_desc d = { .cin = 1, .cout = 1, .kh = 3, .kw = 3, .stride = 1, .pad = 1, .act = HY_ACT_NONE };
+    hy__conv2d_desc d = {
+        .cin = 1, .cout = 1, .kh = 3, .kw = 3, .stride = 1, .pad = 1, .act = HY_ACT_NONE
+    };
     float y[9];
     hy__cpu_conv2d_ref(&d, x, 3, 3, wt, NULL, NULL, y);
     const float want[] = { 12, 21, 16, 27, 45, 33, 24, 39, 28 };
@@ -88,7 +92,9 @@ HY_TEST(ref_conv_stride2_output_size) {
     // 5x5 input, centre tap only, stride 2 pad 1: y[oy][ox] = x[2oy][2ox]
     float x[25], wt[9] = { 0, 0, 0, 0, 1, 0, 0, 0, 0 }, y[9];
     for (int i = 0; i < 25; i++) x[i] = (float)i;
-    hy__conv2d_desc d = { .cin = 1, .cout = 1, .kh = 3, .kw = 3, .stride = 2, .pad = 1, .act = HY_ACT_NONE };
+    hy__conv2d_desc d = {
+        .cin = 1, .cout = 1, .kh = 3, .kw = 3, .stride = 2, .pad = 1, .act = HY_ACT_NONE
+    };
     hy__cpu_conv2d_ref(&d, x, 5, 5, wt, NULL, NULL, y);
     for (int oy = 0; oy < 3; oy++)
         for (int ox = 0; ox < 3; ox++) ASSERT_NEAR(y[oy * 3 + ox], x[(2 * oy) * 5 + 2 * ox], 0);
@@ -99,16 +105,18 @@ HY_TEST(ref_conv_act_then_add) {
     const float x[] = { 0.5f, 1.0f, 0.0f };
     const float wt[] = { 2 }, bias[] = { -1 }, add[] = { 10, 20, 30 };
     float y[3];
-    hy__conv2d_desc d = { .cin = 1, .cout = 1, .kh = 1, .kw = 1, .stride = 1, .pad = 0, .act = HY_ACT_SIGMOID };
+    hy__conv2d_desc d = {
+        .cin = 1, .cout = 1, .kh = 1, .kw = 1, .stride = 1, .pad = 0, .act = HY_ACT_SIGMOID
+    };
     hy__cpu_conv2d_ref(&d, x, 1, 3, wt, bias, add, y);
-    ASSERT_NEAR(y[0], 0.5 + 10, 1e-6);                     // sigmoid(0) = 1/2
-    ASSERT_NEAR(y[1], 1 / (1 + exp(-1.0)) + 20, 1e-5);     // sigmoid(1)
-    ASSERT_NEAR(y[2], 1 / (1 + exp(1.0)) + 30, 1e-5);      // sigmoid(-1)
+    ASSERT_NEAR(y[0], 0.5 + 10, 1e-6);                 // sigmoid(0) = 1/2
+    ASSERT_NEAR(y[1], 1 / (1 + exp(-1.0)) + 20, 1e-5); // sigmoid(1)
+    ASSERT_NEAR(y[2], 1 / (1 + exp(1.0)) + 30, 1e-5);  // sigmoid(-1)
     d.act = HY_ACT_SILU;
     hy__cpu_conv2d_ref(&d, x, 1, 3, wt, bias, add, y);
-    ASSERT_NEAR(y[0], 10, 1e-6);                            // silu(0) = 0
-    ASSERT_NEAR(y[1], 1 / (1 + exp(-1.0)) + 20, 1e-5);     // silu(1) = sigmoid(1)
-    ASSERT_NEAR(y[2], -1 / (1 + exp(1.0)) + 30, 1e-5);     // silu(-1)
+    ASSERT_NEAR(y[0], 10, 1e-6);                       // silu(0) = 0
+    ASSERT_NEAR(y[1], 1 / (1 + exp(-1.0)) + 20, 1e-5); // silu(1) = sigmoid(1)
+    ASSERT_NEAR(y[2], -1 / (1 + exp(1.0)) + 30, 1e-5); // silu(-1)
 }
 
 // --- reference maxpool / upsample on hand cases -----------------------------------------------
@@ -168,9 +176,12 @@ HY_TEST(vexp_accuracy) {
             worst = fmax(worst, fabs(y[i] - t) / t);
             worst_vs_expf = fmax(worst_vs_expf, fabs((double)y[i] - expf(x[i])) / expf(x[i]));
         }
+        printf("  %s exp: max rel err %.3g vs exp(), %.3g vs expf()\n", hy__cpu_isa_name(isa),
+               worst, worst_vs_expf);
         if (worst > 1e-6 || worst_vs_expf > 1e-6) {
             hy__free(x), hy__free(y);
-            HY_FAIL_("%s exp: max rel err %g (vs expf %g)", hy__cpu_isa_name(isa), worst, worst_vs_expf);
+            HY_FAIL_("%s exp: max rel err %g (vs expf %g)", hy__cpu_isa_name(isa), worst,
+                     worst_vs_expf);
         }
         // limits: overflow to inf, underflow to 0, exp(0) = 1 exactly
         const float lim[] = { 89.0f, 200.0f, -104.0f, -1000.0f, 0.0f };
@@ -199,6 +210,9 @@ HY_TEST(act_accuracy) {
                 // relative, with an absolute floor at the float denormal range
                 worst = fmax(worst, fabs(y[i] - t) / fmax(fabs(t), 1e-36));
             }
+            if (act)
+                printf("  %s %s: max rel err %.3g\n", hy__cpu_isa_name(isa),
+                       act == HY_ACT_SILU ? "silu" : "sigmoid", worst);
             if (worst > 1e-6) {
                 hy__free(x), hy__free(y);
                 HY_FAIL_("%s act %d: max rel err %g", hy__cpu_isa_name(isa), act, worst);
@@ -218,9 +232,15 @@ typedef struct conv_case {
 /* Runs one shape with the given options on every ISA and 1/2 threads; returns the worst error. */
 static int check_conv(const conv_case *c, int has_bias, int act, int has_add, double *worst_out,
                       char *what, size_t what_len) {
-    hy__conv2d_desc d = { .cin = c->cin, .cout = c->cout, .kh = c->kh, .kw = c->kw, .stride = c->s,
-                          .pad = c->p, .act = act };
-    const int oh = hy__conv_out(c->h, c->kh, c->s, c->p), ow = hy__conv_out(c->w, c->kw, c->s, c->p);
+    hy__conv2d_desc d = { .cin = c->cin,
+                          .cout = c->cout,
+                          .kh = c->kh,
+                          .kw = c->kw,
+                          .stride = c->s,
+                          .pad = c->p,
+                          .act = act };
+    const int oh = hy__conv_out(c->h, c->kh, c->s, c->p),
+              ow = hy__conv_out(c->w, c->kw, c->s, c->p);
     const size_t K = (size_t)c->cin * c->kh * c->kw, ny = (size_t)c->cout * oh * ow;
     const float ws = 1.0f / sqrtf((float)K); // keeps outputs O(1) so the activations matter
     float *x = rand_buf((size_t)c->cin * c->h * c->w, -2, 2);
@@ -229,7 +249,8 @@ static int check_conv(const conv_case *c, int has_bias, int act, int has_add, do
     float *add = has_add ? rand_buf(ny, -1, 1) : NULL;
     float *ref = hy__malloc(ny * sizeof(float)), *y = hy__malloc(ny * sizeof(float));
     hy__cpu_conv2d_ref(&d, x, c->h, c->w, wt, bias, add, ref);
-    const size_t psz = hy__cpu_conv2d_packed_size(&d), ssz = hy__cpu_conv2d_scratch_size(&d, c->h, c->w, 2);
+    const size_t psz = hy__cpu_conv2d_packed_size(&d),
+                 ssz = hy__cpu_conv2d_scratch_size(&d, c->h, c->w, 2);
     void *packed = hy__aligned_alloc(64, psz);
     void *scratch = hy__malloc(ssz); // deliberately not 64-aligned
     int ok = 1;
@@ -246,9 +267,11 @@ static int check_conv(const conv_case *c, int has_bias, int act, int has_add, do
             if (hy__alloc_live() > live || !(e <= 1e-5)) {
                 ok = 0;
                 snprintf(what, what_len,
-                         "cin %d cout %d k %dx%d s %d p %d in %dx%d bias %d act %d add %d: %s %d thr err %g%s",
-                         c->cin, c->cout, c->kh, c->kw, c->s, c->p, c->h, c->w, has_bias, act, has_add,
-                         hy__cpu_isa_name(isa), nt, e, hy__alloc_live() > live ? " (allocated)" : "");
+                         "cin %d cout %d k %dx%d s %d p %d in %dx%d bias %d act %d add %d: %s %d "
+                         "thr err %g%s",
+                         c->cin, c->cout, c->kh, c->kw, c->s, c->p, c->h, c->w, has_bias, act,
+                         has_add, hy__cpu_isa_name(isa), nt, e,
+                         hy__alloc_live() > live ? " (allocated)" : "");
             }
             *worst_out = fmax(*worst_out, e);
         }
@@ -261,10 +284,10 @@ static int check_conv(const conv_case *c, int has_bias, int act, int has_add, do
 
 /* YOLOv8n conv shapes (cin, cout, k, s) at reduced spatial sizes; square and rectangular. */
 static const conv_case yolo_cases[] = {
-    { 3, 16, 3, 3, 2, 1, 64, 48 },    // stem, 480x640-like aspect
+    { 3, 16, 3, 3, 2, 1, 64, 48 }, // stem, 480x640-like aspect
     { 16, 32, 3, 3, 2, 1, 40, 40 },
-    { 32, 32, 1, 1, 1, 0, 32, 32 },   // C2f cv1
-    { 16, 16, 3, 3, 1, 1, 32, 24 },   // bottleneck
+    { 32, 32, 1, 1, 1, 0, 32, 32 }, // C2f cv1
+    { 16, 16, 3, 3, 1, 1, 32, 24 }, // bottleneck
     { 48, 32, 1, 1, 1, 0, 32, 32 },
     { 32, 64, 3, 3, 2, 1, 32, 32 },
     { 64, 64, 1, 1, 1, 0, 16, 16 },
@@ -276,18 +299,18 @@ static const conv_case yolo_cases[] = {
     { 256, 128, 1, 1, 1, 0, 10, 10 },
     { 128, 256, 3, 3, 2, 1, 12, 20 }, // K = 1152: two K blocks
     { 256, 256, 1, 1, 1, 0, 6, 10 },
-    { 128, 128, 3, 3, 1, 1, 6, 8 },   // K = 1152, small map: threads split cout
+    { 128, 128, 3, 3, 1, 1, 6, 8 }, // K = 1152, small map: threads split cout
     { 384, 256, 1, 1, 1, 0, 5, 5 },
-    { 512, 256, 1, 1, 1, 0, 4, 6 },   // SPPF cv2
-    { 384, 128, 1, 1, 1, 0, 8, 8 },   // head
+    { 512, 256, 1, 1, 1, 0, 4, 6 }, // SPPF cv2
+    { 384, 128, 1, 1, 1, 0, 8, 8 }, // head
     { 192, 64, 1, 1, 1, 0, 16, 16 },
     { 64, 64, 3, 3, 1, 1, 20, 20 },
     { 64, 80, 3, 3, 1, 1, 20, 20 },
     { 80, 80, 3, 3, 1, 1, 12, 20 },
     { 80, 80, 1, 1, 1, 0, 20, 20 },
     { 64, 64, 3, 3, 2, 1, 20, 20 },
-    { 32, 32, 1, 1, 1, 0, 96, 128 },  // large P: several B blocks per thread
-    { 3, 16, 3, 3, 2, 1, 192, 160 },  // stem, P = 7680 > one B block
+    { 32, 32, 1, 1, 1, 0, 96, 128 }, // large P: several B blocks per thread
+    { 3, 16, 3, 3, 2, 1, 192, 160 }, // stem, P = 7680 > one B block
 };
 
 HY_TEST(conv_fast_vs_ref_yolov8n_shapes) {
@@ -296,7 +319,8 @@ HY_TEST(conv_fast_vs_ref_yolov8n_shapes) {
     for (size_t i = 0; i < HY_ARRAY_LEN(yolo_cases); i++) {
         // cycle the options so every act, bias and add state meets many shapes
         const int act = (int)(i % 3), has_add = (i / 3) % 2 == 0, has_bias = i % 4 != 3;
-        if (!check_conv(&yolo_cases[i], has_bias, act, has_add, &e, what, sizeof what)) HY_FAIL_("%s", what);
+        if (!check_conv(&yolo_cases[i], has_bias, act, has_add, &e, what, sizeof what))
+            HY_FAIL_("%s", what);
         worst = fmax(worst, e);
     }
     printf("  yolov8n shapes: worst scaled error %.3g\n", worst);
@@ -318,19 +342,29 @@ HY_TEST(conv_fast_vs_ref_odd_shapes) {
         { 700, 12, 1, 1, 1, 0, 5, 7 }, // pointwise K = 700: two K blocks
         { 16, 48, 3, 3, 2, 1, 3, 101 },
         { 16, 33, 3, 3, 1, 1, 50, 3 },
+        { 3, 7, 3, 3, 3, 1, 10, 11 },   // stride 3: 9 phases
+        { 2, 5, 1, 1, 1, 1, 4, 5 },     // 1x1 with padding: not the pointwise path
+        { 4, 6, 3, 3, 2, 1, 1, 5 },     // h = 1
+        { 4, 6, 3, 3, 2, 0, 3, 3 },     // stride 2, no padding
+        { 5, 9, 2, 2, 2, 0, 8, 9 },     // even kernel
+        { 3, 16, 3, 3, 2, 1, 33, 47 },  // odd map into stride 2 (odd phase planes)
+        { 40, 24, 3, 3, 1, 1, 30, 80 }, // ow = 80: row tiles, threads split mid-row
+        { 96, 20, 3, 3, 1, 1, 6, 32 },  // row tiles with two K blocks
     };
     char what[256];
     double e;
     for (size_t i = 0; i < HY_ARRAY_LEN(odd); i++)
         for (int opt = 0; opt < 4; opt++) { // bias/add combinations, act cycling
             const int act = (int)((i + opt) % 3);
-            if (!check_conv(&odd[i], opt & 1, act, opt >> 1, &e, what, sizeof what)) HY_FAIL_("%s", what);
+            if (!check_conv(&odd[i], opt & 1, act, opt >> 1, &e, what, sizeof what))
+                HY_FAIL_("%s", what);
         }
 }
 
 HY_TEST(conv_fast_all_options) {
     // every (bias, act, add) combination on one 3x3 and one 1x1 shape, incl. multi-K-block
-    static const conv_case cs[] = { { 24, 21, 3, 3, 1, 1, 15, 19 }, { 96, 40, 1, 1, 1, 0, 13, 14 },
+    static const conv_case cs[] = { { 24, 21, 3, 3, 1, 1, 15, 19 },
+                                    { 96, 40, 1, 1, 1, 0, 13, 14 },
                                     { 80, 16, 3, 3, 1, 1, 9, 9 } };
     char what[256];
     double e;
@@ -338,30 +372,45 @@ HY_TEST(conv_fast_all_options) {
         for (int has_bias = 0; has_bias < 2; has_bias++)
             for (int act = 0; act < HY_ACT_COUNT; act++)
                 for (int has_add = 0; has_add < 2; has_add++)
-                    if (!check_conv(&cs[i], has_bias, act, has_add, &e, what, sizeof what)) HY_FAIL_("%s", what);
+                    if (!check_conv(&cs[i], has_bias, act, has_add, &e, what, sizeof what))
+                        HY_FAIL_("%s", what);
 }
 
 HY_TEST(conv_scratch_and_packed_sizes) {
-    // sizes grow with the problem and with threads; both are used at exactly this size above
-    hy__conv2d_desc d = { .cin = 64, .cout = 80, .kh = 3, .kw = 3, .stride = 1, .pad = 1, .act = HY_ACT_SILU };
-    const size_t p = hy__cpu_conv2d_packed_size(&d);
-    ASSERT_TRUE(p >= (size_t)80 * 64 * 9 * sizeof(float) + 80 * sizeof(float));
-    ASSERT_TRUE(hy__cpu_conv2d_scratch_size(&d, 80, 80, 2) > hy__cpu_conv2d_scratch_size(&d, 80, 80, 1));
-    ASSERT_TRUE(hy__cpu_conv2d_scratch_size(&d, 80, 80, 1) >= hy__cpu_conv2d_scratch_size(&d, 2, 2, 1));
+    // packed: at least the weights and bias; scratch: per-thread panels grow with threads, and
+    // k x k convs hold the zero-padded input (80+2)^2 per channel, 4 stride phases of 41^2 at s=2
+    hy__conv2d_desc d = {
+        .cin = 64, .cout = 80, .kh = 3, .kw = 3, .stride = 1, .pad = 1, .act = HY_ACT_SILU
+    };
+    ASSERT_TRUE(hy__cpu_conv2d_packed_size(&d) >=
+                (size_t)80 * 64 * 9 * sizeof(float) + 80 * sizeof(float));
+    ASSERT_TRUE(hy__cpu_conv2d_scratch_size(&d, 80, 80, 1) >= (size_t)64 * 82 * 82 * sizeof(float));
+    d.stride = 2;
+    ASSERT_TRUE(hy__cpu_conv2d_scratch_size(&d, 80, 80, 1) >=
+                (size_t)4 * 64 * 41 * 41 * sizeof(float));
+    hy__conv2d_desc pw = {
+        .cin = 64, .cout = 80, .kh = 1, .kw = 1, .stride = 1, .pad = 0, .act = HY_ACT_NONE
+    };
+    ASSERT_TRUE(hy__cpu_conv2d_scratch_size(&pw, 80, 80, 2) >
+                hy__cpu_conv2d_scratch_size(&pw, 80, 80, 1));
 }
 
-// --- maxpool / upsample / copy fast vs reference --------------------------------------------------
+// --- maxpool / upsample / copy fast vs reference
+// --------------------------------------------------
 
 HY_TEST(maxpool_fast_vs_ref) {
-    static const int cs[][4] = { // c, h, w, k
-        { 7, 20, 20, 5 }, { 3, 13, 7, 5 }, { 2, 1, 1, 5 }, { 4, 5, 600, 5 }, { 5, 9, 11, 3 },
-        { 2, 6, 4, 1 }, { 3, 12, 10, 9 }, { 64, 20, 20, 5 }, { 1, 2, 3, 13 },
+    static const int cs[][4] = {
+        // c, h, w, k
+        { 7, 20, 20, 5 }, { 3, 13, 7, 5 },   { 2, 1, 1, 5 },   { 4, 5, 600, 5 },
+        { 5, 9, 11, 3 },  { 2, 6, 4, 1 },    { 3, 12, 10, 9 }, { 64, 20, 20, 5 },
+        { 1, 2, 3, 13 },  { 2, 3, 1100, 9 }, { 2, 4, 513, 3 },
     };
     for (size_t i = 0; i < HY_ARRAY_LEN(cs); i++) {
         const int c = cs[i][0], h = cs[i][1], w = cs[i][2], k = cs[i][3];
         const size_t n = (size_t)c * h * w;
         float *x = rand_buf(n, -3, -1); // all negative: -inf padding matters
-        if (i % 2) for (size_t j = 0; j < n; j++) x[j] += 2;
+        if (i % 2)
+            for (size_t j = 0; j < n; j++) x[j] += 2;
         float *ref = hy__malloc(n * sizeof(float)), *y = hy__malloc(n * sizeof(float));
         hy__cpu_maxpool_ref(x, c, h, w, k, ref);
         for (int nt = 1; nt <= 2; nt++) {
@@ -381,7 +430,8 @@ HY_TEST(upsample_fast_vs_ref) {
     for (size_t i = 0; i < HY_ARRAY_LEN(cs); i++) {
         const int c = cs[i][0], h = cs[i][1], w = cs[i][2];
         const size_t n = (size_t)c * h * w;
-        float *x = rand_buf(n, -1, 1), *ref = hy__malloc(4 * n * sizeof(float)), *y = hy__malloc(4 * n * sizeof(float));
+        float *x = rand_buf(n, -1, 1), *ref = hy__malloc(4 * n * sizeof(float)),
+              *y = hy__malloc(4 * n * sizeof(float));
         hy__cpu_upsample2x_ref(x, c, h, w, ref);
         for (int nt = 1; nt <= 2; nt++) {
             hy__cpu_upsample2x(x, c, h, w, y, nt == 2 ? pool2() : NULL);

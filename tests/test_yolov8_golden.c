@@ -1,5 +1,5 @@
 /* Golden test: the raw network output on reference/bus_letterbox_640_input.npy must match
- * what Ultralytics computes (reference/*_output0.npy): box rows (xywh, input pixels) within
+ * what Ultralytics computes (reference/..._output0.npy): box rows (xywh, input pixels) within
  * 0.01, score rows within 1e-3. Covers n (real weights) and s (random weights: width/depth
  * scaling). */
 #include "hy_test.h"

@@ -27,8 +27,8 @@ static hy_status open_regular(const char *path, int *fd_out, size_t *size_out) {
 }
 
 hy_status hy__file_read(const char *path, uint8_t **data, size_t *size) {
-    int fd;
-    size_t n;
+    int fd = -1;
+    size_t n = 0;
     hy_status st = open_regular(path, &fd, &n);
     if (st) return st;
     uint8_t *buf = hy__malloc(n + 1);
@@ -56,8 +56,8 @@ hy_status hy__file_read(const char *path, uint8_t **data, size_t *size) {
 }
 
 hy_status hy__map_open(const char *path, hy__map *out) {
-    int fd;
-    size_t n;
+    int fd = -1;
+    size_t n = 0;
     hy_status st = open_regular(path, &fd, &n);
     if (st) return st;
     const uint8_t *p = NULL;

@@ -87,10 +87,25 @@ static void jpeg_on_message(j_common_ptr c, int level) {
     hy__log(HY_LOG_WARN, "JPEG: %s", buf);
 }
 
+/* Progressive files can hold any number of scans, each a full pass over the image: a small
+ * file could keep the decoder busy for minutes. Real encoders write about 10. */
+#define JPEG_MAX_SCANS 500
+
+static void jpeg_on_progress(j_common_ptr c) {
+    if (!c->is_decompressor) return;
+    j_decompress_ptr d = (j_decompress_ptr)c;
+    if (d->input_scan_number > JPEG_MAX_SCANS) {
+        jpeg_err *e = (jpeg_err *)c->err;
+        snprintf(e->msg, sizeof e->msg, "more than %d progressive scans", JPEG_MAX_SCANS);
+        longjmp(e->jump, 1);
+    }
+}
+
 /* Decoder state lives in the caller's frame so that it stays valid across longjmp. */
 typedef struct jpeg_job {
     struct jpeg_decompress_struct cinfo;
     jpeg_err err;
+    struct jpeg_progress_mgr progress;
     const uint8_t *buf;
     size_t len;
     hy_image *img;   // output (h, w, 3), owned until returned
@@ -106,6 +121,8 @@ static hy_status jpeg_run(jpeg_job *j) {
 
     jpeg_create_decompress(ci);
     j->created = 1;
+    j->progress.progress_monitor = jpeg_on_progress;
+    ci->progress = &j->progress;
     jpeg_mem_src(ci, j->buf, (unsigned long)j->len);
     jpeg_save_markers(ci, JPEG_APP0 + 1, 0xFFFF); // EXIF lives in APP1
     jpeg_read_header(ci, TRUE);

@@ -137,7 +137,8 @@ static hy__pkl_value *new_int(hy__pkl_arena *a, int64_t i) {
 }
 
 /* TUPLE/LIST/SET holding a copy of items[0, n). */
-static hy__pkl_value *new_seq(hy__pkl_arena *a, hy__pkl_kind kind, hy__pkl_value *const *items, size_t n) {
+static hy__pkl_value *new_seq(hy__pkl_arena *a, hy__pkl_kind kind, hy__pkl_value *const *items,
+                              size_t n) {
     if (kind == HY_PKL_TUPLE && n == 0) return &a->empty_tuple;
     hy__pkl_value *v = new_value(a, kind);
     if (!v) return NULL;
@@ -196,15 +197,19 @@ static uint64_t key_hash(const hy__pkl_value *k) {
 
 static bool key_eq(const hy__pkl_value *a, const hy__pkl_value *b) {
     if (a == b) return true;
-    bool ai = a->kind == HY_PKL_INT || a->kind == HY_PKL_BOOL, bi = b->kind == HY_PKL_INT || b->kind == HY_PKL_BOOL;
+    bool ai = a->kind == HY_PKL_INT || a->kind == HY_PKL_BOOL,
+         bi = b->kind == HY_PKL_INT || b->kind == HY_PKL_BOOL;
     if (ai && bi) {
-        int64_t x = a->kind == HY_PKL_INT ? a->u.i : a->u.b, y = b->kind == HY_PKL_INT ? b->u.i : b->u.b;
+        int64_t x = a->kind == HY_PKL_INT ? a->u.i : a->u.b,
+                y = b->kind == HY_PKL_INT ? b->u.i : b->u.b;
         return x == y;
     }
     if (a->kind != b->kind) return false;
     switch (a->kind) {
     case HY_PKL_STR:
-    case HY_PKL_BYTES: return a->u.str.len == b->u.str.len && memcmp(a->u.str.data, b->u.str.data, a->u.str.len) == 0;
+    case HY_PKL_BYTES:
+        return a->u.str.len == b->u.str.len &&
+               memcmp(a->u.str.data, b->u.str.data, a->u.str.len) == 0;
     case HY_PKL_NONE: return true;
     default: return false;
     }
@@ -250,7 +255,8 @@ static bool dict_set(hy__pkl_arena *a, hy__pkl_value *d, hy__pkl_value *key, hy_
     if (d->u.dict.n >= UINT32_MAX - 1) return false;
     if (d->u.dict.n == d->u.dict.cap) {
         size_t cap = d->u.dict.cap ? d->u.dict.cap * 2 : 8;
-        hy__pkl_value **keys = arena_alloc(a, cap * sizeof *keys), **vals = arena_alloc(a, cap * sizeof *vals);
+        hy__pkl_value **keys = arena_alloc(a, cap * sizeof *keys),
+                      **vals = arena_alloc(a, cap * sizeof *vals);
         if (!keys || !vals) return false;
         if (d->u.dict.n) {
             memcpy(keys, d->u.dict.keys, d->u.dict.n * sizeof *keys);
@@ -293,54 +299,61 @@ hy__pkl_value *hy__pkl_dict_get_int(const hy__pkl_value *d, int64_t key) {
 // --- names, denylist, torch types -----------------------------------------------------------
 
 const char *hy__pkl_kind_name(hy__pkl_kind k) {
-    static const char *names[HY_PKL_KIND_COUNT] = {"None",  "bool", "int",  "int (big)", "float",  "str",
-                                                   "bytes", "tuple", "list", "set",      "dict",   "global",
-                                                   "object", "storage", "tensor"};
+    static const char *names[HY_PKL_KIND_COUNT] = {
+        "None", "bool", "int",  "int (big)", "float",  "str",     "bytes", "tuple",
+        "list", "set",  "dict", "global",    "object", "storage", "tensor"};
     return (unsigned)k < HY_PKL_KIND_COUNT ? names[k] : "?";
 }
 
 bool hy__pkl_is_str(const hy__pkl_value *v, const char *s) {
-    return v && v->kind == HY_PKL_STR && strlen(s) == v->u.str.len && memcmp(v->u.str.data, s, v->u.str.len) == 0;
+    return v && v->kind == HY_PKL_STR && strlen(s) == v->u.str.len &&
+           memcmp(v->u.str.data, s, v->u.str.len) == 0;
 }
 
 bool hy__pkl_is_class(const hy__pkl_value *v, const char *module, const char *name) {
     if (!v) return false;
-    if (v->kind == HY_PKL_GLOBAL) return !strcmp(v->u.global.module, module) && !strcmp(v->u.global.name, name);
-    if (v->kind == HY_PKL_OBJECT) return !strcmp(v->u.obj.module, module) && !strcmp(v->u.obj.name, name);
+    if (v->kind == HY_PKL_GLOBAL)
+        return !strcmp(v->u.global.module, module) && !strcmp(v->u.global.name, name);
+    if (v->kind == HY_PKL_OBJECT)
+        return !strcmp(v->u.obj.module, module) && !strcmp(v->u.obj.name, name);
     return false;
 }
 
 /* Modules whose every global can run code or touch the system when called. */
+// clang-format off
 static const char *const deny_modules[] = {
     "os", "posix", "nt", "subprocess", "_posixsubprocess", "sys", "importlib", "imp", "zipimport",
     "socket", "_socket", "ssl", "shutil", "pty", "runpy", "pickle", "_pickle", "cPickle", "shelve",
     "marshal", "webbrowser", "ctypes", "_ctypes", "multiprocessing", "code", "codeop", "pdb", "bdb",
-    "timeit", "trace", "profile", "cProfile", "doctest", "platform", "signal", "threading", "_thread",
-    "thread", "asyncio", "concurrent", "types", "operator", "_operator", "inspect", "gc", "io", "_io",
-    "tempfile", "pathlib", "glob", "fileinput", "urllib", "urllib2", "http", "httplib", "ftplib",
-    "smtplib", "telnetlib", "xmlrpc", "requests", "site", "distutils", "setuptools", "pip", "ensurepip",
-    "dill", "numpy.testing", "numpy.lib.npyio", "torch.hub", "torch.jit", "torch.package",
-    "torch.serialization", "torch.utils.cpp_extension",
+    "timeit", "trace", "profile", "cProfile", "doctest", "platform", "signal", "threading",
+    "_thread", "thread", "asyncio", "concurrent", "types", "operator", "_operator", "inspect", "gc",
+    "io", "_io", "tempfile", "pathlib", "glob", "fileinput", "urllib", "urllib2", "http", "httplib",
+    "ftplib", "smtplib", "telnetlib", "xmlrpc", "requests", "site", "distutils", "setuptools",
+    "pip", "ensurepip", "dill", "numpy.testing", "numpy.lib.npyio", "torch.hub", "torch.jit",
+    "torch.package", "torch.serialization", "torch.utils.cpp_extension", "zipfile", "tarfile",
+    "gzip", "bz2", "lzma", "fcntl", "resource", "mmap", "select", "selectors", "logging.config",
 };
+// clang-format on
 
 /* Single names (module.name) that run code. */
 static const char *const deny_names[][2] = {
-    {"builtins", "eval"},        {"builtins", "exec"},       {"builtins", "execfile"},
-    {"builtins", "compile"},     {"builtins", "getattr"},    {"builtins", "setattr"},
-    {"builtins", "delattr"},     {"builtins", "__import__"}, {"builtins", "open"},
-    {"builtins", "file"},        {"builtins", "input"},      {"builtins", "raw_input"},
-    {"builtins", "breakpoint"},  {"builtins", "globals"},    {"builtins", "locals"},
-    {"builtins", "vars"},        {"builtins", "exit"},       {"builtins", "quit"},
-    {"builtins", "help"},        {"builtins", "reload"},     {"builtins", "apply"},
-    {"builtins", "__loader__"},  {"builtins", "__spec__"},   {"torch", "load"},
-    {"torch", "save"},           {"numpy", "load"},          {"numpy", "save"},
-    {"numpy", "fromfile"},       {"numpy", "memmap"},
+    {"builtins", "eval"},       {"builtins", "exec"},       {"builtins", "execfile"},
+    {"builtins", "compile"},    {"builtins", "getattr"},    {"builtins", "setattr"},
+    {"builtins", "delattr"},    {"builtins", "__import__"}, {"builtins", "open"},
+    {"builtins", "file"},       {"builtins", "input"},      {"builtins", "raw_input"},
+    {"builtins", "breakpoint"}, {"builtins", "globals"},    {"builtins", "locals"},
+    {"builtins", "vars"},       {"builtins", "exit"},       {"builtins", "quit"},
+    {"builtins", "help"},       {"builtins", "reload"},     {"builtins", "apply"},
+    {"builtins", "__loader__"}, {"builtins", "__spec__"},   {"torch", "load"},
+    {"torch", "save"},          {"numpy", "load"},          {"numpy", "save"},
+    {"numpy", "fromfile"},      {"numpy", "memmap"},        {"codecs", "open"},
 };
 
 bool hy__pkl_global_unsafe(const char *module, const char *name) {
     for (size_t i = 0; i < HY_ARRAY_LEN(deny_modules); i++) {
         size_t n = strlen(deny_modules[i]);
-        if (!strncmp(module, deny_modules[i], n) && (module[n] == 0 || module[n] == '.')) return true;
+        if (!strncmp(module, deny_modules[i], n) && (module[n] == 0 || module[n] == '.'))
+            return true;
     }
     for (size_t i = 0; i < HY_ARRAY_LEN(deny_names); i++)
         if (!strcmp(module, deny_names[i][0]) && !strcmp(name, deny_names[i][1])) return true;
@@ -370,15 +383,24 @@ bool hy__pkl_storage_type(const char *name, hy_dtype *dtype, size_t *elem_size) 
         hy_dtype dtype;
         size_t size;
     } types[] = {
-        {"FloatStorage", HY_DTYPE_F32, 4},         {"HalfStorage", HY_DTYPE_F16, 2},
-        {"BFloat16Storage", HY_DTYPE_BF16, 2},     {"DoubleStorage", HY_DTYPE_F64, 8},
-        {"LongStorage", HY_DTYPE_I64, 8},          {"IntStorage", HY_DTYPE_I32, 4},
-        {"CharStorage", HY_DTYPE_I8, 1},           {"ByteStorage", HY_DTYPE_U8, 1},
-        {"BoolStorage", HY_DTYPE_BOOL, 1},         {"UntypedStorage", HY_DTYPE_U8, 1},
-        {"ShortStorage", HY_DTYPE_COUNT, 2},       {"ComplexFloatStorage", HY_DTYPE_COUNT, 8},
-        {"ComplexDoubleStorage", HY_DTYPE_COUNT, 16}, {"QInt8Storage", HY_DTYPE_COUNT, 1},
-        {"QUInt8Storage", HY_DTYPE_COUNT, 1},      {"QInt32Storage", HY_DTYPE_COUNT, 4},
-        {"QUInt4x2Storage", HY_DTYPE_COUNT, 1},    {"QUInt2x4Storage", HY_DTYPE_COUNT, 1},
+        {"FloatStorage", HY_DTYPE_F32, 4},
+        {"HalfStorage", HY_DTYPE_F16, 2},
+        {"BFloat16Storage", HY_DTYPE_BF16, 2},
+        {"DoubleStorage", HY_DTYPE_F64, 8},
+        {"LongStorage", HY_DTYPE_I64, 8},
+        {"IntStorage", HY_DTYPE_I32, 4},
+        {"CharStorage", HY_DTYPE_I8, 1},
+        {"ByteStorage", HY_DTYPE_U8, 1},
+        {"BoolStorage", HY_DTYPE_BOOL, 1},
+        {"UntypedStorage", HY_DTYPE_U8, 1},
+        {"ShortStorage", HY_DTYPE_COUNT, 2},
+        {"ComplexFloatStorage", HY_DTYPE_COUNT, 8},
+        {"ComplexDoubleStorage", HY_DTYPE_COUNT, 16},
+        {"QInt8Storage", HY_DTYPE_COUNT, 1},
+        {"QUInt8Storage", HY_DTYPE_COUNT, 1},
+        {"QInt32Storage", HY_DTYPE_COUNT, 4},
+        {"QUInt4x2Storage", HY_DTYPE_COUNT, 1},
+        {"QUInt2x4Storage", HY_DTYPE_COUNT, 1},
     };
     for (size_t i = 0; i < HY_ARRAY_LEN(types); i++) {
         if (!strcmp(name, types[i].name)) {
@@ -395,9 +417,10 @@ bool hy__pkl_torch_dtype(const char *module, const char *name, hy_dtype *out) {
         const char *name;
         hy_dtype dtype;
     } types[] = {
-        {"float32", HY_DTYPE_F32}, {"float", HY_DTYPE_F32},  {"float16", HY_DTYPE_F16}, {"half", HY_DTYPE_F16},
-        {"bfloat16", HY_DTYPE_BF16}, {"float64", HY_DTYPE_F64}, {"double", HY_DTYPE_F64}, {"int64", HY_DTYPE_I64},
-        {"long", HY_DTYPE_I64},    {"int32", HY_DTYPE_I32},  {"int", HY_DTYPE_I32},     {"uint8", HY_DTYPE_U8},
+        {"float32", HY_DTYPE_F32}, {"float", HY_DTYPE_F32},     {"float16", HY_DTYPE_F16},
+        {"half", HY_DTYPE_F16},    {"bfloat16", HY_DTYPE_BF16}, {"float64", HY_DTYPE_F64},
+        {"double", HY_DTYPE_F64},  {"int64", HY_DTYPE_I64},     {"long", HY_DTYPE_I64},
+        {"int32", HY_DTYPE_I32},   {"int", HY_DTYPE_I32},       {"uint8", HY_DTYPE_U8},
         {"int8", HY_DTYPE_I8},     {"bool", HY_DTYPE_BOOL},
     };
     if (strcmp(module, "torch") != 0) return false;
@@ -425,7 +448,8 @@ typedef struct vm {
     size_t memo_cap, memo_count, memo_limit;
 } vm;
 
-static hy_status fail(vm *m, hy_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static hy_status fail(vm *m, hy_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static hy_status fail(vm *m, hy_status st, const char *fmt, ...) {
     char msg[512];
     va_list ap;
@@ -437,12 +461,14 @@ static hy_status fail(vm *m, hy_status st, const char *fmt, ...) {
 
 static hy_status oom(vm *m) {
     if (m->a->over_limit)
-        return fail(m, HY_ERR_FORMAT, "pickle expands to more than %zu MiB of values (malformed?)", m->a->limit >> 20);
+        return fail(m, HY_ERR_FORMAT, "pickle expands to more than %zu MiB of values (malformed?)",
+                    m->a->limit >> 20);
     return fail(m, HY_ERR_NOMEM, "out of memory");
 }
 
 static hy_status need(vm *m, size_t n) {
-    if ((size_t)(m->end - m->p) < n) return fail(m, HY_ERR_FORMAT, "truncated (needs %zu more bytes)", n);
+    if ((size_t)(m->end - m->p) < n)
+        return fail(m, HY_ERR_FORMAT, "truncated (needs %zu more bytes)", n);
     return HY_OK;
 }
 
@@ -501,7 +527,8 @@ static hy_status read_line(vm *m, const char **s, size_t *n) {
 }
 
 static hy_status memo_put(vm *m, uint64_t idx, hy__pkl_value *v) {
-    if (idx >= m->memo_limit) return fail(m, HY_ERR_FORMAT, "memo index %llu too large", (unsigned long long)idx);
+    if (idx >= m->memo_limit)
+        return fail(m, HY_ERR_FORMAT, "memo index %llu too large", (unsigned long long)idx);
     if (idx >= m->memo_cap) {
         size_t cap = m->memo_cap ? m->memo_cap : 256;
         while (cap <= idx) cap *= 2;
@@ -524,24 +551,31 @@ static hy_status memo_get(vm *m, uint64_t idx) {
 
 static bool as_int(const hy__pkl_value *v, int64_t *out) {
     if (!v) return false;
-    if (v->kind == HY_PKL_INT) *out = v->u.i;
-    else if (v->kind == HY_PKL_BOOL) *out = v->u.b;
-    else return false;
+    if (v->kind == HY_PKL_INT)
+        *out = v->u.i;
+    else if (v->kind == HY_PKL_BOOL)
+        *out = v->u.b;
+    else
+        return false;
     return true;
 }
 
-static bool is_seq(const hy__pkl_value *v) { return v && (v->kind == HY_PKL_TUPLE || v->kind == HY_PKL_LIST); }
+static bool is_seq(const hy__pkl_value *v) {
+    return v && (v->kind == HY_PKL_TUPLE || v->kind == HY_PKL_LIST);
+}
 
 // --- globals and calls ------------------------------------------------------------------------
 
-static hy_status make_global(vm *m, const char *module, size_t mlen, const char *name, size_t nlen) {
+static hy_status make_global(vm *m, const char *module, size_t mlen, const char *name,
+                             size_t nlen) {
     if (memchr(module, 0, mlen) || memchr(name, 0, nlen) || mlen == 0 || nlen == 0)
         return fail(m, HY_ERR_FORMAT, "malformed global name");
     char *mod = arena_strndup(m->a, module, mlen), *nm = arena_strndup(m->a, name, nlen);
     if (!mod || !nm) return oom(m);
     const char *norm = normalize_module(mod);
     if (hy__pkl_global_unsafe(norm, nm))
-        return hy__error(HY_ERR_UNSAFE, "%s: refusing pickle global '%s.%s' (can execute code)", m->what, norm, nm);
+        return hy__error(HY_ERR_UNSAFE, "%s: refusing pickle global '%s.%s' (can execute code)",
+                         m->what, norm, nm);
     hy__pkl_value *g = new_value(m->a, HY_PKL_GLOBAL);
     if (!g) return oom(m);
     g->u.global.module = norm;
@@ -550,11 +584,12 @@ static hy_status make_global(vm *m, const char *module, size_t mlen, const char 
 }
 
 static bool global_is(const hy__pkl_value *g, const char *module, const char *name) {
-    return g->kind == HY_PKL_GLOBAL && !strcmp(g->u.global.module, module) && !strcmp(g->u.global.name, name);
+    return g->kind == HY_PKL_GLOBAL && !strcmp(g->u.global.module, module) &&
+           !strcmp(g->u.global.name, name);
 }
 
-static hy_status new_object(vm *m, const hy__pkl_value *cls, hy__pkl_value *args, hy__pkl_value *kwargs,
-                            hy__pkl_value **out) {
+static hy_status new_object(vm *m, const hy__pkl_value *cls, hy__pkl_value *args,
+                            hy__pkl_value *kwargs, hy__pkl_value **out) {
     hy__pkl_value *o = new_value(m->a, HY_PKL_OBJECT);
     if (!o) return oom(m);
     o->u.obj.module = cls->u.global.module;
@@ -572,10 +607,12 @@ static hy_status dict_update(vm *m, hy__pkl_value *d, const hy__pkl_value *src) 
             if (!dict_set(m->a, d, src->u.dict.keys[i], src->u.dict.vals[i])) return oom(m);
         return HY_OK;
     }
-    if (!is_seq(src)) return fail(m, HY_ERR_FORMAT, "dict() argument is a %s", hy__pkl_kind_name(src->kind));
+    if (!is_seq(src))
+        return fail(m, HY_ERR_FORMAT, "dict() argument is a %s", hy__pkl_kind_name(src->kind));
     for (size_t i = 0; i < src->u.seq.n; i++) {
         const hy__pkl_value *kv = src->u.seq.items[i];
-        if (!is_seq(kv) || kv->u.seq.n != 2) return fail(m, HY_ERR_FORMAT, "dict() item is not a pair");
+        if (!is_seq(kv) || kv->u.seq.n != 2)
+            return fail(m, HY_ERR_FORMAT, "dict() item is not a pair");
         if (!dict_set(m->a, d, kv->u.seq.items[0], kv->u.seq.items[1])) return oom(m);
     }
     return HY_OK;
@@ -584,20 +621,23 @@ static hy_status dict_update(vm *m, hy__pkl_value *d, const hy__pkl_value *src) 
 static hy_status rebuild_tensor(vm *m, const hy__pkl_value *args, bool v2, hy__pkl_value **out) {
     size_t n = args->u.seq.n;
     if (v2 ? (n < 6 || n > 7) : n != 4)
-        return fail(m, HY_ERR_FORMAT, "_rebuild_tensor%s takes %d arguments, got %zu", v2 ? "_v2" : "", v2 ? 6 : 4, n);
+        return fail(m, HY_ERR_FORMAT, "_rebuild_tensor%s takes %d arguments, got %zu",
+                    v2 ? "_v2" : "", v2 ? 6 : 4, n);
     hy__pkl_value *const *a = args->u.seq.items;
     if (a[0]->kind != HY_PKL_STORAGE)
-        return fail(m, HY_ERR_FORMAT, "tensor storage argument is a %s, not a storage", hy__pkl_kind_name(a[0]->kind));
+        return fail(m, HY_ERR_FORMAT, "tensor storage argument is a %s, not a storage",
+                    hy__pkl_kind_name(a[0]->kind));
     hy__pkl_tensor *t = arena_zalloc(m->a, sizeof *t);
     hy__pkl_value *v = new_value(m->a, HY_PKL_TENSOR);
     if (!t || !v) return oom(m);
     t->storage = a[0];
-    if (!as_int(a[1], &t->offset) || t->offset < 0) return fail(m, HY_ERR_FORMAT, "tensor storage offset is invalid");
+    if (!as_int(a[1], &t->offset) || t->offset < 0)
+        return fail(m, HY_ERR_FORMAT, "tensor storage offset is invalid");
     if (!is_seq(a[2]) || !is_seq(a[3]) || a[2]->u.seq.n != a[3]->u.seq.n)
         return fail(m, HY_ERR_FORMAT, "tensor size/stride are not tuples of equal length");
     if (a[2]->u.seq.n > HY_PKL_MAX_DIMS)
-        return fail(m, HY_ERR_UNSUPPORTED, "tensor with %zu dimensions (at most %d supported)", a[2]->u.seq.n,
-                    HY_PKL_MAX_DIMS);
+        return fail(m, HY_ERR_UNSUPPORTED, "tensor with %zu dimensions (at most %d supported)",
+                    a[2]->u.seq.n, HY_PKL_MAX_DIMS);
     t->ndim = (int)a[2]->u.seq.n;
     for (int i = 0; i < t->ndim; i++) {
         if (!as_int(a[2]->u.seq.items[i], &t->shape[i]) || t->shape[i] < 0 ||
@@ -610,15 +650,19 @@ static hy_status rebuild_tensor(vm *m, const hy__pkl_value *args, bool v2, hy__p
     return HY_OK;
 }
 
-static hy_status newobj(vm *m, hy__pkl_value *cls, hy__pkl_value *args, hy__pkl_value *kwargs, hy__pkl_value **out);
+static hy_status newobj(vm *m, hy__pkl_value *cls, hy__pkl_value *args, hy__pkl_value *kwargs,
+                        hy__pkl_value **out);
 
 /* What REDUCE(callable, args) evaluates to. Only a few callables are interpreted; the rest
  * become opaque objects. Nothing is ever executed. */
-static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth, hy__pkl_value **out) {
+static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth,
+                      hy__pkl_value **out) {
     if (fn->kind != HY_PKL_GLOBAL)
-        return fail(m, HY_ERR_FORMAT, "REDUCE callable is a %s, not a global", hy__pkl_kind_name(fn->kind));
+        return fail(m, HY_ERR_FORMAT, "REDUCE callable is a %s, not a global",
+                    hy__pkl_kind_name(fn->kind));
     if (args->kind != HY_PKL_TUPLE)
-        return fail(m, HY_ERR_FORMAT, "REDUCE arguments are a %s, not a tuple", hy__pkl_kind_name(args->kind));
+        return fail(m, HY_ERR_FORMAT, "REDUCE arguments are a %s, not a tuple",
+                    hy__pkl_kind_name(args->kind));
     const char *mod = fn->u.global.module, *name = fn->u.global.name;
     size_t n = args->u.seq.n;
     hy__pkl_value *const *a = args->u.seq.items;
@@ -637,12 +681,14 @@ static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth, 
     if (global_is(fn, "builtins", "set") || global_is(fn, "builtins", "frozenset")) {
         if (n > 1) return fail(m, HY_ERR_FORMAT, "%s() takes at most 1 argument", name);
         if (n == 1 && !is_seq(a[0]) && a[0]->kind != HY_PKL_SET)
-            return fail(m, HY_ERR_FORMAT, "%s() argument is a %s", name, hy__pkl_kind_name(a[0]->kind));
+            return fail(m, HY_ERR_FORMAT, "%s() argument is a %s", name,
+                        hy__pkl_kind_name(a[0]->kind));
         *out = new_seq(m->a, HY_PKL_SET, n ? a[0]->u.seq.items : NULL, n ? a[0]->u.seq.n : 0);
         return *out ? HY_OK : oom(m);
     }
     if (global_is(fn, "torch", "Size")) {
-        if (n != 1 || !is_seq(a[0])) return fail(m, HY_ERR_FORMAT, "torch.Size() argument is not a tuple");
+        if (n != 1 || !is_seq(a[0]))
+            return fail(m, HY_ERR_FORMAT, "torch.Size() argument is not a tuple");
         *out = new_seq(m->a, HY_PKL_TUPLE, a[0]->u.seq.items, a[0]->u.seq.n);
         return *out ? HY_OK : oom(m);
     }
@@ -665,8 +711,9 @@ static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth, 
         return call(m, a[0], a[2], depth + 1, out);
     }
     if (global_is(fn, "torch.storage", "_load_from_bytes"))
-        return fail(m, HY_ERR_UNSUPPORTED,
-                    "storage pickled with torch.storage._load_from_bytes (a nested torch.load) is not supported");
+        return fail(
+            m, HY_ERR_UNSUPPORTED,
+            "storage pickled with torch.storage._load_from_bytes (a nested torch.load) is not supported");
     if (global_is(fn, "copyreg", "__newobj__")) { /* copyreg.__newobj__(cls, *args) */
         if (n < 1) return fail(m, HY_ERR_FORMAT, "copyreg.__newobj__ without a class");
         hy__pkl_value *rest = new_seq(m->a, HY_PKL_TUPLE, a + 1, n - 1);
@@ -675,7 +722,8 @@ static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth, 
     }
     if (global_is(fn, "copyreg", "_reconstructor")) {
         /* copyreg._reconstructor(cls, base, state): protocol 0/1 object creation. */
-        if (n != 3 || a[0]->kind != HY_PKL_GLOBAL) return fail(m, HY_ERR_FORMAT, "malformed copyreg._reconstructor call");
+        if (n != 3 || a[0]->kind != HY_PKL_GLOBAL)
+            return fail(m, HY_ERR_FORMAT, "malformed copyreg._reconstructor call");
         if (global_is(a[0], "collections", "OrderedDict") || global_is(a[0], "builtins", "dict")) {
             *out = new_value(m->a, HY_PKL_DICT);
             return *out ? HY_OK : oom(m);
@@ -686,11 +734,14 @@ static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth, 
 }
 
 /* cls.__new__(cls, *args): NEWOBJ / NEWOBJ_EX. */
-static hy_status newobj(vm *m, hy__pkl_value *cls, hy__pkl_value *args, hy__pkl_value *kwargs, hy__pkl_value **out) {
+static hy_status newobj(vm *m, hy__pkl_value *cls, hy__pkl_value *args, hy__pkl_value *kwargs,
+                        hy__pkl_value **out) {
     if (cls->kind != HY_PKL_GLOBAL)
-        return fail(m, HY_ERR_FORMAT, "NEWOBJ class is a %s, not a global", hy__pkl_kind_name(cls->kind));
+        return fail(m, HY_ERR_FORMAT, "NEWOBJ class is a %s, not a global",
+                    hy__pkl_kind_name(cls->kind));
     if (args->kind != HY_PKL_TUPLE)
-        return fail(m, HY_ERR_FORMAT, "NEWOBJ arguments are a %s, not a tuple", hy__pkl_kind_name(args->kind));
+        return fail(m, HY_ERR_FORMAT, "NEWOBJ arguments are a %s, not a tuple",
+                    hy__pkl_kind_name(args->kind));
     if (global_is(cls, "collections", "OrderedDict") || global_is(cls, "builtins", "dict")) {
         *out = new_value(m->a, HY_PKL_DICT);
         return *out ? HY_OK : oom(m);
@@ -706,7 +757,8 @@ static hy_status newobj(vm *m, hy__pkl_value *cls, hy__pkl_value *args, hy__pkl_
  * legacy format's ('module', cls, source_file, source). */
 static hy_status persistent_load(vm *m, hy__pkl_value *pid, hy__pkl_value **out) {
     if (pid->kind != HY_PKL_TUPLE || pid->u.seq.n < 1)
-        return fail(m, HY_ERR_FORMAT, "persistent id is a %s, not a tuple", hy__pkl_kind_name(pid->kind));
+        return fail(m, HY_ERR_FORMAT, "persistent id is a %s, not a tuple",
+                    hy__pkl_kind_name(pid->kind));
     hy__pkl_value *const *a = pid->u.seq.items;
     size_t n = pid->u.seq.n;
     if (hy__pkl_is_str(a[0], "module") && n == 4 && a[1]->kind == HY_PKL_GLOBAL) {
@@ -715,9 +767,11 @@ static hy_status persistent_load(vm *m, hy__pkl_value *pid, hy__pkl_value **out)
     }
     if (!hy__pkl_is_str(a[0], "storage"))
         return fail(m, HY_ERR_FORMAT, "unsupported persistent id (first item is not 'storage')");
-    if (n != 5 && n != 6) return fail(m, HY_ERR_FORMAT, "storage persistent id has %zu items, expected 5", n);
+    if (n != 5 && n != 6)
+        return fail(m, HY_ERR_FORMAT, "storage persistent id has %zu items, expected 5", n);
     if (n == 6 && a[5]->kind != HY_PKL_NONE)
-        return fail(m, HY_ERR_UNSUPPORTED, "storage views (legacy view_metadata) are not supported");
+        return fail(m, HY_ERR_UNSUPPORTED,
+                    "storage views (legacy view_metadata) are not supported");
     hy_dtype dt;
     size_t es;
     if (a[1]->kind != HY_PKL_GLOBAL ||
@@ -725,7 +779,8 @@ static hy_status persistent_load(vm *m, hy__pkl_value *pid, hy__pkl_value **out)
         !hy__pkl_storage_type(a[1]->u.global.name, &dt, &es))
         return fail(m, HY_ERR_FORMAT, "storage persistent id does not name a torch storage type");
     int64_t numel;
-    if (!as_int(a[4], &numel) || numel < 0) return fail(m, HY_ERR_FORMAT, "storage size is not a non-negative int");
+    if (!as_int(a[4], &numel) || numel < 0)
+        return fail(m, HY_ERR_FORMAT, "storage size is not a non-negative int");
     hy__pkl_value *key = a[2];
     if (key->kind == HY_PKL_INT) { /* normalise integer keys to their decimal string */
         char buf[32];
@@ -752,13 +807,15 @@ static hy_status persistent_load(vm *m, hy__pkl_value *pid, hy__pkl_value **out)
     s->elem_size = es;
     s->numel = (uint64_t)numel;
     v->u.storage = s;
-    if (!dict_set(m->a, m->a->storage_map, key, v) || !seq_push(m->a, m->a->storages, v)) return oom(m);
+    if (!dict_set(m->a, m->a->storage_map, key, v) || !seq_push(m->a, m->a->storages, v))
+        return oom(m);
     *out = v;
     return HY_OK;
 }
 
 static hy_status build(vm *m, hy__pkl_value *obj, hy__pkl_value *state) {
-    if (obj->kind != HY_PKL_OBJECT) return HY_OK; /* dict attributes (e.g. _metadata), tensors: ignored */
+    if (obj->kind != HY_PKL_OBJECT)
+        return HY_OK; /* dict attributes (e.g. _metadata), tensors: ignored */
     hy__pkl_value *old = obj->u.obj.state;
     if (old && old->kind == HY_PKL_DICT && state->kind == HY_PKL_DICT && old != state) {
         hy_status st = dict_update(m, old, state);
@@ -772,7 +829,8 @@ static hy_status build(vm *m, hy__pkl_value *obj, hy__pkl_value *state) {
 static hy_status append_to(vm *m, hy__pkl_value *target, hy__pkl_value *const *items, size_t n) {
     hy__pkl_value *list = target;
     if (target->kind == HY_PKL_OBJECT) {
-        if (!target->u.obj.items && !(target->u.obj.items = new_seq(m->a, HY_PKL_LIST, NULL, 0))) return oom(m);
+        if (!target->u.obj.items && !(target->u.obj.items = new_seq(m->a, HY_PKL_LIST, NULL, 0)))
+            return oom(m);
         list = target->u.obj.items;
     } else if (target->kind != HY_PKL_LIST) {
         return fail(m, HY_ERR_FORMAT, "APPEND to a %s", hy__pkl_kind_name(target->kind));
@@ -786,7 +844,8 @@ static hy_status setitems_to(vm *m, hy__pkl_value *target, hy__pkl_value *const 
     if (n % 2) return fail(m, HY_ERR_FORMAT, "SETITEMS with an odd number of items");
     hy__pkl_value *d = target;
     if (target->kind == HY_PKL_OBJECT) {
-        if (!target->u.obj.dictitems && !(target->u.obj.dictitems = new_value(m->a, HY_PKL_DICT))) return oom(m);
+        if (!target->u.obj.dictitems && !(target->u.obj.dictitems = new_value(m->a, HY_PKL_DICT)))
+            return oom(m);
         d = target->u.obj.dictitems;
     } else if (target->kind != HY_PKL_DICT) {
         return fail(m, HY_ERR_FORMAT, "SETITEM on a %s", hy__pkl_kind_name(target->kind));
@@ -799,7 +858,8 @@ static hy_status setitems_to(vm *m, hy__pkl_value *target, hy__pkl_value *const 
 static hy_status parse_text_int(vm *m, const char *s, size_t n, bool is_long, hy__pkl_value **out) {
     char buf[64];
     if (is_long && n && s[n - 1] == 'L') n--;
-    if (n == 0 || n >= sizeof buf) return fail(m, HY_ERR_UNSUPPORTED, "text integer of %zu chars", n);
+    if (n == 0 || n >= sizeof buf)
+        return fail(m, HY_ERR_UNSUPPORTED, "text integer of %zu chars", n);
     memcpy(buf, s, n);
     buf[n] = 0;
     if (!is_long && (!strcmp(buf, "00") || !strcmp(buf, "01"))) {
@@ -809,28 +869,33 @@ static hy_status parse_text_int(vm *m, const char *s, size_t n, bool is_long, hy
     char *e;
     errno = 0;
     long long v = strtoll(buf, &e, 10);
-    if (*e || errno) return fail(m, HY_ERR_UNSUPPORTED, "text integer '%s' is malformed or too large", buf);
+    if (*e || errno)
+        return fail(m, HY_ERR_UNSUPPORTED, "text integer '%s' is malformed or too large", buf);
     *out = new_int(m->a, v);
     return *out ? HY_OK : oom(m);
 }
 
 // --- main loop ------------------------------------------------------------------------------
 
+// clang-format off
 enum {
-    OP_MARK = '(', OP_STOP = '.', OP_POP = '0', OP_POP_MARK = '1', OP_DUP = '2', OP_FLOAT = 'F', OP_INT = 'I',
-    OP_BININT = 'J', OP_BININT1 = 'K', OP_LONG = 'L', OP_BININT2 = 'M', OP_NONE = 'N', OP_PERSID = 'P',
-    OP_BINPERSID = 'Q', OP_REDUCE = 'R', OP_STRING = 'S', OP_BINSTRING = 'T', OP_SHORT_BINSTRING = 'U',
-    OP_UNICODE = 'V', OP_BINUNICODE = 'X', OP_APPEND = 'a', OP_BUILD = 'b', OP_GLOBAL = 'c', OP_DICT = 'd',
-    OP_EMPTY_DICT = '}', OP_APPENDS = 'e', OP_GET = 'g', OP_BINGET = 'h', OP_INST = 'i', OP_LONG_BINGET = 'j',
-    OP_LIST = 'l', OP_EMPTY_LIST = ']', OP_OBJ = 'o', OP_PUT = 'p', OP_BINPUT = 'q', OP_LONG_BINPUT = 'r',
+    OP_MARK = '(', OP_STOP = '.', OP_POP = '0', OP_POP_MARK = '1', OP_DUP = '2', OP_FLOAT = 'F',
+    OP_INT = 'I', OP_BININT = 'J', OP_BININT1 = 'K', OP_LONG = 'L', OP_BININT2 = 'M', OP_NONE = 'N',
+    OP_PERSID = 'P', OP_BINPERSID = 'Q', OP_REDUCE = 'R', OP_STRING = 'S', OP_BINSTRING = 'T',
+    OP_SHORT_BINSTRING = 'U', OP_UNICODE = 'V', OP_BINUNICODE = 'X', OP_APPEND = 'a',
+    OP_BUILD = 'b', OP_GLOBAL = 'c', OP_DICT = 'd', OP_EMPTY_DICT = '}', OP_APPENDS = 'e',
+    OP_GET = 'g', OP_BINGET = 'h', OP_INST = 'i', OP_LONG_BINGET = 'j', OP_LIST = 'l',
+    OP_EMPTY_LIST = ']', OP_OBJ = 'o', OP_PUT = 'p', OP_BINPUT = 'q', OP_LONG_BINPUT = 'r',
     OP_SETITEM = 's', OP_TUPLE = 't', OP_EMPTY_TUPLE = ')', OP_SETITEMS = 'u', OP_BINFLOAT = 'G',
-    OP_BINBYTES = 'B', OP_SHORT_BINBYTES = 'C',
-    OP_PROTO = 0x80, OP_NEWOBJ = 0x81, OP_EXT1 = 0x82, OP_EXT2 = 0x83, OP_EXT4 = 0x84, OP_TUPLE1 = 0x85,
-    OP_TUPLE2 = 0x86, OP_TUPLE3 = 0x87, OP_NEWTRUE = 0x88, OP_NEWFALSE = 0x89, OP_LONG1 = 0x8a, OP_LONG4 = 0x8b,
+    OP_BINBYTES = 'B', OP_SHORT_BINBYTES = 'C', OP_PROTO = 0x80, OP_NEWOBJ = 0x81, OP_EXT1 = 0x82,
+    OP_EXT2 = 0x83, OP_EXT4 = 0x84, OP_TUPLE1 = 0x85, OP_TUPLE2 = 0x86, OP_TUPLE3 = 0x87,
+    OP_NEWTRUE = 0x88, OP_NEWFALSE = 0x89, OP_LONG1 = 0x8a, OP_LONG4 = 0x8b,
     OP_SHORT_BINUNICODE = 0x8c, OP_BINUNICODE8 = 0x8d, OP_BINBYTES8 = 0x8e, OP_EMPTY_SET = 0x8f,
-    OP_ADDITEMS = 0x90, OP_FROZENSET = 0x91, OP_NEWOBJ_EX = 0x92, OP_STACK_GLOBAL = 0x93, OP_MEMOIZE = 0x94,
-    OP_FRAME = 0x95, OP_BYTEARRAY8 = 0x96, OP_NEXT_BUFFER = 0x97, OP_READONLY_BUFFER = 0x98,
+    OP_ADDITEMS = 0x90, OP_FROZENSET = 0x91, OP_NEWOBJ_EX = 0x92, OP_STACK_GLOBAL = 0x93,
+    OP_MEMOIZE = 0x94, OP_FRAME = 0x95, OP_BYTEARRAY8 = 0x96, OP_NEXT_BUFFER = 0x97,
+    OP_READONLY_BUFFER = 0x98,
 };
+// clang-format on
 
 /* Length-prefixed string/bytes: n-byte little-endian length, then the payload. */
 static hy_status op_counted(vm *m, int len_bytes, bool is_signed, hy__pkl_kind kind) {
@@ -839,7 +904,8 @@ static hy_status op_counted(vm *m, int len_bytes, bool is_signed, hy__pkl_kind k
     uint64_t n = rd_le(m->p, len_bytes);
     if (is_signed && (n & 0x80000000u)) return fail(m, HY_ERR_FORMAT, "negative string length");
     m->p += len_bytes;
-    if (n > (uint64_t)(m->end - m->p)) return fail(m, HY_ERR_FORMAT, "truncated (%llu-byte string)", (unsigned long long)n);
+    if (n > (uint64_t)(m->end - m->p))
+        return fail(m, HY_ERR_FORMAT, "truncated (%llu-byte string)", (unsigned long long)n);
     hy__pkl_value *v = new_bytes(m->a, kind, m->p, (size_t)n);
     m->p += n;
     return push(m, v);
@@ -851,7 +917,8 @@ static hy_status op_long(vm *m, int len_bytes) {
     uint64_t n = rd_le(m->p, len_bytes);
     if (len_bytes == 4 && (n & 0x80000000u)) return fail(m, HY_ERR_FORMAT, "negative LONG4 length");
     m->p += len_bytes;
-    if (n > (uint64_t)(m->end - m->p)) return fail(m, HY_ERR_FORMAT, "truncated (%llu-byte long)", (unsigned long long)n);
+    if (n > (uint64_t)(m->end - m->p))
+        return fail(m, HY_ERR_FORMAT, "truncated (%llu-byte long)", (unsigned long long)n);
     const uint8_t *d = m->p;
     m->p += n;
     if (n > 8) return push(m, new_bytes(m->a, HY_PKL_BIGINT, d, (size_t)n));
@@ -877,7 +944,8 @@ static hy_status run(vm *m, hy__pkl_value **result) {
             break;
         case OP_FRAME:
             if ((st = need(m, 8))) return st;
-            if (rd_le(m->p, 8) > (uint64_t)(m->end - m->p - 8)) return fail(m, HY_ERR_FORMAT, "truncated frame");
+            if (rd_le(m->p, 8) > (uint64_t)(m->end - m->p - 8))
+                return fail(m, HY_ERR_FORMAT, "truncated frame");
             m->p += 8;
             break;
         case OP_STOP:
@@ -895,8 +963,10 @@ static hy_status run(vm *m, hy__pkl_value **result) {
             m->marks[m->n_marks++] = m->sp;
             break;
         case OP_POP:
-            if (m->sp > frame_base(m)) m->sp--;
-            else if ((st = pop_mark(m, &base, &n))) return st;
+            if (m->sp > frame_base(m))
+                m->sp--;
+            else if ((st = pop_mark(m, &base, &n)))
+                return st;
             break;
         case OP_POP_MARK:
             if ((st = pop_mark(m, &base, &n))) return st;
@@ -925,7 +995,9 @@ static hy_status run(vm *m, hy__pkl_value **result) {
         case OP_LONG4: st = op_long(m, 4); break;
         case OP_INT:
         case OP_LONG:
-            if ((st = read_line(m, &s1, &l1)) || (st = parse_text_int(m, s1, l1, op == OP_LONG, &v))) return st;
+            if ((st = read_line(m, &s1, &l1)) ||
+                (st = parse_text_int(m, s1, l1, op == OP_LONG, &v)))
+                return st;
             st = push(m, v);
             break;
         case OP_FLOAT: {
@@ -964,7 +1036,8 @@ static hy_status run(vm *m, hy__pkl_value **result) {
         case OP_UNICODE:
             /* raw-unicode-escape: plain text when there is no backslash. */
             if ((st = read_line(m, &s1, &l1))) return st;
-            if (memchr(s1, '\\', l1)) return fail(m, HY_ERR_UNSUPPORTED, "escaped protocol-0 UNICODE string");
+            if (memchr(s1, '\\', l1))
+                return fail(m, HY_ERR_UNSUPPORTED, "escaped protocol-0 UNICODE string");
             st = push(m, new_bytes(m->a, HY_PKL_STR, s1, l1));
             break;
         case OP_STRING: return fail(m, HY_ERR_UNSUPPORTED, "protocol-0 STRING opcode");
@@ -976,7 +1049,10 @@ static hy_status run(vm *m, hy__pkl_value **result) {
         case OP_LIST:
         case OP_FROZENSET:
             if ((st = pop_mark(m, &base, &n))) return st;
-            st = push(m, new_seq(m->a, op == OP_TUPLE ? HY_PKL_TUPLE : op == OP_LIST ? HY_PKL_LIST : HY_PKL_SET,
+            st = push(m, new_seq(m->a,
+                                 op == OP_TUPLE  ? HY_PKL_TUPLE
+                                 : op == OP_LIST ? HY_PKL_LIST
+                                                 : HY_PKL_SET,
                                  m->stack + base, n));
             break;
         case OP_TUPLE1:
@@ -1020,10 +1096,14 @@ static hy_status run(vm *m, hy__pkl_value **result) {
             break;
         case OP_GET:
         case OP_PUT: {
-            if ((st = read_line(m, &s1, &l1)) || (st = parse_text_int(m, s1, l1, false, &v))) return st;
-            if (v->kind != HY_PKL_INT || v->u.i < 0) return fail(m, HY_ERR_FORMAT, "bad memo index");
-            if (op == OP_GET) st = memo_get(m, (uint64_t)v->u.i);
-            else if (!(st = top(m, &w))) st = memo_put(m, (uint64_t)v->u.i, w);
+            if ((st = read_line(m, &s1, &l1)) || (st = parse_text_int(m, s1, l1, false, &v)))
+                return st;
+            if (v->kind != HY_PKL_INT || v->u.i < 0)
+                return fail(m, HY_ERR_FORMAT, "bad memo index");
+            if (op == OP_GET)
+                st = memo_get(m, (uint64_t)v->u.i);
+            else if (!(st = top(m, &w)))
+                st = memo_put(m, (uint64_t)v->u.i, w);
             break;
         }
         case OP_BINGET:
@@ -1064,13 +1144,15 @@ static hy_status run(vm *m, hy__pkl_value **result) {
             st = push(m, x);
             break;
         case OP_NEWOBJ:
-            if ((st = pop(m, &w)) || (st = pop(m, &v)) || (st = newobj(m, v, w, NULL, &x))) return st;
+            if ((st = pop(m, &w)) || (st = pop(m, &v)) || (st = newobj(m, v, w, NULL, &x)))
+                return st;
             st = push(m, x);
             break;
         case OP_NEWOBJ_EX: {
             hy__pkl_value *kw = NULL;
             if ((st = pop(m, &kw)) || (st = pop(m, &w)) || (st = pop(m, &v))) return st;
-            if (kw->kind != HY_PKL_DICT) return fail(m, HY_ERR_FORMAT, "NEWOBJ_EX kwargs are not a dict");
+            if (kw->kind != HY_PKL_DICT)
+                return fail(m, HY_ERR_FORMAT, "NEWOBJ_EX kwargs are not a dict");
             if ((st = newobj(m, v, w, kw, &x))) return st;
             st = push(m, x);
             break;
@@ -1104,9 +1186,14 @@ static hy_status run(vm *m, hy__pkl_value **result) {
         case OP_PERSID: return fail(m, HY_ERR_UNSUPPORTED, "text persistent ids (PERSID)");
         case OP_EXT1:
         case OP_EXT2:
-        case OP_EXT4: return fail(m, HY_ERR_UNSUPPORTED, "copyreg extension codes (EXT%c)", op == OP_EXT1 ? '1' : op == OP_EXT2 ? '2' : '4');
+        case OP_EXT4:
+            return fail(m, HY_ERR_UNSUPPORTED, "copyreg extension codes (EXT%c)",
+                        op == OP_EXT1   ? '1'
+                        : op == OP_EXT2 ? '2'
+                                        : '4');
         case OP_NEXT_BUFFER:
-        case OP_READONLY_BUFFER: return fail(m, HY_ERR_UNSUPPORTED, "out-of-band buffers (protocol 5)");
+        case OP_READONLY_BUFFER:
+            return fail(m, HY_ERR_UNSUPPORTED, "out-of-band buffers (protocol 5)");
         default: return fail(m, HY_ERR_FORMAT, "unknown opcode 0x%02x", op);
         }
         if (st) return st;
@@ -1115,10 +1202,11 @@ static hy_status run(vm *m, hy__pkl_value **result) {
     return fail(m, HY_ERR_FORMAT, "truncated (no STOP opcode)");
 }
 
-hy_status hy__pkl_load(hy__pkl_arena *a, const uint8_t *buf, size_t len, const char *what, size_t *consumed,
-                       hy__pkl_value **out) {
+hy_status hy__pkl_load(hy__pkl_arena *a, const uint8_t *buf, size_t len, const char *what,
+                       size_t *consumed, hy__pkl_value **out) {
     if (!what) what = "pickle";
-    if (!a || (!buf && len) || !out) return hy__error(HY_ERR_INVALID_ARG, "%s: hy__pkl_load: NULL argument", what);
+    if (!a || (!buf && len) || !out)
+        return hy__error(HY_ERR_INVALID_ARG, "%s: hy__pkl_load: NULL argument", what);
     /* Values never need more than ~128 bytes per pickle byte; more means a hostile pickle. */
     size_t budget = len > (SIZE_MAX >> 8) ? SIZE_MAX >> 1 : len * 128;
     size_t limit = a->total + ((size_t)64 << 20) + budget;
@@ -1126,6 +1214,9 @@ hy_status hy__pkl_load(hy__pkl_arena *a, const uint8_t *buf, size_t len, const c
     a->over_limit = false;
     vm m = {.a = a, .what = what, .start = buf, .p = buf, .end = buf + len};
     m.memo_limit = len + 256; /* sequential memo indices never exceed the opcode count */
+    m.stack_cap = 64;         /* never NULL: stack + base is formed even for empty frames */
+    m.stack = hy__malloc(m.stack_cap * sizeof *m.stack);
+    if (!m.stack) return hy__error(HY_ERR_NOMEM, "%s: out of memory", what);
     hy__pkl_value *res = NULL;
     hy_status st = run(&m, &res);
     hy__free(m.stack);

@@ -34,14 +34,15 @@ typedef enum hy__pkl_kind {
     HY_PKL_NONE,
     HY_PKL_BOOL,
     HY_PKL_INT,    /* fits int64 */
-    HY_PKL_BIGINT, /* LONG1/LONG4 wider than 64 bits: str holds the little-endian two's complement */
+    HY_PKL_BIGINT, /* LONG1/LONG4 wider than 64 bits: str holds the little-endian two's complement
+                    */
     HY_PKL_FLOAT,
     HY_PKL_STR,   /* UTF-8 as stored, NUL-terminated */
     HY_PKL_BYTES, /* NUL-terminated for convenience */
     HY_PKL_TUPLE,
     HY_PKL_LIST,
-    HY_PKL_SET, /* set and frozenset */
-    HY_PKL_DICT, /* insertion-ordered (dict and OrderedDict) */
+    HY_PKL_SET,    /* set and frozenset */
+    HY_PKL_DICT,   /* insertion-ordered (dict and OrderedDict) */
     HY_PKL_GLOBAL, /* a class/function reference: module + name */
     HY_PKL_OBJECT, /* opaque instance of a class we do not interpret */
     HY_PKL_STORAGE,
@@ -123,8 +124,8 @@ void hy__pkl_arena_free(hy__pkl_arena *a);
  * offset): HY_ERR_FORMAT (truncated, malformed, unknown opcode), HY_ERR_UNSAFE (a
  * code-running global), HY_ERR_UNSUPPORTED (e.g. out-of-band buffers), HY_ERR_NOMEM.
  * Storage persistent ids with the same key map to one HY_PKL_STORAGE value per arena. */
-hy_status hy__pkl_load(hy__pkl_arena *a, const uint8_t *buf, size_t len, const char *what, size_t *consumed,
-                       hy__pkl_value **out);
+hy_status hy__pkl_load(hy__pkl_arena *a, const uint8_t *buf, size_t len, const char *what,
+                       size_t *consumed, hy__pkl_value **out);
 
 /* Storage values created in this arena so far, in first-seen order. */
 size_t hy__pkl_storage_count(const hy__pkl_arena *a);

@@ -11,10 +11,11 @@
 #define MAX_MODULE_DEPTH 128
 #define MAX_MODULE_VISITS (1u << 20)
 #define MAX_NAME 4096
-#define MAX_NAMES (1 << 20)
+#define MAX_NAMES (1 << 16) /* class ids; Open Images has 601, LVIS 1203 */
 
 /* Legacy format magic: the first pickle is this integer (0x1950a86a20f9469cfc6c). */
-static const uint8_t LEGACY_MAGIC[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+static const uint8_t LEGACY_MAGIC[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9,
+                                         0x20, 0x6a, 0xa8, 0x50, 0x19};
 #define LEGACY_PROTOCOL_VERSION 1001
 
 typedef struct loader {
@@ -22,7 +23,7 @@ typedef struct loader {
     size_t len;
     const char *what;
     hy__zip *zip;
-    char *prefix; /* zip archive folder, e.g. "yolov8n" */
+    char *prefix;        /* zip archive folder, e.g. "yolov8n" */
     hy__zip_data *owned; /* (n_owned) inflated storages, freed after the copy */
     size_t n_owned, cap_owned;
     hy__pt_file *f;
@@ -39,8 +40,10 @@ float hy__f16_to_f32(uint16_t h) {
         float f = (float)man * 0x1p-24f; /* zero or subnormal: man * 2^-24, exact */
         return sign ? -f : f;
     }
-    if (exp == 31) bits = sign | 0x7f800000u | (man << 13);
-    else bits = sign | ((exp + 112) << 23) | (man << 13);
+    if (exp == 31)
+        bits = sign | 0x7f800000u | (man << 13);
+    else
+        bits = sign | ((exp + 112) << 23) | (man << 13);
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;
@@ -54,8 +57,8 @@ uint16_t hy__f32_to_f16(float f) {
     if (ax >= 0x7f800000u) /* inf / NaN (keep NaN quiet and non-zero) */
         return (uint16_t)(sign | (ax > 0x7f800000u ? 0x7e00u | ((ax >> 13) & 0x3ffu) : 0x7c00u));
     if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520 rounds to inf */
-    if (ax < 0x38800000u) {                                     /* below 2^-14: subnormal */
-        if (ax < 0x33000000u) return sign;                      /* <= 2^-25 rounds to 0 */
+    if (ax < 0x38800000u) {                                   /* below 2^-14: subnormal */
+        if (ax < 0x33000000u) return sign;                    /* <= 2^-25 rounds to 0 */
         uint32_t e = ax >> 23, m = (ax & 0x7fffffu) | 0x800000u, shift = 126 - e;
         uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
         if (rem > half || (rem == half && (r & 1))) r++;
@@ -81,7 +84,8 @@ uint16_t hy__f32_to_bf16(float f) {
 }
 
 hy_status hy__pt_tensor_to_f32(const hy__pt_tensor *t, float *dst) {
-    if (!t || (!dst && t->numel)) return hy__error(HY_ERR_INVALID_ARG, "hy__pt_tensor_to_f32: NULL argument");
+    if (!t || (!dst && t->numel))
+        return hy__error(HY_ERR_INVALID_ARG, "hy__pt_tensor_to_f32: NULL argument");
     size_t n = t->numel;
     switch (t->dtype) {
     case HY_DTYPE_F32: memcpy(dst, t->data, n * sizeof(float)); break;
@@ -121,7 +125,9 @@ hy_status hy__pt_tensor_to_f32(const hy__pt_tensor *t, float *dst) {
         for (size_t i = 0; i < n; i++) dst[i] = (float)s[i];
         break;
     }
-    default: return hy__error(HY_ERR_UNSUPPORTED, "%s: cannot convert dtype %d to float32", t->name, (int)t->dtype);
+    default:
+        return hy__error(HY_ERR_UNSUPPORTED, "%s: cannot convert dtype %d to float32", t->name,
+                         (int)t->dtype);
     }
     return HY_OK;
 }
@@ -135,7 +141,8 @@ static hy_status resolve_zip_storage(loader *L, hy__pkl_storage *s, const char *
     snprintf(rec, n, "%s/data/%s", L->prefix, s->key);
     const hy__zip_entry *e = hy__zip_find(L->zip, rec);
     if (!e) {
-        hy_status st = hy__error(HY_ERR_FORMAT, "%s: tensor '%s': storage record '%s' is missing from the archive",
+        hy_status st = hy__error(HY_ERR_FORMAT,
+                                 "%s: tensor '%s': storage record '%s' is missing from the archive",
                                  L->what, tname, rec);
         hy__free(rec);
         return st;
@@ -161,15 +168,19 @@ static hy_status resolve_zip_storage(loader *L, hy__pkl_storage *s, const char *
 static hy_status resolve_storage(loader *L, hy__pkl_storage *s, const char *tname) {
     if (!s->resolved) {
         if (!L->zip)
-            return hy__error(HY_ERR_FORMAT, "%s: tensor '%s': storage '%s' is not in the legacy storage table",
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: tensor '%s': storage '%s' is not in the legacy storage table",
                              L->what, tname, s->key);
         hy_status st = resolve_zip_storage(L, s, tname);
         if (st) return st;
     }
     size_t need;
-    if (s->numel > SIZE_MAX || !hy__mul_ok((size_t)s->numel, s->elem_size, &need) || need > s->nbytes)
-        return hy__error(HY_ERR_FORMAT, "%s: storage '%s' holds %zu bytes but its header says %llu elements of %zu bytes",
-                         L->what, s->key, s->nbytes, (unsigned long long)s->numel, s->elem_size);
+    if (s->numel > SIZE_MAX || !hy__mul_ok((size_t)s->numel, s->elem_size, &need) ||
+        need > s->nbytes)
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: storage '%s' holds %zu bytes but its header says %llu elements of %zu bytes",
+            L->what, s->key, s->nbytes, (unsigned long long)s->numel, s->elem_size);
     return HY_OK;
 }
 
@@ -183,7 +194,8 @@ static void fmt_dims(char *buf, size_t cap, const int64_t *d, int n) {
 }
 
 /* Copies a strided view into dst (C-contiguous). Inner loop over the last dimension. */
-static void gather(uint8_t *dst, const uint8_t *src, size_t es, const hy__pkl_tensor *t, size_t numel) {
+static void gather(uint8_t *dst, const uint8_t *src, size_t es, const hy__pkl_tensor *t,
+                   size_t numel) {
     int nd = t->ndim;
     int64_t idx[HY_PKL_MAX_DIMS] = {0};
     size_t inner = nd ? (size_t)t->shape[nd - 1] : 1;
@@ -206,7 +218,8 @@ static hy_status emit_tensor(loader *L, const char *name, const hy__pkl_value *v
     hy_status st = resolve_storage(L, s, name);
     if (st) return st;
     if (s->dtype == HY_DTYPE_COUNT)
-        return hy__error(HY_ERR_UNSUPPORTED, "%s: tensor '%s' has storage type %s, which is not supported", L->what,
+        return hy__error(HY_ERR_UNSUPPORTED,
+                         "%s: tensor '%s' has storage type %s, which is not supported", L->what,
                          name, s->type_name);
     size_t es = s->elem_size, numel = 1;
     size_t last = (size_t)t->offset; /* highest element index the view touches */
@@ -223,14 +236,16 @@ static hy_status emit_tensor(loader *L, const char *name, const hy__pkl_value *v
     fmt_dims(shp, sizeof shp, t->shape, t->ndim);
     fmt_dims(str, sizeof str, t->stride, t->ndim);
     if (!ok || (numel > 0 && last >= s->numel))
-        return hy__error(HY_ERR_FORMAT,
-                         "%s: tensor '%s': view (offset %lld, shape [%s], stride [%s]) lies outside its storage '%s' of %llu elements",
-                         L->what, name, (long long)t->offset, shp, str, s->key, (unsigned long long)s->numel);
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: tensor '%s': view (offset %lld, shape [%s], stride [%s]) lies outside its storage '%s' of %llu elements",
+            L->what, name, (long long)t->offset, shp, str, s->key, (unsigned long long)s->numel);
     size_t nbytes;
     if (!hy__mul_ok(numel, es, &nbytes) || !hy__add_ok(L->out_bytes, nbytes, &L->out_bytes) ||
         L->out_bytes > L->out_budget)
-        return hy__error(HY_ERR_FORMAT, "%s: tensor '%s' (shape [%s]) would expand the tensors past %zu MiB", L->what,
-                         name, shp, L->out_budget >> 20);
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: tensor '%s' (shape [%s]) would expand the tensors past %zu MiB",
+                         L->what, name, shp, L->out_budget >> 20);
     if (t->ndim > HY_PT_MAX_DIMS) /* HY_PKL_MAX_DIMS <= HY_PT_MAX_DIMS; kept for safety */
         return hy__error(HY_ERR_UNSUPPORTED, "%s: tensor '%s' has %d dims", L->what, name, t->ndim);
 
@@ -249,7 +264,8 @@ static hy_status emit_tensor(loader *L, const char *name, const hy__pkl_value *v
     if (!o->name || !o->data) {
         hy__free(o->name);
         hy__free(o->data);
-        return hy__error(HY_ERR_NOMEM, "%s: tensor '%s': cannot allocate %zu bytes", L->what, name, nbytes);
+        return hy__error(HY_ERR_NOMEM, "%s: tensor '%s': cannot allocate %zu bytes", L->what, name,
+                         nbytes);
     }
     f->n_tensors++;
     o->dtype = s->dtype;
@@ -264,8 +280,10 @@ static hy_status emit_tensor(loader *L, const char *name, const hy__pkl_value *v
         if (t->shape[d] != 1 && (size_t)t->stride[d] != expect) contiguous = false;
         expect *= (size_t)t->shape[d];
     }
-    if (contiguous) memcpy(o->data, s->data + (size_t)t->offset * es, nbytes);
-    else gather(o->data, s->data, es, t, numel);
+    if (contiguous)
+        memcpy(o->data, s->data + (size_t)t->offset * es, nbytes);
+    else
+        gather(o->data, s->data, es, t, numel);
     return HY_OK;
 }
 
@@ -285,17 +303,20 @@ static bool is_module(const hy__pkl_value *v) {
 }
 
 static bool set_has_str(const hy__pkl_value *set, const hy__pkl_value *key) {
-    if (!set || (set->kind != HY_PKL_SET && set->kind != HY_PKL_LIST && set->kind != HY_PKL_TUPLE)) return false;
+    if (!set || (set->kind != HY_PKL_SET && set->kind != HY_PKL_LIST && set->kind != HY_PKL_TUPLE))
+        return false;
     for (size_t i = 0; i < set->u.seq.n; i++) {
         const hy__pkl_value *x = set->u.seq.items[i];
-        if (x->kind == HY_PKL_STR && x->u.str.len == key->u.str.len && !memcmp(x->u.str.data, key->u.str.data, x->u.str.len))
+        if (x->kind == HY_PKL_STR && x->u.str.len == key->u.str.len &&
+            !memcmp(x->u.str.data, key->u.str.data, x->u.str.len))
             return true;
     }
     return false;
 }
 
 /* Appends key to name[len]; false when the name would be too long. */
-static bool name_push(char *name, size_t len, const hy__pkl_value *key, const char *suffix, size_t *new_len) {
+static bool name_push(char *name, size_t len, const hy__pkl_value *key, const char *suffix,
+                      size_t *new_len) {
     size_t sl = strlen(suffix);
     if (key->kind != HY_PKL_STR || len + key->u.str.len + sl + 1 > MAX_NAME) return false;
     memcpy(name + len, key->u.str.data, key->u.str.len);
@@ -306,22 +327,23 @@ static bool name_push(char *name, size_t len, const hy__pkl_value *key, const ch
 
 /* Emits the tensors of one _parameters/_buffers dict (None entries and non-persistent
  * buffers skipped, as state_dict() does). */
-static hy_status emit_dict(loader *L, const hy__pkl_value *d, const hy__pkl_value *skip, char *name, size_t len,
-                           const char *field) {
+static hy_status emit_dict(loader *L, const hy__pkl_value *d, const hy__pkl_value *skip, char *name,
+                           size_t len, const char *field) {
     if (!d) return HY_OK;
     if (d->kind != HY_PKL_DICT)
-        return hy__error(HY_ERR_FORMAT, "%s: module '%.*s' has a %s %s, not a dict", L->what, (int)len, name,
-                         hy__pkl_kind_name(d->kind), field);
+        return hy__error(HY_ERR_FORMAT, "%s: module '%.*s' has a %s %s, not a dict", L->what,
+                         (int)len, name, hy__pkl_kind_name(d->kind), field);
     for (size_t i = 0; i < d->u.dict.n; i++) {
         const hy__pkl_value *k = d->u.dict.keys[i], *v = d->u.dict.vals[i];
         size_t nl;
         if (v->kind == HY_PKL_NONE || set_has_str(skip, k)) continue;
         if (!name_push(name, len, k, "", &nl))
-            return hy__error(HY_ERR_FORMAT, "%s: module '%.*s': %s key is not a string or the name is too long", L->what,
-                             (int)len, name, field);
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: module '%.*s': %s key is not a string or the name is too long",
+                             L->what, (int)len, name, field);
         if (v->kind != HY_PKL_TENSOR)
-            return hy__error(HY_ERR_FORMAT, "%s: %s entry '%s' is a %s, not a tensor", L->what, field, name,
-                             hy__pkl_kind_name(v->kind));
+            return hy__error(HY_ERR_FORMAT, "%s: %s entry '%s' is a %s, not a tensor", L->what,
+                             field, name, hy__pkl_kind_name(v->kind));
         hy_status st = emit_tensor(L, name, v);
         if (st) return st;
     }
@@ -330,32 +352,36 @@ static hy_status emit_dict(loader *L, const hy__pkl_value *d, const hy__pkl_valu
 }
 
 /* state_dict() order: own parameters, own persistent buffers, then children recursively. */
-static hy_status walk_module(loader *L, const hy__pkl_value *mod, char *name, size_t len, int depth) {
+static hy_status walk_module(loader *L, const hy__pkl_value *mod, char *name, size_t len,
+                             int depth) {
     if (depth > MAX_MODULE_DEPTH || ++L->visits > MAX_MODULE_VISITS)
-        return hy__error(HY_ERR_FORMAT, "%s: module tree deeper than %d levels or larger than %u modules (cyclic?)",
-                         L->what, MAX_MODULE_DEPTH, MAX_MODULE_VISITS);
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: module tree deeper than %d levels or larger than %u modules (cyclic?)", L->what,
+            MAX_MODULE_DEPTH, MAX_MODULE_VISITS);
     const hy__pkl_value *s = module_state(mod);
     if (!s) return HY_OK; /* an object without a __dict__ state has no tensors */
     hy_status st = emit_dict(L, hy__pkl_dict_get(s, "_parameters"), NULL, name, len, "_parameters");
     if (st) return st;
-    st = emit_dict(L, hy__pkl_dict_get(s, "_buffers"), hy__pkl_dict_get(s, "_non_persistent_buffers_set"), name, len,
-                   "_buffers");
+    st = emit_dict(L, hy__pkl_dict_get(s, "_buffers"),
+                   hy__pkl_dict_get(s, "_non_persistent_buffers_set"), name, len, "_buffers");
     if (st) return st;
     const hy__pkl_value *mods = hy__pkl_dict_get(s, "_modules");
     if (!mods) return HY_OK;
     if (mods->kind != HY_PKL_DICT)
-        return hy__error(HY_ERR_FORMAT, "%s: module '%.*s' has a %s _modules, not a dict", L->what, (int)len, name,
-                         hy__pkl_kind_name(mods->kind));
+        return hy__error(HY_ERR_FORMAT, "%s: module '%.*s' has a %s _modules, not a dict", L->what,
+                         (int)len, name, hy__pkl_kind_name(mods->kind));
     for (size_t i = 0; i < mods->u.dict.n; i++) {
         const hy__pkl_value *k = mods->u.dict.keys[i], *v = mods->u.dict.vals[i];
         size_t nl;
         if (v->kind == HY_PKL_NONE) continue;
         if (!name_push(name, len, k, ".", &nl))
-            return hy__error(HY_ERR_FORMAT, "%s: module '%.*s': child key is not a string or the name is too long",
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: module '%.*s': child key is not a string or the name is too long",
                              L->what, (int)len, name);
         if (v->kind != HY_PKL_OBJECT)
-            return hy__error(HY_ERR_FORMAT, "%s: submodule '%.*s' is a %s, not a module object", L->what, (int)nl - 1,
-                             name, hy__pkl_kind_name(v->kind));
+            return hy__error(HY_ERR_FORMAT, "%s: submodule '%.*s' is a %s, not a module object",
+                             L->what, (int)nl - 1, name, hy__pkl_kind_name(v->kind));
         if ((st = walk_module(L, v, name, nl, depth + 1))) return st;
         name[len] = 0;
     }
@@ -383,9 +409,12 @@ static hy_status emit_state_dict(loader *L, const hy__pkl_value *d) {
 
 static bool as_num(const hy__pkl_value *v, double *out) {
     if (!v) return false;
-    if (v->kind == HY_PKL_FLOAT) *out = v->u.f;
-    else if (v->kind == HY_PKL_INT) *out = (double)v->u.i;
-    else return false;
+    if (v->kind == HY_PKL_FLOAT)
+        *out = v->u.f;
+    else if (v->kind == HY_PKL_INT)
+        *out = (double)v->u.i;
+    else
+        return false;
     return true;
 }
 
@@ -416,7 +445,8 @@ static hy_status read_names(loader *L, const hy__pkl_value *v) {
     if (v->kind == HY_PKL_DICT) {
         for (size_t i = 0; i < v->u.dict.n; i++) {
             const hy__pkl_value *k = v->u.dict.keys[i];
-            if (k->kind == HY_PKL_INT && k->u.i >= 0 && k->u.i < MAX_NAMES && v->u.dict.vals[i]->kind == HY_PKL_STR)
+            if (k->kind == HY_PKL_INT && k->u.i >= 0 && k->u.i < MAX_NAMES &&
+                v->u.dict.vals[i]->kind == HY_PKL_STR)
                 n = HY_MAX(n, k->u.i + 1);
         }
     } else if (v->kind == HY_PKL_LIST || v->kind == HY_PKL_TUPLE) {
@@ -429,8 +459,10 @@ static hy_status read_names(loader *L, const hy__pkl_value *v) {
     if (!f->names) return hy__error(HY_ERR_NOMEM, "%s: out of memory", L->what);
     f->n_names = (int)n;
     for (int64_t i = 0; i < n; i++) {
-        const hy__pkl_value *s = v->kind == HY_PKL_DICT ? hy__pkl_dict_get_int(v, i) : v->u.seq.items[i];
-        f->names[i] = s && s->kind == HY_PKL_STR ? hy__strndup(s->u.str.data, s->u.str.len) : hy__strdup("");
+        const hy__pkl_value *s =
+            v->kind == HY_PKL_DICT ? hy__pkl_dict_get_int(v, i) : v->u.seq.items[i];
+        f->names[i] =
+            s && s->kind == HY_PKL_STR ? hy__strndup(s->u.str.data, s->u.str.len) : hy__strdup("");
         if (!f->names[i]) return hy__error(HY_ERR_NOMEM, "%s: out of memory", L->what);
     }
     return HY_OK;
@@ -445,28 +477,35 @@ static hy_status read_config(loader *L, const hy__pkl_value *mod) {
     double x;
     if (yaml) {
         f->has_yaml = 1;
-        if ((v = hy__pkl_dict_get(yaml, "nc")) && v->kind == HY_PKL_INT && v->u.i >= 0 && v->u.i <= INT32_MAX)
+        if ((v = hy__pkl_dict_get(yaml, "nc")) && v->kind == HY_PKL_INT && v->u.i >= 0 &&
+            v->u.i <= INT32_MAX)
             f->nc = (int)v->u.i;
         copy_str(f->yaml_file, sizeof f->yaml_file, hy__pkl_dict_get(yaml, "yaml_file"));
         copy_str(f->scale, sizeof f->scale, hy__pkl_dict_get(yaml, "scale"));
         if (as_num(hy__pkl_dict_get(yaml, "depth_multiple"), &x)) f->depth_multiple = x;
         if (as_num(hy__pkl_dict_get(yaml, "width_multiple"), &x)) f->width_multiple = x;
     }
-    if (f->nc < 0 && (v = hy__pkl_dict_get(s, "nc")) && v->kind == HY_PKL_INT && v->u.i >= 0 && v->u.i <= INT32_MAX)
+    if (f->nc < 0 && (v = hy__pkl_dict_get(s, "nc")) && v->kind == HY_PKL_INT && v->u.i >= 0 &&
+        v->u.i <= INT32_MAX)
         f->nc = (int)v->u.i;
-    if (!f->yaml_file[0]) copy_str(f->yaml_file, sizeof f->yaml_file, hy__pkl_dict_get(s, "yaml_file"));
+    if (!f->yaml_file[0])
+        copy_str(f->yaml_file, sizeof f->yaml_file, hy__pkl_dict_get(s, "yaml_file"));
     if (!f->scale[0] && f->yaml_file[0]) guess_scale(f->yaml_file, f->scale);
     const hy__pkl_value *scales = hy__pkl_dict_get(yaml, "scales");
     if (scales && scales->kind == HY_PKL_DICT && scales->u.dict.n) {
         const hy__pkl_value *row = f->scale[0] ? hy__pkl_dict_get(scales, f->scale) : NULL;
-        if (!f->scale[0] && scales->u.dict.keys[0]->kind == HY_PKL_STR) { /* Ultralytics: first scale */
+        if (!f->scale[0] &&
+            scales->u.dict.keys[0]->kind == HY_PKL_STR) { /* Ultralytics: first scale */
             copy_str(f->scale, sizeof f->scale, scales->u.dict.keys[0]);
             row = scales->u.dict.vals[0];
         }
         if (row && (row->kind == HY_PKL_LIST || row->kind == HY_PKL_TUPLE)) {
-            if (f->depth_multiple == 0 && row->u.seq.n > 0 && as_num(row->u.seq.items[0], &x)) f->depth_multiple = x;
-            if (f->width_multiple == 0 && row->u.seq.n > 1 && as_num(row->u.seq.items[1], &x)) f->width_multiple = x;
-            if (row->u.seq.n > 2 && as_num(row->u.seq.items[2], &x) && x > 0 && x <= INT32_MAX) f->max_channels = (int)x;
+            if (f->depth_multiple == 0 && row->u.seq.n > 0 && as_num(row->u.seq.items[0], &x))
+                f->depth_multiple = x;
+            if (f->width_multiple == 0 && row->u.seq.n > 1 && as_num(row->u.seq.items[1], &x))
+                f->width_multiple = x;
+            if (row->u.seq.n > 2 && as_num(row->u.seq.items[2], &x) && x > 0 && x <= INT32_MAX)
+                f->max_channels = (int)x;
         }
     }
     v = hy__pkl_dict_get(s, "names");
@@ -483,7 +522,8 @@ static hy_status extract(loader *L, const hy__pkl_value *root) {
         mod = root;
         f->source = "module";
     } else if (root->kind == HY_PKL_DICT) {
-        const hy__pkl_value *ema = hy__pkl_dict_get(root, "ema"), *model = hy__pkl_dict_get(root, "model"),
+        const hy__pkl_value *ema = hy__pkl_dict_get(root, "ema"),
+                            *model = hy__pkl_dict_get(root, "model"),
                             *sdict = hy__pkl_dict_get(root, "state_dict");
         if (is_module(ema)) { /* Ultralytics: ckpt.get("ema") or ckpt["model"] */
             mod = ema;
@@ -505,8 +545,10 @@ static hy_status extract(loader *L, const hy__pkl_value *root) {
         if (sd) f->source = "state_dict";
     }
     if (!mod && !sd)
-        return hy__error(HY_ERR_FORMAT, "%s: no tensors found: the pickled %s is neither a model checkpoint, a state_dict nor a module",
-                         L->what, hy__pkl_kind_name(root->kind));
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: no tensors found: the pickled %s is neither a model checkpoint, a state_dict nor a module",
+            L->what, hy__pkl_kind_name(root->kind));
     hy_status st;
     if (sd) return emit_state_dict(L, sd);
     char *name = hy__malloc(MAX_NAME + 1);
@@ -531,8 +573,10 @@ static hy_status load_zip(loader *L, hy__pkl_arena *arena, hy__pkl_value **root)
         if (slash && slash != e->name && !strcmp(slash, "/data.pkl")) pkl = e;
     }
     if (!pkl)
-        return hy__error(HY_ERR_FORMAT, "%s: zip archive has no '<archive>/data.pkl' record (not a torch.save checkpoint)",
-                         L->what);
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: zip archive has no '<archive>/data.pkl' record (not a torch.save checkpoint)",
+            L->what);
     L->prefix = hy__strndup(pkl->name, (size_t)(strchr(pkl->name, '/') - pkl->name));
     if (!L->prefix) return hy__error(HY_ERR_NOMEM, "%s: out of memory", L->what);
 
@@ -544,7 +588,9 @@ static hy_status load_zip(loader *L, hy__pkl_arena *arena, hy__pkl_value **root)
         if ((st = hy__zip_read(L->zip, bo, &d))) return st;
         bool big = d.size == 3 && !memcmp(d.data, "big", 3);
         hy__zip_data_free(&d);
-        if (big) return hy__error(HY_ERR_UNSUPPORTED, "%s: big-endian checkpoints are not supported", L->what);
+        if (big)
+            return hy__error(HY_ERR_UNSUPPORTED, "%s: big-endian checkpoints are not supported",
+                             L->what);
     }
     hy__zip_data d;
     if ((st = hy__zip_read(L->zip, pkl, &d))) return st;
@@ -560,18 +606,21 @@ static hy_status load_legacy(loader *L, hy__pkl_arena *arena, hy__pkl_value **ro
     if (st) return st;
     if (v->kind != HY_PKL_BIGINT || v->u.str.len != sizeof LEGACY_MAGIC ||
         memcmp(v->u.str.data, LEGACY_MAGIC, sizeof LEGACY_MAGIC))
-        return hy__error(HY_ERR_FORMAT,
-                         "%s: not a PyTorch checkpoint (a pickle, but not the legacy torch.save format: magic number missing)",
-                         L->what);
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: not a PyTorch checkpoint (a pickle, but not the legacy torch.save format: magic number missing)",
+            L->what);
     pos += used;
     if ((st = hy__pkl_load(arena, L->buf + pos, L->len - pos, L->what, &used, &v))) return st;
     if (v->kind != HY_PKL_INT || v->u.i != LEGACY_PROTOCOL_VERSION)
-        return hy__error(HY_ERR_UNSUPPORTED, "%s: legacy torch.save format with unsupported protocol version", L->what);
+        return hy__error(HY_ERR_UNSUPPORTED,
+                         "%s: legacy torch.save format with unsupported protocol version", L->what);
     pos += used;
     if ((st = hy__pkl_load(arena, L->buf + pos, L->len - pos, L->what, &used, &v))) return st;
     const hy__pkl_value *le = hy__pkl_dict_get(v, "little_endian");
     if (le && le->kind == HY_PKL_BOOL && !le->u.b)
-        return hy__error(HY_ERR_UNSUPPORTED, "%s: big-endian legacy checkpoints are not supported", L->what);
+        return hy__error(HY_ERR_UNSUPPORTED, "%s: big-endian legacy checkpoints are not supported",
+                         L->what);
     pos += used;
     if ((st = hy__pkl_load(arena, L->buf + pos, L->len - pos, L->what, &used, root))) return st;
     pos += used;
@@ -579,27 +628,36 @@ static hy_status load_legacy(loader *L, hy__pkl_arena *arena, hy__pkl_value **ro
     if ((st = hy__pkl_load(arena, L->buf + pos, L->len - pos, L->what, &used, &keys))) return st;
     pos += used;
     if (keys->kind != HY_PKL_LIST && keys->kind != HY_PKL_TUPLE)
-        return hy__error(HY_ERR_FORMAT, "%s: legacy storage-key list is a %s", L->what, hy__pkl_kind_name(keys->kind));
+        return hy__error(HY_ERR_FORMAT, "%s: legacy storage-key list is a %s", L->what,
+                         hy__pkl_kind_name(keys->kind));
     /* Raw storages follow in key order: int64 element count, then the elements. */
     for (size_t i = 0; i < keys->u.seq.n; i++) {
         const hy__pkl_value *k = keys->u.seq.items[i];
-        hy__pkl_value *sv = k->kind == HY_PKL_STR ? hy__pkl_storage_find(arena, k->u.str.data) : NULL;
+        hy__pkl_value *sv =
+            k->kind == HY_PKL_STR ? hy__pkl_storage_find(arena, k->u.str.data) : NULL;
         if (!sv)
-            return hy__error(HY_ERR_FORMAT, "%s: legacy storage key %zu is not a storage the pickle references", L->what, i);
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: legacy storage key %zu is not a storage the pickle references",
+                             L->what, i);
         hy__pkl_storage *s = sv->u.storage;
         if (L->len - pos < 8)
-            return hy__error(HY_ERR_FORMAT, "%s: truncated: legacy storage '%s' header missing at byte %zu", L->what,
-                             s->key, pos);
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: truncated: legacy storage '%s' header missing at byte %zu",
+                             L->what, s->key, pos);
         uint64_t count = 0;
         for (int b = 7; b >= 0; b--) count = (count << 8) | L->buf[pos + (size_t)b];
         pos += 8;
         size_t nbytes;
         if (count != s->numel)
-            return hy__error(HY_ERR_FORMAT, "%s: legacy storage '%s' has %llu elements, the pickle says %llu", L->what,
-                             s->key, (unsigned long long)count, (unsigned long long)s->numel);
-        if (count > SIZE_MAX || !hy__mul_ok((size_t)count, s->elem_size, &nbytes) || nbytes > L->len - pos)
-            return hy__error(HY_ERR_FORMAT, "%s: truncated: legacy storage '%s' (%llu x %zu bytes) runs past the end of the file",
-                             L->what, s->key, (unsigned long long)count, s->elem_size);
+            return hy__error(
+                HY_ERR_FORMAT, "%s: legacy storage '%s' has %llu elements, the pickle says %llu",
+                L->what, s->key, (unsigned long long)count, (unsigned long long)s->numel);
+        if (count > SIZE_MAX || !hy__mul_ok((size_t)count, s->elem_size, &nbytes) ||
+            nbytes > L->len - pos)
+            return hy__error(
+                HY_ERR_FORMAT,
+                "%s: truncated: legacy storage '%s' (%llu x %zu bytes) runs past the end of the file",
+                L->what, s->key, (unsigned long long)count, s->elem_size);
         s->data = L->buf + pos;
         s->nbytes = nbytes;
         s->resolved = 1;
@@ -608,9 +666,25 @@ static hy_status load_legacy(loader *L, hy__pkl_arena *arena, hy__pkl_value **ro
     return HY_OK;
 }
 
+static int cmp_tensor_name(const void *a, const void *b) {
+    const hy__pt_tensor *x = *(const hy__pt_tensor *const *)a,
+                        *y = *(const hy__pt_tensor *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x > y) - (x < y); /* ties in file order: the first duplicate wins */
+}
+
+static hy_status index_names(hy__pt_file *f, const char *what) {
+    f->by_name = hy__malloc((f->n_tensors ? f->n_tensors : 1) * sizeof *f->by_name);
+    if (!f->by_name) return hy__error(HY_ERR_NOMEM, "%s: out of memory", what);
+    for (size_t i = 0; i < f->n_tensors; i++) f->by_name[i] = &f->tensors[i];
+    if (f->n_tensors > 1) qsort(f->by_name, f->n_tensors, sizeof *f->by_name, cmp_tensor_name);
+    return HY_OK;
+}
+
 hy_status hy__pt_load_buffer(const uint8_t *buf, size_t len, const char *what, hy__pt_file **out) {
     if (!what) what = "<buffer>";
-    if (!out || (!buf && len)) return hy__error(HY_ERR_INVALID_ARG, "%s: hy__pt_load_buffer: NULL argument", what);
+    if (!out || (!buf && len))
+        return hy__error(HY_ERR_INVALID_ARG, "%s: hy__pt_load_buffer: NULL argument", what);
     if (len == 0) return hy__error(HY_ERR_FORMAT, "%s: empty file", what);
     loader L = {.buf = buf, .len = len, .what = what};
     L.out_budget = ((size_t)64 << 20) + (len > (SIZE_MAX >> 5) ? SIZE_MAX >> 1 : len * 16);
@@ -627,11 +701,14 @@ hy_status hy__pt_load_buffer(const uint8_t *buf, size_t len, const char *what, h
         f->legacy_format = 1;
         st = load_legacy(&L, f->arena, &root);
     } else if (len >= 262 && !memcmp(buf + 257, "ustar", 5)) {
-        st = hy__error(HY_ERR_UNSUPPORTED, "%s: tar-based torch.save format (PyTorch < 0.4) is not supported", what);
+        st = hy__error(HY_ERR_UNSUPPORTED,
+                       "%s: tar-based torch.save format (PyTorch < 0.4) is not supported", what);
     } else {
-        st = hy__error(HY_ERR_FORMAT, "%s: not a PyTorch checkpoint (neither a zip archive nor a pickle)", what);
+        st = hy__error(HY_ERR_FORMAT,
+                       "%s: not a PyTorch checkpoint (neither a zip archive nor a pickle)", what);
     }
     if (!st) st = extract(&L, root);
+    if (!st) st = index_names(f, what);
     if (!st) f->root = root;
 done:
     /* Storage data pointed into buffers that do not outlive this call. */
@@ -670,6 +747,7 @@ void hy__pt_free(hy__pt_file *f) {
         hy__free(f->tensors[i].data);
     }
     hy__free(f->tensors);
+    hy__free(f->by_name);
     for (int i = 0; i < f->n_names; i++) hy__free(f->names[i]);
     hy__free(f->names);
     hy__pkl_arena_free(f->arena);
@@ -677,8 +755,14 @@ void hy__pt_free(hy__pt_file *f) {
 }
 
 const hy__pt_tensor *hy__pt_find(const hy__pt_file *f, const char *name) {
-    if (!f || !name) return NULL;
-    for (size_t i = 0; i < f->n_tensors; i++)
-        if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
-    return NULL;
+    if (!f || !name || !f->by_name) return NULL;
+    size_t lo = 0, hi = f->n_tensors; /* first entry whose name >= `name` */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(f->by_name[mid]->name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < f->n_tensors && !strcmp(f->by_name[lo]->name, name) ? f->by_name[lo] : NULL;
 }

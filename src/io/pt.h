@@ -38,6 +38,8 @@ typedef struct hy__pt_file {
     int max_channels;
     /* Added: 1 when the file is the legacy (pre-1.6, non-zip) torch.save format. */
     int legacy_format;
+    /* Added (private): tensors sorted by name for hy__pt_find's binary search. */
+    const struct hy__pt_tensor **by_name;
     /* The whole top-level pickled object, for inspection (train_args, date, version...).
      * Owned by this struct. */
     hy__pkl_value *root;
@@ -54,6 +56,7 @@ hy_status hy__pt_load(const char *path, hy__pt_file **out);
 hy_status hy__pt_load_buffer(const uint8_t *buf, size_t len, const char *what, hy__pt_file **out);
 void hy__pt_free(hy__pt_file *f);
 
+/* Tensor by exact name (O(log n)); NULL when absent. With duplicate names the first wins. */
 const hy__pt_tensor *hy__pt_find(const hy__pt_file *f, const char *name);
 /* Converts any float/int dtype to float32; dst holds t->numel floats. */
 hy_status hy__pt_tensor_to_f32(const hy__pt_tensor *t, float *dst);

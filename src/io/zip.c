@@ -54,7 +54,8 @@ typedef struct cd_info {
 } cd_info;
 
 static hy_status find_cd(const uint8_t *buf, size_t len, const char *what, cd_info *out) {
-    if (len < EOCD_SIZE) return hy__error(HY_ERR_FORMAT, "%s: not a zip archive (%zu bytes, too short)", what, len);
+    if (len < EOCD_SIZE)
+        return hy__error(HY_ERR_FORMAT, "%s: not a zip archive (%zu bytes, too short)", what, len);
     /* Search back from the end for the EOCD signature; the comment is at most 64 KiB. */
     size_t lo = len - EOCD_SIZE > MAX_COMMENT ? len - EOCD_SIZE - MAX_COMMENT : 0;
     size_t eocd = SIZE_MAX;
@@ -65,7 +66,9 @@ static hy_status find_cd(const uint8_t *buf, size_t len, const char *what, cd_in
         }
     }
     if (eocd == SIZE_MAX)
-        return hy__error(HY_ERR_FORMAT, "%s: not a zip archive or truncated (no end-of-central-directory record)", what);
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: not a zip archive or truncated (no end-of-central-directory record)",
+                         what);
     const uint8_t *e = buf + eocd;
     uint16_t disk = rd16(e + 4), cd_disk = rd16(e + 6);
     uint64_t n_disk = rd16(e + 8), count = rd16(e + 10);
@@ -76,9 +79,12 @@ static hy_status find_cd(const uint8_t *buf, size_t len, const char *what, cd_in
         const uint8_t *l = buf + eocd - EOCD64_LOC_SIZE;
         uint64_t rec = rd64(l + 8);
         if (rd32(l + 4) != 0 || rd32(l + 16) > 1)
-            return hy__error(HY_ERR_UNSUPPORTED, "%s: multi-disk zip archives are not supported", what);
+            return hy__error(HY_ERR_UNSUPPORTED, "%s: multi-disk zip archives are not supported",
+                             what);
         if (!in_bounds(rec, EOCD64_SIZE, eocd - EOCD64_LOC_SIZE) || rd32(buf + rec) != SIG_EOCD64)
-            return hy__error(HY_ERR_FORMAT, "%s: ZIP64 end-of-central-directory record missing or outside the file", what);
+            return hy__error(
+                HY_ERR_FORMAT,
+                "%s: ZIP64 end-of-central-directory record missing or outside the file", what);
         const uint8_t *r = buf + rec;
         disk = (uint16_t)(rd32(r + 16) != 0);
         cd_disk = (uint16_t)(rd32(r + 20) != 0);
@@ -90,12 +96,13 @@ static hy_status find_cd(const uint8_t *buf, size_t len, const char *what, cd_in
     if (disk != 0 || cd_disk != 0 || n_disk != count)
         return hy__error(HY_ERR_UNSUPPORTED, "%s: multi-disk zip archives are not supported", what);
     if (!in_bounds(offset, size, eocd))
-        return hy__error(HY_ERR_FORMAT,
-                         "%s: central directory (offset %llu, %llu bytes) lies outside the file (%zu bytes)",
-                         what, (unsigned long long)offset, (unsigned long long)size, len);
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: central directory (offset %llu, %llu bytes) lies outside the file (%zu bytes)",
+            what, (unsigned long long)offset, (unsigned long long)size, len);
     if (count > size / CENTRAL_SIZE)
-        return hy__error(HY_ERR_FORMAT, "%s: central directory claims %llu entries in %llu bytes", what,
-                         (unsigned long long)count, (unsigned long long)size);
+        return hy__error(HY_ERR_FORMAT, "%s: central directory claims %llu entries in %llu bytes",
+                         what, (unsigned long long)count, (unsigned long long)size);
     out->count = count;
     out->size = size;
     out->offset = offset;
@@ -106,9 +113,11 @@ static hy_status find_cd(const uint8_t *buf, size_t len, const char *what, cd_in
 
 /* Applies the ZIP64 extended-information extra field (id 0x0001) to the fields that hold
  * their 0xFFFFFFFF sentinel, in the order the spec lists them. */
-static hy_status apply_zip64_extra(const uint8_t *x, size_t xlen, hy__zip_entry *e, uint32_t csize32,
-                                   uint32_t size32, uint32_t off32, const char *what, size_t idx) {
-    bool need_size = size32 == 0xFFFFFFFFu, need_csize = csize32 == 0xFFFFFFFFu, need_off = off32 == 0xFFFFFFFFu;
+static hy_status apply_zip64_extra(const uint8_t *x, size_t xlen, hy__zip_entry *e,
+                                   uint32_t csize32, uint32_t size32, uint32_t off32,
+                                   const char *what, size_t idx) {
+    bool need_size = size32 == 0xFFFFFFFFu, need_csize = csize32 == 0xFFFFFFFFu,
+         need_off = off32 == 0xFFFFFFFFu;
     size_t pos = 0;
     while (pos + 4 <= xlen) {
         uint16_t id = rd16(x + pos), n = rd16(x + pos + 2);
@@ -138,11 +147,13 @@ static hy_status apply_zip64_extra(const uint8_t *x, size_t xlen, hy__zip_entry 
         pos += 4 + (size_t)n;
     }
     if (need_size || need_csize || need_off)
-        return hy__error(HY_ERR_FORMAT, "%s: zip entry %zu ('%s') lacks the ZIP64 extra field its sizes require",
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: zip entry %zu ('%s') lacks the ZIP64 extra field its sizes require",
                          what, idx, e->name);
     return HY_OK;
 short_field:
-    return hy__error(HY_ERR_FORMAT, "%s: zip entry %zu ('%s') has a truncated ZIP64 extra field", what, idx, e->name);
+    return hy__error(HY_ERR_FORMAT, "%s: zip entry %zu ('%s') has a truncated ZIP64 extra field",
+                     what, idx, e->name);
 }
 
 /* Merge sort by name (stable, no global state): qsort_r is not C11. */
@@ -152,7 +163,8 @@ static void sort_names(const hy__zip_entry *ents, size_t *idx, size_t *tmp, size
     sort_names(ents, idx, tmp, h);
     sort_names(ents, idx + h, tmp, n - h);
     size_t i = 0, j = h, k = 0;
-    while (i < h && j < n) tmp[k++] = strcmp(ents[idx[j]].name, ents[idx[i]].name) < 0 ? idx[j++] : idx[i++];
+    while (i < h && j < n)
+        tmp[k++] = strcmp(ents[idx[j]].name, ents[idx[i]].name) < 0 ? idx[j++] : idx[i++];
     while (i < h) tmp[k++] = idx[i++];
     while (j < n) tmp[k++] = idx[j++];
     memcpy(idx, tmp, n * sizeof *idx);
@@ -184,14 +196,16 @@ hy_status hy__zip_open(const uint8_t *buf, size_t len, const char *what, hy__zip
     size_t pos = (size_t)cd.offset, end = (size_t)(cd.offset + cd.size), name_pos = 0;
     for (size_t i = 0; i < n; i++) {
         if (end - pos < CENTRAL_SIZE || rd32(buf + pos) != SIG_CENTRAL) {
-            st = hy__error(HY_ERR_FORMAT, "%s: zip central directory entry %zu is damaged or truncated", what, i);
+            st = hy__error(HY_ERR_FORMAT,
+                           "%s: zip central directory entry %zu is damaged or truncated", what, i);
             goto fail;
         }
         const uint8_t *c = buf + pos;
         size_t nlen = rd16(c + 28), xlen = rd16(c + 30), clen = rd16(c + 32);
         size_t rec = CENTRAL_SIZE + nlen + xlen + clen;
         if (rec > end - pos) {
-            st = hy__error(HY_ERR_FORMAT, "%s: zip central directory entry %zu runs past the directory", what, i);
+            st = hy__error(HY_ERR_FORMAT,
+                           "%s: zip central directory entry %zu runs past the directory", what, i);
             goto fail;
         }
         hy__zip_entry *e = &z->entries[i];
@@ -207,21 +221,26 @@ hy_status hy__zip_open(const uint8_t *buf, size_t len, const char *what, hy__zip
         e->size = size32;
         e->local_offset = off32;
         if (csize32 == 0xFFFFFFFFu || size32 == 0xFFFFFFFFu || off32 == 0xFFFFFFFFu) {
-            st = apply_zip64_extra(c + CENTRAL_SIZE + nlen, xlen, e, csize32, size32, off32, what, i);
+            st = apply_zip64_extra(c + CENTRAL_SIZE + nlen, xlen, e, csize32, size32, off32, what,
+                                   i);
             if (st) goto fail;
         }
         /* Local header: only its name/extra lengths matter (sizes come from the directory,
          * which is authoritative even when a data descriptor follows the data). */
-        if (!in_bounds(e->local_offset, LOCAL_SIZE, len) || rd32(buf + e->local_offset) != SIG_LOCAL) {
-            st = hy__error(HY_ERR_FORMAT, "%s: zip entry '%s': local header missing at offset %llu", what, e->name,
-                           (unsigned long long)e->local_offset);
+        if (!in_bounds(e->local_offset, LOCAL_SIZE, len) ||
+            rd32(buf + e->local_offset) != SIG_LOCAL) {
+            st = hy__error(HY_ERR_FORMAT, "%s: zip entry '%s': local header missing at offset %llu",
+                           what, e->name, (unsigned long long)e->local_offset);
             goto fail;
         }
         const uint8_t *l = buf + e->local_offset;
         e->data_offset = e->local_offset + LOCAL_SIZE + rd16(l + 26) + rd16(l + 28);
         if (!in_bounds(e->data_offset, e->comp_size, len)) {
-            st = hy__error(HY_ERR_FORMAT, "%s: zip entry '%s' (%llu bytes at offset %llu) runs past the end of the file (%zu bytes)",
-                           what, e->name, (unsigned long long)e->comp_size, (unsigned long long)e->data_offset, len);
+            st = hy__error(
+                HY_ERR_FORMAT,
+                "%s: zip entry '%s' (%llu bytes at offset %llu) runs past the end of the file (%zu bytes)",
+                what, e->name, (unsigned long long)e->comp_size, (unsigned long long)e->data_offset,
+                len);
             goto fail;
         }
         z->sorted[i] = i;
@@ -257,10 +276,13 @@ const hy__zip_entry *hy__zip_find(const hy__zip *z, const char *name) {
     size_t lo = 0, hi = z->n; /* first index whose name >= `name` */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(z->entries[z->sorted[mid]].name, name) < 0) lo = mid + 1;
-        else hi = mid;
+        if (strcmp(z->entries[z->sorted[mid]].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    if (lo < z->n && strcmp(z->entries[z->sorted[lo]].name, name) == 0) return &z->entries[z->sorted[lo]];
+    if (lo < z->n && strcmp(z->entries[z->sorted[lo]].name, name) == 0)
+        return &z->entries[z->sorted[lo]];
     return NULL;
 }
 
@@ -272,7 +294,8 @@ static hy_status inflate_entry(const hy__zip *z, const hy__zip_entry *e, uint8_t
     z_stream s;
     memset(&s, 0, sizeof s);
     if (inflateInit2(&s, -MAX_WBITS) != Z_OK)
-        return hy__error(HY_ERR_NOMEM, "%s: zip entry '%s': cannot initialise inflate", z->what, e->name);
+        return hy__error(HY_ERR_NOMEM, "%s: zip entry '%s': cannot initialise inflate", z->what,
+                         e->name);
     const uint8_t *src = z->buf + e->data_offset;
     size_t in_left = (size_t)e->comp_size, out_left = (size_t)e->size;
     s.next_out = dst;
@@ -297,33 +320,39 @@ static hy_status inflate_entry(const hy__zip *z, const hy__zip_entry *e, uint8_t
     uint64_t produced = s.total_out;
     inflateEnd(&s);
     if (rc != Z_STREAM_END)
-        return hy__error(HY_ERR_FORMAT, "%s: zip entry '%s': corrupt deflate data (%s)", z->what, e->name,
-                         rc == Z_BUF_ERROR ? "stream truncated or longer than declared" : "invalid stream");
+        return hy__error(
+            HY_ERR_FORMAT, "%s: zip entry '%s': corrupt deflate data (%s)", z->what, e->name,
+            rc == Z_BUF_ERROR ? "stream truncated or longer than declared" : "invalid stream");
     if (produced != e->size)
-        return hy__error(HY_ERR_FORMAT, "%s: zip entry '%s': inflated to %llu bytes, directory says %llu", z->what,
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: zip entry '%s': inflated to %llu bytes, directory says %llu", z->what,
                          e->name, (unsigned long long)produced, (unsigned long long)e->size);
     return HY_OK;
 }
 
 hy_status hy__zip_read(const hy__zip *z, const hy__zip_entry *e, hy__zip_data *out) {
     if (!z || !e || !out) return hy__error(HY_ERR_INVALID_ARG, "hy__zip_read: NULL argument");
-    if (e->flags & 1u) return hy__error(HY_ERR_UNSUPPORTED, "%s: zip entry '%s' is encrypted", z->what, e->name);
+    if (e->flags & 1u)
+        return hy__error(HY_ERR_UNSUPPORTED, "%s: zip entry '%s' is encrypted", z->what, e->name);
     const uint8_t *data = NULL;
     uint8_t *owned = NULL;
     if (e->method == 0) {
         if (e->comp_size != e->size)
-            return hy__error(HY_ERR_FORMAT, "%s: stored zip entry '%s' has compressed size %llu != size %llu",
-                             z->what, e->name, (unsigned long long)e->comp_size, (unsigned long long)e->size);
+            return hy__error(
+                HY_ERR_FORMAT, "%s: stored zip entry '%s' has compressed size %llu != size %llu",
+                z->what, e->name, (unsigned long long)e->comp_size, (unsigned long long)e->size);
         data = z->buf + e->data_offset;
     } else if (e->method == 8) {
-        uint64_t max = (e->comp_size + 1) * MAX_DEFLATE_RATIO; /* comp_size <= file size: no overflow */
+        uint64_t max =
+            (e->comp_size + 1) * MAX_DEFLATE_RATIO; /* comp_size <= file size: no overflow */
         if (e->size > max || e->size > SIZE_MAX - 1)
-            return hy__error(HY_ERR_FORMAT, "%s: zip entry '%s' claims %llu bytes from %llu compressed", z->what,
-                             e->name, (unsigned long long)e->size, (unsigned long long)e->comp_size);
+            return hy__error(
+                HY_ERR_FORMAT, "%s: zip entry '%s' claims %llu bytes from %llu compressed", z->what,
+                e->name, (unsigned long long)e->size, (unsigned long long)e->comp_size);
         owned = hy__malloc((size_t)e->size);
         if (!owned)
-            return hy__error(HY_ERR_NOMEM, "%s: zip entry '%s': cannot allocate %llu bytes", z->what, e->name,
-                             (unsigned long long)e->size);
+            return hy__error(HY_ERR_NOMEM, "%s: zip entry '%s': cannot allocate %llu bytes",
+                             z->what, e->name, (unsigned long long)e->size);
         hy_status st = inflate_entry(z, e, owned);
         if (st) {
             hy__free(owned);
@@ -331,14 +360,17 @@ hy_status hy__zip_read(const hy__zip *z, const hy__zip_entry *e, hy__zip_data *o
         }
         data = owned;
     } else {
-        return hy__error(HY_ERR_UNSUPPORTED, "%s: zip entry '%s' uses compression method %u (only stored and deflate are supported)",
-                         z->what, e->name, e->method);
+        return hy__error(
+            HY_ERR_UNSUPPORTED,
+            "%s: zip entry '%s' uses compression method %u (only stored and deflate are supported)",
+            z->what, e->name, e->method);
     }
     uint32_t crc = crc_of(data, (size_t)e->size);
     if (crc != e->crc32) {
         hy__free(owned);
-        return hy__error(HY_ERR_FORMAT, "%s: zip entry '%s': CRC-32 mismatch (stored %08x, computed %08x)", z->what,
-                         e->name, e->crc32, crc);
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: zip entry '%s': CRC-32 mismatch (stored %08x, computed %08x)",
+                         z->what, e->name, e->crc32, crc);
     }
     out->data = data;
     out->size = (size_t)e->size;

@@ -6,6 +6,7 @@
 
 #include "backend/backend_impl.h"
 #include "io/pt.h"
+#include "io/weights.h"
 #include "model/yolov8.h"
 
 #define HY_MODEL_MAX_PLANS 8
@@ -23,7 +24,22 @@ typedef struct hy__cand {
     int cls;
 } hy__cand;
 
+typedef struct hy__load_entry {
+    char *name, *reason;
+} hy__load_entry;
+typedef struct hy__load_list {
+    hy__load_entry *items;
+    size_t n, cap;
+} hy__load_list;
+typedef struct hy__load_report {
+    hy__load_list lists[HY_LOAD_ITEM_COUNT];
+    size_t n_tensors;
+} hy__load_report;
+void hy__load_report_free(hy__load_report *r);
+
 struct hy_model {
+    hy__wformat format;
+    hy__load_report report;
     hy__yolov8_cfg cfg;
     hy__backend *be;
     char **names;
@@ -43,13 +59,12 @@ struct hy_model {
     pthread_mutex_t mu;     /* one detect at a time per model */
 };
 
-/* Reads the architecture from a checkpoint: yaml (scale, nc) when present, else inferred
- * from tensor shapes. */
-hy_status hy__model_cfg_from_pt(const hy__pt_file *pt, const char *what, hy__yolov8_cfg *out);
-/* Strict check: every spec tensor present with its exact shape, nothing unexpected.
- * On failure one error lists every problem. */
-hy_status hy__model_validate(const hy__yolov8_spec *spec, const hy__pt_file *pt, const char *what);
-/* Builds a model from a loaded checkpoint (validated, BN folded, weights handed to the backend). */
+/* Reads the architecture from a weights source: config (scale, nc) when present, else
+ * inferred from tensor shapes. nc_override > 0 replaces the class count. */
+hy_status hy__model_cfg_from_source(const hy__wsource *src, const char *what, int nc_override, hy__yolov8_cfg *out);
+/* Builds a model from a weights source: resolution (strict / transfer), BN folding,
+ * weights handed to the backend. `what` names the file in errors. */
+hy_status hy__model_from_source(const hy__wsource *src, const char *what, const hy_model_params *p, hy_model **out);
 hy_status hy__model_from_pt(const hy__pt_file *pt, const char *what, const hy_model_params *p, hy_model **out);
 /* Plan for input (h, w): cached, built on first use. */
 hy_status hy__model_plan_get(hy_model *m, int h, int w, hy__model_plan **out);

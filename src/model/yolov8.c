@@ -14,7 +14,7 @@ typedef struct builder {
     const hy__yolov8_cfg *cfg;
     hy__graph *g;          /* graph mode */
     hy__yolov8_spec *spec; /* spec mode */
-    int cap_tensors, cap_convs;
+    int cap_tensors, cap_convs, cap_fused;
     int next_conv;
     hy_status st;
 } builder;
@@ -54,21 +54,20 @@ static int depth_of(const hy__yolov8_cfg *cfg, int n) {
 }
 
 /* ---- spec mode helpers --------------------------------------------------------------- */
-static void add_spec(builder *b, const char *prefix, const char *suffix, int ndim, int64_t d0, int64_t d1,
-                     int64_t d2, int64_t d3, hy_dtype dt) {
-    hy__yolov8_spec *s = b->spec;
+static void add_to(builder *b, hy__tensor_spec **list, int *n, int *cap, const char *prefix, const char *suffix,
+                   int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, hy_dtype dt) {
     if (b->st) return;
-    if (s->n_tensors == b->cap_tensors) {
-        int cap = b->cap_tensors ? b->cap_tensors * 2 : 512;
-        hy__tensor_spec *t = hy__realloc(s->tensors, (size_t)cap * sizeof *t);
+    if (*n == *cap) {
+        int c = *cap ? *cap * 2 : 512;
+        hy__tensor_spec *t = hy__realloc(*list, (size_t)c * sizeof *t);
         if (!t) {
             b->st = hy__error(HY_ERR_NOMEM, "yolov8 spec: out of memory");
             return;
         }
-        s->tensors = t;
-        b->cap_tensors = cap;
+        *list = t;
+        *cap = c;
     }
-    hy__tensor_spec *t = &s->tensors[s->n_tensors++];
+    hy__tensor_spec *t = &(*list)[(*n)++];
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s.%s", prefix, suffix);
     t->ndim = ndim;
@@ -77,6 +76,15 @@ static void add_spec(builder *b, const char *prefix, const char *suffix, int ndi
     t->shape[2] = d2;
     t->shape[3] = d3;
     t->dtype = dt;
+}
+
+static void add_spec(builder *b, const char *prefix, const char *suffix, int ndim, int64_t d0, int64_t d1,
+                     int64_t d2, int64_t d3, hy_dtype dt) {
+    add_to(b, &b->spec->tensors, &b->spec->n_tensors, &b->cap_tensors, prefix, suffix, ndim, d0, d1, d2, d3, dt);
+}
+static void add_fused(builder *b, const char *prefix, const char *suffix, int ndim, int64_t d0, int64_t d1,
+                      int64_t d2, int64_t d3) {
+    add_to(b, &b->spec->fused, &b->spec->n_fused, &b->cap_fused, prefix, suffix, ndim, d0, d1, d2, d3, HY_DTYPE_F32);
 }
 
 static void add_conv_spec(builder *b, const char *prefix, int cin, int cout, int k, int s, int has_bn, int act) {
@@ -108,9 +116,13 @@ static void add_conv_spec(builder *b, const char *prefix, int cin, int cout, int
         add_spec(b, prefix, "bn.running_mean", 1, cout, 0, 0, 0, HY_DTYPE_F32);
         add_spec(b, prefix, "bn.running_var", 1, cout, 0, 0, 0, HY_DTYPE_F32);
         add_spec(b, prefix, "bn.num_batches_tracked", 0, 0, 0, 0, 0, HY_DTYPE_I64);
+        add_fused(b, prefix, "conv.weight", 4, cout, cin, k, k);
+        add_fused(b, prefix, "conv.bias", 1, cout, 0, 0, 0);
     } else {
         add_spec(b, prefix, "weight", 4, cout, cin, k, k, HY_DTYPE_F32);
         add_spec(b, prefix, "bias", 1, cout, 0, 0, 0, HY_DTYPE_F32);
+        add_fused(b, prefix, "weight", 4, cout, cin, k, k);
+        add_fused(b, prefix, "bias", 1, cout, 0, 0, 0);
     }
 }
 
@@ -259,6 +271,7 @@ static int detect(builder *b, const int *xs, const int *ch, int nl) {
     }
     if (!b->g) {
         add_spec(b, "model.22.dfl", "conv.weight", 4, 1, cfg->reg_max, 1, 1, HY_DTYPE_F32);
+        add_fused(b, "model.22.dfl", "conv.weight", 4, 1, cfg->reg_max, 1, 1);
         return -1;
     }
     if (b->st) return -1;
@@ -329,6 +342,7 @@ hy_status hy__yolov8_spec_create(const hy__yolov8_cfg *cfg, hy__yolov8_spec **ou
 void hy__yolov8_spec_free(hy__yolov8_spec *s) {
     if (!s) return;
     hy__free(s->tensors);
+    hy__free(s->fused);
     hy__free(s->convs);
     hy__free(s);
 }

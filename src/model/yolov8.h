@@ -36,8 +36,10 @@ typedef struct hy__conv_spec {
 } hy__conv_spec;
 
 typedef struct hy__yolov8_spec {
-    hy__tensor_spec *tensors;
+    hy__tensor_spec *tensors;   /* unfused state_dict (Conv + BN), registration order */
     int n_tensors;
+    hy__tensor_spec *fused;     /* BN folded: <p>.conv.weight + <p>.conv.bias (ONNX export) */
+    int n_fused;
     hy__conv_spec *convs;
     int n_convs;
 } hy__yolov8_spec;

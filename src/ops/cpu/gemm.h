@@ -5,28 +5,41 @@
  * (B is the input itself for 1x1 stride-1 convs, else its implicit im2col). A micro-kernel
  * computes one (m <= MR, n <= NR) tile of y:
  *   a: packed A micro-panel (kc, MR): a[k*MR + i] = W[row i][k]  (rows past cout are 0)
- *   b: packed B micro-panel (kc, NR): b[k*NR + j] = B[k][col j]   (64-byte aligned)
+ *   b: packed B micro-panel (kc, NR): b[k*NR + j] = B[k][col j]   (64-byte aligned), or
+ *      B read in place through per-row offsets (boff)
  *   c: tile origin in y, row stride ldc (= P) floats. */
 #ifndef HY_OPS_CPU_GEMM_H
 #define HY_OPS_CPU_GEMM_H
 
 #include <stddef.h>
 
+/* Lanes [j0, j1) of a tile go to columns col + (j - j0) of y (and of add). */
+typedef struct hy__gemm_seg {
+    int j0, j1;
+    ptrdiff_t col;
+} hy__gemm_seg;
+
 typedef struct hy__gemm_epi {
     const float *bias; /* (MR) for this tile's rows, padded with 0 */
-    const float *add;  /* tile origin in the residual (row stride ldc), or NULL */
+    const float *add;  /* residual at the same offset as c (row stride ldc), or NULL */
     int act;           /* enum hy_act */
-    int first;         /* 1: the tile starts at 0; 0: add the partial sum already in c */
+    int first;         /* 1: the tile starts at 0; 0: add the partial sum already in y */
     int last;          /* 1: final K block: + bias, act, + add, then store */
+    /* NULL: lanes [0, n) are columns [0, n) from c. Else c is column 0 of the tile's first row
+     * and the nseg segments say where lanes go (the padded-grid GEMM skips pad columns). */
+    const hy__gemm_seg *segs;
+    int nseg;
 } hy__gemm_epi;
 
-typedef void (*hy__gemm_ukr_fn)(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                                int m, int n, const hy__gemm_epi *e);
+/* boff NULL: b is a packed micro-panel. Else B row k of the tile is b + boff[k] (unaligned, any
+ * layout; NV*VL floats are read from each row, so the source needs that much slack). */
+typedef void (*hy__gemm_ukr_fn)(int kc, const float *a, const float *b, const ptrdiff_t *boff,
+                                float *c, ptrdiff_t ldc, int m, int n, const hy__gemm_epi *e);
 
 typedef struct hy__gemm_kernel {
-    int isa;     /* enum hy_cpu_isa */
-    int mr, nr;  /* register tile: MR rows (cout) x NR columns (output pixels) */
-    int vl;      /* SIMD width in floats: column split granularity between threads */
+    int isa;    /* enum hy_cpu_isa */
+    int mr, nr; /* register tile: MR rows (cout) x NR columns (output pixels) */
+    int vl;     /* SIMD width in floats: column split granularity between threads */
     hy__gemm_ukr_fn ukr;
     void (*vexp)(const float *x, size_t n, float *y);
     void (*act)(const float *x, size_t n, int act, float *y);

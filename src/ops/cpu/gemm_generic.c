@@ -8,19 +8,27 @@
 #define GMR 4
 #define GNR 16
 
-// --- exp: Cody-Waite range reduction + degree-7 Taylor polynomial ---------------------
+// --- exp: Cody-Waite range reduction + degree-6 polynomial ------------------------------
 /* exp(x) = 2^n * e^r, n = round(x / ln2), |r| <= ln2/2; ln2 = HI + LO with HI exact in 9 bits
- * so n*HI is exact. The truncation error r^8/8! < 6e-9; 2^n is applied as 2^n1 * 2^n2 so
- * results down to the smallest denormal (x ~ -103.9) and up to overflow stay correct. */
+ * so n*HI is exact. e^r by a near-minimax degree-6 polynomial (Chebyshev fit, error 2e-8);
+ * 2^n is applied as 2^n1 * 2^n2 so results down to the smallest denormal (x ~ -103.9) and up
+ * to overflow stay correct. The SIMD kernels use the same constants. */
 #define EXP_LO (-104.0f) /* exp below rounds to 0 */
 #define EXP_HI 89.0f     /* exp above is +inf */
 #define LOG2E 1.44269504088896341f
 #define LN2_HI 0.693359375f
 #define LN2_LO (-2.12194440e-4f)
+#define EXP_C6 1.394215971e-03f
+#define EXP_C5 8.375967853e-03f
+#define EXP_C4 4.166634008e-02f
+#define EXP_C3 1.666640490e-01f
 #define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to an integer */
 
 static float pow2i(int n) { /* 2^n for n in [-126, 127] */
-    union { uint32_t u; float f; } v = { (uint32_t)(n + 127) << 23 };
+    union {
+        uint32_t u;
+        float f;
+    } v = { (uint32_t)(n + 127) << 23 };
     return v.f;
 }
 
@@ -30,11 +38,10 @@ static inline float exp_scalar(float x) {
     const float n = (x * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
     float r = x - n * LN2_HI;
     r = r - n * LN2_LO;
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
+    float p = EXP_C6;
+    p = p * r + EXP_C5;
+    p = p * r + EXP_C4;
+    p = p * r + EXP_C3;
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
@@ -63,28 +70,48 @@ static void act_generic(const float *x, size_t n, int act, float *y) {
 
 // --- micro-kernel ---------------------------------------------------------------------
 
-static void ukr_generic(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int m,
-                        int n, const hy__gemm_epi *e) {
+static inline float epi_scalar(float v, float *ci, const float *ai, float bias,
+                               const hy__gemm_epi *e) {
+    if (!e->first) v += *ci;
+    if (e->last) {
+        v = act_scalar(v + bias, e->act);
+        if (ai) v += *ai;
+    }
+    return v;
+}
+
+static void ukr_generic(int kc, const float *a, const float *b, const ptrdiff_t *boff, float *c,
+                        ptrdiff_t ldc, int m, int n, const hy__gemm_epi *e) {
     float acc[GMR][GNR] = { { 0 } }; // (MR, NR)
-    for (int k = 0; k < kc; k++, a += GMR, b += GNR)
+    for (int k = 0; k < kc; k++, a += GMR) {
+        const float *bk = boff ? b + boff[k] : b + (size_t)k * GNR;
         for (int i = 0; i < GMR; i++)
-            for (int j = 0; j < GNR; j++) acc[i][j] += a[i] * b[j];
+            for (int j = 0; j < GNR; j++) acc[i][j] += a[i] * bk[j];
+    }
     for (int i = 0; i < m; i++) {
         float *ci = c + i * ldc;
         const float *ai = e->add ? e->add + i * ldc : NULL;
-        for (int j = 0; j < n; j++) {
-            float v = acc[i][j];
-            if (!e->first) v += ci[j];
-            if (e->last) {
-                v = act_scalar(v + e->bias[i], e->act);
-                if (ai) v += ai[j];
-            }
-            ci[j] = v;
+        if (!e->segs) {
+            for (int j = 0; j < n; j++)
+                ci[j] = epi_scalar(acc[i][j], ci + j, ai ? ai + j : NULL, e->bias[i], e);
+            continue;
+        }
+        for (int s = 0; s < e->nseg; s++) {
+            const hy__gemm_seg *sg = &e->segs[s];
+            float *cs = ci + sg->col; // lane j0
+            const float *as = ai ? ai + sg->col : NULL;
+            for (int j = 0; j < sg->j1 - sg->j0; j++)
+                cs[j] = epi_scalar(acc[i][sg->j0 + j], cs + j, as ? as + j : NULL, e->bias[i], e);
         }
     }
 }
 
 const hy__gemm_kernel hy__gemm_generic = {
-    .isa = HY_CPU_ISA_GENERIC, .mr = GMR, .nr = GNR, .vl = GNR,
-    .ukr = ukr_generic, .vexp = vexp_generic, .act = act_generic,
+    .isa = HY_CPU_ISA_GENERIC,
+    .mr = GMR,
+    .nr = GNR,
+    .vl = GNR,
+    .ukr = ukr_generic,
+    .vexp = vexp_generic,
+    .act = act_generic,
 };

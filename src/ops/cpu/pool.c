@@ -11,10 +11,11 @@ static void range_of(size_t n, int ith, int nth, size_t *i0, size_t *i1) {
 }
 
 // --- maxpool: k x k, stride 1, pad k/2 ------------------------------------------------------
-/* Per output row: column max over the k input rows (clipped to the map), into a row buffer with
- * r = k/2 columns of -inf on each side, then the row max over k neighbours: 2k compares per
- * output instead of k*k. Columns are done in chunks so the buffer lives on the stack. */
-#define POOL_CHUNK 512
+/* Separable, per channel plane: the column max over the 2r+1 rows goes straight into the output
+ * plane (r passes each way over the whole plane, long contiguous loops), then each row is
+ * replaced by its row max over 2r+1 neighbours, read from a stack copy with r columns of -inf
+ * on each side. 2k compares per output instead of k*k. */
+#define POOL_CHUNK 512 /* row chunk (stack buffer) */
 #define POOL_RMAX 32
 
 typedef struct pool_task {
@@ -23,36 +24,50 @@ typedef struct pool_task {
     int c, h, w, k;
 } pool_task;
 
-static void maxpool_worker(void *ctx, int ith, int nth) {
-    const pool_task *t = ctx;
-    const int h = t->h, w = t->w, r = t->k / 2;
+static void maxpool_plane(const float *x, float *y, int h, int w, int r) {
+    const size_t hw = (size_t)h * w;
+    memcpy(y, x, hw * sizeof(float));
+    for (int d = 1; d <= r && d < h; d++) { // rows above and below, where they exist
+        const size_t off = (size_t)d * w;
+        for (size_t i = 0; i < hw - off; i++) y[i] = x[i + off] > y[i] ? x[i + off] : y[i];
+        for (size_t i = off; i < hw; i++) y[i] = x[i - off] > y[i] ? x[i - off] : y[i];
+    }
     float buf[POOL_CHUNK + 2 * POOL_RMAX];
-    size_t i0, i1;
-    range_of((size_t)t->c * h, ith, nth, &i0, &i1); // (channel, output row) pairs
-    for (size_t i = i0; i < i1; i++) {
-        const int ch = (int)(i / h), oy = (int)(i % h);
-        const float *xc = t->x + (size_t)ch * h * w; // (h, w)
-        float *yr = t->y + i * w;
-        const int y0 = HY_MAX(oy - r, 0), y1 = HY_MIN(oy + r, h - 1);
+    for (int oy = 0; oy < h; oy++) {
+        float *row = y + (size_t)oy * w;
         for (int x0 = 0; x0 < w; x0 += POOL_CHUNK) {
             const int n = HY_MIN(POOL_CHUNK, w - x0);
-            // buf[r + j] = column max at x0 + j for j in [-r, n + r), -inf outside the map
+            // buf[r + j] = row[x0 + j] for j in [-r, n + r), -inf outside the row. The left
+            // halo of a later chunk was overwritten in row: it is still in buf, move it down.
             const int ja = HY_MAX(-r, -x0), jb = HY_MIN(n + r, w - x0);
+            if (x0 > 0) memmove(buf, buf + POOL_CHUNK, (size_t)r * sizeof(float));
             for (int j = -r; j < ja; j++) buf[r + j] = -INFINITY;
+            memcpy(buf + r, row + x0, (size_t)(jb) * sizeof(float));
             for (int j = jb; j < n + r; j++) buf[r + j] = -INFINITY;
-            float *bm = buf + r;
-            const float *src = xc + (size_t)y0 * w + x0;
-            for (int j = ja; j < jb; j++) bm[j] = src[j];
-            for (int iy = y0 + 1; iy <= y1; iy++) {
-                const float *s = xc + (size_t)iy * w + x0;
-                for (int j = ja; j < jb; j++) bm[j] = s[j] > bm[j] ? s[j] : bm[j];
+            float *dst = row + x0;
+            if (r == 2) { // SPPF: one pass, 5 taps
+                for (int j = 0; j < n; j++) {
+                    const float a = buf[j] > buf[j + 1] ? buf[j] : buf[j + 1];
+                    const float b = buf[j + 2] > buf[j + 3] ? buf[j + 2] : buf[j + 3];
+                    const float m = a > b ? a : b;
+                    dst[j] = m > buf[j + 4] ? m : buf[j + 4];
+                }
+            } else {
+                for (int j = 0; j < n; j++) dst[j] = buf[j];
+                for (int t = 1; t <= 2 * r; t++)
+                    for (int j = 0; j < n; j++) dst[j] = buf[j + t] > dst[j] ? buf[j + t] : dst[j];
             }
-            float *dst = yr + x0;
-            for (int j = 0; j < n; j++) dst[j] = bm[j - r];
-            for (int dx = -r + 1; dx <= r; dx++)
-                for (int j = 0; j < n; j++) dst[j] = bm[j + dx] > dst[j] ? bm[j + dx] : dst[j];
         }
     }
+}
+
+static void maxpool_worker(void *ctx, int ith, int nth) {
+    const pool_task *t = ctx;
+    const size_t plane = (size_t)t->h * t->w;
+    size_t c0, c1;
+    range_of((size_t)t->c, ith, nth, &c0, &c1); // channels
+    for (size_t ch = c0; ch < c1; ch++)
+        maxpool_plane(t->x + ch * plane, t->y + ch * plane, t->h, t->w, t->k / 2);
 }
 
 void hy__cpu_maxpool(const float *x, int c, int h, int w, int k, float *y, hy__threadpool *tp) {

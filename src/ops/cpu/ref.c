@@ -79,5 +79,6 @@ void hy__cpu_upsample2x_ref(const float *x, int c, int h, int w, float *y) {
     for (int ch = 0; ch < c; ch++)
         for (int oy = 0; oy < 2 * h; oy++)
             for (int ox = 0; ox < 2 * w; ox++)
-                y[((size_t)ch * 2 * h + oy) * 2 * w + ox] = x[((size_t)ch * h + oy / 2) * w + ox / 2];
+                y[((size_t)ch * 2 * h + oy) * 2 * w + ox] =
+                    x[((size_t)ch * h + oy / 2) * w + ox / 2];
 }

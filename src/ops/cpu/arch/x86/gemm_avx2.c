@@ -11,8 +11,14 @@
 #define VL 8
 
 // --- exp / activations ----------------------------------------------------------------
-/* As exp16 (AVX-512) but 2^n is built in the exponent field, split as 2^n1 * 2^n2 so that
- * n in [-150, 129] (denormal results, overflow to inf) stays exact. */
+/* The exp of gemm_generic.c / gemm_avx512.c (Cody-Waite reduction, degree-6 polynomial); 2^n is
+ * built in the exponent field, split as 2^n1 * 2^n2 so that n in [-150, 129] (denormal results,
+ * overflow to inf) stays exact. */
+#define EXP_C6 1.394215971e-03f
+#define EXP_C5 8.375967853e-03f
+#define EXP_C4 4.166634008e-02f
+#define EXP_C3 1.666640490e-01f
+
 static inline __m256 exp8(__m256 x) {
     x = _mm256_max_ps(x, _mm256_set1_ps(-104.0f));
     x = _mm256_min_ps(x, _mm256_set1_ps(89.0f));
@@ -20,11 +26,10 @@ static inline __m256 exp8(__m256 x) {
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    __m256 p = _mm256_set1_ps(EXP_C6);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C3));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
@@ -72,9 +77,34 @@ static void act_avx2(const float *x, size_t n, int act, float *y) {
 
 // --- micro-kernel ---------------------------------------------------------------------
 
-static inline __attribute__((always_inline)) void ukr_nv(const int NV, int kc, const float *a,
-                                                         const float *b, float *c, ptrdiff_t ldc,
-                                                         int m, int n, const hy__gemm_epi *e) {
+/* Padded-grid tiles: the accumulators go through a stack tile, then each segment is a
+ * contiguous run of y columns handled with masked vectors. */
+static void seg_epilogue(const float *tmp, float *c, ptrdiff_t ldc, int m, const hy__gemm_epi *e) {
+    for (int i = 0; i < m; i++) {
+        const __m256 bi = _mm256_set1_ps(e->bias[i]);
+        for (int s = 0; s < e->nseg; s++) {
+            const hy__gemm_seg *sg = &e->segs[s];
+            const float *src = tmp + i * NR + sg->j0;
+            float *dst = c + i * ldc + sg->col;
+            const float *ad = e->add ? e->add + i * ldc + sg->col : NULL;
+            const int len = sg->j1 - sg->j0;
+            for (int j = 0; j < len; j += VL) {
+                const __m256i k = tail_mask((size_t)HY_MIN(VL, len - j));
+                __m256 r = _mm256_maskload_ps(src + j, k);
+                if (!e->first) r = _mm256_add_ps(r, _mm256_maskload_ps(dst + j, k));
+                if (e->last) {
+                    r = act8(_mm256_add_ps(r, bi), e->act);
+                    if (ad) r = _mm256_add_ps(r, _mm256_maskload_ps(ad + j, k));
+                }
+                _mm256_maskstore_ps(dst + j, k, r);
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void
+ukr_nv(const int NV, const int DIRECT, int kc, const float *a, const float *b,
+       const ptrdiff_t *boff, float *c, ptrdiff_t ldc, int m, int n, const hy__gemm_epi *e) {
     __m256 acc[MR][3];
 #pragma GCC unroll 4
     for (int i = 0; i < MR; i++)
@@ -83,7 +113,8 @@ static inline __attribute__((always_inline)) void ukr_nv(const int NV, int kc, c
     for (int k = 0; k < kc; k++) {
         __m256 bv[3];
 #pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) bv[v] = _mm256_load_ps(b + v * VL);
+        for (int v = 0; v < NV; v++)
+            bv[v] = DIRECT ? _mm256_loadu_ps(b + boff[k] + v * VL) : _mm256_load_ps(b + v * VL);
 #pragma GCC unroll 4
         for (int i = 0; i < MR; i++) {
             const __m256 ai = _mm256_broadcast_ss(a + i);
@@ -91,9 +122,18 @@ static inline __attribute__((always_inline)) void ukr_nv(const int NV, int kc, c
             for (int v = 0; v < NV; v++) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
         }
         a += MR;
-        b += NR;
+        if (!DIRECT) b += NR;
     }
 
+    if (e->segs) {
+        _Alignas(32) float tmp[MR * NR];
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; i++)
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) _mm256_store_ps(tmp + i * NR + v * VL, acc[i][v]);
+        seg_epilogue(tmp, c, ldc, m, e);
+        return;
+    }
     const int nlast = n - (NV - 1) * VL;
     const __m256i mlast = tail_mask((size_t)nlast);
 #pragma GCC unroll 4
@@ -107,7 +147,8 @@ static inline __attribute__((always_inline)) void ukr_nv(const int NV, int kc, c
             const int full = v < NV - 1 || nlast == VL;
             __m256 r = acc[i][v];
             if (!e->first)
-                r = _mm256_add_ps(r, full ? _mm256_loadu_ps(ci + v * VL) : _mm256_maskload_ps(ci + v * VL, mlast));
+                r = _mm256_add_ps(r, full ? _mm256_loadu_ps(ci + v * VL)
+                                          : _mm256_maskload_ps(ci + v * VL, mlast));
             if (e->last) {
                 r = act8(_mm256_add_ps(r, bi), e->act);
                 if (addi)
@@ -122,19 +163,33 @@ static inline __attribute__((always_inline)) void ukr_nv(const int NV, int kc, c
     }
 }
 
-static void ukr_avx2(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int m, int n,
-                     const hy__gemm_epi *e) {
-    if (n > 2 * VL)
-        ukr_nv(3, kc, a, b, c, ldc, m, n, e);
-    else if (n > VL)
-        ukr_nv(2, kc, a, b, c, ldc, m, n, e);
-    else
-        ukr_nv(1, kc, a, b, c, ldc, m, n, e);
+static void ukr_avx2(int kc, const float *a, const float *b, const ptrdiff_t *boff, float *c,
+                     ptrdiff_t ldc, int m, int n, const hy__gemm_epi *e) {
+    if (boff) {
+        if (n > 2 * VL)
+            ukr_nv(3, 1, kc, a, b, boff, c, ldc, m, n, e);
+        else if (n > VL)
+            ukr_nv(2, 1, kc, a, b, boff, c, ldc, m, n, e);
+        else
+            ukr_nv(1, 1, kc, a, b, boff, c, ldc, m, n, e);
+    } else {
+        if (n > 2 * VL)
+            ukr_nv(3, 0, kc, a, b, NULL, c, ldc, m, n, e);
+        else if (n > VL)
+            ukr_nv(2, 0, kc, a, b, NULL, c, ldc, m, n, e);
+        else
+            ukr_nv(1, 0, kc, a, b, NULL, c, ldc, m, n, e);
+    }
 }
 
 const hy__gemm_kernel hy__gemm_avx2 = {
-    .isa = HY_CPU_ISA_AVX2, .mr = MR, .nr = NR, .vl = VL,
-    .ukr = ukr_avx2, .vexp = vexp_avx2, .act = act_avx2,
+    .isa = HY_CPU_ISA_AVX2,
+    .mr = MR,
+    .nr = NR,
+    .vl = VL,
+    .ukr = ukr_avx2,
+    .vexp = vexp_avx2,
+    .act = act_avx2,
 };
 
 #else

@@ -1,0 +1,169 @@
+#include "io/wfile.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#if __has_include("io/onnx.h") && __has_include("io/safetensors.h")
+#include "io/onnx.h"
+#include "io/safetensors.h"
+#define HY_WFILE_ALL 1
+#else /* TEMPORARY while the readers land */
+typedef struct hy__st_file hy__st_file;
+typedef struct hy__onnx_file hy__onnx_file;
+static hy_status hy__st_open(const char *p, int v, hy__st_file **o) { (void)v; (void)o; return hy__error(HY_ERR_UNSUPPORTED, "%s: safetensors not built", p); }
+static hy_status hy__st_source(const hy__st_file *f, hy__wsource *o) { (void)f; (void)o; return HY_ERR_UNSUPPORTED; }
+static void hy__st_close(hy__st_file *f) { (void)f; }
+static hy_status hy__onnx_load(const char *p, hy__onnx_file **o) { (void)o; return hy__error(HY_ERR_UNSUPPORTED, "%s: onnx not built", p); }
+static hy_status hy__onnx_source(const hy__onnx_file *f, hy__wsource *o) { (void)f; (void)o; return HY_ERR_UNSUPPORTED; }
+static void hy__onnx_free(hy__onnx_file *f) { (void)f; }
+__attribute__((weak)) hy__wformat hy__wformat_detect(const uint8_t *b, size_t n) { return n >= 2 && b[0] == 'P' && b[1] == 'K' ? HY_WFORMAT_PT : HY_WFORMAT_UNKNOWN; }
+__attribute__((weak)) const char *hy__wformat_name(hy__wformat f) { return f == HY_WFORMAT_PT ? "pt" : "unknown"; }
+#endif
+
+struct hy__wfile {
+    hy__wsource src;
+    hy__pt_file *pt;
+    hy__wtensor *pt_tensors;
+    hy__st_file *st;
+    hy__onnx_file *onnx;
+};
+
+hy_status hy__pt_source(const hy__pt_file *pt, hy__wsource *out, hy__wtensor **tensors_out) {
+    hy__wtensor *t = hy__calloc(pt->n_tensors ? pt->n_tensors : 1, sizeof *t);
+    if (!t) return hy__error(HY_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < pt->n_tensors; i++) {
+        const hy__pt_tensor *p = &pt->tensors[i];
+        t[i].name = p->name;
+        t[i].dtype = p->dtype;
+        t[i].ndim = p->ndim;
+        for (int d = 0; d < p->ndim && d < HY_WT_MAX_DIMS; d++) t[i].shape[d] = p->shape[d];
+        t[i].numel = p->numel;
+        t[i].data = p->data;
+    }
+    memset(out, 0, sizeof *out);
+    out->format = HY_WFORMAT_PT;
+    out->tensors = t;
+    out->n_tensors = pt->n_tensors;
+    out->fused = 0;
+    out->nc = pt->nc > 0 ? pt->nc : 0;
+    snprintf(out->scale, sizeof out->scale, "%s", pt->scale);
+    out->depth_multiple = pt->depth_multiple;
+    out->width_multiple = pt->width_multiple;
+    out->max_channels = pt->max_channels;
+    out->names = pt->names;
+    out->n_names = pt->n_names;
+    *tensors_out = t;
+    return HY_OK;
+}
+
+hy_status hy__wfile_open(const char *path, int verify, hy__wfile **out) {
+    hy__map map;
+    hy_status st = hy__map_open(path, &map);
+    if (st) return st;
+    if (map.size == 0) {
+        hy__map_close(&map);
+        return hy__error(HY_ERR_FORMAT, "%s: file is empty", path);
+    }
+    hy__wformat fmt = hy__wformat_detect(map.data, map.size);
+    uint8_t head[8] = {0};
+    memcpy(head, map.data, HY_MIN(map.size, sizeof head));
+    hy__map_close(&map);
+    hy__wfile *f = hy__calloc(1, sizeof *f);
+    if (!f) return hy__error(HY_ERR_NOMEM, "out of memory");
+    switch (fmt) {
+    case HY_WFORMAT_PT:
+    case HY_WFORMAT_PT_LEGACY:
+        st = hy__pt_load(path, &f->pt);
+        if (!st) st = hy__pt_source(f->pt, &f->src, &f->pt_tensors);
+        if (!st) f->src.format = fmt;
+        break;
+    case HY_WFORMAT_SAFETENSORS:
+        st = hy__st_open(path, verify, &f->st);
+        if (!st) st = hy__st_source(f->st, &f->src);
+        break;
+    case HY_WFORMAT_ONNX:
+        st = hy__onnx_load(path, &f->onnx);
+        if (!st) st = hy__onnx_source(f->onnx, &f->src);
+        break;
+    default:
+        st = hy__error(HY_ERR_FORMAT,
+                       "%s: unknown weights format (first bytes %02x %02x %02x %02x %02x %02x %02x %02x); expected a "
+                       "PyTorch .pt, safetensors or ONNX file",
+                       path, head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7]);
+    }
+    if (st) {
+        hy__wfile_close(f);
+        return st;
+    }
+    *out = f;
+    return HY_OK;
+}
+
+void hy__wfile_close(hy__wfile *f) {
+    if (!f) return;
+    hy__pt_free(f->pt);
+    hy__free(f->pt_tensors);
+    hy__st_close(f->st);
+    hy__onnx_free(f->onnx);
+    hy__free(f);
+}
+
+const hy__wsource *hy__wfile_source(const hy__wfile *f) { return &f->src; }
+const hy__pt_file *hy__wfile_pt(const hy__wfile *f) { return f->pt; }
+const struct hy__st_file *hy__wfile_st(const hy__wfile *f) { return f->st; }
+const struct hy__onnx_file *hy__wfile_onnx(const hy__wfile *f) { return f->onnx; }
+
+hy_status hy__wtensor_to_f32(const hy__wtensor *t, float *dst) {
+    const uint8_t *p = t->data;
+    for (size_t i = 0; i < t->numel; i++) {
+        switch (t->dtype) {
+        case HY_DTYPE_F32: {
+            float v;
+            memcpy(&v, p + 4 * i, 4);
+            dst[i] = v;
+            break;
+        }
+        case HY_DTYPE_F16: {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            dst[i] = hy__f16_to_f32(h);
+            break;
+        }
+        case HY_DTYPE_BF16: {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            dst[i] = hy__bf16_to_f32(h);
+            break;
+        }
+        case HY_DTYPE_F64: {
+            double v;
+            memcpy(&v, p + 8 * i, 8);
+            dst[i] = (float)v;
+            break;
+        }
+        case HY_DTYPE_I64: {
+            int64_t v;
+            memcpy(&v, p + 8 * i, 8);
+            dst[i] = (float)v;
+            break;
+        }
+        case HY_DTYPE_I32: {
+            int32_t v;
+            memcpy(&v, p + 4 * i, 4);
+            dst[i] = (float)v;
+            break;
+        }
+        case HY_DTYPE_U8:
+        case HY_DTYPE_BOOL:
+            dst[i] = (float)p[i];
+            break;
+        case HY_DTYPE_I8:
+            dst[i] = (float)(int8_t)p[i];
+            break;
+        default:
+            return hy__error(HY_ERR_UNSUPPORTED, "%s: dtype %s cannot be converted to float32", t->name,
+                             hy_dtype_name(t->dtype));
+        }
+    }
+    return HY_OK;
+}

@@ -1,0 +1,555 @@
+/* Model loading: weights source -> architecture config -> name/shape resolution (strict
+ * or transfer, with key normalisation) -> BN folding -> backend. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/wfile.h"
+#include "model/model_impl.h"
+#include "ops/cpu/ops_cpu.h"
+
+#define BN_EPS 1e-3 /* Ultralytics BatchNorm2d(eps=0.001) */
+
+hy_model_params hy_model_default_params(void) {
+    hy_model_params p;
+    memset(&p, 0, sizeof p);
+    p.imgsz = 640;
+    p.mode = HY_LOAD_STRICT;
+    return p;
+}
+
+/* ---- load report ------------------------------------------------------------------- */
+static hy_status report_add(hy__load_report *r, hy_load_item what, const char *name, const char *reason) {
+    hy__load_list *l = &r->lists[what];
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        hy__load_entry *e = hy__realloc(l->items, cap * sizeof *e);
+        if (!e) return hy__error(HY_ERR_NOMEM, "out of memory");
+        l->items = e;
+        l->cap = cap;
+    }
+    hy__load_entry *e = &l->items[l->n];
+    e->name = hy__strdup(name);
+    e->reason = hy__strdup(reason ? reason : "");
+    if (!e->name || !e->reason) {
+        hy__free(e->name);
+        hy__free(e->reason);
+        return hy__error(HY_ERR_NOMEM, "out of memory");
+    }
+    l->n++;
+    return HY_OK;
+}
+
+void hy__load_report_free(hy__load_report *r) {
+    for (int k = 0; k < HY_LOAD_ITEM_COUNT; k++) {
+        for (size_t i = 0; i < r->lists[k].n; i++) {
+            hy__free(r->lists[k].items[i].name);
+            hy__free(r->lists[k].items[i].reason);
+        }
+        hy__free(r->lists[k].items);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+size_t hy_model_load_count(const hy_model *m, hy_load_item what) {
+    return m && (unsigned)what < HY_LOAD_ITEM_COUNT ? m->report.lists[what].n : 0;
+}
+const char *hy_model_load_name(const hy_model *m, hy_load_item what, size_t i) {
+    return i < hy_model_load_count(m, what) ? m->report.lists[what].items[i].name : NULL;
+}
+const char *hy_model_load_reason(const hy_model *m, hy_load_item what, size_t i) {
+    return i < hy_model_load_count(m, what) ? m->report.lists[what].items[i].reason : NULL;
+}
+size_t hy_model_num_tensors(const hy_model *m) { return m ? m->report.n_tensors : 0; }
+
+/* ---- architecture ------------------------------------------------------------------- */
+static const hy__wtensor *src_find(const hy__wsource *src, const char *name) {
+    for (size_t i = 0; i < src->n_tensors; i++)
+        if (strcmp(src->tensors[i].name, name) == 0) return &src->tensors[i];
+    return NULL;
+}
+
+hy_status hy__model_cfg_from_source(const hy__wsource *src, const char *what, int nc_override, hy__yolov8_cfg *out) {
+    const hy__wtensor *c0 = src_find(src, "model.0.conv.weight");
+    const hy__wtensor *cls = src_find(src, "model.22.cv3.0.2.weight");
+    int nc = src->nc > 0 ? src->nc : (cls && cls->ndim == 4 ? (int)cls->shape[0] : -1);
+    if (nc_override > 0) nc = nc_override;
+    if (src->scale[0]) {
+        if (nc <= 0) return hy__error(HY_ERR_FORMAT, "%s: the file names no class count (nc)", what);
+        hy_status st = hy__yolov8_cfg_for_scale(src->scale, nc, out);
+        return st ? hy__error_prefix(st, "%s", what) : HY_OK;
+    }
+    if (src->depth_multiple > 0 && src->width_multiple > 0 && nc > 0) {
+        memset(out, 0, sizeof *out);
+        out->nc = nc;
+        out->depth = src->depth_multiple;
+        out->width = src->width_multiple;
+        out->max_channels = src->max_channels > 0 ? src->max_channels : 1024;
+        out->reg_max = 16;
+        static const char *sc[] = {"n", "s", "m", "l", "x"};
+        for (size_t i = 0; i < HY_ARRAY_LEN(sc); i++) {
+            hy__yolov8_cfg t;
+            hy__yolov8_cfg_for_scale(sc[i], nc, &t);
+            if (fabs(t.depth - out->depth) < 1e-6 && fabs(t.width - out->width) < 1e-6 &&
+                (src->max_channels <= 0 || src->max_channels == t.max_channels))
+                *out = t;
+        }
+        return HY_OK;
+    }
+    /* No config in the file (plain state_dict, ONNX): scale from the stem width. */
+    if (!c0 || c0->ndim != 4 || nc <= 0)
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: not a YOLOv8 detection model (no model config, and no 'model.0.conv.weight' / "
+                         "'model.22.cv3.0.2.weight' to infer the architecture from)",
+                         what);
+    static const struct { int c; const char *s; } stems[] = {{16, "n"}, {32, "s"}, {48, "m"}, {64, "l"}, {80, "x"}};
+    for (size_t i = 0; i < HY_ARRAY_LEN(stems); i++)
+        if (c0->shape[0] == stems[i].c) return hy__yolov8_cfg_for_scale(stems[i].s, nc, out);
+    return hy__error(HY_ERR_FORMAT, "%s: model.0.conv.weight has %lld output channels, which matches no YOLOv8 scale",
+                     what, (long long)c0->shape[0]);
+}
+
+/* ---- name normalisation + hash index ----------------------------------------------- */
+typedef struct name_index {
+    char **names;       /* normalised source names */
+    int *slots;         /* open addressing: index into names, -1 empty */
+    size_t n, cap;
+} name_index;
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+/* "module." / "_orig_mod." (any order, repeated) stripped, then the user's prefix maps. */
+static char *normalise(const char *name, const hy_model_params *p) {
+    for (int changed = 1; changed;) {
+        changed = 0;
+        if (strncmp(name, "module.", 7) == 0) name += 7, changed = 1;
+        if (strncmp(name, "_orig_mod.", 10) == 0) name += 10, changed = 1;
+    }
+    for (int i = 0; i < p->n_map; i++) {
+        size_t ol = strlen(p->map_from[i]);
+        if (strncmp(name, p->map_from[i], ol) == 0) {
+            size_t nl = strlen(p->map_to[i]), rl = strlen(name + ol);
+            char *s = hy__malloc(nl + rl + 1);
+            if (!s) return NULL;
+            memcpy(s, p->map_to[i], nl);
+            memcpy(s + nl, name + ol, rl + 1);
+            return s;
+        }
+    }
+    return hy__strdup(name);
+}
+
+static void index_free(name_index *x) {
+    for (size_t i = 0; i < x->n; i++) hy__free(x->names[i]);
+    hy__free(x->names);
+    hy__free(x->slots);
+}
+
+static hy_status index_build(name_index *x, const hy__wsource *src, const hy_model_params *p) {
+    memset(x, 0, sizeof *x);
+    x->n = src->n_tensors;
+    x->cap = 16;
+    while (x->cap < 2 * x->n) x->cap *= 2;
+    x->names = hy__calloc(x->n ? x->n : 1, sizeof(char *));
+    x->slots = hy__malloc(x->cap * sizeof(int));
+    if (!x->names || !x->slots) return hy__error(HY_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < x->cap; i++) x->slots[i] = -1;
+    for (size_t i = 0; i < x->n; i++) {
+        x->names[i] = normalise(src->tensors[i].name, p);
+        if (!x->names[i]) return hy__error(HY_ERR_NOMEM, "out of memory");
+        size_t h = (size_t)fnv1a(x->names[i]) & (x->cap - 1);
+        while (x->slots[h] >= 0 && strcmp(x->names[x->slots[h]], x->names[i]) != 0) h = (h + 1) & (x->cap - 1);
+        if (x->slots[h] < 0) x->slots[h] = (int)i; /* first wins on duplicates */
+    }
+    return HY_OK;
+}
+
+static int index_find(const name_index *x, const char *name) {
+    size_t h = (size_t)fnv1a(name) & (x->cap - 1);
+    while (x->slots[h] >= 0) {
+        if (strcmp(x->names[x->slots[h]], name) == 0) return x->slots[h];
+        h = (h + 1) & (x->cap - 1);
+    }
+    return -1;
+}
+
+/* ---- resolution ------------------------------------------------------------------- */
+static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
+    if (ndim == 0) {
+        snprintf(buf, n, "scalar");
+        return;
+    }
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < ndim && o < n; i++) o += (size_t)snprintf(buf + o, n - o, i ? "x%lld" : "%lld", (long long)shape[i]);
+}
+
+static int shape_eq(const hy__tensor_spec *s, const hy__wtensor *t) {
+    if (s->ndim != t->ndim) return 0;
+    for (int i = 0; i < s->ndim; i++)
+        if (s->shape[i] != t->shape[i]) return 0;
+    return 1;
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* Deterministic uniform [-1, 1) (splitmix64). */
+static float rnd(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)((double)(z >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+}
+
+/* Initial value of a network tensor that the file does not provide, as Ultralytics
+ * builds a fresh DetectionModel: Conv2d weights and plain biases PyTorch's default
+ * kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)); BN identity; Detect.bias_init():
+ * box branch bias 1.0, class branch bias log(5 / nc / (640 / stride)^2); DFL arange. */
+static void init_tensor(const hy__tensor_spec *s, int nc, float *dst, uint64_t *rng) {
+    size_t n = 1;
+    for (int i = 0; i < s->ndim; i++) n *= (size_t)s->shape[i];
+    const char *name = s->name;
+    if (strcmp(name, "model.22.dfl.conv.weight") == 0) {
+        for (size_t i = 0; i < n; i++) dst[i] = (float)i;
+        return;
+    }
+    if (strncmp(name, "model.22.cv2.", 13) == 0 && ends_with(name, ".2.bias")) {
+        for (size_t i = 0; i < n; i++) dst[i] = 1.0f;
+        return;
+    }
+    if (strncmp(name, "model.22.cv3.", 13) == 0 && ends_with(name, ".2.bias")) {
+        int level = name[13] - '0';
+        double stride = level == 0 ? 8 : level == 1 ? 16 : 32;
+        float v = (float)log(5.0 / nc / ((640.0 / stride) * (640.0 / stride)));
+        for (size_t i = 0; i < n; i++) dst[i] = v;
+        return;
+    }
+    float fill = 0.f;
+    if (ends_with(name, ".bn.weight") || ends_with(name, ".bn.running_var")) fill = 1.f;
+    if (ends_with(name, ".bn.weight") || ends_with(name, ".bn.bias") || ends_with(name, ".bn.running_mean") ||
+        ends_with(name, ".bn.running_var") || ends_with(name, ".num_batches_tracked") || ends_with(name, ".conv.bias")) {
+        for (size_t i = 0; i < n; i++) dst[i] = fill;
+        return;
+    }
+    /* conv weight (cout, cin, k, k) or a plain bias: fan_in = cin * k * k */
+    double fan_in = s->ndim == 4 ? (double)(s->shape[1] * s->shape[2] * s->shape[3]) : (double)n;
+    float bound = (float)(1.0 / sqrt(fan_in > 0 ? fan_in : 1));
+    for (size_t i = 0; i < n; i++) dst[i] = bound * rnd(rng);
+}
+
+typedef struct resolved {
+    const hy__tensor_spec *spec; /* the list matched against (fused or not) */
+    int n;
+    hy__wtensor *t;              /* (n) tensors in spec order */
+    float *init;                 /* storage of initialised tensors */
+    int cursor;
+} resolved;
+
+static const hy__wtensor *res_get(resolved *r, const char *name) {
+    for (int k = 0; k < r->n; k++) {
+        int i = (r->cursor + k) % r->n;
+        if (strcmp(r->spec[i].name, name) == 0) {
+            r->cursor = i;
+            return &r->t[i];
+        }
+    }
+    return NULL;
+}
+
+typedef struct msgbuf {
+    char text[12000];
+    size_t len;
+    int count, shown;
+} msgbuf;
+
+static void msg_add(msgbuf *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void msg_add(msgbuf *m, const char *fmt, ...) {
+    m->count++;
+    if (m->len + 200 >= sizeof m->text) return;
+    va_list ap;
+    va_start(ap, fmt);
+    m->len += (size_t)vsnprintf(m->text + m->len, sizeof m->text - m->len, fmt, ap);
+    va_end(ap);
+    m->shown++;
+}
+
+hy_status hy__model_resolve(const hy__yolov8_spec *spec, const hy__wsource *src, const hy_model_params *p,
+                            const char *what, int nc, resolved *out, hy__load_report *rep) {
+    const hy__tensor_spec *list = src->fused ? spec->fused : spec->tensors;
+    int n = src->fused ? spec->n_fused : spec->n_tensors;
+    memset(out, 0, sizeof *out);
+    out->spec = list;
+    out->n = n;
+    rep->n_tensors = (size_t)n;
+    name_index idx;
+    msgbuf *m = NULL;
+    uint8_t *used = NULL;
+    hy_status st = index_build(&idx, src, p);
+    if (st) goto done;
+    out->t = hy__calloc((size_t)n, sizeof *out->t);
+    used = hy__calloc(src->n_tensors ? src->n_tensors : 1, 1);
+    m = hy__calloc(1, sizeof *m);
+    if (!out->t || !used || !m) {
+        st = hy__error(HY_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    char a[64], b[64], reason[160];
+    int missing = 0, mismatched = 0, extra = 0;
+    size_t init_floats = 0;
+    for (int i = 0; i < n; i++) {
+        const hy__tensor_spec *s = &list[i];
+        int j = index_find(&idx, s->name);
+        shape_str(a, sizeof a, s->ndim, s->shape);
+        if (j >= 0) used[j] = 1; /* name known to the model */
+        if (j >= 0 && shape_eq(s, &src->tensors[j])) {
+            used[j] = 2; /* loaded */
+            out->t[i] = src->tensors[j];
+            out->t[i].name = s->name;
+            continue;
+        }
+        if (j < 0) {
+            msg_add(m, "\n  %s: missing (expected %s)", s->name, a);
+            snprintf(reason, sizeof reason, "not in file");
+            missing++;
+        } else {
+            shape_str(b, sizeof b, src->tensors[j].ndim, src->tensors[j].shape);
+            msg_add(m, "\n  %s: expected %s, file has %s", s->name, a, b);
+            snprintf(reason, sizeof reason, "file has %s, model needs %s", b, a);
+            mismatched++;
+        }
+        out->t[i].name = NULL; /* to initialise */
+        size_t cnt = 1;
+        for (int d = 0; d < s->ndim; d++) cnt *= (size_t)s->shape[d];
+        init_floats += cnt;
+        if (p->mode == HY_LOAD_TRANSFER && (st = report_add(rep, HY_LOAD_INITIALIZED, s->name, reason))) goto done;
+    }
+    for (size_t j = 0; j < src->n_tensors; j++) {
+        if (used[j] == 2) continue;
+        shape_str(b, sizeof b, src->tensors[j].ndim, src->tensors[j].shape);
+        if (used[j] == 1) {
+            snprintf(reason, sizeof reason, "shape %s does not fit the model", b);
+        } else {
+            msg_add(m, "\n  %s: unexpected tensor (%s)", src->tensors[j].name, b);
+            extra++;
+            snprintf(reason, sizeof reason, "not part of the model (%s)", b);
+        }
+        if (p->mode == HY_LOAD_TRANSFER && (st = report_add(rep, HY_LOAD_IGNORED, src->tensors[j].name, reason))) goto done;
+    }
+    if (p->mode == HY_LOAD_STRICT && m->count) {
+        st = hy__error(HY_ERR_MISMATCH,
+                       "%s: does not match YOLOv8 with %d classes (%d missing, %d wrong shape, %d unexpected; "
+                       "transfer mode loads what matches)%s%s",
+                       what, nc, missing, mismatched, extra, m->text,
+                       m->shown < m->count ? "\n  ..." : "");
+        goto done;
+    }
+    if (p->mode == HY_LOAD_TRANSFER && missing + mismatched == n) {
+        st = hy__error(HY_ERR_MISMATCH, "%s: no tensor of the file matches the model (transfer found nothing to load)",
+                       what);
+        goto done;
+    }
+    /* Initialise what the file did not provide (transfer mode). */
+    if (init_floats) {
+        out->init = hy__malloc(init_floats * sizeof(float));
+        if (!out->init) {
+            st = hy__error(HY_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        uint64_t rng = 0;
+        size_t off = 0;
+        for (int i = 0; i < n; i++) {
+            if (out->t[i].name) continue;
+            const hy__tensor_spec *s = &list[i];
+            hy__wtensor *t = &out->t[i];
+            t->name = s->name;
+            t->dtype = HY_DTYPE_F32;
+            t->ndim = s->ndim;
+            t->numel = 1;
+            for (int d = 0; d < s->ndim; d++) t->numel *= (size_t)(t->shape[d] = s->shape[d]);
+            init_tensor(s, nc, out->init + off, &rng);
+            t->data = out->init + off;
+            off += t->numel;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (out->t[i].data != (const void *)NULL && !((const float *)out->t[i].data >= out->init &&
+                                                       (const float *)out->t[i].data < out->init + init_floats) &&
+            (st = report_add(rep, HY_LOAD_TRANSFERRED, list[i].name, "")))
+            goto done;
+done:
+    index_free(&idx);
+    hy__free(used);
+    hy__free(m);
+    if (st) {
+        hy__free(out->t);
+        hy__free(out->init);
+        memset(out, 0, sizeof *out);
+    }
+    return st;
+}
+
+/* ---- folding ---------------------------------------------------------------------- */
+static hy_status get_f32(resolved *r, const char *name, size_t numel, float *dst, const char *what) {
+    const hy__wtensor *t = res_get(r, name);
+    if (!t || t->numel != numel) return hy__error(HY_ERR_MISMATCH, "%s: %s missing or mis-shaped", what, name);
+    return hy__wtensor_to_f32(t, dst);
+}
+
+static hy_status fold_conv(resolved *r, int fused, const hy__conv_spec *c, float *w, float *bias, const char *what) {
+    char name[128];
+    size_t nw = (size_t)c->cout * (size_t)c->cin * (size_t)c->k * (size_t)c->k;
+    snprintf(name, sizeof name, c->has_bn ? "%s.conv.weight" : "%s.weight", c->prefix);
+    hy_status st = get_f32(r, name, nw, w, what);
+    if (st) return st;
+    if (!c->has_bn || fused) {
+        snprintf(name, sizeof name, c->has_bn ? "%s.conv.bias" : "%s.bias", c->prefix);
+        return get_f32(r, name, (size_t)c->cout, bias, what);
+    }
+    static const char *bn_names[4] = {"weight", "bias", "running_mean", "running_var"};
+    float *bn = hy__malloc((size_t)c->cout * 4 * sizeof(float));
+    if (!bn) return hy__error(HY_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < 4 && !st; k++) {
+        snprintf(name, sizeof name, "%s.bn.%s", c->prefix, bn_names[k]);
+        st = get_f32(r, name, (size_t)c->cout, bn + (size_t)k * (size_t)c->cout, what);
+    }
+    if (!st) {
+        /* w' = w * g / sqrt(var + eps); b' = beta - mean * g / sqrt(var + eps) */
+        const float *g = bn, *beta = bn + c->cout, *mean = bn + 2 * c->cout, *var = bn + 3 * c->cout;
+        size_t per = nw / (size_t)c->cout;
+        for (int o = 0; o < c->cout; o++) {
+            double s = (double)g[o] / sqrt((double)var[o] + BN_EPS);
+            for (size_t j = 0; j < per; j++) w[(size_t)o * per + j] = (float)((double)w[(size_t)o * per + j] * s);
+            bias[o] = (float)((double)beta[o] - (double)mean[o] * s);
+        }
+    }
+    hy__free(bn);
+    return st;
+}
+
+static hy_status set_names(hy_model *m, const hy__wsource *src) {
+    m->n_names = m->cfg.nc;
+    m->names = hy__calloc((size_t)m->n_names, sizeof(char *));
+    if (!m->names) return hy__error(HY_ERR_NOMEM, "out of memory");
+    /* names of the file only when they describe the same classes */
+    int use_file = src->names && src->n_names == m->cfg.nc;
+    for (int i = 0; i < m->n_names; i++) {
+        char buf[32];
+        const char *s = use_file && src->names[i] ? src->names[i] : NULL;
+        if (!s) {
+            snprintf(buf, sizeof buf, "class%d", i); /* as Ultralytics default_class_names */
+            s = buf;
+        }
+        m->names[i] = hy__strdup(s);
+        if (!m->names[i]) return hy__error(HY_ERR_NOMEM, "out of memory");
+    }
+    return HY_OK;
+}
+
+hy_status hy__model_from_source(const hy__wsource *src, const char *what, const hy_model_params *params,
+                                hy_model **out) {
+    hy_model_params p = params ? *params : hy_model_default_params();
+    if (p.imgsz == 0) p.imgsz = src->imgsz > 0 ? src->imgsz : 640;
+    if (p.imgsz < 32 || p.imgsz % 32 || p.imgsz > 8192)
+        return hy__error(HY_ERR_INVALID_ARG, "imgsz %d: must be a multiple of 32 between 32 and 8192", p.imgsz);
+    if (p.n_threads < 0 || p.n_threads > 256)
+        return hy__error(HY_ERR_INVALID_ARG, "threads %d: must be between 0 (all cores) and 256", p.n_threads);
+    if (p.nc < 0 || p.nc > 100000) return hy__error(HY_ERR_INVALID_ARG, "nc %d: must be between 1 and 100000", p.nc);
+    if (p.mode != HY_LOAD_STRICT && p.mode != HY_LOAD_TRANSFER)
+        return hy__error(HY_ERR_INVALID_ARG, "load mode %d is not a hy_load_mode", (int)p.mode);
+    for (int i = 0; i < p.n_map; i++)
+        if (!p.map_from || !p.map_to || !p.map_from[i] || !p.map_to[i] || !p.map_from[i][0])
+            return hy__error(HY_ERR_INVALID_ARG, "map %d: OLD and NEW prefixes are required (OLD non-empty)", i);
+    hy__yolov8_cfg cfg;
+    hy_status st = hy__model_cfg_from_source(src, what, p.nc, &cfg);
+    if (st) return st;
+    hy__yolov8_spec *spec = NULL;
+    hy__conv_weights *cw = NULL;
+    float *wbuf = NULL;
+    resolved res = {0};
+    hy_model *m = hy__calloc(1, sizeof *m);
+    if (!m) return hy__error(HY_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&m->mu, NULL);
+    m->cfg = cfg;
+    m->imgsz = p.imgsz;
+    m->format = src->format;
+    if ((st = hy__yolov8_spec_create(&cfg, &spec))) goto fail;
+    if ((st = hy__model_resolve(spec, src, &p, what, cfg.nc, &res, &m->report))) goto fail;
+    /* Fold every conv into one float buffer, hand it to the backend, then drop it. */
+    size_t total = 0;
+    for (int i = 0; i < spec->n_convs; i++) {
+        const hy__conv_spec *c = &spec->convs[i];
+        total += (size_t)c->cout * (size_t)c->cin * (size_t)c->k * (size_t)c->k + (size_t)c->cout;
+    }
+    wbuf = hy__malloc(total * sizeof(float));
+    cw = hy__calloc((size_t)spec->n_convs, sizeof *cw);
+    if (!wbuf || !cw) {
+        st = hy__error(HY_ERR_NOMEM, "%s: out of memory for %zu weights", what, total);
+        goto fail;
+    }
+    size_t off = 0;
+    for (int i = 0; i < spec->n_convs; i++) {
+        const hy__conv_spec *c = &spec->convs[i];
+        size_t nw = (size_t)c->cout * (size_t)c->cin * (size_t)c->k * (size_t)c->k;
+        float *w = wbuf + off, *b = wbuf + off + nw;
+        off += nw + (size_t)c->cout;
+        if ((st = fold_conv(&res, src->fused, c, w, b, what))) goto fail;
+        cw[i].p = (hy__conv2d_params){.cin = c->cin, .cout = c->cout, .kh = c->k, .kw = c->k, .stride = c->stride,
+                                      .pad = c->k / 2, .act = c->act, .weight_id = i};
+        cw[i].w = w;
+        cw[i].b = b;
+    }
+    hy__backend_params bp = {.n_threads = p.n_threads, .reference = 0};
+    if ((st = hy__backend_create("cpu", &bp, &m->be))) goto fail;
+    if ((st = m->be->i->weights_set(m->be, cw, spec->n_convs))) goto fail;
+    if ((st = set_names(m, src))) goto fail;
+    m->path = hy__strdup(what);
+    if (!m->path) {
+        st = hy__error(HY_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    hy__free(wbuf);
+    hy__free(cw);
+    hy__free(res.t);
+    hy__free(res.init);
+    hy__yolov8_spec_free(spec);
+    *out = m;
+    return HY_OK;
+fail:
+    hy__free(wbuf);
+    hy__free(cw);
+    hy__free(res.t);
+    hy__free(res.init);
+    hy__yolov8_spec_free(spec);
+    hy_model_free(m);
+    return st;
+}
+
+hy_status hy__model_from_pt(const hy__pt_file *pt, const char *what, const hy_model_params *p, hy_model **out) {
+    hy__wsource src;
+    hy__wtensor *t;
+    hy_status st = hy__pt_source(pt, &src, &t);
+    if (st) return st;
+    st = hy__model_from_source(&src, what, p, out);
+    hy__free(t);
+    return st;
+}
+
+hy_status hy_model_load(const char *path, const hy_model_params *params, hy_model **out) {
+    if (!path || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_model_load: path and out are required");
+    hy__wfile *f = NULL;
+    hy_status st = hy__wfile_open(path, params ? params->verify : 0, &f);
+    if (st) return st;
+    st = hy__model_from_source(hy__wfile_source(f), path, params, out);
+    hy__wfile_close(f);
+    return st;
+}
+
+const char *hy_model_format(const hy_model *m) { return m ? hy__wformat_name(m->format) : ""; }
