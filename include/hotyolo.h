@@ -155,6 +155,29 @@ size_t hy_model_num_tensors(const hy_model *m); /* tensors of the network as loa
  * layout (4 + nc, A): rows 0-3 xywh in input pixels, then class sigmoid scores. */
 hy_status hy_model_forward(hy_model *m, const float *x, int h, int w, float *out, size_t out_len);
 
+/* ---- weights files ------------------------------------------------------------------ */
+typedef struct hy_convert_params {
+    hy_dtype dtype;            /* float dtype written: HY_DTYPE_F32 or HY_DTYPE_F16;
+                                  HY_DTYPE_COUNT = keep each tensor's dtype (default) */
+    int fuse;                  /* fold BN into conv weight + bias (inference-only file) */
+    hy_model_params load;      /* how the input is matched (mode, nc, map) */
+} hy_convert_params;
+hy_convert_params hy_convert_default_params(void);
+
+/* Converts any supported weights file (.pt, safetensors, ONNX) to hotyolo safetensors
+ * (see docs/formats.md). The output is written to a temporary file and renamed, so an
+ * existing out_path is only replaced by a complete file. */
+hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert_params *p);
+
+/* Describes a weights file as JSON (format, architecture, classes, parameter count,
+ * dtypes, sha256, metadata; with_tensors adds every tensor). *json_out is freed with
+ * hy_free(). */
+hy_status hy_inspect(const char *path, int with_tensors, char **json_out);
+/* Re-hashes a hotyolo safetensors file's data section against its recorded sha256.
+ * HY_OK when it matches; HY_ERR_FORMAT (with both hashes in hy_last_error) when not. */
+hy_status hy_verify(const char *path);
+void hy_free(void *p);
+
 /* ---- detection --------------------------------------------------------------------- */
 typedef struct hy_detect_params {
     float conf;          /* confidence threshold, default 0.25 */

@@ -24,6 +24,16 @@ static int write_file(const char *path, const void *p, size_t n) {
     return (fclose(f) == 0 && w == n) ? 0 : -1;
 }
 
+/* Rewrites an existing file in place (no O_TRUNC: rewriting by truncation makes ext4 flush
+ * on close, which would make the fuzz loops slow). */
+static int overwrite_file(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "r+b");
+    if (!f) return write_file(path, p, n);
+    size_t w = fwrite(p, 1, n, f);
+    int rc = fclose(f);
+    return (rc == 0 && w == n && truncate(path, (off_t)n) == 0) ? 0 : -1;
+}
+
 static uint8_t *read_file(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -58,8 +68,8 @@ static int expect_err(const char *path, hy_status code, const char *needle) {
     hy__st_file *f = NULL;
     hy_status st = hy__st_open(path, 0, &f);
     if (st != code || f != NULL) {
-        fprintf(stderr, "  %s: got %s (%s), expected %s\n", path, hy_status_name(st), hy_last_error(),
-                hy_status_name(code));
+        fprintf(stderr, "  %s: got %s (%s), expected %s\n", path, hy_status_name(st),
+                hy_last_error(), hy_status_name(code));
         hy__st_close(f);
         return 0;
     }
@@ -141,14 +151,43 @@ HY_TEST(roundtrip_dtypes_bit_exact) {
     int64_t nbt = 12345;
     uint8_t u8[3] = {0, 128, 255};
     hy__wtensor t[] = {
-        {.name = "model.0.conv.weight", .dtype = HY_DTYPE_F32, .ndim = 3, .shape = {2, 3, 4}, .numel = 24, .data = f32},
-        {.name = "half", .dtype = HY_DTYPE_F16, .ndim = 2, .shape = {5, 1}, .numel = 5, .data = f16},
-        {.name = "brain", .dtype = HY_DTYPE_BF16, .ndim = 1, .shape = {7}, .numel = 7, .data = bf16},
+        {.name = "model.0.conv.weight",
+         .dtype = HY_DTYPE_F32,
+         .ndim = 3,
+         .shape = {2, 3, 4},
+         .numel = 24,
+         .data = f32},
+        {.name = "half",
+         .dtype = HY_DTYPE_F16,
+         .ndim = 2,
+         .shape = {5, 1},
+         .numel = 5,
+         .data = f16},
+        {.name = "brain",
+         .dtype = HY_DTYPE_BF16,
+         .ndim = 1,
+         .shape = {7},
+         .numel = 7,
+         .data = bf16},
         {.name = "ints", .dtype = HY_DTYPE_I64, .ndim = 1, .shape = {3}, .numel = 3, .data = i64},
-        {.name = "model.0.bn.num_batches_tracked", .dtype = HY_DTYPE_I64, .ndim = 0, .numel = 1, .data = &nbt},
+        {.name = "model.0.bn.num_batches_tracked",
+         .dtype = HY_DTYPE_I64,
+         .ndim = 0,
+         .numel = 1,
+         .data = &nbt},
         {.name = "bytes", .dtype = HY_DTYPE_U8, .ndim = 1, .shape = {3}, .numel = 3, .data = u8},
-        {.name = "empty", .dtype = HY_DTYPE_F32, .ndim = 2, .shape = {0, 4}, .numel = 0, .data = NULL},
-        {.name = "ünïcode/名前", .dtype = HY_DTYPE_U8, .ndim = 1, .shape = {1}, .numel = 1, .data = u8 + 2},
+        {.name = "empty",
+         .dtype = HY_DTYPE_F32,
+         .ndim = 2,
+         .shape = {0, 4},
+         .numel = 0,
+         .data = NULL},
+        {.name = "ünïcode/名前",
+         .dtype = HY_DTYPE_U8,
+         .ndim = 1,
+         .shape = {1},
+         .numel = 1,
+         .data = u8 + 2},
     };
     size_t n = HY_ARRAY_LEN(t);
     const char *keys[] = {"format", "note", "quote"};
@@ -166,7 +205,8 @@ HY_TEST(roundtrip_dtypes_bit_exact) {
         ASSERT_EQ(r->ndim, t[i].ndim);
         for (int d = 0; d < r->ndim; d++) ASSERT_EQ(r->shape[d], t[i].shape[d]);
         ASSERT_EQ(r->numel, t[i].numel);
-        if (t[i].numel) ASSERT_EQ(memcmp(r->data, t[i].data, t[i].numel * hy_dtype_size(t[i].dtype)), 0);
+        if (t[i].numel)
+            ASSERT_EQ(memcmp(r->data, t[i].data, t[i].numel * hy_dtype_size(t[i].dtype)), 0);
         ASSERT_TRUE(hy__st_find(f, t[i].name) == r);
     }
     ASSERT_TRUE(hy__st_tensor(f, n) == NULL);
@@ -216,7 +256,12 @@ HY_TEST(alignment_of_data_and_tensors) {
         {.name = "a64", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {16}, .numel = 16, .data = a64},
         {.name = "u7", .dtype = HY_DTYPE_U8, .ndim = 1, .shape = {7}, .numel = 7, .data = u7},
         {.name = "s8", .dtype = HY_DTYPE_I64, .ndim = 0, .numel = 1, .data = &s8},
-        {.name = "a320", .dtype = HY_DTYPE_F32, .ndim = 2, .shape = {5, 16}, .numel = 80, .data = a320},
+        {.name = "a320",
+         .dtype = HY_DTYPE_F32,
+         .ndim = 2,
+         .shape = {5, 16},
+         .numel = 80,
+         .data = a320},
         {.name = "i12", .dtype = HY_DTYPE_I32, .ndim = 1, .shape = {3}, .numel = 3, .data = i12},
         {.name = "b64", .dtype = HY_DTYPE_BF16, .ndim = 1, .shape = {32}, .numel = 32, .data = b64},
     };
@@ -261,8 +306,10 @@ HY_TEST(reads_hand_built_files) {
     /* The reference implementation's own serialization example (test_serialization): header
      * of exactly 64 bytes, F32 [1,2,3] = 0..5. */
     float six[6] = {0, 1, 2, 3, 4, 5};
-    const char *p1 = make_st("ref1.safetensors", "{\"attn.0\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]}}",
-                             six, sizeof six);
+    const char *p1 =
+        make_st("ref1.safetensors",
+                "{\"attn.0\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]}}", six,
+                sizeof six);
     ASSERT_TRUE(p1 != NULL);
     hy__st_file *f;
     ASSERT_OK(hy__st_open(p1, 0, &f));
@@ -276,9 +323,10 @@ HY_TEST(reads_hand_built_files) {
     hy__st_close(f);
 
     /* test_serialization_forced_alignement: 65-byte JSON + 7 spaces. */
-    const char *p2 = make_st("ref2.safetensors",
-                             "{\"attn0\":{\"dtype\":\"F32\",\"shape\":[1,1,2,3],\"data_offsets\":[0,24]}}       ", six,
-                             sizeof six);
+    const char *p2 = make_st(
+        "ref2.safetensors",
+        "{\"attn0\":{\"dtype\":\"F32\",\"shape\":[1,1,2,3],\"data_offsets\":[0,24]}}       ", six,
+        sizeof six);
     ASSERT_OK(hy__st_open(p2, 0, &f));
     ASSERT_EQ(hy__st_header_len(f), 72);
     ASSERT_EQ(hy__st_tensor(f, 0)->ndim, 4);
@@ -288,12 +336,16 @@ HY_TEST(reads_hand_built_files) {
     ASSERT_OK(hy__st_open(make_st("ref3.safetensors", "{}      ", NULL, 0), 0, &f));
     ASSERT_EQ(hy__st_count(f), 0);
     hy__st_close(f);
-    ASSERT_OK(hy__st_open(make_st("ref4.safetensors", "{\"__metadata__\":{\"framework\":\"pt\"}}     ", NULL, 0), 0, &f));
+    ASSERT_OK(hy__st_open(
+        make_st("ref4.safetensors", "{\"__metadata__\":{\"framework\":\"pt\"}}     ", NULL, 0), 0,
+        &f));
     ASSERT_STREQ(hy__st_meta(f, "framework"), "pt");
     hy__st_close(f);
     /* \u escapes, including a surrogate pair, decode to UTF-8 */
-    ASSERT_OK(hy__st_open(make_st("ref5.safetensors", "{\"__metadata__\":{\"e\":\"\\ud83d\\ude00 caf\\u00e9\"}}", NULL, 0),
-                          0, &f));
+    ASSERT_OK(
+        hy__st_open(make_st("ref5.safetensors",
+                            "{\"__metadata__\":{\"e\":\"\\ud83d\\ude00 caf\\u00e9\"}}", NULL, 0),
+                    0, &f));
     ASSERT_STREQ(hy__st_meta(f, "e"), "\xf0\x9f\x98\x80 caf\xc3\xa9");
     hy__st_close(f);
 
@@ -308,7 +360,8 @@ HY_TEST(reads_hand_built_files) {
     const char *hdr =
         "{ \"flags\": {\"dtype\": \"BOOL\", \"shape\": [2], \"data_offsets\": [18, 20]},\n"
         "  \"__metadata__\": {\"who\": \"hand\"},\n"
-        "  \"ints\": {\"dtype\": \"I32\", \"shape\": [2, 1], \"data_offsets\": [8, 16], \"extra\": 1},\n"
+        "  \"ints\": {\"dtype\": \"I32\", \"shape\": [2, 1], \"data_offsets\": [8, 16], \"extra\": "
+        "1},\n"
         "  \"scalar\": {\"dtype\": \"F64\", \"shape\": [], \"data_offsets\": [0, 8]},\n"
         "  \"small\": {\"dtype\": \"I8\", \"shape\": [2], \"data_offsets\": [16, 18]} }\n";
     const char *p5 = make_st("hand.safetensors", hdr, &data, sizeof data);
@@ -386,35 +439,48 @@ HY_TEST(rejects_bad_files_with_clear_messages) {
         {"{\"__metadata__\":{\"k\":\"\t\"}}", 0, HY_ERR_FORMAT, "raw control character"},
         {"{\"__metadata__\":{\"k\":\"\\ud800\"}}", 0, HY_ERR_FORMAT, "lone surrogate"},
         {"{\"__metadata__\":{\"k\":\"\\udc00\\ud800\"}}", 0, HY_ERR_FORMAT, "lone surrogate"},
-        {"{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT,
-         "escaped NUL"},
+        {"{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+         HY_ERR_FORMAT, "escaped NUL"},
         {"[1,2]", 0, HY_ERR_FORMAT, "not a JSON object"},
-        {"{} x", 0, HY_ERR_FORMAT, "trailing characters"},
+        {"{} {}", 0, HY_ERR_FORMAT, "trailing characters"},
+        {"{} x", 0, HY_ERR_FORMAT, "bare word"},
         {"{}\0 ", 0, HY_ERR_FORMAT, "not valid JSON"},
-        {"{\"a\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT, "unknown dtype \"F33\""},
-        {"{\"a\":{\"dtype\":\"U16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, HY_ERR_UNSUPPORTED, "\"U16\""},
-        {"{\"a\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT, "\"dtype\""},
-        {"{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT, "\"dtype\" is missing"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT, "\"shape\""},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,-1],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT, "shape[1]"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT, "shape[0]"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT,
-         "9 dimensions"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT,
-         "overflows"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4, HY_ERR_FORMAT, "data_offsets"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4, HY_ERR_FORMAT, "begin > end"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", 4, HY_ERR_FORMAT, "non-negative"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16, HY_ERR_FORMAT,
+        {"{\"a\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT,
+         "unknown dtype \"F33\""},
+        {"{\"a\":{\"dtype\":\"U16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, HY_ERR_UNSUPPORTED,
+         "\"U16\""},
+        {"{\"a\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT,
+         "\"dtype\""},
+        {"{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT,
+         "\"dtype\" is missing"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT,
+         "\"shape\""},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,-1],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT,
+         "shape[1]"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", 4, HY_ERR_FORMAT,
+         "shape[0]"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
+         HY_ERR_FORMAT, "9 dimensions"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,4]}}",
+         4, HY_ERR_FORMAT, "overflows"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4, HY_ERR_FORMAT,
+         "data_offsets"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4, HY_ERR_FORMAT,
+         "begin > end"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", 4, HY_ERR_FORMAT,
+         "non-negative"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 12, HY_ERR_FORMAT,
          "run past the end of the data section"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16, HY_ERR_FORMAT, "size mismatch"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16, HY_ERR_FORMAT,
+         "size mismatch"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
          "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
          12, HY_ERR_FORMAT, "overlaps"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
          "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
          12, HY_ERR_FORMAT, "belong to no tensor"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, HY_ERR_FORMAT, "after the last tensor"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, HY_ERR_FORMAT,
+         "after the last tensor"},
         {"{}", 4, HY_ERR_FORMAT, "lists no tensors"},
         {"{\"a\":[1]}", 0, HY_ERR_FORMAT, "not a JSON object"},
         {"{\"__metadata__\":{\"k\":1}}", 0, HY_ERR_FORMAT, "value of \"k\" is not a string"},
@@ -422,16 +488,16 @@ HY_TEST(rejects_bad_files_with_clear_messages) {
         {"{\"__metadata__\":{\"k\":\"\xc3\x28\"}}", 0, HY_ERR_FORMAT, "UTF-8"},
         {"{\"__metadata__\":{\"k\":\"\xed\xa0\x80\"}}", 0, HY_ERR_FORMAT, "UTF-8"}, /* surrogate */
         {"{\"__metadata__\":{\"hotyolo.names\":\"[1]\"}}", 0, HY_ERR_FORMAT, "hotyolo.names"},
-        {"{\"__metadata__\":{\"hotyolo.nc\":\"2\",\"hotyolo.names\":\"[\\\"a\\\"]\"}}", 0, HY_ERR_FORMAT,
-         "has 1 names"},
+        {"{\"__metadata__\":{\"hotyolo.nc\":\"2\",\"hotyolo.names\":\"[\\\"a\\\"]\"}}", 0,
+         HY_ERR_FORMAT, "has 1 names"},
         {"{\"__metadata__\":{\"hotyolo.nc\":\"-3\"}}", 0, HY_ERR_FORMAT, "hotyolo.nc"},
         {"{\"__metadata__\":{\"hotyolo.variant\":\"q\"}}", 0, HY_ERR_FORMAT, "hotyolo.variant"},
         {"{\"__metadata__\":{\"hotyolo.imgsz\":\"641\"}}", 0, HY_ERR_FORMAT, "hotyolo.imgsz"},
         {"{\"__metadata__\":{\"hotyolo.fused\":\"yes\"}}", 0, HY_ERR_FORMAT, "hotyolo.fused"},
         {"{\"__metadata__\":{\"hotyolo.stride\":\"[8,0]\"}}", 0, HY_ERR_FORMAT, "hotyolo.stride"},
         {"{\"__metadata__\":{\"hotyolo.data_sha256\":\"abc\"}}", 0, HY_ERR_FORMAT, "64 hex digits"},
-        {"{\"__metadata__\":{\"format\":\"hotyolo\",\"hotyolo.format_version\":\"2\"}}", 0, HY_ERR_UNSUPPORTED,
-         "format_version"},
+        {"{\"__metadata__\":{\"format\":\"hotyolo\",\"hotyolo.format_version\":\"2\"}}", 0,
+         HY_ERR_UNSUPPORTED, "format_version"},
         {"{\"__metadata__\":{\"hotyolo.arch\":\"yolov5\"}}", 0, HY_ERR_UNSUPPORTED, "hotyolo.arch"},
     };
     for (size_t i = 0; i < HY_ARRAY_LEN(cases); i++) {
@@ -447,7 +513,8 @@ HY_TEST(rejects_bad_files_with_clear_messages) {
         memcpy(buf + 8 + hl, four, cases[i].dlen > 16 ? 16 : cases[i].dlen);
         if (cases[i].dlen > 16) memset(buf + 8 + hl + 16, 0, cases[i].dlen - 16);
         ASSERT_EQ(write_file(path, buf, 8 + hl + cases[i].dlen), 0);
-        if (!expect_err(path, cases[i].code, cases[i].needle)) HY_FAIL_("case %zu: %s", i, cases[i].hdr);
+        if (!expect_err(path, cases[i].code, cases[i].needle))
+            HY_FAIL_("case %zu: %s", i, cases[i].hdr);
     }
     ASSERT_EQ(hy__alloc_live(), live);
 }
@@ -473,11 +540,26 @@ static const char *fuzz_base(size_t *len, uint8_t **bytes) {
     for (size_t i = 0; i < HY_ARRAY_LEN(w); i++) w[i] = (float)i;
     for (size_t i = 0; i < HY_ARRAY_LEN(b); i++) b[i] = (uint16_t)(0x3c00 + i);
     hy__wtensor t[] = {
-        {.name = "model.0.conv.weight", .dtype = HY_DTYPE_F32, .ndim = 4, .shape = {2, 3, 3, 3}, .numel = 54, .data = w},
-        {.name = "model.0.bn.bias", .dtype = HY_DTYPE_F16, .ndim = 1, .shape = {8}, .numel = 8, .data = b},
-        {.name = "model.0.bn.num_batches_tracked", .dtype = HY_DTYPE_I64, .ndim = 0, .numel = 1, .data = &nbt},
+        {.name = "model.0.conv.weight",
+         .dtype = HY_DTYPE_F32,
+         .ndim = 4,
+         .shape = {2, 3, 3, 3},
+         .numel = 54,
+         .data = w},
+        {.name = "model.0.bn.bias",
+         .dtype = HY_DTYPE_F16,
+         .ndim = 1,
+         .shape = {8},
+         .numel = 8,
+         .data = b},
+        {.name = "model.0.bn.num_batches_tracked",
+         .dtype = HY_DTYPE_I64,
+         .ndim = 0,
+         .numel = 1,
+         .data = &nbt},
     };
-    const char *keys[] = {"format", "hotyolo.format_version", "hotyolo.nc", "hotyolo.names", "hotyolo.variant"};
+    const char *keys[] = {"format", "hotyolo.format_version", "hotyolo.nc", "hotyolo.names",
+                          "hotyolo.variant"};
     const char *vals[] = {"hotyolo", "1", "2", "[\"a\",\"b\"]", "n"};
     const char *path = hy_test_tmp("fuzz_base.safetensors");
     if (hy__st_write(path, t, 3, keys, vals, 5)) return NULL;
@@ -492,8 +574,11 @@ HY_TEST(fuzz_every_truncation_fails_cleanly) {
     ASSERT_TRUE(fuzz_base(&len, &base) != NULL && base != NULL);
     const char *p = hy_test_tmp("trunc.safetensors");
     int fails = 0;
-    for (size_t cut = 0; cut < len; cut++) {
-        if (write_file(p, base, cut) != 0) break;
+    size_t tried = 0;
+    ASSERT_EQ(write_file(p, base, len), 0);
+    for (size_t cut = len; cut-- > 0;) { /* shrink the file one byte at a time */
+        if (truncate(p, (off_t)cut) != 0) break;
+        tried++;
         hy__st_file *f = NULL;
         hy_status st = hy__st_open(p, 0, &f);
         if (st == HY_OK) { /* every proper prefix breaks header length or coverage */
@@ -508,6 +593,7 @@ HY_TEST(fuzz_every_truncation_fails_cleanly) {
     ASSERT_OK(hy__st_open(p, 1, &f));
     hy__st_close(f);
     free(base);
+    ASSERT_EQ(tried, len);
     ASSERT_EQ(fails, 0);
     ASSERT_EQ(hy__alloc_live(), live);
 }
@@ -534,7 +620,7 @@ HY_TEST(fuzz_random_byte_flips) {
             buf[pos] ^= (uint8_t)(1 + rng() % 255);
             if (pos >= 8 + hl) in_data = 1;
         }
-        if (write_file(p, buf, len) != 0) break;
+        if (overwrite_file(p, buf, len) != 0) break;
         for (int verify = 0; verify <= 1; verify++) {
             hy__st_file *f = NULL;
             hy_status st = hy__st_open(p, verify, &f);
@@ -545,7 +631,8 @@ HY_TEST(fuzz_random_byte_flips) {
                 hy__st_close(f);
                 opened++;
                 /* data flips that leave the file parseable must fail verification */
-                if (verify && in_data && memcmp(buf + 8 + hl, base + 8 + hl, len - 8 - hl) != 0) undetected++;
+                if (verify && in_data && memcmp(buf + 8 + hl, base + 8 + hl, len - 8 - hl) != 0)
+                    undetected++;
             } else {
                 rejected++;
             }
@@ -553,6 +640,7 @@ HY_TEST(fuzz_random_byte_flips) {
     }
     free(buf);
     free(base);
+    if (getenv("HY_ST_FUZZ_STATS")) printf("  opened %d, rejected %d\n", opened, rejected);
     ASSERT_EQ(undetected, 0);
     ASSERT_TRUE(opened > 0);
     ASSERT_TRUE(rejected > 0);
@@ -576,7 +664,8 @@ HY_TEST(verify_detects_modified_data) {
     ASSERT_ERR(hy__st_open(p, 1, &f), HY_ERR_FORMAT);
     ASSERT_TRUE(f == NULL);
     ASSERT_CONTAINS(hy_last_error(), p);
-    ASSERT_CONTAINS(hy_last_error(), "data sha256 mismatch (file is corrupt or was modified): recorded ");
+    ASSERT_CONTAINS(hy_last_error(),
+                    "data sha256 mismatch (file is corrupt or was modified): recorded ");
     uint8_t d[32];
     char hex[65], comp[65];
     ASSERT_OK(hy__sha256_buf(base + 8 + hl, len - 8 - hl, d));
@@ -630,7 +719,8 @@ HY_TEST(writer_is_atomic_and_refuses_bad_input) {
     free(raw);
 
     /* a missing directory is an I/O error and leaves nothing behind */
-    ASSERT_ERR(hy__st_write(hy_test_tmp("no/such/dir/x.safetensors"), t, 2, NULL, NULL, 0), HY_ERR_IO);
+    ASSERT_ERR(hy__st_write(hy_test_tmp("no/such/dir/x.safetensors"), t, 2, NULL, NULL, 0),
+               HY_ERR_IO);
 
     /* success replaces the file; a caller-supplied data hash is replaced by the real one */
     const char *hk[] = {HY_ST_KEY_DATA_SHA256}, *hv[] = {"0000"};
@@ -657,12 +747,28 @@ HY_TEST(source_carries_hotyolo_metadata) {
     for (size_t i = 0; i < HY_ARRAY_LEN(w); i++) w[i] = (float)i;
     for (size_t i = 0; i < HY_ARRAY_LEN(bias); i++) bias[i] = -(float)i;
     hy__wtensor t[] = {
-        {.name = "model.0.conv.weight", .dtype = HY_DTYPE_F32, .ndim = 4, .shape = {16, 3, 3, 3}, .numel = 432, .data = w},
-        {.name = "model.0.conv.bias", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {16}, .numel = 16, .data = bias},
+        {.name = "model.0.conv.weight",
+         .dtype = HY_DTYPE_F32,
+         .ndim = 4,
+         .shape = {16, 3, 3, 3},
+         .numel = 432,
+         .data = w},
+        {.name = "model.0.conv.bias",
+         .dtype = HY_DTYPE_F32,
+         .ndim = 1,
+         .shape = {16},
+         .numel = 16,
+         .data = bias},
     };
     char *names[] = {"person", "bus", "with \"quote\" / slash"};
-    hy__wsource in = {.format = HY_WFORMAT_PT, .tensors = t, .n_tensors = 2, .fused = 1, .nc = 3, .imgsz = 320,
-                      .names = names, .n_names = 3};
+    hy__wsource in = {.format = HY_WFORMAT_PT,
+                      .tensors = t,
+                      .n_tensors = 2,
+                      .fused = 1,
+                      .nc = 3,
+                      .imgsz = 320,
+                      .names = names,
+                      .n_names = 3};
     snprintf(in.scale, sizeof in.scale, "s");
     const char *src_hash = "fc8af32ca9a389f3864c7d06d868d51a501a17738d54674cf26c3538c5a578c5";
     const char *p = hy_test_tmp("source.safetensors");
@@ -674,7 +780,8 @@ HY_TEST(source_carries_hotyolo_metadata) {
     ASSERT_STREQ(hy__st_meta(f, "hotyolo.arch"), "yolov8");
     ASSERT_STREQ(hy__st_meta(f, "hotyolo.variant"), "s");
     ASSERT_STREQ(hy__st_meta(f, "hotyolo.nc"), "3");
-    ASSERT_STREQ(hy__st_meta(f, "hotyolo.names"), "[\"person\",\"bus\",\"with \\\"quote\\\" / slash\"]");
+    ASSERT_STREQ(hy__st_meta(f, "hotyolo.names"),
+                 "[\"person\",\"bus\",\"with \\\"quote\\\" / slash\"]");
     ASSERT_STREQ(hy__st_meta(f, "hotyolo.imgsz"), "320");
     ASSERT_STREQ(hy__st_meta(f, "hotyolo.stride"), "[8,16,32]");
     ASSERT_STREQ(hy__st_meta(f, "hotyolo.fused"), "true");
@@ -725,7 +832,8 @@ HY_TEST(detects_formats_by_content) {
     ASSERT_EQ(detect_file(hy_test_asset("weights/yolov8n.pt")), HY_WFORMAT_PT);
     ASSERT_EQ(detect_file(hy_test_asset("weights/yolov8n.onnx")), HY_WFORMAT_ONNX);
     ASSERT_EQ(detect_file(hy_test_asset("weights/yolov8n_int8.onnx")), HY_WFORMAT_ONNX);
-    ASSERT_EQ(detect_file(hy_test_asset("fixtures/pt/tiny_state_dict_legacy_format.pt")), HY_WFORMAT_PT_LEGACY);
+    ASSERT_EQ(detect_file(hy_test_asset("fixtures/pt/tiny_state_dict_legacy_format.pt")),
+              HY_WFORMAT_PT_LEGACY);
     ASSERT_EQ(detect_file(hy_test_asset("weights/yolov8n_int8.tflite")), HY_WFORMAT_UNKNOWN);
     ASSERT_EQ(detect_file(hy_test_asset("coco.names")), HY_WFORMAT_UNKNOWN);
     ASSERT_EQ(detect_file(hy_test_asset("images/bus.jpg")), HY_WFORMAT_UNKNOWN);
@@ -739,7 +847,8 @@ HY_TEST(detects_formats_by_content) {
     ASSERT_EQ(pre, HY_WFORMAT_ONNX);
 
     float v = 1;
-    hy__wtensor t = {.name = "x", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {1}, .numel = 1, .data = &v};
+    hy__wtensor t = {
+        .name = "x", .dtype = HY_DTYPE_F32, .ndim = 1, .shape = {1}, .numel = 1, .data = &v};
     const char *p = hy_test_tmp("detect.safetensors");
     ASSERT_OK(hy__st_write(p, &t, 1, NULL, NULL, 0));
     ASSERT_EQ(detect_file(p), HY_WFORMAT_SAFETENSORS);
@@ -747,13 +856,17 @@ HY_TEST(detects_formats_by_content) {
 
     const char *text = "hello, this is a plain text file\n";
     ASSERT_EQ(hy__wformat_detect((const uint8_t *)text, strlen(text)), HY_WFORMAT_UNKNOWN);
-    ASSERT_EQ(hy__wformat_detect((const uint8_t *)"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 22), HY_WFORMAT_PT);
+    ASSERT_EQ(
+        hy__wformat_detect((const uint8_t *)"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 22),
+        HY_WFORMAT_PT);
     ASSERT_EQ(hy__wformat_detect((const uint8_t *)"PK\x01\x02", 4), HY_WFORMAT_UNKNOWN);
     ASSERT_EQ(hy__wformat_detect((const uint8_t *)"\x80\x02\x8a\x0a", 4), HY_WFORMAT_PT_LEGACY);
     ASSERT_EQ(hy__wformat_detect((const uint8_t *)"\x80\x07\x8a\x0a", 4), HY_WFORMAT_UNKNOWN);
     /* hand-made ModelProto: ir_version 8, producer_name "x", graph {name "g"} */
-    ASSERT_EQ(hy__wformat_detect((const uint8_t *)"\x08\x08\x12\x01x\x3a\x03\x12\x01g", 10), HY_WFORMAT_ONNX);
-    ASSERT_EQ(hy__wformat_detect((const uint8_t *)"\x08\x63\x12\x01x\x3a\x03\x12\x01g", 10), HY_WFORMAT_UNKNOWN);
+    ASSERT_EQ(hy__wformat_detect((const uint8_t *)"\x08\x08\x12\x01x\x3a\x03\x12\x01g", 10),
+              HY_WFORMAT_ONNX);
+    ASSERT_EQ(hy__wformat_detect((const uint8_t *)"\x08\x63\x12\x01x\x3a\x03\x12\x01g", 10),
+              HY_WFORMAT_UNKNOWN);
     ASSERT_EQ(hy__wformat_detect((const uint8_t *)"\x08\x08\x00\x00", 4), HY_WFORMAT_UNKNOWN);
     /* length says 2 but byte 8 is not '{' */
     ASSERT_EQ(hy__wformat_detect((const uint8_t *)"\x02\0\0\0\0\0\0\0[]", 10), HY_WFORMAT_UNKNOWN);

@@ -3,6 +3,9 @@
 #ifndef HY_CLI_H
 #define HY_CLI_H
 
+#include <stddef.h>
+#include <stdio.h>
+
 #include "hotyolo.h"
 
 /* Exit codes of every subcommand. */
@@ -10,8 +13,63 @@ enum { HY_CLI_OK = 0, HY_CLI_RUNTIME = 1, HY_CLI_USAGE = 2 };
 
 /* Subcommands: argv[0] is the subcommand name; return an exit code. */
 int hy_cli_detect(int argc, char **argv);
+int hy_cli_inspect(int argc, char **argv);
+int hy_cli_convert(int argc, char **argv);
+int hy_cli_verify(int argc, char **argv);
 
 /* Prints "hotyolo <cmd>: error: <fmt>\n" to stderr. */
 void hy_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- option parsing (cli_util.c) ---------------------------------------------------- */
+
+/* One option of a subcommand: "--name" (and "-x"), with or without a value. */
+typedef struct hy_cli_opt {
+    const char *name, *short_name; /* short_name may be NULL */
+    int id, has_value;
+} hy_cli_opt;
+
+/* Classifies argv[*i]: returns the matched table index (its value, for has_value options,
+ * in *val: from "--name=value" or the next argument, *i then advanced), -2 for a positional
+ * argument (a lone "-" and everything after "--" too), -3 for "--" itself (sets
+ * *positional_only), or -1 on a usage error, already printed naming the option. */
+int hy_cli_next_opt(const char *cmd, const hy_cli_opt *table, size_t n, int argc, char **argv,
+                    int *i, int *positional_only, const char **val);
+
+/* Integer option value in [lo, hi]; 0, or -1 with the error printed naming opt. */
+int hy_cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
+
+/* Repeated --map OLD=NEW prefix renames, in the shape hy_model_params wants. */
+typedef struct hy_cli_maps {
+    char **from, **to; /* n malloc'd strings each */
+    int n;
+} hy_cli_maps;
+/* Parses "OLD=NEW" (split at the first '='; OLD non-empty, NEW may be empty) and appends
+ * it; 0, or -1 with the usage error printed. */
+int hy_cli_maps_add(const char *cmd, hy_cli_maps *m, const char *arg);
+void hy_cli_maps_free(hy_cli_maps *m);
+/* Points p's map_from/map_to/n_map at m (borrowed: m must outlive the use of p). */
+void hy_cli_maps_apply(const hy_cli_maps *m, hy_model_params *p);
+
+/* ---- output helpers (cli_util.c) ---------------------------------------------------- */
+
+/* Writes s on one line: control characters and DEL escaped (\n, \t, \xHH) so that text
+ * from a file cannot break the layout or drive the terminal. */
+void hy_cli_put_escaped(FILE *f, const char *s);
+/* 3157200 -> "3,157,200" into buf (cap >= 32). Returns buf. */
+const char *hy_cli_thousands(long long v, char *buf, size_t cap);
+/* Bytes in decimal units: "812 B", "6.4 kB", "6.4 MB", "1.2 GB". Returns buf. */
+const char *hy_cli_size(double bytes, char *buf, size_t cap);
+/* hy_inspect(path) parsed with json-c; NULL with the error printed (naming path) on
+ * failure. *raw_out (may be NULL) receives the JSON text, freed with hy_free(). */
+struct json_object;
+struct json_object *hy_cli_inspect_load(const char *cmd, const char *path, int with_tensors,
+                                        char **raw_out);
+/* Member of a JSON object by key, NULL when absent or o is not an object. */
+struct json_object *hy_cli_json_get(struct json_object *o, const char *key);
+/* "float16" -> "f16", "float32" -> "f32", "bfloat16" -> "bf16", "int64" -> "i64", ... */
+const char *hy_cli_dtype_short(const char *torch_name);
+/* Transfer-mode load report of m: "transferred X/Y tensors from MODEL" then one line per
+ * initialised and per ignored tensor with its reason. */
+void hy_cli_print_load_report(FILE *f, const char *model_path, const hy_model *m);
 
 #endif

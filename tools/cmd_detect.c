@@ -24,6 +24,7 @@
 #define MAX_THREADS 1024
 #define MAX_IMGSZ 8192
 #define MAX_MAX_DET 100000
+#define MAX_NC 65536
 #define JPEG_QUALITY 95     /* as cv2.imwrite's default */
 
 typedef struct detect_opts {
@@ -34,6 +35,8 @@ typedef struct detect_opts {
     const char *json_path; /* NULL: none; "-": stdout */
     const char *save_dir;
     int quiet, verbose;
+    int transfer, nc, verify; /* load: HY_LOAD_TRANSFER, class count (0 = file's), re-hash */
+    hy_cli_maps maps;         /* --map OLD=NEW prefix renames */
     const char *model;
     char **images; /* points into argv */
     int n_images;
@@ -50,8 +53,9 @@ static void help(void) {
     printf("Usage: hotyolo detect MODEL IMAGE... [options]\n"
            "\n"
            "Detects objects in each IMAGE (JPEG or PNG) with the YOLOv8 checkpoint MODEL\n"
-           "(an Ultralytics .pt file) and prints one table per image: class name,\n"
-           "confidence and box (x1, y1, x2, y2) in original image pixels.\n"
+           "(an Ultralytics .pt file, a hotyolo .safetensors file or a YOLOv8 .onnx export)\n"
+           "and prints one table per image: class name, confidence and box (x1, y1, x2, y2)\n"
+           "in original image pixels.\n"
            "\n"
            "Options (a value may also be given as --option=VALUE):\n"
            "  --conf F        confidence threshold in [0, 1] (default 0.25)\n"
@@ -71,6 +75,18 @@ static void help(void) {
            "                  then go to stderr) (default: none)\n"
            "  --save-dir DIR  write an annotated JPEG per image to DIR/<image name>.jpg;\n"
            "                  DIR is created if needed (default: none)\n"
+           "  --transfer      load in transfer mode: copy the tensors whose name and shape\n"
+           "                  match, initialise the others as Ultralytics does, ignore the\n"
+           "                  file's extra tensors; the report (transferred X/Y, each tensor\n"
+           "                  initialised or ignored, with the reason) goes to stderr\n"
+           "                  (default: strict, every tensor must match)\n"
+           "  --nc N          build the network with N classes, in [1, %d] (default: the\n"
+           "                  file's); with a different count than the file's, use --transfer\n"
+           "  --map OLD=NEW   rename checkpoint tensors starting with OLD to start with NEW\n"
+           "                  before matching; repeatable (default: none; 'module.' and\n"
+           "                  '_orig_mod.' prefixes are always stripped)\n"
+           "  --verify        .safetensors: check the data against its recorded sha256 first\n"
+           "                  (default: off)\n"
            "  -q, --quiet     print no tables or summary, only errors\n"
            "  -v, --verbose   also print the library's log messages to stderr\n"
            "  -h, --help      show this help\n"
@@ -81,7 +97,7 @@ static void help(void) {
            "\n"
            "Example:\n"
            "  hotyolo detect yolov8n.pt bus.jpg zidane.jpg --conf 0.4 --json out.jsonl\n",
-           MAX_IMGSZ, MAX_MAX_DET, MAX_THREADS, cores > 0 ? cores : 1L);
+           MAX_IMGSZ, MAX_MAX_DET, MAX_THREADS, cores > 0 ? cores : 1L, MAX_NC);
 }
 
 /* ---- option values ----------------------------------------------------------------- */
@@ -103,20 +119,7 @@ static int parse_float(const char *opt, const char *s, float lo, float hi, float
 }
 
 static int parse_int(const char *opt, const char *s, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno == ERANGE) {
-        hy_cli_error(CMD, "%s: '%s' is not an integer", opt, s);
-        return -1;
-    }
-    if (v < lo || v > hi) {
-        hy_cli_error(CMD, "%s: %s is out of range (expected an integer in [%ld, %ld])", opt, s, lo,
-                     hi);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
+    return hy_cli_parse_int(CMD, opt, s, lo, hi, out);
 }
 
 /* "0,2,5" -> malloc'd ids. */
@@ -154,64 +157,32 @@ static int parse_classes(const char *s, int **ids_out, int *n_out) {
 /* Parses argv into o; returns 0, 1 for --help (printed), or -1 on a usage error (printed). */
 static int parse_args(int argc, char **argv, detect_opts *o) {
     enum { O_CONF, O_IOU, O_IMGSZ, O_MAXDET, O_CLASSES, O_THREADS, O_JSON, O_SAVEDIR, O_QUIET,
-           O_VERBOSE, O_HELP };
-    static const struct {
-        const char *name, *short_name;
-        int id, has_value;
-    } table[] = {
+           O_VERBOSE, O_HELP, O_TRANSFER, O_NC, O_MAP, O_VERIFY };
+    static const hy_cli_opt table[] = {
         {"--conf", NULL, O_CONF, 1},       {"--iou", NULL, O_IOU, 1},
         {"--imgsz", NULL, O_IMGSZ, 1},     {"--max-det", NULL, O_MAXDET, 1},
         {"--classes", NULL, O_CLASSES, 1}, {"--threads", NULL, O_THREADS, 1},
         {"--json", NULL, O_JSON, 1},       {"--save-dir", NULL, O_SAVEDIR, 1},
         {"--quiet", "-q", O_QUIET, 0},     {"--verbose", "-v", O_VERBOSE, 0},
-        {"--help", "-h", O_HELP, 0},
+        {"--help", "-h", O_HELP, 0},       {"--transfer", NULL, O_TRANSFER, 0},
+        {"--nc", NULL, O_NC, 1},           {"--map", NULL, O_MAP, 1},
+        {"--verify", NULL, O_VERIFY, 0},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
-        char *a = argv[i];
-        if (positional_only || a[0] != '-' || a[1] == '\0') {
+        const char *val;
+        int k = hy_cli_next_opt(CMD, table, sizeof table / sizeof table[0], argc, argv, &i,
+                                &positional_only, &val);
+        if (k == -1) return -1;
+        if (k == -3) continue; /* "--" */
+        if (k == -2) {
             if (!o->model)
-                o->model = a;
+                o->model = argv[i];
             else
-                o->images[o->n_images++] = a;
+                o->images[o->n_images++] = argv[i];
             continue;
-        }
-        if (!strcmp(a, "--")) {
-            positional_only = 1;
-            continue;
-        }
-        /* "--name=value" or "--name [value]" or "-x" */
-        const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
-        size_t name_len = eq ? (size_t)(eq - a) : strlen(a);
-        int k = -1;
-        for (size_t t = 0; t < sizeof table / sizeof table[0]; t++) {
-            const char *nm = table[t].name;
-            if ((strlen(nm) == name_len && !strncmp(a, nm, name_len)) ||
-                (table[t].short_name && !strcmp(a, table[t].short_name))) {
-                k = (int)t;
-                break;
-            }
-        }
-        if (k < 0) {
-            hy_cli_error(CMD, "unknown option '%.*s' (see 'hotyolo detect --help')", (int)name_len,
-                         a);
-            return -1;
         }
         const char *opt = table[k].name;
-        const char *val = NULL;
-        if (table[k].has_value) {
-            if (eq)
-                val = eq + 1;
-            else if (i + 1 < argc)
-                val = argv[++i];
-            else {
-                hy_cli_error(CMD, "option %s needs a value (see 'hotyolo detect --help')", opt);
-                return -1;
-            }
-        } else if (eq) {
-            hy_cli_error(CMD, "option %s takes no value", opt);
-            return -1;
-        }
         switch (table[k].id) {
         case O_CONF:
             if (parse_float(opt, val, 0.0f, 1.0f, &o->conf)) return -1;
@@ -252,6 +223,14 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         case O_QUIET: o->quiet = 1; break;
         case O_VERBOSE: o->verbose = 1; break;
         case O_HELP: help(); return 1;
+        case O_TRANSFER: o->transfer = 1; break;
+        case O_NC:
+            if (parse_int(opt, val, 1, MAX_NC, &o->nc)) return -1;
+            break;
+        case O_MAP:
+            if (hy_cli_maps_add(CMD, &o->maps, val)) return -1;
+            break;
+        case O_VERIFY: o->verify = 1; break;
         }
     }
     if (!o->model) {
@@ -503,6 +482,10 @@ int hy_cli_detect(int argc, char **argv) {
     hy_model_params mp = hy_model_default_params();
     mp.n_threads = o.threads;
     mp.imgsz = o.imgsz;
+    mp.mode = o.transfer ? HY_LOAD_TRANSFER : HY_LOAD_STRICT;
+    mp.nc = o.nc;
+    mp.verify = o.verify;
+    hy_cli_maps_apply(&o.maps, &mp);
     double t0 = now_ms();
     if (hy_model_load(o.model, &mp, &m) != HY_OK) {
         const char *e = hy_last_error();
@@ -536,9 +519,15 @@ int hy_cli_detect(int argc, char **argv) {
     }
     if (!o.quiet) {
         const char *v = hy_model_variant(m);
-        fprintf(out, "model %s: YOLOv8%s, %d classes, imgsz %d, %d thread%s, loaded in %.1f ms\n",
-                o.model, v, nc, o.imgsz, hy_model_num_threads(m),
+        fprintf(out,
+                "model %s (%s): YOLOv8%s, %d classes, imgsz %d, %d thread%s, loaded in %.1f ms\n",
+                o.model, hy_model_format(m), v, nc, o.imgsz, hy_model_num_threads(m),
                 hy_model_num_threads(m) == 1 ? "" : "s", load_ms);
+        /* stderr: stdout keeps only the tables (or the JSON Lines) */
+        if (o.transfer) {
+            fflush(out);
+            hy_cli_print_load_report(stderr, o.model, m);
+        }
     }
 
     hy_detect_params dp = hy_detect_default_params();
@@ -632,5 +621,6 @@ done:
     hy_model_free(m);
     free(o.classes);
     free(o.images);
+    hy_cli_maps_free(&o.maps);
     return rc;
 }

@@ -13,6 +13,9 @@ typedef struct command {
 
 static const command commands[] = {
     {"detect", hy_cli_detect, "detect objects in images with a YOLOv8 checkpoint"},
+    {"inspect", hy_cli_inspect, "describe a weights file (.pt, .safetensors, .onnx)"},
+    {"convert", hy_cli_convert, "convert a weights file to hotyolo .safetensors"},
+    {"verify", hy_cli_verify, "check a hotyolo .safetensors file against its recorded sha256"},
 };
 
 void hy_cli_error(const char *cmd, const char *fmt, ...) {

@@ -14,6 +14,11 @@ typedef struct hy__conv_weights {
     hy__conv2d_params p;  /* weight_id = index in the table */
     const float *w;       /* (cout, cin, kh, kw) */
     const float *b;       /* (cout) */
+    /* (optional) the same weights already in the backend's layout (weights_layout()),
+     * e.g. mapped from a fused safetensors file; used in place when valid, and must then
+     * outlive the backend. */
+    const void *packed;
+    size_t packed_size;
 } hy__conv_weights;
 
 typedef struct hy__backend hy__backend;
@@ -23,6 +28,11 @@ struct hy__backend_i {
     int api_version;
     const char *name;
     int (*supports_op)(hy__backend *be, const hy__node *n);
+    /* (optional) Name of the packed weight layout, "" when the backend has none, and the
+     * packing itself, so files can carry weights ready for this backend. */
+    const char *(*weights_layout)(hy__backend *be);
+    size_t (*weight_packed_size)(hy__backend *be, const hy__conv2d_params *p);
+    void (*weight_pack)(hy__backend *be, const hy__conv2d_params *p, const float *w, const float *b, void *dst);
     /* Takes the weight table once (pack / upload). Called before any graph_prepare. */
     hy_status (*weights_set)(hy__backend *be, const hy__conv_weights *w, int n);
     /* Allocates everything graph_compute needs for g (arena, scratch). */

@@ -137,6 +137,9 @@ static hy_status fail(const ctx *c, hy_status st, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    // Names come from the file: keep control bytes out of the message.
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     return hy__error(st, "%s: %s", c->what, msg);
 }
 
@@ -674,7 +677,7 @@ static hy_status parse_model(ctx *c) {
     hy__pb_init(&r, c->buf, c->len);
     size_t nmeta;
     hy_status st = count_fields(&r, 14, &nmeta);
-    if (st) return st;
+    if (st) return hy__error_prefix(st, "truncated or not an ONNX model");
     if (nmeta && !(f->metadata = arena_array(f->arena, nmeta, sizeof(hy__onnx_kv))))
         return nomem(c);
     hy__pb_field fd;
@@ -729,7 +732,7 @@ static hy_status parse_model(ctx *c) {
         }
         if (st) return st;
     }
-    if (st) return hy__error_prefix(st, "not an ONNX model");
+    if (st) return hy__error_prefix(st, "truncated or not an ONNX model");
     if (!have_ir || !have_graph)
         return hy__error(HY_ERR_FORMAT, "not an ONNX model (no %s field)",
                          !have_ir ? "ir_version" : "graph");

@@ -21,20 +21,20 @@
 struct hy__st_file {
     char *path;
     hy__map map;
-    uint64_t header_len;     /* N */
-    uint64_t data_off;       /* 8 + N */
-    uint64_t data_size;      /* file size - 8 - N */
-    hy__wtensor *tensors;    /* (n) header order; data points into map */
-    uint64_t *begin;         /* (n) data_offsets[0], relative to the data section */
+    uint64_t header_len;  /* N */
+    uint64_t data_off;    /* 8 + N */
+    uint64_t data_size;   /* file size - 8 - N */
+    hy__wtensor *tensors; /* (n) header order; data points into map */
+    uint64_t *begin;      /* (n) data_offsets[0], relative to the data section */
     size_t n;
-    size_t *by_name;         /* (n) tensor indices sorted by name */
-    char **meta_keys;        /* (n_meta) header order */
+    size_t *by_name;  /* (n) tensor indices sorted by name */
+    char **meta_keys; /* (n_meta) header order */
     char **meta_vals;
     size_t n_meta;
     /* hotyolo hints, parsed from the metadata at open */
     int nc, imgsz, fused;
     char scale[8];
-    char **names;            /* (n_names) */
+    char **names; /* (n_names) */
     int n_names;
 };
 
@@ -78,10 +78,14 @@ static size_t utf8_check(const uint8_t *s, size_t len) {
         }
         size_t n;
         uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) n = 1, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0) n = 2, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0) n = 3, cp = c & 0x07, min = 0x10000;
-        else return i;
+        if ((c & 0xe0) == 0xc0)
+            n = 1, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0)
+            n = 2, cp = c & 0x0f, min = 0x800;
+        else if ((c & 0xf8) == 0xf0)
+            n = 3, cp = c & 0x07, min = 0x10000;
+        else
+            return i;
         if (n > len - i - 1) return i;
         for (size_t k = 1; k <= n; k++) {
             if ((s[i + k] & 0xc0) != 0x80) return i;
@@ -93,13 +97,16 @@ static size_t utf8_check(const uint8_t *s, size_t len) {
     return len;
 }
 
-static bool is_utf8(const char *s) { return utf8_check((const uint8_t *)s, strlen(s)) == strlen(s); }
+static bool is_utf8(const char *s) {
+    return utf8_check((const uint8_t *)s, strlen(s)) == strlen(s);
+}
 
 static bool is_sha256_hex(const char *s) {
     size_t i = 0;
     for (; s[i]; i++) {
         char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
     }
     return i == HY_SHA256_HEX_LEN;
 }
@@ -159,13 +166,16 @@ static const char *json_lex_check(const char *s, size_t n, size_t *at) {
             if (s[i] != 'u') continue;
             unsigned cp[2] = {0, 0};
             for (int e = 0; e < 2; e++) {
-                if (e == 1 && !(i + 2 < n && s[i + 1] == '\\' && s[i + 2] == 'u')) return "lone surrogate escape";
+                if (e == 1 && !(i + 2 < n && s[i + 1] == '\\' && s[i + 2] == 'u'))
+                    return "lone surrogate escape";
                 if (e == 1) i += 2;
                 for (int h = 1; h <= 4; h++) {
                     if (i + (size_t)h >= n) return NULL;
                     char x = s[i + (size_t)h];
-                    int v = x >= '0' && x <= '9' ? x - '0' : x >= 'a' && x <= 'f' ? x - 'a' + 10
-                          : x >= 'A' && x <= 'F' ? x - 'A' + 10 : -1;
+                    int v = x >= '0' && x <= '9'   ? x - '0'
+                            : x >= 'a' && x <= 'f' ? x - 'a' + 10
+                            : x >= 'A' && x <= 'F' ? x - 'A' + 10
+                                                   : -1;
                     if (v < 0) return "bad \\u escape";
                     cp[e] = cp[e] * 16 + (unsigned)v;
                 }
@@ -244,14 +254,17 @@ static hy_status parse_metadata(hy__st_file *f, json_object *meta) {
     size_t cap = (size_t)json_object_object_length(meta);
     f->meta_keys = hy__calloc(cap ? cap : 1, sizeof(char *));
     f->meta_vals = hy__calloc(cap ? cap : 1, sizeof(char *));
-    if (!f->meta_keys || !f->meta_vals) return hy__error(HY_ERR_NOMEM, "%s: out of memory", f->path);
+    if (!f->meta_keys || !f->meta_vals)
+        return hy__error(HY_ERR_NOMEM, "%s: out of memory", f->path);
     json_object_object_foreach(meta, mkey, mval) {
         if (!json_object_is_type(mval, json_type_string))
-            return hy__error(HY_ERR_FORMAT, "%s: __metadata__ value of \"%s\" is not a string", f->path, mkey);
+            return hy__error(HY_ERR_FORMAT, "%s: __metadata__ value of \"%s\" is not a string",
+                             f->path, mkey);
         const char *v = json_object_get_string(mval);
         if (strlen(v) != (size_t)json_object_get_string_len(mval))
-            return hy__error(HY_ERR_FORMAT, "%s: __metadata__ value of \"%s\" contains a NUL character",
-                             f->path, mkey);
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: __metadata__ value of \"%s\" contains a NUL character", f->path,
+                             mkey);
         f->meta_keys[f->n_meta] = hy__strdup(mkey);
         f->meta_vals[f->n_meta] = hy__strdup(v);
         if (!f->meta_keys[f->n_meta] || !f->meta_vals[f->n_meta]) {
@@ -269,10 +282,12 @@ static hy_status parse_tensor(hy__st_file *f, size_t i, const char *name, json_o
     const char *P = f->path;
     hy__wtensor *t = &f->tensors[i];
     if (!json_object_is_type(v, json_type_object))
-        return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": header entry is not a JSON object", P, name);
+        return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": header entry is not a JSON object", P,
+                         name);
     json_object *jd, *js, *jo;
     if (!json_object_object_get_ex(v, "dtype", &jd) || !json_object_is_type(jd, json_type_string))
-        return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": field \"dtype\" is missing or not a string", P, name);
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: tensor \"%s\": field \"dtype\" is missing or not a string", P, name);
     const char *ds = json_object_get_string(jd);
     size_t k;
     for (k = 0; k < HY_ARRAY_LEN(st_dtypes); k++)
@@ -280,27 +295,30 @@ static hy_status parse_tensor(hy__st_file *f, size_t i, const char *name, json_o
     if (k == HY_ARRAY_LEN(st_dtypes)) {
         for (size_t u = 0; u < HY_ARRAY_LEN(st_dtypes_unsupported); u++)
             if (strcmp(ds, st_dtypes_unsupported[u]) == 0)
-                return hy__error(HY_ERR_UNSUPPORTED,
-                                 "%s: tensor \"%s\": dtype \"%s\" is valid safetensors but not supported "
-                                 "by hotyolo (F32, F16, BF16, F64, I64, I32, I8, U8, BOOL)",
-                                 P, name, ds);
+                return hy__error(
+                    HY_ERR_UNSUPPORTED,
+                    "%s: tensor \"%s\": dtype \"%s\" is valid safetensors but not supported "
+                    "by hotyolo (F32, F16, BF16, F64, I64, I32, I8, U8, BOOL)",
+                    P, name, ds);
         return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": unknown dtype \"%.32s\"", P, name, ds);
     }
     t->dtype = st_dtypes[k].t;
 
     if (!json_object_object_get_ex(v, "shape", &js) || !json_object_is_type(js, json_type_array))
-        return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": field \"shape\" is missing or not a list", P, name);
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: tensor \"%s\": field \"shape\" is missing or not a list", P, name);
     size_t nd = json_object_array_length(js);
     if (nd > HY_WT_MAX_DIMS)
-        return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": shape has %zu dimensions (at most %d)", P, name, nd,
-                         HY_WT_MAX_DIMS);
+        return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": shape has %zu dimensions (at most %d)",
+                         P, name, nd, HY_WT_MAX_DIMS);
     uint64_t numel = 1;
     bool overflow = false;
     for (size_t d = 0; d < nd; d++) {
         uint64_t dim;
         if (!json_nonneg(json_object_array_get_idx(js, d), &dim))
-            return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": shape[%zu] is not a non-negative integer", P,
-                             name, d);
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: tensor \"%s\": shape[%zu] is not a non-negative integer", P, name,
+                             d);
         t->shape[d] = (int64_t)dim;
         if (__builtin_mul_overflow(numel, dim, &numel)) overflow = true;
     }
@@ -308,34 +326,42 @@ static hy_status parse_tensor(hy__st_file *f, size_t i, const char *name, json_o
     uint64_t nbytes = 0;
     if (overflow || __builtin_mul_overflow(numel, (uint64_t)hy_dtype_size(t->dtype), &nbytes) ||
         numel > SIZE_MAX)
-        return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": shape overflows (numel * itemsize >= 2^64)", P, name);
-    /* A zero dimension makes numel 0 even when another dimension overflowed: serde does the
-     * same checked product left to right, so report only a product that overflows. */
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: tensor \"%s\": shape overflows (numel * itemsize >= 2^64)", P, name);
+    /* As the reference's left-to-right checked product: an intermediate overflow is an error
+     * even when a later dimension is 0. */
     t->numel = (size_t)numel;
 
-    if (!json_object_object_get_ex(v, "data_offsets", &jo) || !json_object_is_type(jo, json_type_array) ||
-        json_object_array_length(jo) != 2)
-        return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": field \"data_offsets\" is missing or not [begin, end]",
+    if (!json_object_object_get_ex(v, "data_offsets", &jo) ||
+        !json_object_is_type(jo, json_type_array) || json_object_array_length(jo) != 2)
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: tensor \"%s\": field \"data_offsets\" is missing or not [begin, end]",
                          P, name);
     uint64_t b, e;
-    if (!json_nonneg(json_object_array_get_idx(jo, 0), &b) || !json_nonneg(json_object_array_get_idx(jo, 1), &e))
-        return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": data_offsets are not non-negative integers", P, name);
+    if (!json_nonneg(json_object_array_get_idx(jo, 0), &b) ||
+        !json_nonneg(json_object_array_get_idx(jo, 1), &e))
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: tensor \"%s\": data_offsets are not non-negative integers", P, name);
     if (b > e)
-        return hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\": data_offsets [%llu, %llu] have begin > end", P, name,
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: tensor \"%s\": data_offsets [%llu, %llu] have begin > end", P, name,
                          (unsigned long long)b, (unsigned long long)e);
     if (e > f->data_size)
-        return hy__error(HY_ERR_FORMAT,
-                         "%s: tensor \"%s\": data_offsets [%llu, %llu] run past the end of the data section "
-                         "(%llu bytes)",
-                         P, name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)f->data_size);
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: tensor \"%s\": data_offsets [%llu, %llu] run past the end of the data section "
+            "(%llu bytes)",
+            P, name, (unsigned long long)b, (unsigned long long)e,
+            (unsigned long long)f->data_size);
     if (e - b != nbytes) {
         char sh[160];
         fmt_shape(t, sh, sizeof sh);
-        return hy__error(HY_ERR_FORMAT,
-                         "%s: tensor \"%s\": size mismatch: data_offsets [%llu, %llu] span %llu bytes but dtype "
-                         "%s shape %s needs %llu",
-                         P, name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b), ds, sh,
-                         (unsigned long long)nbytes);
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: tensor \"%s\": size mismatch: data_offsets [%llu, %llu] span %llu bytes but dtype "
+            "%s shape %s needs %llu",
+            P, name, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b), ds,
+            sh, (unsigned long long)nbytes);
     }
     f->begin[i] = b;
     t->data = f->map.data + f->data_off + b;
@@ -369,10 +395,11 @@ static int named_cmp(const void *x, const void *y) {
 static hy_status check_coverage(hy__st_file *f) {
     if (f->n == 0) {
         if (f->data_size != 0)
-            return hy__error(HY_ERR_FORMAT,
-                             "%s: data section has %llu bytes but the header lists no tensors (the tensors "
-                             "must cover the data section exactly)",
-                             f->path, (unsigned long long)f->data_size);
+            return hy__error(
+                HY_ERR_FORMAT,
+                "%s: data section has %llu bytes but the header lists no tensors (the tensors "
+                "must cover the data section exactly)",
+                f->path, (unsigned long long)f->data_size);
         return HY_OK;
     }
     span *s = hy__malloc(f->n * sizeof *s);
@@ -387,21 +414,25 @@ static hy_status check_coverage(hy__st_file *f) {
     uint64_t pos = 0;
     for (size_t k = 0; k < f->n && !st; k++) {
         if (s[k].b < pos)
-            st = hy__error(HY_ERR_FORMAT, "%s: tensor \"%s\" (data_offsets [%llu, %llu]) overlaps tensor \"%s\"",
+            st = hy__error(HY_ERR_FORMAT,
+                           "%s: tensor \"%s\" (data_offsets [%llu, %llu]) overlaps tensor \"%s\"",
                            f->path, f->tensors[s[k].i].name, (unsigned long long)s[k].b,
                            (unsigned long long)s[k].e, f->tensors[s[k - 1].i].name);
         else if (s[k].b > pos)
             st = hy__error(HY_ERR_FORMAT,
-                           "%s: data section bytes [%llu, %llu) before tensor \"%s\" belong to no tensor (holes are "
+                           "%s: data section bytes [%llu, %llu) before tensor \"%s\" belong to no "
+                           "tensor (holes are "
                            "not allowed)",
-                           f->path, (unsigned long long)pos, (unsigned long long)s[k].b, f->tensors[s[k].i].name);
+                           f->path, (unsigned long long)pos, (unsigned long long)s[k].b,
+                           f->tensors[s[k].i].name);
         pos = s[k].e;
     }
     if (!st && pos != f->data_size)
-        st = hy__error(HY_ERR_FORMAT,
-                       "%s: data section bytes [%llu, %llu) after the last tensor belong to no tensor (the "
-                       "tensors must cover the data section exactly)",
-                       f->path, (unsigned long long)pos, (unsigned long long)f->data_size);
+        st = hy__error(
+            HY_ERR_FORMAT,
+            "%s: data section bytes [%llu, %llu) after the last tensor belong to no tensor (the "
+            "tensors must cover the data section exactly)",
+            f->path, (unsigned long long)pos, (unsigned long long)f->data_size);
     hy__free(s);
     return st;
 }
@@ -411,37 +442,52 @@ static hy_status parse_hotyolo_meta(hy__st_file *f) {
     const char *P = f->path, *v;
     if ((v = hy__st_meta(f, "format")) && strcmp(v, "hotyolo") == 0) {
         const char *ver = hy__st_meta(f, "hotyolo.format_version");
-        if (!ver) return hy__error(HY_ERR_FORMAT, "%s: metadata \"hotyolo.format_version\" is missing", P);
+        if (!ver)
+            return hy__error(HY_ERR_FORMAT, "%s: metadata \"hotyolo.format_version\" is missing",
+                             P);
         if (strcmp(ver, HY_ST_FORMAT_VERSION) != 0)
-            return hy__error(HY_ERR_UNSUPPORTED,
-                             "%s: metadata \"hotyolo.format_version\" is \"%.16s\"; this build reads version %s", P,
-                             ver, HY_ST_FORMAT_VERSION);
+            return hy__error(
+                HY_ERR_UNSUPPORTED,
+                "%s: metadata \"hotyolo.format_version\" is \"%.16s\"; this build reads version %s",
+                P, ver, HY_ST_FORMAT_VERSION);
     }
     if ((v = hy__st_meta(f, "hotyolo.arch")) && strcmp(v, "yolov8") != 0)
-        return hy__error(HY_ERR_UNSUPPORTED, "%s: metadata \"hotyolo.arch\" is \"%.32s\"; only \"yolov8\" is supported",
+        return hy__error(HY_ERR_UNSUPPORTED,
+                         "%s: metadata \"hotyolo.arch\" is \"%.32s\"; only \"yolov8\" is supported",
                          P, v);
-    if ((v = hy__st_meta(f, "hotyolo.variant"))) {
+    if ((v = hy__st_meta(f, "hotyolo.variant")) && v[0]) { /* "" = unknown */
         if (strlen(v) != 1 || !strchr("nsmlx", v[0]))
-            return hy__error(HY_ERR_FORMAT, "%s: metadata \"hotyolo.variant\" is \"%.16s\"; expected n, s, m, l or x",
-                             P, v);
+            return hy__error(
+                HY_ERR_FORMAT,
+                "%s: metadata \"hotyolo.variant\" is \"%.16s\"; expected n, s, m, l or x", P, v);
         snprintf(f->scale, sizeof f->scale, "%s", v);
     }
     if ((v = hy__st_meta(f, "hotyolo.nc")) && !parse_int_str(v, 1, 100000, &f->nc))
-        return hy__error(HY_ERR_FORMAT, "%s: metadata \"hotyolo.nc\" is \"%.16s\"; expected an integer 1..100000", P,
-                         v);
-    if ((v = hy__st_meta(f, "hotyolo.imgsz")) && (!parse_int_str(v, 32, 16384, &f->imgsz) || f->imgsz % 32))
         return hy__error(HY_ERR_FORMAT,
-                         "%s: metadata \"hotyolo.imgsz\" is \"%.16s\"; expected a multiple of 32 in 32..16384", P, v);
+                         "%s: metadata \"hotyolo.nc\" is \"%.16s\"; expected an integer 1..100000",
+                         P, v);
+    if ((v = hy__st_meta(f, "hotyolo.imgsz")) &&
+        (!parse_int_str(v, 32, 16384, &f->imgsz) || f->imgsz % 32))
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: metadata \"hotyolo.imgsz\" is \"%.16s\"; expected a multiple of 32 in 32..16384",
+            P, v);
     f->fused = -1;
     if ((v = hy__st_meta(f, "hotyolo.fused"))) {
-        if (strcmp(v, "true") == 0) f->fused = 1;
-        else if (strcmp(v, "false") == 0) f->fused = 0;
-        else return hy__error(HY_ERR_FORMAT, "%s: metadata \"hotyolo.fused\" is \"%.16s\"; expected true or false", P, v);
+        if (strcmp(v, "true") == 0)
+            f->fused = 1;
+        else if (strcmp(v, "false") == 0)
+            f->fused = 0;
+        else
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: metadata \"hotyolo.fused\" is \"%.16s\"; expected true or false",
+                             P, v);
     }
     const char *hash_keys[] = {"hotyolo.source_sha256", HY_ST_KEY_DATA_SHA256};
     for (size_t k = 0; k < 2; k++)
         if ((v = hy__st_meta(f, hash_keys[k])) && !is_sha256_hex(v))
-            return hy__error(HY_ERR_FORMAT, "%s: metadata \"%s\" is not 64 hex digits", P, hash_keys[k]);
+            return hy__error(HY_ERR_FORMAT, "%s: metadata \"%s\" is not 64 hex digits", P,
+                             hash_keys[k]);
     if ((v = hy__st_meta(f, "hotyolo.stride"))) {
         const char *why;
         size_t end;
@@ -454,17 +500,19 @@ static hy_status parse_hotyolo_meta(hy__st_file *f) {
         }
         json_object_put(a);
         if (!ok)
-            return hy__error(HY_ERR_FORMAT, "%s: metadata \"hotyolo.stride\" is not a JSON list of strides like [8,16,32]",
-                             P);
+            return hy__error(
+                HY_ERR_FORMAT,
+                "%s: metadata \"hotyolo.stride\" is not a JSON list of strides like [8,16,32]", P);
     }
     if ((v = hy__st_meta(f, "hotyolo.names"))) {
         const char *why;
         size_t end;
         json_object *a = parse_json(v, strlen(v), &why, &end);
-        if (!a || !json_object_is_type(a, json_type_array) || !all_space(v + end, strlen(v) - end) ||
-            json_object_array_length(a) > 100000) {
+        if (!a || !json_object_is_type(a, json_type_array) ||
+            !all_space(v + end, strlen(v) - end) || json_object_array_length(a) > 100000) {
             json_object_put(a);
-            return hy__error(HY_ERR_FORMAT, "%s: metadata \"hotyolo.names\" is not a JSON list of strings", P);
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: metadata \"hotyolo.names\" is not a JSON list of strings", P);
         }
         size_t nn = json_object_array_length(a);
         f->names = hy__calloc(nn ? nn : 1, sizeof(char *));
@@ -476,7 +524,8 @@ static hy_status parse_hotyolo_meta(hy__st_file *f) {
             json_object *s = json_object_array_get_idx(a, i);
             if (!json_object_is_type(s, json_type_string)) {
                 json_object_put(a);
-                return hy__error(HY_ERR_FORMAT, "%s: metadata \"hotyolo.names\": entry %zu is not a string", P, i);
+                return hy__error(HY_ERR_FORMAT,
+                                 "%s: metadata \"hotyolo.names\": entry %zu is not a string", P, i);
             }
             f->names[i] = hy__strdup(json_object_get_string(s));
             if (!f->names[i]) {
@@ -487,8 +536,9 @@ static hy_status parse_hotyolo_meta(hy__st_file *f) {
         }
         json_object_put(a);
         if (f->nc > 0 && f->n_names != f->nc)
-            return hy__error(HY_ERR_FORMAT, "%s: metadata \"hotyolo.names\" has %d names but \"hotyolo.nc\" is %d", P,
-                             f->n_names, f->nc);
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: metadata \"hotyolo.names\" has %d names but \"hotyolo.nc\" is %d",
+                             P, f->n_names, f->nc);
     }
     if (f->fused < 0) { /* infer: BN tensors present -> unfused; conv biases only -> fused */
         bool bn = false, conv_bias = false;
@@ -516,37 +566,46 @@ static hy_status st_parse(hy__st_file *f) {
     const uint8_t *m = f->map.data;
     size_t size = f->map.size;
     if (size < 8)
-        return hy__error(HY_ERR_FORMAT, "%s: file is %zu bytes, too short for the 8-byte safetensors header length",
-                         P, size);
+        return hy__error(
+            HY_ERR_FORMAT,
+            "%s: file is %zu bytes, too short for the 8-byte safetensors header length", P, size);
     uint64_t n = le64(m);
     if (n == 0) return hy__error(HY_ERR_FORMAT, "%s: safetensors header length is 0", P);
     if (n > HY_ST_MAX_HEADER)
-        return hy__error(HY_ERR_FORMAT, "%s: safetensors header length %llu exceeds the %u-byte limit", P,
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: safetensors header length %llu exceeds the %u-byte limit", P,
                          (unsigned long long)n, HY_ST_MAX_HEADER);
     if (n > size - 8)
         return hy__error(HY_ERR_FORMAT,
-                         "%s: safetensors header length %llu runs past the end of the file (%zu bytes: truncated?)", P,
-                         (unsigned long long)n, size);
+                         "%s: safetensors header length %llu runs past the end of the file (%zu "
+                         "bytes: truncated?)",
+                         P, (unsigned long long)n, size);
     f->header_len = n;
     f->data_off = 8 + n;
     f->data_size = size - 8 - n;
     const char *hdr = (const char *)m + 8;
     size_t bad = utf8_check((const uint8_t *)hdr, (size_t)n);
-    if (bad != n) return hy__error(HY_ERR_FORMAT, "%s: header is not valid UTF-8 (header byte %zu)", P, bad);
-    if (memchr(hdr, 0, (size_t)n)) return hy__error(HY_ERR_FORMAT, "%s: header is not valid JSON (NUL byte)", P);
+    if (bad != n)
+        return hy__error(HY_ERR_FORMAT, "%s: header is not valid UTF-8 (header byte %zu)", P, bad);
+    if (memchr(hdr, 0, (size_t)n))
+        return hy__error(HY_ERR_FORMAT, "%s: header is not valid JSON (NUL byte)", P);
 
     const char *why;
     size_t end = 0;
     json_object *root = parse_json(hdr, (size_t)n, &why, &end);
-    if (!root) return hy__error(HY_ERR_FORMAT, "%s: header is not valid JSON: %s (near header byte %zu)", P, why, end);
+    if (!root)
+        return hy__error(HY_ERR_FORMAT, "%s: header is not valid JSON: %s (near header byte %zu)",
+                         P, why, end);
     hy_status st = HY_OK;
     if (!json_object_is_type(root, json_type_object)) {
         st = hy__error(HY_ERR_FORMAT, "%s: header is not a JSON object", P);
         goto done;
     }
     if (!all_space(hdr + end, (size_t)n - end)) {
-        st = hy__error(HY_ERR_FORMAT, "%s: header is not valid JSON: trailing characters after the object at byte %zu",
-                       P, end);
+        st = hy__error(
+            HY_ERR_FORMAT,
+            "%s: header is not valid JSON: trailing characters after the object at byte %zu", P,
+            end);
         goto done;
     }
     size_t cap = (size_t)json_object_object_length(root);
@@ -558,8 +617,10 @@ static hy_status st_parse(hy__st_file *f) {
         goto done;
     }
     json_object_object_foreach(root, key, val) {
-        if (strcmp(key, "__metadata__") == 0) st = parse_metadata(f, val);
-        else if ((st = parse_tensor(f, f->n, key, val)) == HY_OK) f->n++;
+        if (strcmp(key, "__metadata__") == 0)
+            st = parse_metadata(f, val);
+        else if ((st = parse_tensor(f, f->n, key, val)) == HY_OK)
+            f->n++;
         if (st) goto done;
     }
     if ((st = check_coverage(f))) goto done;
@@ -594,12 +655,14 @@ hy_status hy__st_open(const char *path, int verify_hash, hy__st_file **out) {
         const char *rec = hy__st_meta(f, HY_ST_KEY_DATA_SHA256);
         char hex[HY_SHA256_HEX_LEN + 1];
         if (!rec)
-            st = hy__error(HY_ERR_FORMAT,
-                           "%s: cannot verify: the file has no recorded data hash (metadata \"%s\" is absent)", path,
-                           HY_ST_KEY_DATA_SHA256);
+            st = hy__error(
+                HY_ERR_FORMAT,
+                "%s: cannot verify: the file has no recorded data hash (metadata \"%s\" is absent)",
+                path, HY_ST_KEY_DATA_SHA256);
         else if (!(st = hash_data(f, hex)) && strcasecmp(rec, hex) != 0)
             st = hy__error(HY_ERR_FORMAT,
-                           "%s: data sha256 mismatch (file is corrupt or was modified): recorded %s, computed %s",
+                           "%s: data sha256 mismatch (file is corrupt or was modified): recorded "
+                           "%s, computed %s",
                            path, rec, hex);
     }
     if (st) {
@@ -611,8 +674,12 @@ hy_status hy__st_open(const char *path, int verify_hash, hy__st_file **out) {
 }
 
 size_t hy__st_count(const hy__st_file *f) { return f->n; }
-const hy__wtensor *hy__st_tensor(const hy__st_file *f, size_t i) { return i < f->n ? &f->tensors[i] : NULL; }
-uint64_t hy__st_tensor_offset(const hy__st_file *f, size_t i) { return i < f->n ? f->data_off + f->begin[i] : 0; }
+const hy__wtensor *hy__st_tensor(const hy__st_file *f, size_t i) {
+    return i < f->n ? &f->tensors[i] : NULL;
+}
+uint64_t hy__st_tensor_offset(const hy__st_file *f, size_t i) {
+    return i < f->n ? f->data_off + f->begin[i] : 0;
+}
 uint64_t hy__st_header_len(const hy__st_file *f) { return f->header_len; }
 uint64_t hy__st_data_offset(const hy__st_file *f) { return f->data_off; }
 uint64_t hy__st_data_size(const hy__st_file *f) { return f->data_size; }
@@ -625,8 +692,10 @@ const hy__wtensor *hy__st_find(const hy__st_file *f, const char *name) {
         size_t mid = lo + (hi - lo) / 2;
         int c = strcmp(f->tensors[f->by_name[mid]].name, name);
         if (c == 0) return &f->tensors[f->by_name[mid]];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -660,7 +729,8 @@ hy_status hy__st_source(const hy__st_file *f, hy__wsource *out) {
 }
 
 hy_status hy__st_verify(const char *path, char computed_hex[HY_SHA256_HEX_LEN + 1], int *matches) {
-    if (!computed_hex || !matches) return hy__error(HY_ERR_INVALID_ARG, "hy__st_verify: NULL argument");
+    if (!computed_hex || !matches)
+        return hy__error(HY_ERR_INVALID_ARG, "hy__st_verify: NULL argument");
     hy__st_file *f = NULL;
     hy_status st = hy__st_open(path, 0, &f);
     if (st) return st;
@@ -716,22 +786,25 @@ static hy_status check_wtensor(const char *path, size_t i, const hy__wtensor *t,
     if (strcmp(t->name, "__metadata__") == 0)
         return hy__error(HY_ERR_INVALID_ARG, "%s: tensor name \"__metadata__\" is reserved", path);
     if ((unsigned)t->dtype >= HY_DTYPE_COUNT)
-        return hy__error(HY_ERR_INVALID_ARG, "%s: tensor \"%s\": invalid dtype %d", path, t->name, (int)t->dtype);
+        return hy__error(HY_ERR_INVALID_ARG, "%s: tensor \"%s\": invalid dtype %d", path, t->name,
+                         (int)t->dtype);
     if (t->ndim < 0 || t->ndim > HY_WT_MAX_DIMS)
-        return hy__error(HY_ERR_INVALID_ARG, "%s: tensor \"%s\": ndim %d out of range 0..%d", path, t->name, t->ndim,
-                         HY_WT_MAX_DIMS);
+        return hy__error(HY_ERR_INVALID_ARG, "%s: tensor \"%s\": ndim %d out of range 0..%d", path,
+                         t->name, t->ndim, HY_WT_MAX_DIMS);
     size_t numel = 1;
     for (int d = 0; d < t->ndim; d++) {
         if (t->shape[d] < 0 || !hy__mul_ok(numel, (size_t)t->shape[d], &numel))
-            return hy__error(HY_ERR_INVALID_ARG, "%s: tensor \"%s\": bad shape[%d] = %lld", path, t->name, d,
-                             (long long)t->shape[d]);
+            return hy__error(HY_ERR_INVALID_ARG, "%s: tensor \"%s\": bad shape[%d] = %lld", path,
+                             t->name, d, (long long)t->shape[d]);
     }
     if (numel != t->numel)
-        return hy__error(HY_ERR_INVALID_ARG, "%s: tensor \"%s\": numel %zu does not match the shape (%zu)", path,
+        return hy__error(HY_ERR_INVALID_ARG,
+                         "%s: tensor \"%s\": numel %zu does not match the shape (%zu)", path,
                          t->name, t->numel, numel);
     if (!hy__mul_ok(numel, hy_dtype_size(t->dtype), nbytes))
         return hy__error(HY_ERR_INVALID_ARG, "%s: tensor \"%s\": size overflows", path, t->name);
-    if (*nbytes && !t->data) return hy__error(HY_ERR_INVALID_ARG, "%s: tensor \"%s\": data is NULL", path, t->name);
+    if (*nbytes && !t->data)
+        return hy__error(HY_ERR_INVALID_ARG, "%s: tensor \"%s\": data is NULL", path, t->name);
     return HY_OK;
 }
 
@@ -751,12 +824,14 @@ static void layout_order(const hy__wtensor *t, const size_t *nbytes, size_t n, s
 }
 
 hy_status hy__st_write(const char *path, const hy__wtensor *tensors, size_t n,
-                       const char *const *meta_keys, const char *const *meta_values, size_t n_meta) {
+                       const char *const *meta_keys, const char *const *meta_values,
+                       size_t n_meta) {
     if (!path || (n && !tensors) || (n_meta && (!meta_keys || !meta_values)))
         return hy__error(HY_ERR_INVALID_ARG, "hy__st_write: NULL argument");
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return hy__error(HY_ERR_INVALID_ARG, "%s: is a directory; refusing to write a weights file there", path);
+        return hy__error(HY_ERR_INVALID_ARG,
+                         "%s: is a directory; refusing to write a weights file there", path);
 
     hy_status st = HY_OK;
     size_t *nbytes = hy__calloc(n ? n : 1, sizeof *nbytes);
@@ -777,17 +852,21 @@ hy_status hy__st_write(const char *path, const hy__wtensor *tensors, size_t n,
     qsort(nm, n, sizeof *nm, named_cmp);
     for (size_t i = 1; i < n; i++)
         if (strcmp(nm[i - 1].name, nm[i].name) == 0) {
-            st = hy__error(HY_ERR_INVALID_ARG, "%s: duplicate tensor name \"%s\"", path, nm[i].name);
+            st =
+                hy__error(HY_ERR_INVALID_ARG, "%s: duplicate tensor name \"%s\"", path, nm[i].name);
             goto fail;
         }
     for (size_t i = 0; i < n_meta; i++) {
-        if (!meta_keys[i] || !meta_values[i] || !is_utf8(meta_keys[i]) || !is_utf8(meta_values[i])) {
-            st = hy__error(HY_ERR_INVALID_ARG, "%s: metadata entry %zu is NULL or not valid UTF-8", path, i);
+        if (!meta_keys[i] || !meta_values[i] || !is_utf8(meta_keys[i]) ||
+            !is_utf8(meta_values[i])) {
+            st = hy__error(HY_ERR_INVALID_ARG, "%s: metadata entry %zu is NULL or not valid UTF-8",
+                           path, i);
             goto fail;
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(meta_keys[i], meta_keys[j]) == 0) {
-                st = hy__error(HY_ERR_INVALID_ARG, "%s: duplicate metadata key \"%s\"", path, meta_keys[i]);
+                st = hy__error(HY_ERR_INVALID_ARG, "%s: duplicate metadata key \"%s\"", path,
+                               meta_keys[i]);
                 goto fail;
             }
     }
@@ -876,14 +955,16 @@ hy_status hy__st_write(const char *path, const hy__wtensor *tensors, size_t n,
     memcpy(tmp + plen, ".tmp-XXXXXX", 12);
     fd = mkstemp(tmp);
     if (fd < 0) {
-        st = hy__error(HY_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
+        st = hy__error(HY_ERR_IO, "%s: cannot create a temporary file next to it: %s", path,
+                       strerror(errno));
         hy__free(tmp);
         tmp = NULL;
         goto fail;
     }
     (void)fchmod(fd, 0644);
     bool ok = write_all(fd, pre, 8) && write_all(fd, js, jlen) && write_all(fd, pre + 8, pad);
-    for (size_t k = 0; k < n && ok; k++) ok = write_all(fd, tensors[order[k]].data, nbytes[order[k]]);
+    for (size_t k = 0; k < n && ok; k++)
+        ok = write_all(fd, tensors[order[k]].data, nbytes[order[k]]);
     if (!ok || fsync(fd) != 0) {
         st = hy__error(HY_ERR_IO, "%s: write failed: %s", path, strerror(errno));
         goto fail;
@@ -895,7 +976,8 @@ hy_status hy__st_write(const char *path, const hy__wtensor *tensors, size_t n,
         goto fail;
     }
     if (rename(tmp, path) != 0) {
-        st = hy__error(HY_ERR_IO, "%s: cannot rename the temporary file into place: %s", path, strerror(errno));
+        st = hy__error(HY_ERR_IO, "%s: cannot rename the temporary file into place: %s", path,
+                       strerror(errno));
         goto fail;
     }
     hy__free(tmp);
@@ -915,7 +997,8 @@ fail:
     return st;
 }
 
-hy_status hy__st_write_source(const char *path, const hy__wsource *src, const char *source_sha256_hex) {
+hy_status hy__st_write_source(const char *path, const hy__wsource *src,
+                              const char *source_sha256_hex) {
     if (!path || !src) return hy__error(HY_ERR_INVALID_ARG, "hy__st_write_source: NULL argument");
     if (source_sha256_hex && !is_sha256_hex(source_sha256_hex))
         return hy__error(HY_ERR_INVALID_ARG, "%s: source sha256 is not 64 hex digits", path);
@@ -937,8 +1020,9 @@ hy_status hy__st_write_source(const char *path, const hy__wsource *src, const ch
         int jerr = !arr;
         for (int i = 0; i < src->n_names && !jerr; i++)
             jerr |= !src->names[i] || jpush(arr, json_object_new_string(src->names[i]));
-        const char *s = jerr ? NULL : json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
-                                                                              JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *s = jerr ? NULL
+                             : json_object_to_json_string_ext(
+                                   arr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         names = s ? hy__strdup(s) : NULL;
         json_object_put(arr);
         if (!names) return hy__error(HY_ERR_NOMEM, "%s: out of memory (class names)", path);

@@ -24,9 +24,9 @@
 #include "io/sha256.h"
 #include "io/weights.h"
 
-#define HY_ST_ALIGN 64                    /* data start (and tensor) alignment we write */
-#define HY_ST_MAX_HEADER 100000000u       /* same limit as the reference reader */
-#define HY_ST_FORMAT_VERSION "1"          /* "hotyolo.format_version" we write and read */
+#define HY_ST_ALIGN           64         /* data start (and tensor) alignment we write */
+#define HY_ST_MAX_HEADER      100000000u /* same limit as the reference reader */
+#define HY_ST_FORMAT_VERSION  "1"        /* "hotyolo.format_version" we write and read */
 #define HY_ST_KEY_DATA_SHA256 "hotyolo.data_sha256"
 
 typedef struct hy__st_file hy__st_file;
@@ -44,8 +44,9 @@ void hy__st_close(hy__st_file *f);
 /* Tensors in header (JSON) order; for files we write that is the order given to the
  * writer. Returned pointers are owned by f. */
 size_t hy__st_count(const hy__st_file *f);
-const hy__wtensor *hy__st_tensor(const hy__st_file *f, size_t i);      /* NULL if out of range */
-const hy__wtensor *hy__st_find(const hy__st_file *f, const char *name); /* NULL if absent; O(log n) */
+const hy__wtensor *hy__st_tensor(const hy__st_file *f, size_t i); /* NULL if out of range */
+const hy__wtensor *hy__st_find(const hy__st_file *f,
+                               const char *name);              /* NULL if absent; O(log n) */
 uint64_t hy__st_tensor_offset(const hy__st_file *f, size_t i); /* file offset of tensor i's data */
 
 /* __metadata__ value for key, NULL if absent (owned by f). */

@@ -10,7 +10,7 @@
 
 #include "core/core.h"
 
-#define HY_SHA256_LEN 32     /* digest bytes */
+#define HY_SHA256_LEN     32 /* digest bytes */
 #define HY_SHA256_HEX_LEN 64 /* lowercase hex characters, without the NUL */
 
 typedef struct hy__sha256_ctx {

@@ -36,14 +36,15 @@ static bool read_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v) {
     return false;
 }
 
-/* Wire type ModelProto uses for a field number, or -1 when not a ModelProto field. */
+/* Wire type ModelProto uses for a field number, or -1 when not a ModelProto field:
+ * 1 ir_version and 5 model_version are varints (0); 2 producer_name, 3 producer_version,
+ * 4 domain, 6 doc_string, 7 graph, 8 opset_import, 14 metadata_props, 20 training_info,
+ * 25 functions and 26 configuration are length-delimited (2). */
 static int model_proto_wire_type(uint64_t field) {
-    switch (field) {
-    case 1: case 5: return 0;                         /* ir_version, model_version */
-    case 2: case 3: case 4: case 6: case 7: case 8:   /* strings, graph, opset_import */
-    case 14: case 20: case 25: return 2;              /* metadata_props, training_info, functions */
-    default: return -1;
-    }
+    if (field == 1 || field == 5) return 0;
+    if ((field >= 2 && field <= 8) || field == 14 || field == 20 || field == 25 || field == 26)
+        return 2;
+    return -1;
 }
 
 static bool looks_like_onnx(const uint8_t *p, size_t len) {
@@ -60,13 +61,13 @@ static bool looks_like_onnx(const uint8_t *p, size_t len) {
         if (!read_varint(p, len, &i, &v)) return fields >= 1;
         if (field == 1 && (v < 1 || v > 20)) return false; /* ir_version */
         if (wt == 2) {
-            if (field == 7 && v == 0) return false;       /* an empty graph is no model */
+            if (field == 7 && v == 0) return false; /* an empty graph is no model */
             size_t avail = len - i;
-            if (field >= 2 && field <= 4) {                /* names: printable text */
+            if (field >= 2 && field <= 4) { /* names: printable text */
                 for (size_t k = 0; k < HY_MIN(avail, (size_t)v); k++)
                     if (p[i + k] < 0x20 || p[i + k] == 0x7f) return false;
             }
-            if (v > avail) return fields >= 1;            /* runs past a sniffing prefix */
+            if (v > avail) return fields >= 1; /* runs past a sniffing prefix */
             i += (size_t)v;
         }
         prev_field = field;

@@ -46,7 +46,13 @@ typedef struct hy__wsource {
     int imgsz;
     char **names;                      /* class names by id */
     int n_names;
+    /* Fused files may also carry every conv's weights pre-packed for a backend, as
+     * tensors "hotyolo.packed.<conv prefix>" (U8) in this layout (NULL when none). */
+    const char *packed_layout;
 } hy__wsource;
+
+/* Tensor names under this prefix are hotyolo's own (packed weights), not model tensors. */
+#define HY_WS_RESERVED_PREFIX "hotyolo."
 
 /* Detects the format from the first bytes (never from the extension). */
 hy__wformat hy__wformat_detect(const uint8_t *buf, size_t len);

@@ -80,6 +80,7 @@ hy_status hy__wfile_open(const char *path, int verify, hy__wfile **out) {
     case HY_WFORMAT_SAFETENSORS:
         st = hy__st_open(path, verify, &f->st);
         if (!st) st = hy__st_source(f->st, &f->src);
+        if (!st) f->src.packed_layout = hy__st_meta(f->st, "hotyolo.packed_layout");
         break;
     case HY_WFORMAT_ONNX:
         st = hy__onnx_load(path, &f->onnx);

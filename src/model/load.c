@@ -245,15 +245,8 @@ static void init_tensor(const hy__tensor_spec *s, int nc, float *dst, uint64_t *
     for (size_t i = 0; i < n; i++) dst[i] = bound * rnd(rng);
 }
 
-typedef struct resolved {
-    const hy__tensor_spec *spec; /* the list matched against (fused or not) */
-    int n;
-    hy__wtensor *t;              /* (n) tensors in spec order */
-    float *init;                 /* storage of initialised tensors */
-    int cursor;
-} resolved;
 
-static const hy__wtensor *res_get(resolved *r, const char *name) {
+static const hy__wtensor *res_get(hy__resolved *r, const char *name) {
     for (int k = 0; k < r->n; k++) {
         int i = (r->cursor + k) % r->n;
         if (strcmp(r->spec[i].name, name) == 0) {
@@ -282,7 +275,7 @@ static void msg_add(msgbuf *m, const char *fmt, ...) {
 }
 
 hy_status hy__model_resolve(const hy__yolov8_spec *spec, const hy__wsource *src, const hy_model_params *p,
-                            const char *what, int nc, resolved *out, hy__load_report *rep) {
+                            const char *what, int nc, hy__resolved *out, hy__load_report *rep) {
     const hy__tensor_spec *list = src->fused ? spec->fused : spec->tensors;
     int n = src->fused ? spec->n_fused : spec->n_tensors;
     memset(out, 0, sizeof *out);
@@ -332,7 +325,8 @@ hy_status hy__model_resolve(const hy__yolov8_spec *spec, const hy__wsource *src,
         if (p->mode == HY_LOAD_TRANSFER && (st = report_add(rep, HY_LOAD_INITIALIZED, s->name, reason))) goto done;
     }
     for (size_t j = 0; j < src->n_tensors; j++) {
-        if (used[j] == 2) continue;
+        if (used[j] == 2 || strncmp(src->tensors[j].name, HY_WS_RESERVED_PREFIX, strlen(HY_WS_RESERVED_PREFIX)) == 0)
+            continue;
         shape_str(b, sizeof b, src->tensors[j].ndim, src->tensors[j].shape);
         if (used[j] == 1) {
             snprintf(reason, sizeof reason, "shape %s does not fit the model", b);
@@ -397,13 +391,13 @@ done:
 }
 
 /* ---- folding ---------------------------------------------------------------------- */
-static hy_status get_f32(resolved *r, const char *name, size_t numel, float *dst, const char *what) {
+static hy_status get_f32(hy__resolved *r, const char *name, size_t numel, float *dst, const char *what) {
     const hy__wtensor *t = res_get(r, name);
     if (!t || t->numel != numel) return hy__error(HY_ERR_MISMATCH, "%s: %s missing or mis-shaped", what, name);
     return hy__wtensor_to_f32(t, dst);
 }
 
-static hy_status fold_conv(resolved *r, int fused, const hy__conv_spec *c, float *w, float *bias, const char *what) {
+hy_status hy__fold_conv(hy__resolved *r, int fused, const hy__conv_spec *c, float *w, float *bias, const char *what) {
     char name[128];
     size_t nw = (size_t)c->cout * (size_t)c->cin * (size_t)c->k * (size_t)c->k;
     snprintf(name, sizeof name, c->has_bn ? "%s.conv.weight" : "%s.weight", c->prefix);
@@ -453,27 +447,39 @@ static hy_status set_names(hy_model *m, const hy__wsource *src) {
     return HY_OK;
 }
 
-hy_status hy__model_from_source(const hy__wsource *src, const char *what, const hy_model_params *params,
-                                hy_model **out) {
-    hy_model_params p = params ? *params : hy_model_default_params();
-    if (p.imgsz == 0) p.imgsz = src->imgsz > 0 ? src->imgsz : 640;
-    if (p.imgsz < 32 || p.imgsz % 32 || p.imgsz > 8192)
-        return hy__error(HY_ERR_INVALID_ARG, "imgsz %d: must be a multiple of 32 between 32 and 8192", p.imgsz);
-    if (p.n_threads < 0 || p.n_threads > 256)
-        return hy__error(HY_ERR_INVALID_ARG, "threads %d: must be between 0 (all cores) and 256", p.n_threads);
-    if (p.nc < 0 || p.nc > 100000) return hy__error(HY_ERR_INVALID_ARG, "nc %d: must be between 1 and 100000", p.nc);
-    if (p.mode != HY_LOAD_STRICT && p.mode != HY_LOAD_TRANSFER)
-        return hy__error(HY_ERR_INVALID_ARG, "load mode %d is not a hy_load_mode", (int)p.mode);
-    for (int i = 0; i < p.n_map; i++)
-        if (!p.map_from || !p.map_to || !p.map_from[i] || !p.map_to[i] || !p.map_from[i][0])
+void hy__resolved_free(hy__resolved *r) {
+    hy__free(r->t);
+    hy__free(r->init);
+    memset(r, 0, sizeof *r);
+}
+
+hy_status hy__model_check_params(const hy_model_params *p) {
+    if (p->imgsz != 0 && (p->imgsz < 32 || p->imgsz % 32 || p->imgsz > 8192))
+        return hy__error(HY_ERR_INVALID_ARG, "imgsz %d: must be a multiple of 32 between 32 and 8192", p->imgsz);
+    if (p->n_threads < 0 || p->n_threads > 256)
+        return hy__error(HY_ERR_INVALID_ARG, "threads %d: must be between 0 (all cores) and 256", p->n_threads);
+    if (p->nc < 0 || p->nc > 100000) return hy__error(HY_ERR_INVALID_ARG, "nc %d: must be between 1 and 100000", p->nc);
+    if (p->mode != HY_LOAD_STRICT && p->mode != HY_LOAD_TRANSFER)
+        return hy__error(HY_ERR_INVALID_ARG, "load mode %d is not a hy_load_mode", (int)p->mode);
+    for (int i = 0; i < p->n_map; i++)
+        if (!p->map_from || !p->map_to || !p->map_from[i] || !p->map_to[i] || !p->map_from[i][0])
             return hy__error(HY_ERR_INVALID_ARG, "map %d: OLD and NEW prefixes are required (OLD non-empty)", i);
+    return HY_OK;
+}
+
+hy_status hy__model_from_source(const hy__wsource *src, const char *what, const hy_model_params *params,
+                                hy__wfile **keep, hy_model **out) {
+    hy_model_params p = params ? *params : hy_model_default_params();
+    hy_status st = hy__model_check_params(&p);
+    if (st) return st;
+    if (p.imgsz == 0) p.imgsz = src->imgsz > 0 ? src->imgsz : 640;
     hy__yolov8_cfg cfg;
-    hy_status st = hy__model_cfg_from_source(src, what, p.nc, &cfg);
+    st = hy__model_cfg_from_source(src, what, p.nc, &cfg);
     if (st) return st;
     hy__yolov8_spec *spec = NULL;
     hy__conv_weights *cw = NULL;
     float *wbuf = NULL;
-    resolved res = {0};
+    hy__resolved res = {0};
     hy_model *m = hy__calloc(1, sizeof *m);
     if (!m) return hy__error(HY_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->mu, NULL);
@@ -482,33 +488,81 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
     m->format = src->format;
     if ((st = hy__yolov8_spec_create(&cfg, &spec))) goto fail;
     if ((st = hy__model_resolve(spec, src, &p, what, cfg.nc, &res, &m->report))) goto fail;
-    /* Fold every conv into one float buffer, hand it to the backend, then drop it. */
+    /* Fold every conv into one float buffer, hand it to the backend, then drop it. A fused
+     * float32 source is used in place (no copy); pre-packed weights in the backend's layout
+     * are used in place too (the file then stays mapped for the model's lifetime). */
+    hy__backend_params bp = {.n_threads = p.n_threads, .reference = 0};
+    if ((st = hy__backend_create("cpu", &bp, &m->be))) goto fail;
+    const char *layout = m->be->i->weights_layout ? m->be->i->weights_layout(m->be) : "";
+    int use_packed = src->fused && src->packed_layout && layout[0] && strcmp(src->packed_layout, layout) == 0;
     size_t total = 0;
     for (int i = 0; i < spec->n_convs; i++) {
         const hy__conv_spec *c = &spec->convs[i];
         total += (size_t)c->cout * (size_t)c->cin * (size_t)c->k * (size_t)c->k + (size_t)c->cout;
     }
-    wbuf = hy__malloc(total * sizeof(float));
     cw = hy__calloc((size_t)spec->n_convs, sizeof *cw);
-    if (!wbuf || !cw) {
-        st = hy__error(HY_ERR_NOMEM, "%s: out of memory for %zu weights", what, total);
+    if (!cw) {
+        st = hy__error(HY_ERR_NOMEM, "%s: out of memory", what);
         goto fail;
     }
     size_t off = 0;
     for (int i = 0; i < spec->n_convs; i++) {
         const hy__conv_spec *c = &spec->convs[i];
         size_t nw = (size_t)c->cout * (size_t)c->cin * (size_t)c->k * (size_t)c->k;
-        float *w = wbuf + off, *b = wbuf + off + nw;
-        off += nw + (size_t)c->cout;
-        if ((st = fold_conv(&res, src->fused, c, w, b, what))) goto fail;
         cw[i].p = (hy__conv2d_params){.cin = c->cin, .cout = c->cout, .kh = c->k, .kw = c->k, .stride = c->stride,
                                       .pad = c->k / 2, .act = c->act, .weight_id = i};
-        cw[i].w = w;
-        cw[i].b = b;
+        char nm[128], nb[128];
+        snprintf(nm, sizeof nm, c->has_bn ? "%s.conv.weight" : "%s.weight", c->prefix);
+        snprintf(nb, sizeof nb, c->has_bn ? "%s.conv.bias" : "%s.bias", c->prefix);
+        const hy__wtensor *tw = src->fused ? res_get(&res, nm) : NULL, *tb = src->fused ? res_get(&res, nb) : NULL;
+        if (tw && tb && tw->dtype == HY_DTYPE_F32 && tb->dtype == HY_DTYPE_F32 && ((uintptr_t)tw->data % 4) == 0 &&
+            ((uintptr_t)tb->data % 4) == 0) {
+            cw[i].w = tw->data;
+            cw[i].b = tb->data;
+        } else {
+            if (!wbuf && !(wbuf = hy__malloc(total * sizeof(float)))) {
+                st = hy__error(HY_ERR_NOMEM, "%s: out of memory for %zu weights", what, total);
+                goto fail;
+            }
+            float *w = wbuf + off, *b = wbuf + off + nw;
+            if ((st = hy__fold_conv(&res, src->fused, c, w, b, what))) goto fail;
+            cw[i].w = w;
+            cw[i].b = b;
+        }
+        off += nw + (size_t)c->cout;
+        if (use_packed) {
+            snprintf(nm, sizeof nm, "hotyolo.packed.%s", c->prefix);
+            const hy__wtensor *pk = src_find(src, nm);
+            if (pk && pk->dtype == HY_DTYPE_U8) {
+                cw[i].packed = pk->data;
+                cw[i].packed_size = pk->numel;
+            }
+        }
     }
-    hy__backend_params bp = {.n_threads = p.n_threads, .reference = 0};
-    if ((st = hy__backend_create("cpu", &bp, &m->be))) goto fail;
+    /* Canary: the first conv's packed blob must equal a fresh packing of its weights, or
+     * the file's layout is not what this build packs: repack everything. */
+    if (use_packed && cw[0].packed) {
+        size_t sz = m->be->i->weight_packed_size(m->be, &cw[0].p);
+        void *tmp = hy__aligned_alloc(64, sz + 64);
+        if (!tmp) {
+            st = hy__error(HY_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        memset(tmp, 0, sz + 64);
+        m->be->i->weight_pack(m->be, &cw[0].p, cw[0].w, cw[0].b, tmp);
+        int same = sz == cw[0].packed_size && memcmp(tmp, cw[0].packed, sz) == 0;
+        hy__aligned_free(tmp);
+        if (!same) {
+            hy__log(HY_LOG_WARN, "%s: packed weights do not match this build's layout %s; repacking", what, layout);
+            for (int i = 0; i < spec->n_convs; i++) cw[i].packed = NULL;
+        }
+    }
     if ((st = m->be->i->weights_set(m->be, cw, spec->n_convs))) goto fail;
+    for (int i = 0; i < spec->n_convs && keep && *keep; i++)
+        if (cw[i].packed) { /* the backend points into the file: the model keeps it open */
+            m->wfile = *keep;
+            *keep = NULL;
+        }
     if ((st = set_names(m, src))) goto fail;
     m->path = hy__strdup(what);
     if (!m->path) {
@@ -517,16 +571,14 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
     }
     hy__free(wbuf);
     hy__free(cw);
-    hy__free(res.t);
-    hy__free(res.init);
+    hy__resolved_free(&res);
     hy__yolov8_spec_free(spec);
     *out = m;
     return HY_OK;
 fail:
     hy__free(wbuf);
     hy__free(cw);
-    hy__free(res.t);
-    hy__free(res.init);
+    hy__resolved_free(&res);
     hy__yolov8_spec_free(spec);
     hy_model_free(m);
     return st;
@@ -537,7 +589,7 @@ hy_status hy__model_from_pt(const hy__pt_file *pt, const char *what, const hy_mo
     hy__wtensor *t;
     hy_status st = hy__pt_source(pt, &src, &t);
     if (st) return st;
-    st = hy__model_from_source(&src, what, p, out);
+    st = hy__model_from_source(&src, what, p, NULL, out);
     hy__free(t);
     return st;
 }
@@ -547,8 +599,8 @@ hy_status hy_model_load(const char *path, const hy_model_params *params, hy_mode
     hy__wfile *f = NULL;
     hy_status st = hy__wfile_open(path, params ? params->verify : 0, &f);
     if (st) return st;
-    st = hy__model_from_source(hy__wfile_source(f), path, params, out);
-    hy__wfile_close(f);
+    st = hy__model_from_source(hy__wfile_source(f), path, params, &f, out);
+    hy__wfile_close(f); /* NULL when the model keeps it */
     return st;
 }
 

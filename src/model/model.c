@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "image/image.h"
+#include "io/wfile.h"
 #include "model/model_impl.h"
 #include "ops/cpu/ops_cpu.h"
 
@@ -21,6 +22,7 @@ void hy_model_free(hy_model *m) {
         hy__graph_free(m->plans[i].g);
     }
     hy__backend_free(m->be);
+    hy__wfile_close(m->wfile);
     for (int i = 0; m->names && i < m->n_names; i++) hy__free(m->names[i]);
     hy__free(m->names);
     hy__free(m->path);

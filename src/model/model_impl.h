@@ -39,6 +39,7 @@ void hy__load_report_free(hy__load_report *r);
 
 struct hy_model {
     hy__wformat format;
+    struct hy__wfile *wfile; /* weights file used in place (mapped), or NULL */
     hy__load_report report;
     hy__yolov8_cfg cfg;
     hy__backend *be;
@@ -64,7 +65,25 @@ struct hy_model {
 hy_status hy__model_cfg_from_source(const hy__wsource *src, const char *what, int nc_override, hy__yolov8_cfg *out);
 /* Builds a model from a weights source: resolution (strict / transfer), BN folding,
  * weights handed to the backend. `what` names the file in errors. */
-hy_status hy__model_from_source(const hy__wsource *src, const char *what, const hy_model_params *p, hy_model **out);
+struct hy__wfile;
+/* keep (may be NULL): the open file behind src; the model takes it (sets *keep = NULL)
+ * when it uses the file's memory in place. */
+hy_status hy__model_from_source(const hy__wsource *src, const char *what, const hy_model_params *p,
+                                struct hy__wfile **keep, hy_model **out);
+/* Network tensors resolved against a source, in spec order (fused or unfused list). */
+typedef struct hy__resolved {
+    const hy__tensor_spec *spec;
+    int n;
+    hy__wtensor *t;     /* (n) */
+    float *init;        /* storage of initialised tensors (transfer) */
+    int cursor;
+} hy__resolved;
+hy_status hy__model_resolve(const hy__yolov8_spec *spec, const hy__wsource *src, const hy_model_params *p,
+                            const char *what, int nc, hy__resolved *out, hy__load_report *rep);
+void hy__resolved_free(hy__resolved *r);
+/* Folded conv weight (cout, cin, k, k) and bias (cout) as float32. */
+hy_status hy__fold_conv(hy__resolved *r, int fused, const hy__conv_spec *c, float *w, float *bias, const char *what);
+hy_status hy__model_check_params(const hy_model_params *p);
 hy_status hy__model_from_pt(const hy__pt_file *pt, const char *what, const hy_model_params *p, hy_model **out);
 /* Plan for input (h, w): cached, built on first use. */
 hy_status hy__model_plan_get(hy_model *m, int h, int w, hy__model_plan **out);

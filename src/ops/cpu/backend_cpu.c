@@ -1,14 +1,20 @@
 /* CPU backend: packs conv weights once, plans one arena + one scratch per graph, runs the
  * nodes in order with the thread pool. graph_compute performs no allocation. */
+#include <stdio.h>
 #include <string.h>
 
 #include "backend/backend_impl.h"
 #include "ops/cpu/detect.h"
 #include "ops/cpu/ops_cpu.h"
 
+/* Packed layout name: ISA of the micro-kernels + this version, bumped whenever
+ * hy__cpu_conv2d_pack changes its output. */
+#define CPU_PACK_VERSION 1
+
 typedef struct cpu_weight {
     hy__conv2d_desc d;
-    void *packed;   /* fast path: packed weights (aligned) */
+    const void *packed; /* fast path: packed weights (owned, aligned) or in place */
+    int owned;
     float *w, *b;   /* reference path: plain copies */
 } cpu_weight;
 
@@ -45,7 +51,7 @@ static int cpu_supports_op(hy__backend *be, const hy__node *n) {
 
 static void free_weights(cpu_ctx *c) {
     for (int i = 0; i < c->n_weights; i++) {
-        hy__aligned_free(c->weights[i].packed);
+        if (c->weights[i].owned) hy__aligned_free((void *)c->weights[i].packed);
         hy__free(c->weights[i].w);
         hy__free(c->weights[i].b);
     }
@@ -76,11 +82,16 @@ static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int
             if (!cw->w || !cw->b) goto oom;
             memcpy(cw->w, w[i].w, nw * sizeof(float));
             memcpy(cw->b, w[i].b, (size_t)cw->d.cout * sizeof(float));
+        } else if (w[i].packed && w[i].packed_size == hy__cpu_conv2d_packed_size(&cw->d) &&
+                   ((uintptr_t)w[i].packed % 64) == 0) {
+            cw->packed = w[i].packed; /* ready for our kernels: used in place */
         } else {
             size_t sz = hy__cpu_conv2d_packed_size(&cw->d);
-            cw->packed = hy__aligned_alloc(64, (sz + 63) & ~(size_t)63);
-            if (!cw->packed) goto oom;
-            hy__cpu_conv2d_pack(&cw->d, w[i].w, w[i].b, cw->packed);
+            void *pk = hy__aligned_alloc(64, (sz + 63) & ~(size_t)63);
+            if (!pk) goto oom;
+            hy__cpu_conv2d_pack(&cw->d, w[i].w, w[i].b, pk);
+            cw->packed = pk;
+            cw->owned = 1;
         }
     }
     return HY_OK;
@@ -232,10 +243,32 @@ static void cpu_free(hy__backend *be) {
     hy__free(be);
 }
 
+static const char *cpu_weights_layout(hy__backend *be) {
+    static char name[64];
+    if (ctx_of(be)->reference) return "";
+    if (!name[0]) snprintf(name, sizeof name, "cpu-%s-v%d", hy__cpu_isa(), CPU_PACK_VERSION);
+    return name;
+}
+
+static size_t cpu_weight_packed_size(hy__backend *be, const hy__conv2d_params *p) {
+    (void)be;
+    hy__conv2d_desc d = desc_of(p);
+    return hy__cpu_conv2d_packed_size(&d);
+}
+
+static void cpu_weight_pack(hy__backend *be, const hy__conv2d_params *p, const float *w, const float *b, void *dst) {
+    (void)be;
+    hy__conv2d_desc d = desc_of(p);
+    hy__cpu_conv2d_pack(&d, w, b, dst);
+}
+
 static const struct hy__backend_i cpu_iface = {
     .api_version = HY_BACKEND_API_VERSION,
     .name = "cpu",
     .supports_op = cpu_supports_op,
+    .weights_layout = cpu_weights_layout,
+    .weight_packed_size = cpu_weight_packed_size,
+    .weight_pack = cpu_weight_pack,
     .weights_set = cpu_weights_set,
     .graph_prepare = cpu_graph_prepare,
     .tensor_host_ptr = cpu_tensor_host_ptr,

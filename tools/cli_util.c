@@ -1,0 +1,229 @@
+/* hotyolo CLI: option parsing and output helpers shared by the subcommands. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+
+// --- options ---------------------------------------------------------------------------
+
+int hy_cli_next_opt(const char *cmd, const hy_cli_opt *table, size_t n, int argc, char **argv,
+                    int *i, int *positional_only, const char **val) {
+    const char *a = argv[*i];
+    *val = NULL;
+    if (*positional_only || a[0] != '-' || a[1] == '\0') return -2; /* "-" is a path (stdin) */
+    if (!strcmp(a, "--")) {
+        *positional_only = 1;
+        return -3;
+    }
+    /* "--name=value", "--name [value]" or "-x" */
+    const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
+    size_t name_len = eq ? (size_t)(eq - a) : strlen(a);
+    int k = -1;
+    for (size_t t = 0; t < n; t++) {
+        const char *nm = table[t].name;
+        if ((strlen(nm) == name_len && !strncmp(a, nm, name_len)) ||
+            (table[t].short_name && !strcmp(a, table[t].short_name))) {
+            k = (int)t;
+            break;
+        }
+    }
+    if (k < 0) {
+        hy_cli_error(cmd, "unknown option '%.*s' (see 'hotyolo %s --help')", (int)name_len, a, cmd);
+        return -1;
+    }
+    if (table[k].has_value) {
+        if (eq) {
+            *val = eq + 1;
+        } else if (*i + 1 < argc) {
+            *val = argv[++*i];
+        } else {
+            hy_cli_error(cmd, "option %s needs a value (see 'hotyolo %s --help')", table[k].name,
+                         cmd);
+            return -1;
+        }
+    } else if (eq) {
+        hy_cli_error(cmd, "option %s takes no value", table[k].name);
+        return -1;
+    }
+    return k;
+}
+
+int hy_cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno == ERANGE) {
+        hy_cli_error(cmd, "%s: '%s' is not an integer", opt, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        hy_cli_error(cmd, "%s: %s is out of range (expected an integer in [%ld, %ld])", opt, s, lo,
+                     hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static char *dup_n(const char *s, size_t n) {
+    char *c = malloc(n + 1);
+    if (!c) return NULL;
+    memcpy(c, s, n);
+    c[n] = '\0';
+    return c;
+}
+
+int hy_cli_maps_add(const char *cmd, hy_cli_maps *m, const char *arg) {
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) {
+        hy_cli_error(cmd, "--map: '%s' is not OLD=NEW with a non-empty OLD prefix", arg);
+        return -1;
+    }
+    char **from = realloc(m->from, (size_t)(m->n + 1) * sizeof *from);
+    if (from) m->from = from;
+    char **to = from ? realloc(m->to, (size_t)(m->n + 1) * sizeof *to) : NULL;
+    if (to) m->to = to;
+    char *f = to ? dup_n(arg, (size_t)(eq - arg)) : NULL;
+    char *t = f ? dup_n(eq + 1, strlen(eq + 1)) : NULL;
+    if (!t) {
+        free(f);
+        hy_cli_error(cmd, "out of memory");
+        return -1;
+    }
+    m->from[m->n] = f;
+    m->to[m->n] = t;
+    m->n++;
+    return 0;
+}
+
+void hy_cli_maps_free(hy_cli_maps *m) {
+    for (int i = 0; i < m->n; i++) {
+        free(m->from[i]);
+        free(m->to[i]);
+    }
+    free(m->from);
+    free(m->to);
+    m->from = m->to = NULL;
+    m->n = 0;
+}
+
+void hy_cli_maps_apply(const hy_cli_maps *m, hy_model_params *p) {
+    p->map_from = (const char *const *)m->from;
+    p->map_to = (const char *const *)m->to;
+    p->n_map = m->n;
+}
+
+// --- output ----------------------------------------------------------------------------
+
+void hy_cli_put_escaped(FILE *f, const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+const char *hy_cli_thousands(long long v, char *buf, size_t cap) {
+    char digits[32];
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    int nd = snprintf(digits, sizeof digits, "%llu", u);
+    size_t k = 0;
+    if (v < 0 && k + 1 < cap) buf[k++] = '-';
+    for (int d = 0; d < nd && k + 1 < cap; d++) {
+        if (d > 0 && (nd - d) % 3 == 0 && k + 2 < cap) buf[k++] = ',';
+        buf[k++] = digits[d];
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+const char *hy_cli_size(double bytes, char *buf, size_t cap) {
+    if (bytes < 1e3)
+        snprintf(buf, cap, "%.0f B", bytes);
+    else if (bytes < 1e6)
+        snprintf(buf, cap, "%.1f kB", bytes / 1e3);
+    else if (bytes < 1e9)
+        snprintf(buf, cap, "%.1f MB", bytes / 1e6);
+    else
+        snprintf(buf, cap, "%.1f GB", bytes / 1e9);
+    return buf;
+}
+
+void hy_cli_print_load_report(FILE *f, const char *model_path, const hy_model *m) {
+    size_t nt = hy_model_load_count(m, HY_LOAD_TRANSFERRED);
+    size_t ni = hy_model_load_count(m, HY_LOAD_INITIALIZED);
+    size_t ng = hy_model_load_count(m, HY_LOAD_IGNORED);
+    fprintf(f, "transferred %zu/%zu tensors from ", nt, hy_model_num_tensors(m));
+    hy_cli_put_escaped(f, model_path);
+    fprintf(f, " (%zu initialised, %zu ignored)\n", ni, ng);
+    static const struct {
+        hy_load_item what;
+        const char *label;
+    } groups[] = {{HY_LOAD_INITIALIZED, "initialised"}, {HY_LOAD_IGNORED, "ignored"}};
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        size_t n = hy_model_load_count(m, groups[g].what);
+        for (size_t i = 0; i < n; i++) {
+            const char *name = hy_model_load_name(m, groups[g].what, i);
+            const char *why = hy_model_load_reason(m, groups[g].what, i);
+            fprintf(f, "  %-11s ", groups[g].label);
+            hy_cli_put_escaped(f, name ? name : "?");
+            if (why && *why) {
+                fputs(": ", f);
+                hy_cli_put_escaped(f, why);
+            }
+            fputc('\n', f);
+        }
+    }
+}
+
+// --- hy_inspect as json-c ----------------------------------------------------------------
+
+struct json_object *hy_cli_inspect_load(const char *cmd, const char *path, int with_tensors,
+                                        char **raw_out) {
+    char *raw = NULL;
+    if (hy_inspect(path, with_tensors, &raw) != HY_OK) {
+        const char *e = hy_last_error();
+        if (strstr(e, path))
+            hy_cli_error(cmd, "%s", e);
+        else
+            hy_cli_error(cmd, "'%s': %s", path, e);
+        return NULL;
+    }
+    json_object *o = json_tokener_parse(raw);
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        hy_cli_error(cmd, "'%s': the library's description is not a JSON object", path);
+        json_object_put(o);
+        hy_free(raw);
+        return NULL;
+    }
+    if (raw_out)
+        *raw_out = raw;
+    else
+        hy_free(raw);
+    return o;
+}
+
+json_object *hy_cli_json_get(json_object *o, const char *key) {
+    json_object *v = NULL;
+    if (!o || !json_object_is_type(o, json_type_object)) return NULL;
+    return json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+const char *hy_cli_dtype_short(const char *n) {
+    static const char *map[][2] = {
+        {"float32", "f32"}, {"float16", "f16"}, {"bfloat16", "bf16"}, {"float64", "f64"},
+        {"int64", "i64"},   {"int32", "i32"},   {"int8", "i8"},       {"uint8", "u8"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(n, map[i][0])) return map[i][1];
+    return n;
+}

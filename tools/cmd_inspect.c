@@ -1,0 +1,301 @@
+/* hotyolo inspect FILE [--tensors] [--json]: describes a weights file.
+ *
+ * Output: "key: value" lines derived from hy_inspect()'s JSON (file, format, sha256,
+ * architecture, variant, task, nc, names, imgsz, parameters, tensors, dtypes, fused, valid),
+ * then the file's metadata; --tensors adds a name/shape/dtype table. --json prints
+ * hy_inspect()'s JSON unchanged. Exit 0 ok, 1 runtime error (unreadable or unknown file),
+ * 2 usage error. Text taken from the file is printed with control characters escaped. */
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+
+#define CMD "inspect"
+#define N_NAMES_SHOWN 5  /* names: first few, then "... (nc)" */
+#define SHORT_VALUE 100  /* metadata values longer than this are summarised */
+
+static void help(void) {
+    printf("Usage: hotyolo inspect FILE [options]\n"
+           "\n"
+           "Describes the weights file FILE (an Ultralytics .pt checkpoint, a hotyolo\n"
+           ".safetensors file or a YOLOv8 .onnx export): format, sha256 of the file,\n"
+           "architecture and variant, task, class count and names, input size, parameter\n"
+           "count, tensor count and dtypes, whether BatchNorm is fused, whether hotyolo can\n"
+           "load it strictly (valid: yes, or no with the problems), and the file's own\n"
+           "metadata (.pt: date, version, epoch, train_args, train_metrics, ...).\n"
+           "Nothing in FILE is executed.\n"
+           "\n"
+           "Options:\n"
+           "  --tensors   also list every tensor: name, shape, dtype (default: off)\n"
+           "  --json      print the description as JSON instead (with --tensors: a\n"
+           "              \"tensors\" array of {\"name\", \"shape\", \"dtype\"}) (default: off)\n"
+           "  -h, --help  show this help\n"
+           "\n"
+           "Exit status: 0 ok, 1 runtime error (FILE missing, unreadable or not a weights\n"
+           "file), 2 usage error.\n"
+           "\n"
+           "Example:\n"
+           "  hotyolo inspect yolov8n.pt --tensors\n");
+}
+
+// --- values ----------------------------------------------------------------------------
+
+static const char *str_of(json_object *o, const char *key) {
+    json_object *v = hy_cli_json_get(o, key);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* "key:" padded so that values line up. */
+static void label(const char *indent, const char *key) {
+    int pad = 14 - (int)strlen(key);
+    printf("%s%s:%*s ", indent, key, pad > 0 ? pad : 0, "");
+}
+
+static void line_str(const char *key, const char *v) {
+    if (!v) return;
+    label("", key);
+    hy_cli_put_escaped(stdout, v);
+    putchar('\n');
+}
+
+/* One metadata value on one line: strings bare (long ones cut), objects and arrays as
+ * compact JSON when short, else their keys / item count. */
+static void put_value(json_object *v) {
+    if (!v) {
+        fputs("null", stdout);
+        return;
+    }
+    if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        size_t n = strlen(s);
+        if (n <= SHORT_VALUE) {
+            hy_cli_put_escaped(stdout, s);
+        } else {
+            /* cut at a UTF-8 character boundary */
+            char head[SHORT_VALUE + 1];
+            size_t k = SHORT_VALUE - 20;
+            while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+            memcpy(head, s, k);
+            head[k] = '\0';
+            hy_cli_put_escaped(stdout, head);
+            printf("... (%zu characters)", n);
+        }
+        return;
+    }
+    const char *compact = json_object_to_json_string_ext(
+        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (compact && strlen(compact) <= SHORT_VALUE) {
+        hy_cli_put_escaped(stdout, compact);
+        return;
+    }
+    if (json_object_is_type(v, json_type_object)) {
+        printf("(%d keys) ", json_object_object_length(v));
+        int first = 1;
+        json_object_object_foreach(v, k, val) {
+            (void)val;
+            fputs(first ? "" : ", ", stdout);
+            hy_cli_put_escaped(stdout, k);
+            first = 0;
+        }
+    } else if (json_object_is_type(v, json_type_array)) {
+        printf("[%zu items]", json_object_array_length(v));
+    } else {
+        hy_cli_put_escaped(stdout, compact ? compact : "?");
+    }
+}
+
+/* "16x3x3x3"; "scalar" for shape [] */
+static void shape_str(json_object *shape, char *buf, size_t cap) {
+    size_t n = shape && json_object_is_type(shape, json_type_array)
+                   ? json_object_array_length(shape)
+                   : 0;
+    size_t k = 0;
+    buf[0] = '\0';
+    if (n == 0) {
+        snprintf(buf, cap, "scalar");
+        return;
+    }
+    for (size_t i = 0; i < n && k < cap; i++) {
+        int w = snprintf(buf + k, cap - k, "%s%lld", i ? "x" : "",
+                         (long long)json_object_get_int64(json_object_array_get_idx(shape, i)));
+        if (w < 0) break;
+        k += (size_t)w;
+    }
+}
+
+static void print_tensors(json_object *ts) {
+    size_t n = ts && json_object_is_type(ts, json_type_array) ? json_object_array_length(ts) : 0;
+    int wn = 4, ws = 5;
+    char sh[256];
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx(ts, i);
+        const char *name = str_of(t, "name");
+        int len = name ? (int)strlen(name) : 0;
+        if (len > wn) wn = len;
+        shape_str(hy_cli_json_get(t, "shape"), sh, sizeof sh);
+        if ((int)strlen(sh) > ws) ws = (int)strlen(sh);
+    }
+    printf("tensors (%zu):\n", n);
+    printf("  %-*s  %-*s  %s\n", wn, "name", ws, "shape", "dtype");
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx(ts, i);
+        const char *name = str_of(t, "name");
+        const char *dt = str_of(t, "dtype");
+        shape_str(hy_cli_json_get(t, "shape"), sh, sizeof sh);
+        fputs("  ", stdout);
+        hy_cli_put_escaped(stdout, name ? name : "?");
+        printf("%*s  %-*s  %s\n", wn - (name ? (int)strlen(name) : 1), "", ws, sh, dt ? dt : "?");
+    }
+}
+
+static void print_summary(json_object *o) {
+    char buf[64];
+    line_str("file", str_of(o, "file"));
+    line_str("format", str_of(o, "format"));
+    line_str("sha256", str_of(o, "sha256"));
+    line_str("architecture", str_of(o, "architecture"));
+    line_str("variant", str_of(o, "variant"));
+    line_str("task", str_of(o, "task"));
+    json_object *nc = hy_cli_json_get(o, "nc");
+    if (nc) {
+        label("", "nc");
+        printf("%d\n", json_object_get_int(nc));
+    }
+    json_object *names = hy_cli_json_get(o, "names");
+    if (names && json_object_is_type(names, json_type_array)) {
+        size_t n = json_object_array_length(names);
+        label("", "names");
+        for (size_t i = 0; i < n && i < N_NAMES_SHOWN; i++) {
+            fputs(i ? ", " : "", stdout);
+            hy_cli_put_escaped(stdout, json_object_get_string(json_object_array_get_idx(names, i)));
+        }
+        printf("%s (%zu)\n", n > N_NAMES_SHOWN ? ", ..." : "", n);
+    }
+    json_object *imgsz = hy_cli_json_get(o, "imgsz");
+    if (imgsz) {
+        label("", "imgsz");
+        printf("%d\n", json_object_get_int(imgsz));
+    }
+    json_object *params = hy_cli_json_get(o, "parameters");
+    if (params) {
+        label("", "parameters");
+        printf("%s\n", hy_cli_thousands(json_object_get_int64(params), buf, sizeof buf));
+    }
+    json_object *count = hy_cli_json_get(o, "tensor_count");
+    if (count) {
+        label("", "tensors");
+        printf("%s", hy_cli_thousands(json_object_get_int64(count), buf, sizeof buf));
+        json_object *bytes = hy_cli_json_get(o, "tensor_bytes");
+        if (bytes) printf(" (%s)", hy_cli_size((double)json_object_get_int64(bytes), buf, sizeof buf));
+        putchar('\n');
+    }
+    json_object *dtypes = hy_cli_json_get(o, "dtypes");
+    if (dtypes && json_object_is_type(dtypes, json_type_object)) {
+        label("", "dtypes");
+        int first = 1;
+        json_object_object_foreach(dtypes, k, v) {
+            printf("%s", first ? "" : ", ");
+            hy_cli_put_escaped(stdout, k);
+            printf(" (%d)", json_object_get_int(v));
+            first = 0;
+        }
+        putchar('\n');
+    }
+    json_object *fused = hy_cli_json_get(o, "fused");
+    if (fused) {
+        label("", "fused");
+        puts(json_object_get_boolean(fused) ? "yes" : "no");
+    }
+    json_object *valid = hy_cli_json_get(o, "valid");
+    if (valid) {
+        label("", "valid");
+        if (json_object_get_boolean(valid)) {
+            puts("yes");
+        } else {
+            /* problems: one sentence, then an indented listing; each line indented here */
+            const char *pr = str_of(o, "problems");
+            puts("no");
+            for (const char *p = pr; p && *p;) {
+                const char *nl = strchr(p, '\n');
+                size_t len = nl ? (size_t)(nl - p) : strlen(p);
+                char line[512];
+                if (len >= sizeof line) len = sizeof line - 1;
+                memcpy(line, p, len);
+                line[len] = '\0';
+                fputs("  ", stdout);
+                hy_cli_put_escaped(stdout, line);
+                putchar('\n');
+                p = nl ? nl + 1 : p + strlen(p);
+            }
+        }
+    }
+    json_object *meta = hy_cli_json_get(o, "metadata");
+    if (meta && json_object_is_type(meta, json_type_object) && json_object_object_length(meta)) {
+        puts("metadata:");
+        json_object_object_foreach(meta, k, v) {
+            fputs("  ", stdout);
+            hy_cli_put_escaped(stdout, k);
+            fputs(": ", stdout);
+            put_value(v);
+            putchar('\n');
+        }
+    }
+}
+
+// --- command ---------------------------------------------------------------------------
+
+int hy_cli_inspect(int argc, char **argv) {
+    enum { O_TENSORS, O_JSON, O_HELP };
+    static const hy_cli_opt table[] = {
+        {"--tensors", NULL, O_TENSORS, 0},
+        {"--json", NULL, O_JSON, 0},
+        {"--help", "-h", O_HELP, 0},
+    };
+    const char *path = NULL;
+    int tensors = 0, as_json = 0, positional_only = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *val;
+        int k = hy_cli_next_opt(CMD, table, sizeof table / sizeof table[0], argc, argv, &i,
+                                &positional_only, &val);
+        if (k == -1) return HY_CLI_USAGE;
+        if (k == -3) continue;
+        if (k == -2) {
+            if (path) {
+                hy_cli_error(CMD, "unexpected argument '%s': one FILE at a time (see 'hotyolo "
+                             "inspect --help')", argv[i]);
+                return HY_CLI_USAGE;
+            }
+            path = argv[i];
+            continue;
+        }
+        switch (table[k].id) {
+        case O_TENSORS: tensors = 1; break;
+        case O_JSON: as_json = 1; break;
+        case O_HELP: help(); return HY_CLI_OK;
+        }
+    }
+    if (!path) {
+        hy_cli_error(CMD, "missing FILE argument (see 'hotyolo inspect --help')");
+        return HY_CLI_USAGE;
+    }
+
+    char *raw = NULL;
+    json_object *o = hy_cli_inspect_load(CMD, path, tensors, &raw);
+    if (!o) return HY_CLI_RUNTIME;
+    if (as_json) {
+        fputs(raw, stdout);
+        putchar('\n');
+    } else {
+        print_summary(o);
+        if (tensors) print_tensors(hy_cli_json_get(o, "tensors"));
+    }
+    json_object_put(o);
+    hy_free(raw);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        hy_cli_error(CMD, "error writing to standard output");
+        return HY_CLI_RUNTIME;
+    }
+    return HY_CLI_OK;
+}
