@@ -15,6 +15,7 @@
 #define CMD "inspect"
 #define N_NAMES_SHOWN 5  /* names: first few, then "... (nc)" */
 #define SHORT_VALUE 100  /* metadata values longer than this are summarised */
+#define MAX_PROBLEM_LINES 20
 
 static void help(void) {
     printf("Usage: hotyolo inspect FILE [options]\n"
@@ -217,7 +218,14 @@ static void print_summary(json_object *o) {
             /* problems: one sentence, then an indented listing; each line indented here */
             const char *pr = str_of(o, "problems");
             puts("no");
-            for (const char *p = pr; p && *p;) {
+            int shown = 0;
+            for (const char *p = pr; p && *p; shown++) {
+                if (shown == MAX_PROBLEM_LINES) {
+                    int rest = 1;
+                    for (const char *q = p; (q = strchr(q, '\n')) != NULL && q[1]; q++) rest++;
+                    printf("  ... (%d more lines; see --json)\n", rest);
+                    break;
+                }
                 const char *nl = strchr(p, '\n');
                 size_t len = nl ? (size_t)(nl - p) : strlen(p);
                 char line[512];

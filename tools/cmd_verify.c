@@ -54,11 +54,27 @@ int hy_cli_verify(int argc, char **argv) {
     }
 
     if (hy_verify(path) != HY_OK) {
-        const char *e = hy_last_error();
-        if (strstr(e, path))
-            hy_cli_error(CMD, "%s", e);
+        /* A weights file of another format gets a plainer message than the safetensors
+         * reader's complaint about its first bytes. */
+        char *raw = NULL;
+        const char *fmt = NULL;
+        json_object *o = NULL;
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", hy_last_error());
+        if (hy_inspect(path, 0, &raw) == HY_OK && (o = json_tokener_parse(raw)) != NULL) {
+            json_object *f = hy_cli_json_get(o, "format");
+            fmt = f ? json_object_get_string(f) : NULL;
+        }
+        if (fmt && strcmp(fmt, "safetensors") != 0)
+            hy_cli_error(CMD, "'%s' is not a .safetensors file (format: %s): only hotyolo "
+                         ".safetensors files record a data sha256 (make one with 'hotyolo "
+                         "convert')", path, fmt);
+        else if (strstr(msg, path))
+            hy_cli_error(CMD, "%s", msg);
         else
-            hy_cli_error(CMD, "'%s': %s", path, e);
+            hy_cli_error(CMD, "'%s': %s", path, msg);
+        json_object_put(o);
+        hy_free(raw);
         return HY_CLI_RUNTIME;
     }
     /* The recorded hash, now known to equal the data's. */

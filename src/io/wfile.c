@@ -3,22 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#if __has_include("io/onnx.h") && __has_include("io/safetensors.h")
 #include "io/onnx.h"
 #include "io/safetensors.h"
-#define HY_WFILE_ALL 1
-#else /* TEMPORARY while the readers land */
-typedef struct hy__st_file hy__st_file;
-typedef struct hy__onnx_file hy__onnx_file;
-static hy_status hy__st_open(const char *p, int v, hy__st_file **o) { (void)v; (void)o; return hy__error(HY_ERR_UNSUPPORTED, "%s: safetensors not built", p); }
-static hy_status hy__st_source(const hy__st_file *f, hy__wsource *o) { (void)f; (void)o; return HY_ERR_UNSUPPORTED; }
-static void hy__st_close(hy__st_file *f) { (void)f; }
-static hy_status hy__onnx_load(const char *p, hy__onnx_file **o) { (void)o; return hy__error(HY_ERR_UNSUPPORTED, "%s: onnx not built", p); }
-static hy_status hy__onnx_source(const hy__onnx_file *f, hy__wsource *o) { (void)f; (void)o; return HY_ERR_UNSUPPORTED; }
-static void hy__onnx_free(hy__onnx_file *f) { (void)f; }
-__attribute__((weak)) hy__wformat hy__wformat_detect(const uint8_t *b, size_t n) { return n >= 2 && b[0] == 'P' && b[1] == 'K' ? HY_WFORMAT_PT : HY_WFORMAT_UNKNOWN; }
-__attribute__((weak)) const char *hy__wformat_name(hy__wformat f) { return f == HY_WFORMAT_PT ? "pt" : "unknown"; }
-#endif
 
 struct hy__wfile {
     hy__wsource src;
@@ -66,7 +52,8 @@ hy_status hy__wfile_open(const char *path, int verify, hy__wfile **out) {
     }
     hy__wformat fmt = hy__wformat_detect(map.data, map.size);
     uint8_t head[8] = {0};
-    memcpy(head, map.data, HY_MIN(map.size, sizeof head));
+    size_t nhead = HY_MIN(map.size, sizeof head);
+    memcpy(head, map.data, nhead);
     hy__map_close(&map);
     hy__wfile *f = hy__calloc(1, sizeof *f);
     if (!f) return hy__error(HY_ERR_NOMEM, "out of memory");
@@ -87,10 +74,11 @@ hy_status hy__wfile_open(const char *path, int verify, hy__wfile **out) {
         if (!st) st = hy__onnx_source(f->onnx, &f->src);
         break;
     default:
+        char hex[3 * 8 + 1] = "";
+        for (size_t i = 0; i < HY_MIN(nhead, sizeof head); i++) snprintf(hex + 3 * i, 4, i ? " %02x" : "%02x", head[i]);
         st = hy__error(HY_ERR_FORMAT,
-                       "%s: unknown weights format (first bytes %02x %02x %02x %02x %02x %02x %02x %02x); expected a "
-                       "PyTorch .pt, safetensors or ONNX file",
-                       path, head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7]);
+                       "%s: unknown weights format (first bytes %s); expected a PyTorch .pt, safetensors or ONNX file",
+                       path, hex);
     }
     if (st) {
         hy__wfile_close(f);

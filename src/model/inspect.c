@@ -93,7 +93,8 @@ hy_status hy_inspect(const char *path, int with_tensors, char **json_out) {
     /* architecture, as hotyolo would build it */
     hy__yolov8_cfg cfg;
     if (hy__model_cfg_from_source(src, path, 0, &cfg) == HY_OK) {
-        json_object_object_add(o, "architecture", json_object_new_string("yolov8"));
+        json_object *arch = json_object_new_string("yolov8");
+        json_object_object_add(o, "architecture", arch);
         json_object_object_add(o, "task", json_object_new_string("detect"));
         json_object_object_add(o, "variant", json_object_new_string(cfg.variant));
         json_object_object_add(o, "nc", json_object_new_int(cfg.nc));
@@ -106,7 +107,11 @@ hy_status hy_inspect(const char *path, int with_tensors, char **json_out) {
             memset(&rep, 0, sizeof rep);
             hy_status vs = hy__model_resolve(spec, src, &p, path, cfg.nc, &res, &rep);
             json_object_object_add(o, "valid", json_object_new_boolean(vs == HY_OK));
-            if (vs) json_object_object_add(o, "problems", json_object_new_string(hy_last_error()));
+            if (vs) {
+                /* the tensors do not form a YOLOv8: say so rather than guess */
+                json_object_object_add(o, "architecture", json_object_new_string("unknown"));
+                json_object_object_add(o, "problems", json_object_new_string(hy_last_error()));
+            }
             else hy__resolved_free(&res);
             hy__load_report_free(&rep);
             hy__yolov8_spec_free(spec);
@@ -124,11 +129,15 @@ hy_status hy_inspect(const char *path, int with_tensors, char **json_out) {
     }
     json_object_object_add(o, "imgsz", json_object_new_int(src->imgsz ? src->imgsz : 640));
     /* parameters: every float tensor except BN running statistics (PyTorch buffers) */
-    int64_t params = 0;
+    int64_t params = 0, packed = 0;
     size_t bytes = 0;
     int dcount[HY_DTYPE_COUNT] = {0};
     for (size_t i = 0; i < src->n_tensors; i++) {
         const hy__wtensor *t = &src->tensors[i];
+        if (strncmp(t->name, HY_WS_RESERVED_PREFIX, strlen(HY_WS_RESERVED_PREFIX)) == 0) {
+            packed++; /* hotyolo's packed copies of the weights: not model tensors */
+            continue;
+        }
         if ((unsigned)t->dtype < HY_DTYPE_COUNT) dcount[t->dtype]++;
         bytes += t->numel * hy_dtype_size(t->dtype);
         if (ends_with(t->name, ".running_mean") || ends_with(t->name, ".running_var") ||
@@ -137,7 +146,11 @@ hy_status hy_inspect(const char *path, int with_tensors, char **json_out) {
         params += (int64_t)t->numel;
     }
     json_object_object_add(o, "parameters", json_object_new_int64(params));
-    json_object_object_add(o, "tensor_count", json_object_new_int64((int64_t)src->n_tensors));
+    json_object_object_add(o, "tensor_count", json_object_new_int64((int64_t)src->n_tensors - packed));
+    if (packed) {
+        json_object_object_add(o, "packed_tensors", json_object_new_int64(packed));
+        json_object_object_add(o, "packed_layout", json_object_new_string(src->packed_layout ? src->packed_layout : ""));
+    }
     json_object_object_add(o, "tensor_bytes", json_object_new_int64((int64_t)bytes));
     json_object *dt = json_object_new_object();
     for (int d = 0; d < HY_DTYPE_COUNT; d++)
