@@ -123,6 +123,8 @@ typedef struct hy_model_params {
     const char *const *map_to;
     int n_map;
     int verify;         /* safetensors: re-hash the data against the recorded sha256 */
+    int lock_memory;    /* mlock weights and activations (like llama.cpp --mlock); a
+                           failure (RLIMIT_MEMLOCK) is logged, not fatal */
 } hy_model_params;
 hy_model_params hy_model_default_params(void);
 
@@ -154,6 +156,44 @@ size_t hy_model_num_tensors(const hy_model *m); /* tensors of the network as loa
  * out must hold (4 + nc) * A floats, A = sum over strides 8/16/32 of (h/s)*(w/s);
  * layout (4 + nc, A): rows 0-3 xywh in input pixels, then class sigmoid scores. */
 hy_status hy_model_forward(hy_model *m, const float *x, int h, int w, float *out, size_t out_len);
+
+/* ---- engine lifecycle: load -> prepare -> warm up -> ready -------------------------- */
+/* A network input size (multiples of 32), e.g. 640x640, or 480x640 for a portrait image
+ * letterboxed in "rect" mode. */
+typedef struct hy_shape {
+    int width, height;
+} hy_shape;
+
+typedef struct hy_prepare_params {
+    const hy_shape *shapes; /* shapes to plan and warm; NULL = { imgsz x imgsz } */
+    int n_shapes;
+    int warmup_runs;        /* dummy forward passes per shape; default 3, 0 = no warm-up */
+} hy_prepare_params;
+hy_prepare_params hy_prepare_default_params(void);
+
+/* Plans the activation arena for every shape (one allocation, pre-faulted), touches the
+ * weights, then runs warmup_runs dummy passes per shape. After it, hy_detect on an image
+ * whose letterboxed size is a prepared shape allocates nothing but its result. Can be
+ * called again with more shapes. */
+hy_status hy_model_prepare(hy_model *m, const hy_prepare_params *p);
+/* One dummy pass per prepared shape (e.g. after idle periods). Serialised with hy_detect
+ * one pass at a time, so concurrent callers wait at most one forward pass. */
+hy_status hy_model_rewarm(hy_model *m);
+
+/* Where the time went (milliseconds) and what happened since load. */
+typedef struct hy_engine_stats {
+    double load_ms;          /* hy_model_load: read, validate, fold, pack */
+    double prepare_ms;       /* planning + arena + weight touch (last hy_model_prepare) */
+    double warmup_ms;        /* all warm-up passes (last hy_model_prepare) */
+    double first_warmup_ms;  /* latency of the first warm-up pass */
+    double last_warmup_ms;   /* latency of the last warm-up pass */
+    int n_shapes;            /* shapes planned now */
+    int cold_events;         /* shapes planned on demand by hy_detect / hy_model_forward */
+    int rewarms;             /* hy_model_rewarm calls */
+    uint64_t n_inferences;   /* forward passes run for callers (not warm-up) */
+    int memory_locked;       /* 1 when lock_memory was asked and every mlock succeeded */
+} hy_engine_stats;
+hy_status hy_model_engine_stats(const hy_model *m, hy_engine_stats *out);
 
 /* ---- weights files ------------------------------------------------------------------ */
 typedef struct hy_convert_params {

@@ -395,6 +395,39 @@ HY_TEST(conv_scratch_and_packed_sizes) {
                 hy__cpu_conv2d_scratch_size(&pw, 80, 80, 1));
 }
 
+HY_TEST(conv_pack_deterministic_and_checked) {
+    // packed blobs go into files: every byte is defined, and a blob is validated before use
+    hy__conv2d_desc d = {
+        .cin = 5, .cout = 13, .kh = 3, .kw = 3, .stride = 1, .pad = 1, .act = HY_ACT_SILU
+    };
+    const size_t sz = hy__cpu_conv2d_packed_size(&d);
+    float *wt = rand_buf((size_t)13 * 5 * 9, -1, 1), *bias = rand_buf(13, -1, 1);
+    uint8_t *p1 = hy__aligned_alloc(64, sz + 64), *p2 = hy__aligned_alloc(64, sz + 64);
+    for (int isa = 0; isa < HY_CPU_ISA_COUNT; isa++) {
+        if (!hy__cpu_isa_available(isa)) continue;
+        memset(p1, 0xAA, sz + 64);
+        memset(p2, 0x55, sz + 64);
+        hy__cpu_conv2d_pack_isa(&d, wt, bias, isa, p1);
+        hy__cpu_conv2d_pack_isa(&d, wt, bias, isa, p2);
+        ASSERT_TRUE(memcmp(p1, p2, sz) == 0);
+        ASSERT_TRUE(p1[sz] == 0xAA); // nothing written past the size
+        ASSERT_TRUE(hy__cpu_conv2d_packed_check(&d, p1, sz));
+        ASSERT_FALSE(hy__cpu_conv2d_packed_check(&d, p1, sz - 4));  // size
+        ASSERT_FALSE(hy__cpu_conv2d_packed_check(&d, p1 + 16, sz)); // alignment
+        ASSERT_FALSE(hy__cpu_conv2d_packed_check(&d, NULL, sz));
+        hy__conv2d_desc d2 = d;
+        d2.cin = 6; // the blob of another conv
+        ASSERT_FALSE(hy__cpu_conv2d_packed_check(&d2, p1, hy__cpu_conv2d_packed_size(&d2)));
+        p1[0] ^= 1; // magic
+        ASSERT_FALSE(hy__cpu_conv2d_packed_check(&d, p1, sz));
+        p1[0] ^= 1;
+        p1[4] = 7; // ISA field: not a compiled kernel
+        ASSERT_FALSE(hy__cpu_conv2d_packed_check(&d, p1, sz));
+    }
+    hy__free(wt), hy__free(bias);
+    hy__aligned_free(p1), hy__aligned_free(p2);
+}
+
 // --- maxpool / upsample / copy fast vs reference
 // --------------------------------------------------
 

@@ -33,6 +33,9 @@ struct hy__backend_i {
     const char *(*weights_layout)(hy__backend *be);
     size_t (*weight_packed_size)(hy__backend *be, const hy__conv2d_params *p);
     void (*weight_pack)(hy__backend *be, const hy__conv2d_params *p, const float *w, const float *b, void *dst);
+    /* (optional) Brings every weight page into memory now (mapped files), so the first
+     * forward pass takes no page faults. Returns 0 when memory locking failed. */
+    int (*weights_touch)(hy__backend *be);
     /* Takes the weight table once (pack / upload). Called before any graph_prepare. */
     hy_status (*weights_set)(hy__backend *be, const hy__conv_weights *w, int n);
     /* Allocates everything graph_compute needs for g (arena, scratch). */
@@ -57,6 +60,7 @@ struct hy__backend {
 typedef struct hy__backend_params {
     int n_threads;      /* CPU: 0 = cores */
     int reference;      /* CPU: use the plain-C reference kernels (tests) */
+    int lock_memory;    /* mlock weights and activations (failure is logged, not fatal) */
 } hy__backend_params;
 
 /* Creates a backend by name ("cpu"; later "cuda"). */

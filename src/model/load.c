@@ -491,7 +491,7 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
     /* Fold every conv into one float buffer, hand it to the backend, then drop it. A fused
      * float32 source is used in place (no copy); pre-packed weights in the backend's layout
      * are used in place too (the file then stays mapped for the model's lifetime). */
-    hy__backend_params bp = {.n_threads = p.n_threads, .reference = 0};
+    hy__backend_params bp = {.n_threads = p.n_threads, .reference = 0, .lock_memory = p.lock_memory};
     if ((st = hy__backend_create("cpu", &bp, &m->be))) goto fail;
     const char *layout = m->be->i->weights_layout ? m->be->i->weights_layout(m->be) : "";
     int use_packed = src->fused && src->packed_layout && layout[0] && strcmp(src->packed_layout, layout) == 0;
@@ -596,11 +596,13 @@ hy_status hy__model_from_pt(const hy__pt_file *pt, const char *what, const hy_mo
 
 hy_status hy_model_load(const char *path, const hy_model_params *params, hy_model **out) {
     if (!path || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_model_load: path and out are required");
+    double t0 = hy__now_ms();
     hy__wfile *f = NULL;
     hy_status st = hy__wfile_open(path, params ? params->verify : 0, &f);
     if (st) return st;
     st = hy__model_from_source(hy__wfile_source(f), path, params, &f, out);
     hy__wfile_close(f); /* NULL when the model keeps it */
+    if (!st) (*out)->stats.load_ms = hy__now_ms() - t0;
     return st;
 }
 

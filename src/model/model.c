@@ -1,6 +1,7 @@
 /* hy_model: load a checkpoint, validate it against the YOLOv8 spec, fold BN, hand the
  * weights to the backend, and run detection with per-shape planned graphs. */
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,8 +57,9 @@ hy_status hy__model_plan_get(hy_model *m, int h, int w, hy__model_plan **out) {
         }
         if (!p->g) {
             if (!slot || slot->g) slot = p;
-        } else if (!slot || (slot->g && p->last_used < slot->last_used)) {
-            slot = p;
+        } else if (!slot || (slot->g && (slot->pinned > p->pinned ||
+                                         (slot->pinned == p->pinned && p->last_used < slot->last_used)))) {
+            slot = p; /* evict the least recently used, unprepared shapes first */
         }
     }
     /* New shape: build and plan (allocates; once per shape). Evicts the least recently used. */
@@ -91,6 +93,7 @@ hy_status hy__model_plan_get(hy_model *m, int h, int w, hy__model_plan **out) {
         }
         m->pp_cap = A;
     }
+    if (!m->preparing) m->stats.cold_events++;
     slot->h = h;
     slot->w = w;
     slot->g = g;
@@ -107,6 +110,7 @@ hy_status hy_model_forward(hy_model *m, const float *x, int h, int w, float *out
     hy_status st = hy__model_plan_get(m, h, w, &p);
     if (!st) st = m->be->i->tensor_set(m->be, p->plan, p->g->input, x, (size_t)3 * (size_t)h * (size_t)w);
     if (!st) st = m->be->i->graph_compute(m->be, p->plan);
+    if (!st) m->stats.n_inferences++;
     if (!st) st = m->be->i->tensor_get(m->be, p->plan, p->g->output, out, out_len);
     pthread_mutex_unlock(&m->mu);
     return st;
@@ -144,6 +148,7 @@ static hy_status detect_locked(hy_model *m, const hy_image *img, const hy_detect
     hy__letterbox_apply(&lb, img->data, (size_t)img->width * 3, x, m->lb_scratch);
     double t1 = hy__now_ms();
     if ((st = m->be->i->graph_compute(m->be, p->plan))) return st;
+    m->stats.n_inferences++;
     double t2 = hy__now_ms();
     const float *y = m->be->i->tensor_host_ptr(m->be, p->plan, p->g->output);
     int A = hy__yolov8_num_anchors(lb.out_h, lb.out_w);
@@ -195,6 +200,127 @@ hy_status hy_detect_encoded(hy_model *m, const void *buf, size_t len, const hy_d
     pthread_mutex_unlock(&m->mu);
     hy_image_free(img);
     return st;
+}
+
+/* ---- engine lifecycle ------------------------------------------------------------ */
+hy_prepare_params hy_prepare_default_params(void) {
+    hy_prepare_params p = {.shapes = NULL, .n_shapes = 0, .warmup_runs = 3};
+    return p;
+}
+
+static int by_area_desc(const void *a, const void *b) {
+    const hy_shape *x = a, *y = b;
+    long ax = (long)x->width * x->height, ay = (long)y->width * y->height;
+    return ax < ay ? 1 : ax > ay ? -1 : 0;
+}
+
+/* One dummy pass on plan p; returns its latency (ms) or < 0 on error. */
+static double warm_pass(hy_model *m, hy__model_plan *p) {
+    float *x = m->be->i->tensor_host_ptr(m->be, p->plan, p->g->input);
+    size_t n = hy__tensor_numel(&p->g->tensors[p->g->input]);
+    for (size_t i = 0; i < n; i++) x[i] = 114.0f / 255.0f; /* the letterbox pad colour */
+    double t0 = hy__now_ms();
+    if (m->be->i->graph_compute(m->be, p->plan)) return -1;
+    return hy__now_ms() - t0;
+}
+
+hy_status hy_model_prepare(hy_model *m, const hy_prepare_params *params) {
+    if (!m) return hy__error(HY_ERR_INVALID_ARG, "hy_model_prepare: model is required");
+    hy_prepare_params pp = params ? *params : hy_prepare_default_params();
+    hy_shape def = {m->imgsz, m->imgsz};
+    if (!pp.shapes || pp.n_shapes <= 0) {
+        pp.shapes = &def;
+        pp.n_shapes = 1;
+    }
+    if (pp.n_shapes > HY_MODEL_MAX_PLANS)
+        return hy__error(HY_ERR_INVALID_ARG, "prepare: %d shapes, at most %d", pp.n_shapes, HY_MODEL_MAX_PLANS);
+    if (pp.warmup_runs < 0 || pp.warmup_runs > 1000)
+        return hy__error(HY_ERR_INVALID_ARG, "prepare: warmup_runs %d must be between 0 and 1000", pp.warmup_runs);
+    hy_shape shapes[HY_MODEL_MAX_PLANS];
+    int max_w = 0, max_h = 0;
+    for (int i = 0; i < pp.n_shapes; i++) {
+        shapes[i] = pp.shapes[i];
+        if (shapes[i].width < 32 || shapes[i].height < 32 || shapes[i].width % 32 || shapes[i].height % 32 ||
+            shapes[i].width > 8192 || shapes[i].height > 8192)
+            return hy__error(HY_ERR_INVALID_ARG, "prepare: shape %dx%d must be multiples of 32 between 32 and 8192",
+                             shapes[i].width, shapes[i].height);
+        max_w = HY_MAX(max_w, shapes[i].width);
+        max_h = HY_MAX(max_h, shapes[i].height);
+    }
+    qsort(shapes, (size_t)pp.n_shapes, sizeof *shapes, by_area_desc); /* largest first: one arena */
+    pthread_mutex_lock(&m->mu);
+    hy_status st = HY_OK;
+    double t0 = hy__now_ms();
+    m->preparing = 1;
+    hy__model_plan *plans[HY_MODEL_MAX_PLANS];
+    for (int i = 0; i < pp.n_shapes && !st; i++) {
+        st = hy__model_plan_get(m, shapes[i].height, shapes[i].width, &plans[i]);
+        if (!st) plans[i]->pinned = 1;
+    }
+    m->preparing = 0;
+    /* letterbox scratch for the largest image the prepared shapes can take */
+    if (!st) {
+        int side = HY_MAX(m->imgsz, HY_MAX(max_w, max_h));
+        hy__letterbox lb = hy__letterbox_plan(side, side, side, side, 0, 32);
+        size_t need = hy__letterbox_scratch_size(&lb);
+        if (need > m->lb_scratch_size) {
+            uint8_t *s = hy__realloc(m->lb_scratch, need);
+            if (!s) st = hy__error(HY_ERR_NOMEM, "out of memory for letterbox scratch");
+            else {
+                memset(s, 0, need);
+                m->lb_scratch = s;
+                m->lb_scratch_size = need;
+            }
+        }
+    }
+    int locked = 0;
+    if (!st && m->be->i->weights_touch) locked = m->be->i->weights_touch(m->be);
+    double t1 = hy__now_ms();
+    double first = 0, last = 0;
+    for (int i = 0; i < pp.n_shapes && !st; i++)
+        for (int r = 0; r < pp.warmup_runs && !st; r++) {
+            double ms = warm_pass(m, plans[i]);
+            if (ms < 0) st = hy__error(HY_ERR_BACKEND, "warm-up pass failed: %s", hy_last_error());
+            if (i == 0 && r == 0) first = ms;
+            last = ms;
+        }
+    double t2 = hy__now_ms();
+    if (!st) {
+        m->stats.prepare_ms = t1 - t0;
+        m->stats.warmup_ms = t2 - t1;
+        m->stats.first_warmup_ms = first;
+        m->stats.last_warmup_ms = last;
+        m->stats.memory_locked = locked;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return st;
+}
+
+hy_status hy_model_rewarm(hy_model *m) {
+    if (!m) return hy__error(HY_ERR_INVALID_ARG, "hy_model_rewarm: model is required");
+    hy_status st = HY_OK;
+    for (int i = 0; i < HY_MODEL_MAX_PLANS && !st; i++) {
+        pthread_mutex_lock(&m->mu); /* one pass at a time: callers wait at most one pass */
+        hy__model_plan *p = &m->plans[i];
+        if (p->g && p->pinned && warm_pass(m, p) < 0) st = hy__error(HY_ERR_BACKEND, "re-warm failed: %s", hy_last_error());
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_lock(&m->mu);
+    m->stats.rewarms++;
+    pthread_mutex_unlock(&m->mu);
+    return st;
+}
+
+hy_status hy_model_engine_stats(const hy_model *m, hy_engine_stats *out) {
+    if (!m || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_model_engine_stats: model and out are required");
+    hy_model *mm = (hy_model *)m;
+    pthread_mutex_lock(&mm->mu);
+    *out = m->stats;
+    int n = 0;
+    for (int i = 0; i < HY_MODEL_MAX_PLANS; i++) n += m->plans[i].g != NULL;
+    out->n_shapes = n;
+    pthread_mutex_unlock(&mm->mu);
+    return HY_OK;
 }
 
 size_t hy_result_count(const hy_result *r) { return r ? r->n : 0; }

@@ -13,6 +13,7 @@
 
 typedef struct hy__model_plan {
     int h, w;               /* input size */
+    int pinned;             /* prepared: kept, warmed by hy_model_rewarm */
     hy__graph *g;
     hy__plan *plan;
     uint64_t last_used;
@@ -58,6 +59,8 @@ struct hy_model {
     int *keep;              /* (A) */
     size_t pp_cap;
     pthread_mutex_t mu;     /* one detect at a time per model */
+    hy_engine_stats stats;
+    int preparing;          /* plans made now are not cold events */
 };
 
 /* Reads the architecture from a weights source: config (scale, nc) when present, else

@@ -1,7 +1,9 @@
 /* CPU backend: packs conv weights once, plans one arena + one scratch per graph, runs the
  * nodes in order with the thread pool. graph_compute performs no allocation. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "backend/backend_impl.h"
 #include "ops/cpu/detect.h"
@@ -18,19 +20,47 @@ typedef struct cpu_weight {
     float *w, *b;   /* reference path: plain copies */
 } cpu_weight;
 
+/* One activation arena and one scratch buffer serve every planned graph: graphs run one at
+ * a time (the model serialises calls), so the arena is sized to the largest plan. */
 typedef struct cpu_ctx {
     hy__threadpool *tp;
     int reference;
+    int lock_memory;
     cpu_weight *weights;
     int n_weights;
+    void *arena, *scratch;
+    size_t arena_size, scratch_size;
+    int lock_failed;
 } cpu_ctx;
 
 struct hy__plan {
     const hy__graph *g;
-    void *arena;
-    void *scratch;
-    size_t scratch_size;
+    cpu_ctx *c;
 };
+
+/* Pins [p, p + n) in RAM when asked to (like llama.cpp --mlock); failure is only logged. */
+static void maybe_lock(cpu_ctx *c, const void *p, size_t n) {
+    if (c->lock_memory && p && n && mlock(p, n) != 0 && ++c->lock_failed)
+        hy__log(HY_LOG_WARN, "cpu backend: mlock of %zu bytes failed (%s); memory stays swappable", n,
+                strerror(errno));
+}
+
+/* Grows *buf to at least need bytes (aligned, pre-faulted). Only at prepare time. */
+static hy_status grow(cpu_ctx *c, void **buf, size_t *size, size_t need, const char *what) {
+    if (need <= *size && *buf) return HY_OK;
+    need = (need + 4095) & ~(size_t)4095;
+    void *b = hy__aligned_alloc(64, need);
+    if (!b) return hy__error(HY_ERR_NOMEM, "cpu backend: cannot allocate %zu-byte %s", need, what);
+    memset(b, 0, need); /* first touch now, not in the first forward pass */
+    if (*buf) {
+        if (c->lock_memory) munlock(*buf, *size);
+        hy__aligned_free(*buf);
+    }
+    *buf = b;
+    *size = need;
+    maybe_lock(c, b, need);
+    return HY_OK;
+}
 
 static cpu_ctx *ctx_of(hy__backend *be) { return be->ctx; }
 
@@ -85,6 +115,7 @@ static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int
         } else if (w[i].packed && w[i].packed_size == hy__cpu_conv2d_packed_size(&cw->d) &&
                    ((uintptr_t)w[i].packed % 64) == 0) {
             cw->packed = w[i].packed; /* ready for our kernels: used in place */
+            maybe_lock(c, w[i].packed, w[i].packed_size);
         } else {
             size_t sz = hy__cpu_conv2d_packed_size(&cw->d);
             void *pk = hy__aligned_alloc(64, (sz + 63) & ~(size_t)63);
@@ -92,6 +123,7 @@ static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int
             hy__cpu_conv2d_pack(&cw->d, w[i].w, w[i].b, pk);
             cw->packed = pk;
             cw->owned = 1;
+            maybe_lock(c, pk, sz);
         }
     }
     return HY_OK;
@@ -117,28 +149,20 @@ static hy_status cpu_graph_prepare(hy__backend *be, const hy__graph *g, hy__plan
         size_t s = hy__cpu_conv2d_scratch_size(&d, (int)x->ne[2], (int)x->ne[3], nth);
         if (s > scratch) scratch = s;
     }
+    hy_status st = grow(c, &c->arena, &c->arena_size, g->arena_size ? g->arena_size : 64, "arena");
+    if (!st && scratch) st = grow(c, &c->scratch, &c->scratch_size, scratch, "scratch");
+    if (st) return st;
     hy__plan *p = hy__calloc(1, sizeof *p);
     if (!p) return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory");
     p->g = g;
-    p->arena = hy__aligned_alloc(64, g->arena_size ? g->arena_size : 64);
-    p->scratch_size = scratch;
-    p->scratch = scratch ? hy__aligned_alloc(64, (scratch + 63) & ~(size_t)63) : NULL;
-    if (!p->arena || (scratch && !p->scratch)) {
-        hy__aligned_free(p->arena);
-        hy__aligned_free(p->scratch);
-        hy__free(p);
-        return hy__error(HY_ERR_NOMEM, "cpu backend: cannot allocate %zu-byte arena", g->arena_size);
-    }
-    /* First touch now, not in the first forward pass. */
-    memset(p->arena, 0, g->arena_size);
-    if (p->scratch) memset(p->scratch, 0, scratch);
+    p->c = c;
     *out = p;
     return HY_OK;
 }
 
 static float *cpu_tensor_host_ptr(hy__backend *be, hy__plan *p, int t) {
     (void)be;
-    return hy__graph_data(p->g, p->arena, t);
+    return hy__graph_data(p->g, p->c->arena, t);
 }
 
 static hy_status cpu_tensor_set(hy__backend *be, hy__plan *p, int t, const float *src, size_t n) {
@@ -162,25 +186,25 @@ static hy_status cpu_graph_compute(hy__backend *be, hy__plan *p) {
     const hy__graph *g = p->g;
     for (int i = 0; i < g->n_nodes; i++) {
         const hy__node *n = &g->nodes[i];
-        float *y = hy__graph_data(g, p->arena, n->dst);
+        float *y = hy__graph_data(g, c->arena, n->dst);
         const hy__tensor *ty = &g->tensors[n->dst];
         switch (n->op) {
         case HY_OP_INPUT:
             break;
         case HY_OP_CONV2D: {
             const hy__tensor *tx = &g->tensors[n->src[0]];
-            const float *x = hy__graph_data(g, p->arena, n->src[0]);
-            const float *add = n->n_src > 1 ? hy__graph_data(g, p->arena, n->src[1]) : NULL;
+            const float *x = hy__graph_data(g, c->arena, n->src[0]);
+            const float *add = n->n_src > 1 ? hy__graph_data(g, c->arena, n->src[1]) : NULL;
             const cpu_weight *w = &c->weights[n->p.conv.weight_id];
             if (c->reference)
                 hy__cpu_conv2d_ref(&w->d, x, (int)tx->ne[2], (int)tx->ne[3], w->w, w->b, add, y);
             else
-                hy__cpu_conv2d(&w->d, w->packed, x, (int)tx->ne[2], (int)tx->ne[3], add, y, p->scratch, c->tp);
+                hy__cpu_conv2d(&w->d, w->packed, x, (int)tx->ne[2], (int)tx->ne[3], add, y, c->scratch, c->tp);
             break;
         }
         case HY_OP_MAXPOOL2D: {
             const hy__tensor *tx = &g->tensors[n->src[0]];
-            const float *x = hy__graph_data(g, p->arena, n->src[0]);
+            const float *x = hy__graph_data(g, c->arena, n->src[0]);
             if (c->reference)
                 hy__cpu_maxpool_ref(x, (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], n->p.pool.k, y);
             else
@@ -189,7 +213,7 @@ static hy_status cpu_graph_compute(hy__backend *be, hy__plan *p) {
         }
         case HY_OP_UPSAMPLE2X: {
             const hy__tensor *tx = &g->tensors[n->src[0]];
-            const float *x = hy__graph_data(g, p->arena, n->src[0]);
+            const float *x = hy__graph_data(g, c->arena, n->src[0]);
             if (c->reference)
                 hy__cpu_upsample2x_ref(x, (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], y);
             else
@@ -199,7 +223,7 @@ static hy_status cpu_graph_compute(hy__backend *be, hy__plan *p) {
         case HY_OP_CONCAT: {
             size_t off = 0;
             for (int s = 0; s < n->n_src; s++) {
-                const float *x = hy__graph_data(g, p->arena, n->src[s]);
+                const float *x = hy__graph_data(g, c->arena, n->src[s]);
                 size_t cnt = hy__tensor_numel(&g->tensors[n->src[s]]);
                 if (x != y + off) hy__cpu_copy(x, cnt, y + off, c->tp); /* not aliased by the planner */
                 off += cnt;
@@ -212,8 +236,8 @@ static hy_status cpu_graph_compute(hy__backend *be, hy__plan *p) {
             const hy__detect_params *dp = &n->p.detect;
             HY_ASSERT(dp->n_levels <= 4 && n->n_src == 2 * dp->n_levels);
             for (int l = 0; l < dp->n_levels; l++) {
-                lv[l].box = hy__graph_data(g, p->arena, n->src[2 * l]);
-                lv[l].cls = hy__graph_data(g, p->arena, n->src[2 * l + 1]);
+                lv[l].box = hy__graph_data(g, c->arena, n->src[2 * l]);
+                lv[l].cls = hy__graph_data(g, c->arena, n->src[2 * l + 1]);
                 lv[l].h = (int)g->tensors[n->src[2 * l]].ne[2];
                 lv[l].w = (int)g->tensors[n->src[2 * l]].ne[3];
             }
@@ -229,18 +253,36 @@ static hy_status cpu_graph_compute(hy__backend *be, hy__plan *p) {
 
 static void cpu_plan_free(hy__backend *be, hy__plan *p) {
     (void)be;
-    if (!p) return;
-    hy__aligned_free(p->arena);
-    hy__aligned_free(p->scratch);
     hy__free(p);
 }
 
 static void cpu_free(hy__backend *be) {
     cpu_ctx *c = ctx_of(be);
     free_weights(c);
+    if (c->lock_memory) {
+        if (c->arena) munlock(c->arena, c->arena_size);
+        if (c->scratch) munlock(c->scratch, c->scratch_size);
+    }
+    hy__aligned_free(c->arena);
+    hy__aligned_free(c->scratch);
     hy__threadpool_free(c->tp);
     hy__free(c);
     hy__free(be);
+}
+
+static int cpu_weights_touch(hy__backend *be) {
+    cpu_ctx *c = ctx_of(be);
+    volatile uint8_t sink = 0;
+    for (int i = 0; i < c->n_weights; i++) {
+        const cpu_weight *w = &c->weights[i];
+        if (!w->packed) continue;
+        size_t n = hy__cpu_conv2d_packed_size(&w->d);
+        const volatile uint8_t *p = w->packed;
+        for (size_t o = 0; o < n; o += 4096) sink ^= p[o];
+        if (n) sink ^= p[n - 1];
+    }
+    (void)sink;
+    return c->lock_memory ? !c->lock_failed : 0;
 }
 
 static const char *cpu_weights_layout(hy__backend *be) {
@@ -267,6 +309,7 @@ static const struct hy__backend_i cpu_iface = {
     .name = "cpu",
     .supports_op = cpu_supports_op,
     .weights_layout = cpu_weights_layout,
+    .weights_touch = cpu_weights_touch,
     .weight_packed_size = cpu_weight_packed_size,
     .weight_pack = cpu_weight_pack,
     .weights_set = cpu_weights_set,
@@ -289,6 +332,7 @@ hy_status hy__backend_cpu_create(const hy__backend_params *p, hy__backend **out)
         return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory");
     }
     c->reference = p ? p->reference : 0;
+    c->lock_memory = p ? p->lock_memory : 0;
     hy_status st = hy__threadpool_create(p ? p->n_threads : 0, &c->tp);
     if (st) {
         hy__free(be);

@@ -184,7 +184,8 @@ void hy__cpu_conv2d_pack_isa(const hy__conv2d_desc *d, const float *wt, const fl
     const int mr = kr->mr, K = d->cin * d->kh * d->kw;
     const int mpad = (int)round_up((size_t)d->cout, (size_t)mr);
     pack_hdr hdr = { PACK_MAGIC, isa, d->cin, d->cout, d->kh, d->kw, K, mpad };
-    memset(packed, 0, PACK_HDR);
+    // every byte defined (padding too): packed blobs are stored in files and compared
+    memset(packed, 0, hy__cpu_conv2d_packed_size(d));
     memcpy(packed, &hdr, sizeof hdr);
     float *a = (float *)((char *)packed + PACK_HDR); // (mpad/MR, K, MR)
     for (int p = 0; p < mpad / mr; p++)
@@ -195,6 +196,17 @@ void hy__cpu_conv2d_pack_isa(const hy__conv2d_desc *d, const float *wt, const fl
             }
     float *bp = (float *)((char *)a + packed_bytes_a(d, mr)); // (mpad)
     for (int row = 0; row < mpad; row++) bp[row] = bias && row < d->cout ? bias[row] : 0.0f;
+}
+
+bool hy__cpu_conv2d_packed_check(const hy__conv2d_desc *d, const void *packed, size_t size) {
+    pack_hdr hdr;
+    if (!packed || ((uintptr_t)packed & 63) || size != hy__cpu_conv2d_packed_size(d)) return false;
+    memcpy(&hdr, packed, sizeof hdr);
+    if (hdr.magic != PACK_MAGIC || !hy__cpu_isa_available(hdr.isa)) return false;
+    const int mr = kernels[hdr.isa]->mr;
+    return hdr.cin == d->cin && hdr.cout == d->cout && hdr.kh == d->kh && hdr.kw == d->kw &&
+           hdr.K == d->cin * d->kh * d->kw &&
+           hdr.mpad == (int)round_up((size_t)d->cout, (size_t)mr);
 }
 
 void hy__cpu_conv2d_pack(const hy__conv2d_desc *d, const float *wt, const float *bias,

@@ -30,10 +30,15 @@ void hy__cpu_maxpool_ref(const float *x, int c, int h, int w, int k, float *y);
 void hy__cpu_upsample2x_ref(const float *x, int c, int h, int w, float *y);
 
 /* ---- fast path ---------------------------------------------------------------------- */
-/* Packed weights+bias in the layout the GEMM micro-kernel wants. */
+/* Packed weights+bias in the layout the GEMM micro-kernel wants. packed: 64-byte aligned. */
 size_t hy__cpu_conv2d_packed_size(const hy__conv2d_desc *d);
 void hy__cpu_conv2d_pack(const hy__conv2d_desc *d, const float *wt, const float *bias, void *packed);
-/* Scratch bytes for an (h, w) input with up to nth threads (im2col panels etc.), 64-aligned. */
+/* For a packed blob from an untrusted source (a file): true if its header (magic, ISA compiled
+ * in, shape) matches d, size == hy__cpu_conv2d_packed_size(d) and it is 64-byte aligned, so
+ * hy__cpu_conv2d can run it. The blob records its ISA; pack writes every byte (deterministic). */
+bool hy__cpu_conv2d_packed_check(const hy__conv2d_desc *d, const void *packed, size_t size);
+/* Scratch bytes for an (h, w) input with up to nth threads: the zero-padded, stride-phase-split
+ * input copy of a k x k or strided conv (the implicit im2col) + a small per-thread panel. */
 size_t hy__cpu_conv2d_scratch_size(const hy__conv2d_desc *d, int h, int w, int nth);
 /* Same contract as the reference; packed from hy__cpu_conv2d_pack. tp may be NULL. scratch has
  * hy__cpu_conv2d_scratch_size(d, h, w, nth) bytes with nth >= threads of tp (any alignment).
@@ -41,6 +46,7 @@ size_t hy__cpu_conv2d_scratch_size(const hy__conv2d_desc *d, int h, int w, int n
 void hy__cpu_conv2d(const hy__conv2d_desc *d, const void *packed, const float *x, int h, int w,
                     const float *add, float *y, void *scratch, hy__threadpool *tp);
 
+/* Same contracts as the references (odd k <= 65, y not overlapping x); no allocation. */
 void hy__cpu_maxpool(const float *x, int c, int h, int w, int k, float *y, hy__threadpool *tp);
 void hy__cpu_upsample2x(const float *x, int c, int h, int w, float *y, hy__threadpool *tp);
 /* y[i] = x[i] for n floats (concat placement); threaded for large n. */

@@ -1,0 +1,171 @@
+/* Engine lifecycle: prepare (plan + warm-up) -> ready. Allocation-free detection for a
+ * prepared shape, cold events for unplanned shapes, warm-up leaves results bit-identical,
+ * re-warm, stats. */
+#include <pthread.h>
+
+#include "core/core.h"
+#include "hy_test.h"
+
+static hy_model *load(void) {
+    hy_model *m = NULL;
+    if (hy_model_load(hy_test_asset("weights/yolov8n.pt"), NULL, &m) != HY_OK)
+        fprintf(stderr, "  load: %s\n", hy_last_error());
+    return m;
+}
+
+HY_TEST(prepared_shapes_detect_without_allocation) {
+    hy_model *m = load();
+    ASSERT_TRUE(m != NULL);
+    hy_shape shapes[] = {{640, 640}, {480, 640}}; /* square + bus.jpg's rect letterbox */
+    hy_prepare_params pp = hy_prepare_default_params();
+    pp.shapes = shapes;
+    pp.n_shapes = 2;
+    ASSERT_OK(hy_model_prepare(m, &pp));
+    hy_engine_stats s;
+    ASSERT_OK(hy_model_engine_stats(m, &s));
+    ASSERT_EQ(s.n_shapes, 2);
+    ASSERT_EQ(s.cold_events, 0);
+    ASSERT_TRUE(s.load_ms > 0 && s.prepare_ms > 0 && s.first_warmup_ms > 0 && s.last_warmup_ms > 0);
+    printf("  load %.1f ms, prepare %.1f ms, warm-up %.1f ms (first pass %.1f, last %.1f)\n", s.load_ms, s.prepare_ms,
+           s.warmup_ms, s.first_warmup_ms, s.last_warmup_ms);
+    hy_image *img = NULL;
+    ASSERT_OK(hy_image_load(hy_test_asset("images/bus.jpg"), &img));
+    hy_result *r = NULL;
+    int64_t before = hy__alloc_total();
+    ASSERT_OK(hy_detect(m, img, NULL, &r)); /* the very first detect */
+    ASSERT_EQ(hy__alloc_total() - before, 1); /* its result, nothing else */
+    ASSERT_EQ(hy_result_count(r), 5);
+    hy_result_free(r);
+    ASSERT_OK(hy_model_engine_stats(m, &s));
+    ASSERT_EQ(s.cold_events, 0);
+    ASSERT_EQ(s.n_inferences, 1);
+    hy_image_free(img);
+    /* an unplanned shape is still served, and counted as a cold event */
+    ASSERT_OK(hy_image_load(hy_test_asset("images/zidane.jpg"), &img));
+    ASSERT_OK(hy_detect(m, img, NULL, &r));
+    ASSERT_EQ(hy_result_count(r), 3);
+    hy_result_free(r);
+    hy_image_free(img);
+    ASSERT_OK(hy_model_engine_stats(m, &s));
+    ASSERT_EQ(s.cold_events, 1);
+    ASSERT_EQ(s.n_shapes, 3);
+    hy_model_free(m);
+}
+
+static float *forward_bus(hy_model *m) {
+    long long sh[8];
+    int nd;
+    size_t n;
+    float *x = hy_test_npy_load(hy_test_asset("reference/bus_letterbox_640_input.npy"), sh, &nd, &n);
+    float *y = malloc(84 * 8400 * sizeof(float));
+    if (!x || hy_model_forward(m, x, 640, 640, y, 84 * 8400) != HY_OK) {
+        free(y);
+        y = NULL;
+    }
+    free(x);
+    return y;
+}
+
+HY_TEST(warmup_and_rewarm_leave_outputs_bit_identical) {
+    hy_model *cold = load(), *warm = load();
+    ASSERT_TRUE(cold && warm);
+    float *a = forward_bus(cold); /* no prepare at all */
+    ASSERT_OK(hy_model_prepare(warm, NULL));
+    float *b = forward_bus(warm);
+    ASSERT_OK(hy_model_rewarm(warm));
+    float *c = forward_bus(warm);
+    ASSERT_TRUE(a && b && c);
+    ASSERT_TRUE(memcmp(a, b, 84 * 8400 * sizeof(float)) == 0);
+    ASSERT_TRUE(memcmp(a, c, 84 * 8400 * sizeof(float)) == 0);
+    hy_engine_stats s;
+    ASSERT_OK(hy_model_engine_stats(warm, &s));
+    ASSERT_EQ(s.rewarms, 1);
+    ASSERT_EQ(s.cold_events, 0);
+    ASSERT_OK(hy_model_engine_stats(cold, &s));
+    ASSERT_EQ(s.cold_events, 1); /* the cold model planned 640x640 on demand */
+    free(a);
+    free(b);
+    free(c);
+    hy_model_free(cold);
+    hy_model_free(warm);
+}
+
+typedef struct {
+    hy_model *m;
+    int n, failed;
+} rewarm_arg;
+
+static void *rewarm_loop(void *p) {
+    rewarm_arg *a = p;
+    for (int i = 0; i < a->n; i++) a->failed += hy_model_rewarm(a->m) != HY_OK;
+    return NULL;
+}
+
+HY_TEST(rewarm_does_not_disturb_concurrent_detect) {
+    hy_model *m = load();
+    ASSERT_TRUE(m != NULL);
+    hy_shape sh[] = {{480, 640}};
+    hy_prepare_params pp = hy_prepare_default_params();
+    pp.shapes = sh;
+    pp.n_shapes = 1;
+    pp.warmup_runs = 1;
+    ASSERT_OK(hy_model_prepare(m, &pp));
+    hy_image *img = NULL;
+    ASSERT_OK(hy_image_load(hy_test_asset("images/bus.jpg"), &img));
+    rewarm_arg a = {m, 3, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, rewarm_loop, &a);
+    int bad = 0;
+    for (int i = 0; i < 3; i++) {
+        hy_result *r = NULL;
+        if (hy_detect(m, img, NULL, &r) != HY_OK || hy_result_count(r) != 5) bad++;
+        hy_result_free(r);
+    }
+    pthread_join(t, NULL);
+    ASSERT_EQ(bad, 0);
+    ASSERT_EQ(a.failed, 0);
+    hy_image_free(img);
+    hy_model_free(m);
+}
+
+HY_TEST(prepare_rejects_bad_shapes_and_counts) {
+    hy_model *m = load();
+    ASSERT_TRUE(m != NULL);
+    hy_shape bad[] = {{100, 640}};
+    hy_prepare_params pp = hy_prepare_default_params();
+    pp.shapes = bad;
+    pp.n_shapes = 1;
+    ASSERT_ERR(hy_model_prepare(m, &pp), HY_ERR_INVALID_ARG);
+    ASSERT_CONTAINS(hy_last_error(), "100x640");
+    pp = hy_prepare_default_params();
+    pp.warmup_runs = -1;
+    ASSERT_ERR(hy_model_prepare(m, &pp), HY_ERR_INVALID_ARG);
+    pp.warmup_runs = 0; /* --no-warmup: planned, not warmed */
+    ASSERT_OK(hy_model_prepare(m, &pp));
+    hy_engine_stats s;
+    ASSERT_OK(hy_model_engine_stats(m, &s));
+    ASSERT_EQ(s.n_shapes, 1);
+    ASSERT_NEAR(s.warmup_ms, 0, 1.0);
+    hy_model_free(m);
+}
+
+HY_TEST(lock_memory_is_optional_and_harmless) {
+    hy_model_params p = hy_model_default_params();
+    p.lock_memory = 1;
+    hy_model *m = NULL;
+    ASSERT_OK(hy_model_load(hy_test_asset("weights/yolov8n.pt"), &p, &m));
+    ASSERT_OK(hy_model_prepare(m, NULL));
+    hy_engine_stats s;
+    ASSERT_OK(hy_model_engine_stats(m, &s));
+    printf("  memory locked: %s\n", s.memory_locked ? "yes" : "no (RLIMIT_MEMLOCK)");
+    hy_image *img = NULL;
+    ASSERT_OK(hy_image_load(hy_test_asset("images/bus.jpg"), &img));
+    hy_result *r = NULL;
+    ASSERT_OK(hy_detect(m, img, NULL, &r));
+    ASSERT_EQ(hy_result_count(r), 5);
+    hy_result_free(r);
+    hy_image_free(img);
+    hy_model_free(m);
+}
+
+HY_TEST_MAIN()
