@@ -16,6 +16,7 @@ int hy_cli_detect(int argc, char **argv);
 int hy_cli_inspect(int argc, char **argv);
 int hy_cli_convert(int argc, char **argv);
 int hy_cli_verify(int argc, char **argv);
+int hy_cli_bench(int argc, char **argv);
 
 /* Prints "hotyolo <cmd>: error: <fmt>\n" to stderr. */
 void hy_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

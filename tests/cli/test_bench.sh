@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# hotyolo bench: runs, reports every phase, JSON fields, usage errors.
+# Usage: bash test_bench.sh CLI_PATH ASSETS_DIR SOURCE_DIR
+set -u
+cli="$1"
+assets="$2"
+pass=0
+fail=0
+tmp="$(mktemp -d)"
+trap 'rm -rf -- "$tmp"' EXIT
+run() { "$cli" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+check() {
+    if eval "$2"; then pass=$((pass + 1)); echo "ok   $1"; else
+        fail=$((fail + 1)); echo "FAIL $1"; echo "     rc=$rc"; head -c 1500 "$tmp/out"; head -c 1500 "$tmp/err"; fi
+}
+out_has() { grep -qE -- "$1" "$tmp/out"; }
+err_has() { grep -qE -- "$1" "$tmp/err"; }
+
+run bench --help
+check "bench --help documents the options" '[ $rc -eq 0 ] && out_has "--cold-process" && out_has "--no-warmup"'
+run bench
+check "no MODEL: exit 2" '[ $rc -eq 2 ] && err_has "missing MODEL"'
+run bench "$assets/weights/yolov8n.pt" --imgsz 100
+check "--imgsz 100: exit 2 naming it" '[ $rc -eq 2 ] && err_has "imgsz"'
+run bench "$assets/weights/yolov8n.pt" --cold-process 2
+check "--cold-process without --image: exit 2" '[ $rc -eq 2 ] && err_has "needs --image"'
+run bench /nonexistent.pt --runs 1
+check "missing model: exit 1 naming it" '[ $rc -eq 1 ] && err_has "/nonexistent.pt"'
+
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 5 --warmup 2
+check "table has every phase" 'out_has "^  load " && out_has "time to ready" && out_has "first inference, no warm-up" &&
+    out_has "first inference after warm-up" && out_has "steady median" && out_has "peak RSS"'
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 5 --json --image "$assets/images/bus.jpg" --cold-process 2
+check "--json has the measurements" '[ $rc -eq 0 ] && out_has "\"time_to_ready_ms\"" &&
+    out_has "\"first_inference_after_warmup_ms\"" && out_has "\"stddev_ms\"" && out_has "\"cold_process_runs\": 2" &&
+    out_has "\"peak_rss_kb\""'
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --no-warmup --json
+check "--no-warmup: zero warm-up passes" '[ $rc -eq 0 ] && out_has "\"warmup_runs\": 0"'
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
