@@ -323,7 +323,7 @@ int hy_cli_bench(int argc, char **argv) {
             json_object_object_add(o, "cold_process_over_in_process",
                                    json_object_new_double(proc.median / img_steady.median));
         }
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
     } else {
         printf("hotyolo bench: %s (%s), %dx%d, %d threads, %d warm-up passes, %d runs\n", model, hy_model_format(m),

@@ -113,7 +113,8 @@ static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int
             memcpy(cw->w, w[i].w, nw * sizeof(float));
             memcpy(cw->b, w[i].b, (size_t)cw->d.cout * sizeof(float));
         } else if (w[i].packed && w[i].packed_size == hy__cpu_conv2d_packed_size(&cw->d) &&
-                   ((uintptr_t)w[i].packed % 64) == 0) {
+                   ((uintptr_t)w[i].packed % 64) == 0 &&
+                   hy__cpu_conv2d_packed_check(&cw->d, w[i].packed, w[i].packed_size)) {
             cw->packed = w[i].packed; /* ready for our kernels: used in place */
             maybe_lock(c, w[i].packed, w[i].packed_size);
         } else {
