@@ -150,7 +150,13 @@ HY_TEST(ref_upsample_hand) {
 
 HY_TEST(isa_selection) {
     ASSERT_TRUE(hy__cpu_isa_available(HY_CPU_ISA_GENERIC));
-#if defined(__AVX512F__)
+#if defined(HY_X86_DISPATCH)
+    /* run-time choice by CPUID, whatever the compiler targets */
+    const char *want = __builtin_cpu_supports("avx512f")                                    ? "avx512"
+                       : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2"
+                                                                                          : "generic";
+    ASSERT_STREQ(hy__cpu_isa(), want);
+#elif defined(__AVX512F__)
     ASSERT_STREQ(hy__cpu_isa(), "avx512");
     ASSERT_TRUE(hy__cpu_isa_available(HY_CPU_ISA_AVX2));
 #elif defined(__AVX2__) && defined(__FMA__)

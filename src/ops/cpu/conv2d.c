@@ -17,6 +17,7 @@
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/ops_cpu.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 // --- kernels ----------------------------------------------------------------------------
@@ -36,12 +37,29 @@ const char *hy__cpu_isa_name(int isa) {
     return isa >= 0 && isa < HY_CPU_ISA_COUNT ? names[isa] : "?";
 }
 
-bool hy__cpu_isa_available(int isa) { return isa >= 0 && isa < HY_CPU_ISA_COUNT && kernels[isa]; }
+/* Does this CPU run the kernels of isa? (CPUID via the compiler's cached probe) */
+static bool cpu_runs(int isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (isa == HY_CPU_ISA_AVX512) return __builtin_cpu_supports("avx512f");
+    if (isa == HY_CPU_ISA_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return isa == HY_CPU_ISA_GENERIC || (isa >= 0 && isa < HY_CPU_ISA_COUNT);
+}
+
+bool hy__cpu_isa_available(int isa) {
+    return isa >= 0 && isa < HY_CPU_ISA_COUNT && kernels[isa] && cpu_runs(isa);
+}
 
 int hy__cpu_isa_best(void) {
-    for (int i = HY_CPU_ISA_COUNT - 1; i > 0; i--)
-        if (kernels[i]) return i;
-    return HY_CPU_ISA_GENERIC;
+    static atomic_int best = -1; /* every thread computes the same value */
+    int b = atomic_load_explicit(&best, memory_order_relaxed);
+    if (b < 0) {
+        b = HY_CPU_ISA_GENERIC;
+        for (int i = HY_CPU_ISA_COUNT - 1; i > 0 && b == HY_CPU_ISA_GENERIC; i--)
+            if (hy__cpu_isa_available(i)) b = i;
+        atomic_store_explicit(&best, b, memory_order_relaxed);
+    }
+    return b;
 }
 
 const char *hy__cpu_isa(void) { return hy__cpu_isa_name(hy__cpu_isa_best()); }

@@ -46,11 +46,14 @@ typedef struct hy__gemm_kernel {
 } hy__gemm_kernel;
 
 extern const hy__gemm_kernel hy__gemm_generic;
-#if defined(__AVX2__) && defined(__FMA__)
+/* x86-64 builds compile the AVX2 and AVX-512 kernels with their own target flags (CMake
+ * sets HY_X86_DISPATCH) and pick one at run time by CPUID; other builds use what the
+ * compiler targets. */
+#if (defined(__AVX2__) && defined(__FMA__)) || defined(HY_X86_DISPATCH)
 #define HY_HAVE_AVX2 1
 extern const hy__gemm_kernel hy__gemm_avx2;
 #endif
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(HY_X86_DISPATCH)
 #define HY_HAVE_AVX512 1
 extern const hy__gemm_kernel hy__gemm_avx512;
 #endif
