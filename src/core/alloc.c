@@ -51,3 +51,7 @@ char *hy__strndup(const char *s, size_t n) {
 char *hy__strdup(const char *s) { return hy__strndup(s, strlen(s)); }
 int64_t hy__alloc_live(void) { return atomic_load(&live); }
 int64_t hy__alloc_total(void) { return atomic_load(&total); }
+void hy__alloc_count_add(int d) {
+    atomic_fetch_add(&live, d);
+    if (d > 0) atomic_fetch_add(&total, d);
+}

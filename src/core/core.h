@@ -30,6 +30,7 @@ char *hy__strdup(const char *s);
 char *hy__strndup(const char *s, size_t n);
 int64_t hy__alloc_live(void);  /* number of live allocations */
 int64_t hy__alloc_total(void); /* allocations (and reallocs) ever made */
+void hy__alloc_count_add(int d); /* for allocators outside malloc (mmap) */
 
 /* Sets the thread-local error text (printf-style) and returns st. */
 hy_status hy__error(hy_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -50,6 +51,12 @@ hy_status hy__map_open(const char *path, hy__map *out);
 void hy__map_close(hy__map *m);
 
 double hy__now_ms(void); /* monotonic clock */
+
+/* Page-aligned anonymous memory, zeroed, with every page mapped up front (MAP_POPULATE:
+ * one kernel call instead of a page fault per 4 KiB on first touch, ~2x cheaper here).
+ * Counted like hy__malloc. Free with hy__pages_free(p, n). */
+void *hy__pages_alloc(size_t n);
+void hy__pages_free(void *p, size_t n);
 
 /* Overflow-checked size arithmetic: return false on overflow. */
 static inline bool hy__mul_ok(size_t a, size_t b, size_t *out) {

@@ -89,3 +89,17 @@ double hy__now_ms(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
+
+void *hy__pages_alloc(size_t n) {
+    if (n == 0) n = 1;
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    hy__alloc_count_add(1);
+    return p;
+}
+
+void hy__pages_free(void *p, size_t n) {
+    if (!p) return;
+    munmap(p, n ? n : 1);
+    hy__alloc_count_add(-1);
+}

@@ -49,12 +49,11 @@ static void maybe_lock(cpu_ctx *c, const void *p, size_t n) {
 static hy_status grow(cpu_ctx *c, void **buf, size_t *size, size_t need, const char *what) {
     if (need <= *size && *buf) return HY_OK;
     need = (need + 4095) & ~(size_t)4095;
-    void *b = hy__aligned_alloc(64, need);
+    void *b = hy__pages_alloc(need); /* zeroed, every page mapped now: no faults in the first pass */
     if (!b) return hy__error(HY_ERR_NOMEM, "cpu backend: cannot allocate %zu-byte %s", need, what);
-    memset(b, 0, need); /* first touch now, not in the first forward pass */
     if (*buf) {
         if (c->lock_memory) munlock(*buf, *size);
-        hy__aligned_free(*buf);
+        hy__pages_free(*buf, *size);
     }
     *buf = b;
     *size = need;
@@ -264,8 +263,8 @@ static void cpu_free(hy__backend *be) {
         if (c->arena) munlock(c->arena, c->arena_size);
         if (c->scratch) munlock(c->scratch, c->scratch_size);
     }
-    hy__aligned_free(c->arena);
-    hy__aligned_free(c->scratch);
+    hy__pages_free(c->arena, c->arena_size);
+    hy__pages_free(c->scratch, c->scratch_size);
     hy__threadpool_free(c->tp);
     hy__free(c);
     hy__free(be);
