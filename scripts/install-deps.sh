@@ -11,6 +11,7 @@ PKGS=(
   libjson-c-dev         # JSON output / reference parsing
   libfreetype-dev fonts-dejavu-core  # labels on annotated images
   libssl-dev            # sha256 (libcrypto) for weight-file integrity
+  libyaml-dev           # data.yaml of datasets (hotyolo val)
   libmicrohttpd-dev     # HTTP server (hotyolo serve)
   chromium              # headless browser for the `serve` web page test
   prometheus            # scrapes /metrics in the `serve` Prometheus test

@@ -17,6 +17,8 @@ int hy_cli_inspect(int argc, char **argv);
 int hy_cli_convert(int argc, char **argv);
 int hy_cli_verify(int argc, char **argv);
 int hy_cli_bench(int argc, char **argv);
+int hy_cli_val(int argc, char **argv);
+int hy_cli_serve(int argc, char **argv);
 
 /* Prints "hotyolo <cmd>: error: <fmt>\n" to stderr. */
 void hy_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -17,6 +17,8 @@ static const command commands[] = {
     {"convert", hy_cli_convert, "convert a weights file to hotyolo .safetensors"},
     {"bench", hy_cli_bench, "measure time to ready, first-frame and steady latency, RSS"},
     {"verify", hy_cli_verify, "check a hotyolo .safetensors file against its recorded sha256"},
+    {"val", hy_cli_val, "evaluate a model on a YOLO dataset: P, R, mAP50, mAP50-95"},
+    {"serve", hy_cli_serve, "serve models over HTTP (detect, KServe v2, metrics, health)"},
 };
 
 void hy_cli_error(const char *cmd, const char *fmt, ...) {

@@ -147,3 +147,52 @@ hy_status hy__draw_box(hy_image *img, int x1, int y1, int x2, int y2, int t, con
     pthread_mutex_unlock(&font_mu);
     return HY_OK;
 }
+
+// --- free text (plots) ---------------------------------------------------------------------------
+
+/* Caller holds font_mu. */
+static void text_locked(hy_image *img, int x, int y, int px, const uint8_t rgb[3], const char *text,
+                        int *w_out, int *h_out) {
+    FT_Set_Pixel_Sizes(font_face, 0, (FT_UInt)px);
+    const int asc = (int)(font_face->size->metrics.ascender >> 6);
+    const int desc = (int)(-font_face->size->metrics.descender >> 6);
+    const int baseline = y + asc;
+    int pen = x;
+    for (const unsigned char *s = (const unsigned char *)text; *s;) {
+        if (FT_Load_Char(font_face, utf8_next(&s), img ? FT_LOAD_RENDER : FT_LOAD_DEFAULT) != 0)
+            continue;
+        const FT_GlyphSlot g = font_face->glyph;
+        const FT_Bitmap *bm = &g->bitmap;
+        if (img && bm->pixel_mode == FT_PIXEL_MODE_GRAY) {
+            for (unsigned r = 0; r < bm->rows; r++) {
+                const int yy = baseline - g->bitmap_top + (int)r;
+                if (yy < 0 || yy >= img->height) continue;
+                const unsigned char *a = bm->buffer + (long)r * bm->pitch;
+                for (unsigned c = 0; c < bm->width; c++) {
+                    const int xx = pen + g->bitmap_left + (int)c;
+                    if (xx < 0 || xx >= img->width || a[c] == 0) continue;
+                    uint8_t *p = img->data + ((size_t)yy * img->width + xx) * 3;
+                    for (int k = 0; k < 3; k++) // blend towards rgb by coverage
+                        p[k] = (uint8_t)(p[k] + ((int)rgb[k] - (int)p[k]) * (int)a[c] / 255);
+                }
+            }
+        }
+        pen += (int)(g->advance.x >> 6);
+    }
+    if (w_out) *w_out = pen - x;
+    if (h_out) *h_out = asc + desc;
+}
+
+hy_status hy__draw_text(hy_image *img, int x, int y, int px, const uint8_t rgb[3], const char *text,
+                        int *w, int *h) {
+    if (!text || (img && (!img->data || !rgb)) || px < 1 || px > 1000)
+        return hy__error(HY_ERR_INVALID_ARG, "hy__draw_text: bad argument");
+    pthread_once(&font_once, font_init);
+    if (font_error)
+        return hy__error(HY_ERR_NOT_FOUND, "text font %s: cannot load (FreeType error %d)",
+                         HY_FONT_PATH, font_error);
+    pthread_mutex_lock(&font_mu);
+    text_locked(img, x, y, px, rgb, text, w, h);
+    pthread_mutex_unlock(&font_mu);
+    return HY_OK;
+}

@@ -28,12 +28,21 @@ typedef struct hy__letterbox {
 } hy__letterbox;
 
 hy__letterbox hy__letterbox_plan(int w, int h, int new_w, int new_h, int auto_pad, int stride);
+/* As hy__letterbox_plan with Ultralytics' scaleup flag: scaleup = 0 never enlarges (r <= 1), as
+ * the LetterBox(scaleup=False) of `yolo val` and training. */
+hy__letterbox hy__letterbox_plan_ex(int w, int h, int new_w, int new_h, int auto_pad, int scaleup,
+                                    int stride);
 
 /* Resizes RGB (h, w, 3) -> (dh, dw, 3) exactly as cv2.resize(INTER_LINEAR) on 8-bit images.
  * scratch: hy__resize_scratch_size(...) bytes (no allocation inside). */
 size_t hy__resize_scratch_size(int sw, int sh, int dw, int dh);
 void hy__resize_linear_u8(const uint8_t *src, int sw, int sh, size_t sstride, uint8_t *dst, int dw,
                           int dh, size_t dstride, void *scratch);
+
+/* Shrinks RGB (sh, sw, 3) -> (dh, dw, 3) exactly as cv2.resize(INTER_AREA) on 8-bit images
+ * (dw <= sw and dh <= sh, else HY_ERR_INVALID_ARG). Allocates its weight tables. */
+hy_status hy__resize_area_u8(const uint8_t *src, int sw, int sh, size_t sstride, uint8_t *dst,
+                             int dw, int dh, size_t dstride);
 
 /* Full preprocessing: letterbox src into dst (3, out_h, out_w) float32 CHW RGB / 255, pad
  * value 114/255. scratch as from hy__letterbox_scratch_size(). No allocation. */
@@ -45,6 +54,12 @@ void hy__letterbox_apply(const hy__letterbox *lb, const uint8_t *src, size_t sst
  * text (FreeType, DejaVu Sans) above it. Coordinates are clipped to the image. */
 hy_status hy__draw_box(hy_image *img, int x1, int y1, int x2, int y2, int t, const uint8_t rgb[3],
                        const char *label);
+/* Draws UTF-8 text (FreeType, DejaVu Sans, px pixels per em) with the top-left corner of its
+ * line box at (x, y), blending towards rgb by glyph coverage; clipped to the image. img = NULL
+ * only measures. *w / *h (may be NULL): advance width and line height (ascender + descender). */
+hy_status hy__draw_text(hy_image *img, int x, int y, int px, const uint8_t rgb[3],
+                        const char *text, int *w, int *h);
+
 /* Ultralytics' 20-colour palette by class id. */
 void hy__palette(int class_id, uint8_t rgb[3]);
 

@@ -28,15 +28,21 @@
 static int py_round(double v) { return (int)nearbyint(v); }
 
 hy__letterbox hy__letterbox_plan(int w, int h, int new_w, int new_h, int auto_pad, int stride) {
+    return hy__letterbox_plan_ex(w, h, new_w, new_h, auto_pad, 1, stride);
+}
+
+hy__letterbox hy__letterbox_plan_ex(int w, int h, int new_w, int new_h, int auto_pad, int scaleup,
+                                    int stride) {
     HY_ASSERT(w > 0 && h > 0 && new_w > 0 && new_h > 0);
     if (stride <= 0) stride = 32;
     hy__letterbox lb;
     memset(&lb, 0, sizeof lb);
     lb.src_w = w;
     lb.src_h = h;
-    // r = min(new_h / h, new_w / w) with scaleup=True.
+    // r = min(new_h / h, new_w / w); scaleup=False caps it at 1 (val / train LetterBox).
     const double rh = (double)new_h / h, rw = (double)new_w / w;
-    const double r = rh < rw ? rh : rw;
+    double r = rh < rw ? rh : rw;
+    if (!scaleup && r > 1.0) r = 1.0;
     lb.r = (float)r;
     lb.unpad_w = py_round(w * r);
     lb.unpad_h = py_round(h * r);
@@ -258,4 +264,127 @@ void hy__letterbox_apply(const hy__letterbox *lb, const uint8_t *src, size_t sst
         }
         for (int x = lb->left + uw; x < ow; x++) d0[x] = d1[x] = d2[x] = pad;
     }
+}
+
+// --- INTER_AREA ----------------------------------------------------------------------------------
+/* cv2.resize(INTER_AREA) for 8-bit 3-channel images shrinking in both directions, as OpenCV 4.x
+ * imgproc/src/resize.cpp computes it (IPP declines INTER_AREA as "not exact"):
+ *   scale = ssize / dsize (double); when both are integers (within DBL_EPSILON):
+ *     2 x 2:  (a + b + c + d + 2) >> 2
+ *     k x l:  cvRound((float)sum * (1.f / (k * l)))
+ *   otherwise each output pixel is the overlap-weighted sum of the source pixels under it:
+ *     computeResizeAreaTab gives per axis (dst index, src index, float weight) triples; the
+ *     horizontal sums (float, in table order) are combined over the rows of the vertical table
+ *     (sum = beta * buf, then sum += beta * buf) and rounded by cvRound (half to even). */
+
+typedef struct area_tab {
+    int di, si;
+    float alpha;
+} area_tab;
+
+static int area_tab_fill(int ssize, int dsize, int cn, double scale, area_tab *tab) {
+    int k = 0;
+    for (int dx = 0; dx < dsize; dx++) {
+        const double fsx1 = dx * scale, fsx2 = fsx1 + scale;
+        const double cell = HY_MIN(scale, ssize - fsx1);
+        int sx1 = (int)ceil(fsx1), sx2 = (int)floor(fsx2);
+        sx2 = HY_MIN(sx2, ssize - 1);
+        sx1 = HY_MIN(sx1, sx2);
+        if (sx1 - fsx1 > 1e-3)
+            tab[k++] = (area_tab){dx * cn, (sx1 - 1) * cn, (float)((sx1 - fsx1) / cell)};
+        for (int sx = sx1; sx < sx2; sx++)
+            tab[k++] = (area_tab){dx * cn, sx * cn, (float)(1.0 / cell)};
+        if (fsx2 - sx2 > 1e-3)
+            tab[k++] =
+                (area_tab){dx * cn, sx2 * cn, (float)(HY_MIN(HY_MIN(fsx2 - sx2, 1.), cell) / cell)};
+    }
+    return k;
+}
+
+static uint8_t round_u8(float v) { // saturate_cast<uchar>(float): cvRound, then clamp
+    const long r = lrintf(v);
+    return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+}
+
+hy_status hy__resize_area_u8(const uint8_t *src, int sw, int sh, size_t sstride, uint8_t *dst,
+                             int dw, int dh, size_t dstride) {
+    if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0 || dw > sw || dh > sh)
+        return hy__error(HY_ERR_INVALID_ARG,
+                         "INTER_AREA resize %dx%d -> %dx%d: only shrinking is supported", sw, sh,
+                         dw, dh);
+    const int cn = 3;
+    if (dw == sw && dh == sh) { // cv::resize copies when the size is unchanged
+        for (int y = 0; y < dh; y++)
+            memcpy(dst + (size_t)y * dstride, src + (size_t)y * sstride, (size_t)sw * 3);
+        return HY_OK;
+    }
+    const double scale_x = 1. / ((double)dw / sw), scale_y = 1. / ((double)dh / sh);
+    const int ix = (int)lrint(scale_x), iy = (int)lrint(scale_y);
+    if (fabs(scale_x - ix) < DBL_EPSILON && fabs(scale_y - iy) < DBL_EPSILON) {
+        const int area = ix * iy;
+        const float inv = 1.f / (float)area;
+        for (int y = 0; y < dh; y++) {
+            uint8_t *d = dst + (size_t)y * dstride;
+            for (int x = 0; x < dw; x++)
+                for (int c = 0; c < cn; c++) {
+                    int sum = 0;
+                    for (int ky = 0; ky < iy; ky++) {
+                        const uint8_t *s =
+                            src + (size_t)(y * iy + ky) * sstride + (size_t)(x * ix) * 3 + c;
+                        for (int kx = 0; kx < ix; kx++) sum += s[kx * 3];
+                    }
+                    d[3 * x + c] =
+                        ix == 2 && iy == 2 ? (uint8_t)((sum + 2) >> 2) : round_u8((float)sum * inv);
+                }
+        }
+        return HY_OK;
+    }
+    area_tab *xtab = hy__malloc((size_t)sw * 2 * sizeof *xtab);
+    area_tab *ytab = hy__malloc((size_t)sh * 2 * sizeof *ytab);
+    float *buf =
+        hy__malloc((size_t)dw * cn * 2 * sizeof *buf); // (2, dw * 3): row sums, accumulators
+    if (!xtab || !ytab || !buf) {
+        hy__free(xtab);
+        hy__free(ytab);
+        hy__free(buf);
+        return hy__error(HY_ERR_NOMEM, "out of memory for an INTER_AREA resize to %dx%d", dw, dh);
+    }
+    const int nx = area_tab_fill(sw, dw, cn, scale_x, xtab),
+              ny = area_tab_fill(sh, dh, 1, scale_y, ytab);
+    const int W = dw * cn;
+    float *row = buf, *sum = buf + W;
+    for (int i = 0; i < W; i++) sum[i] = 0.f;
+    int prev_dy = ytab[0].di;
+    for (int j = 0; j < ny; j++) {
+        const float beta = ytab[j].alpha;
+        const int dy = ytab[j].di;
+        const uint8_t *S = src + (size_t)ytab[j].si * sstride;
+        for (int i = 0; i < W; i++) row[i] = 0.f;
+        for (int k = 0; k < nx; k++) {
+            const int sxn = xtab[k].si, dxn = xtab[k].di;
+            const float alpha = xtab[k].alpha;
+            const float t0 = row[dxn] + (float)S[sxn] * alpha;
+            const float t1 = row[dxn + 1] + (float)S[sxn + 1] * alpha;
+            const float t2 = row[dxn + 2] + (float)S[sxn + 2] * alpha;
+            row[dxn] = t0;
+            row[dxn + 1] = t1;
+            row[dxn + 2] = t2;
+        }
+        if (dy != prev_dy) {
+            uint8_t *D = dst + (size_t)prev_dy * dstride;
+            for (int i = 0; i < W; i++) {
+                D[i] = round_u8(sum[i]);
+                sum[i] = beta * row[i];
+            }
+            prev_dy = dy;
+        } else {
+            for (int i = 0; i < W; i++) sum[i] += beta * row[i];
+        }
+    }
+    uint8_t *D = dst + (size_t)prev_dy * dstride;
+    for (int i = 0; i < W; i++) D[i] = round_u8(sum[i]);
+    hy__free(xtab);
+    hy__free(ytab);
+    hy__free(buf);
+    return HY_OK;
 }

@@ -98,4 +98,28 @@ size_t hy__postprocess(hy_model *m, const float *out, int nc, int A, const hy_de
 /* IoU of two xyxy boxes (torchvision box_iou). */
 float hy__box_iou(const float *a, const float *b);
 
+/* Growable scratch of hy__postprocess_multilabel (caller-owned; reused across calls). */
+typedef struct hy__nms_buf {
+    hy__cand *cands;  /* (cap) candidates, anchor-major then class */
+    void *order;      /* (cap) sort keys */
+    float *obox;      /* (cap, 5) class-offset box x1 y1 x2 y2 + its area (torchvision's view) */
+    size_t cap;
+    int *head;        /* (n_head) last kept detection per class, -1 = none */
+    int n_head;
+    int *next;        /* (max_det) previous kept detection of the same class */
+    int *row;         /* (max_det) obox row of each kept detection */
+    size_t n_next;
+} hy__nms_buf;
+void hy__nms_buf_free(hy__nms_buf *b);
+
+/* Ultralytics non_max_suppression(multi_label=True) as `yolo val` runs it, for one image:
+ * every (anchor, class) with score > p->conf is a candidate (anchor-major order), optional
+ * class filter, candidates sorted by score (stable), the top 30000 kept, NMS per class with
+ * torchvision's arithmetic on boxes offset by class * 7680 (suppress IoU > p->iou), at most
+ * p->max_det kept, in score order. out is the raw (4 + nc, A) output; dets (max_dets) get
+ * input-pixel xyxy boxes; *n_out their count. p->agnostic_nms: one class for NMS. */
+hy_status hy__postprocess_multilabel(const float *out, int nc, int A, const hy_detect_params *p,
+                                     hy__nms_buf *buf, hy_detection *dets, size_t max_dets,
+                                     size_t *n_out);
+
 #endif

@@ -3,6 +3,7 @@
  * at most 30000 boxes into NMS, class-aware greedy NMS (suppress IoU > iou, as torchvision),
  * keep at most max_det. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/model_impl.h"
 
@@ -80,4 +81,129 @@ size_t hy__postprocess(hy_model *m, const float *out, int nc, int A, const hy_de
         }
     }
     return nk;
+}
+
+// --- multi-label NMS (val) -----------------------------------------------------------------------
+
+#define MAX_WH 7680.0f /* Ultralytics' class offset */
+
+typedef struct nms_key {
+    float conf;
+    uint32_t idx;
+} nms_key;
+
+static int by_key_desc(const void *a, const void *b) { // stable: ties keep candidate order
+    const nms_key *x = a, *y = b;
+    if (x->conf != y->conf) return x->conf < y->conf ? 1 : -1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+void hy__nms_buf_free(hy__nms_buf *b) {
+    if (!b) return;
+    hy__free(b->cands);
+    hy__free(b->order);
+    hy__free(b->obox);
+    hy__free(b->head);
+    hy__free(b->next);
+    hy__free(b->row);
+    memset(b, 0, sizeof *b);
+}
+
+hy_status hy__postprocess_multilabel(const float *out, int nc, int A, const hy_detect_params *p,
+                                     hy__nms_buf *b, hy_detection *dets, size_t max_dets,
+                                     size_t *n_out) {
+    const float conf = p->conf;
+    // count candidates first so the buffers grow once
+    size_t n = 0;
+    for (int k = 0; k < nc; k++) {
+        const float *row = out + (size_t)(4 + k) * A;
+        for (int a = 0; a < A; a++) n += row[a] > conf;
+    }
+    if (n > b->cap) {
+        hy__cand *c = hy__realloc(b->cands, n * sizeof *c);
+        if (c) b->cands = c;
+        nms_key *o = hy__realloc(b->order, n * sizeof *o);
+        if (o) b->order = o;
+        float *ob = hy__realloc(b->obox, n * 5 * sizeof *ob);
+        if (ob) b->obox = ob;
+        if (!c || !o || !ob)
+            return hy__error(HY_ERR_NOMEM, "out of memory for %zu NMS candidates", n);
+        b->cap = n;
+    }
+    const int n_head = p->agnostic_nms ? 1 : nc;
+    if (n_head > b->n_head) {
+        int *h = hy__realloc(b->head, (size_t)n_head * sizeof *h);
+        if (!h) return hy__error(HY_ERR_NOMEM, "out of memory");
+        b->head = h;
+        b->n_head = n_head;
+    }
+    if (max_dets > b->n_next) {
+        int *nx = hy__realloc(b->next, max_dets * sizeof *nx);
+        if (nx) b->next = nx;
+        int *rw = hy__realloc(b->row, max_dets * sizeof *rw);
+        if (rw) b->row = rw;
+        if (!nx || !rw) return hy__error(HY_ERR_NOMEM, "out of memory");
+        b->n_next = max_dets;
+    }
+    // candidates in torch.where(cls > conf) order: anchor-major, then class
+    size_t m = 0;
+    for (int a = 0; a < A; a++) {
+        const float cx = out[a], cy = out[(size_t)A + a], w = out[(size_t)2 * A + a],
+                    h = out[(size_t)3 * A + a];
+        const float dw = w / 2, dh = h / 2;
+        for (int k = 0; k < nc; k++) {
+            const float s = out[(size_t)(4 + k) * A + a];
+            if (!(s > conf)) continue;
+            if (p->classes && p->n_classes > 0) {
+                int ok = 0;
+                for (int i = 0; i < p->n_classes && !ok; i++) ok = p->classes[i] == k;
+                if (!ok) continue;
+            }
+            b->cands[m] = (hy__cand){cx - dw, cy - dh, cx + dw, cy + dh, s, k};
+            m++;
+        }
+    }
+    nms_key *order = b->order;
+    for (size_t i = 0; i < m; i++) order[i] = (nms_key){b->cands[i].conf, (uint32_t)i};
+    if (m > 1) qsort(order, m, sizeof *order, by_key_desc);
+    if (m > MAX_NMS) m = MAX_NMS;
+    // torchvision nms on boxes + class * max_wh, float32: areas and overlaps of the offset boxes
+    for (size_t i = 0; i < m; i++) {
+        const hy__cand *c = &b->cands[order[i].idx];
+        const float off = p->agnostic_nms ? 0.f : (float)c->cls * MAX_WH;
+        float *o = b->obox + 5 * i;
+        o[0] = c->x1 + off;
+        o[1] = c->y1 + off;
+        o[2] = c->x2 + off;
+        o[3] = c->y2 + off;
+        o[4] = (o[2] - o[0]) * (o[3] - o[1]);
+    }
+    // Greedy in score order: a candidate survives when no kept one overlaps it by more than
+    // iou. Boxes of different classes are 7680 px apart, so only the same class is compared.
+    for (int k = 0; k < n_head; k++) b->head[k] = -1;
+    size_t nk = 0;
+    const double thr = p->iou;
+    for (size_t i = 0; i < m && nk < max_dets; i++) {
+        const hy__cand *c = &b->cands[order[i].idx];
+        const float *oi = b->obox + 5 * i;
+        const int slot = p->agnostic_nms ? 0 : c->cls;
+        int keep = 1;
+        for (int j = b->head[slot]; j >= 0 && keep; j = b->next[j]) {
+            const float *oj = b->obox + 5 * (size_t)b->row[j];
+            const float xx1 = HY_MAX(oj[0], oi[0]), yy1 = HY_MAX(oj[1], oi[1]);
+            const float xx2 = HY_MIN(oj[2], oi[2]), yy2 = HY_MIN(oj[3], oi[3]);
+            const float iw = HY_MAX(0.f, xx2 - xx1), ih = HY_MAX(0.f, yy2 - yy1);
+            const float inter = iw * ih;
+            const float ovr = inter / (oj[4] + oi[4] - inter);
+            if ((double)ovr > thr) keep = 0;
+        }
+        if (!keep) continue;
+        dets[nk] = (hy_detection){c->x1, c->y1, c->x2, c->y2, c->conf, c->cls};
+        b->row[nk] = (int)i;
+        b->next[nk] = b->head[slot];
+        b->head[slot] = (int)nk;
+        nk++;
+    }
+    *n_out = nk;
+    return HY_OK;
 }

@@ -11,7 +11,7 @@
 
 /* Packed layout name: ISA of the micro-kernels + this version, bumped whenever
  * hy__cpu_conv2d_pack changes its output. */
-#define CPU_PACK_VERSION 1
+#define CPU_PACK_VERSION 2
 
 typedef struct cpu_weight {
     hy__conv2d_desc d;

@@ -1,6 +1,6 @@
 #include "ops/cpu/detect.h"
+#include "ops/cpu/ops_cpu.h"
 
-#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -11,10 +11,15 @@ typedef struct {
     int A;
 } detect_ctx;
 
+#define DET_CHUNK 64 /* anchors per vector pass (stack buffers) */
+
+/* DFL vectorised across anchors: for a chunk of contiguous anchors, each of the 4 sides does
+ * max over the R bins, then R passes of exp (the kernels' vexp) accumulating sum and
+ * sum * proj, all unit-stride over the chunk. */
 static void detect_task(void *vctx, int ith, int nth) {
     const detect_ctx *c = vctx;
     const hy__detect_params *p = c->p;
-    const int R = p->reg_max, nc = p->nc, A = c->A;
+    const int R = p->reg_max, nc = p->nc, A = c->A, isa = hy__cpu_isa_best();
     float proj[64];
     for (int j = 0; j < R; j++) proj[j] = c->dfl ? c->dfl[j] : (float)j;
     int base = 0;
@@ -23,28 +28,40 @@ static void detect_task(void *vctx, int ith, int nth) {
         const int hw = lv->h * lv->w;
         const float s = (float)p->stride[l];
         const int a0 = (int)((int64_t)hw * ith / nth), a1 = (int)((int64_t)hw * (ith + 1) / nth);
-        for (int a = a0; a < a1; a++) {
-            float d[4];
+        for (int ab = a0; ab < a1; ab += DET_CHUNK) {
+            const int n = HY_MIN(DET_CHUNK, a1 - ab);
+            float d[4][DET_CHUNK], m[DET_CHUNK], sum[DET_CHUNK], acc[DET_CHUNK], e[DET_CHUNK];
             for (int k = 0; k < 4; k++) {
                 /* softmax over R bins of side k, then expectation with proj */
-                const float *bin = lv->box + (size_t)(k * R) * hw + a;
-                float m = bin[0];
-                for (int j = 1; j < R; j++) m = fmaxf(m, bin[(size_t)j * hw]);
-                float sum = 0.f, acc = 0.f;
-                for (int j = 0; j < R; j++) {
-                    float e = expf(bin[(size_t)j * hw] - m);
-                    sum += e;
-                    acc += e * proj[j];
+                const float *bin = lv->box + (size_t)(k * R) * hw + ab;
+                for (int i = 0; i < n; i++) m[i] = bin[i];
+                for (int j = 1; j < R; j++) {
+                    const float *bj = bin + (size_t)j * hw;
+                    for (int i = 0; i < n; i++) m[i] = bj[i] > m[i] ? bj[i] : m[i];
                 }
-                d[k] = acc / sum;
+                for (int i = 0; i < n; i++) sum[i] = acc[i] = 0.0f;
+                for (int j = 0; j < R; j++) {
+                    const float *bj = bin + (size_t)j * hw;
+                    for (int i = 0; i < n; i++) e[i] = bj[i] - m[i];
+                    hy__cpu_vexp(e, (size_t)n, e, isa);
+                    const float pj = proj[j];
+                    for (int i = 0; i < n; i++) {
+                        sum[i] += e[i];
+                        acc[i] += e[i] * pj;
+                    }
+                }
+                for (int i = 0; i < n; i++) d[k][i] = acc[i] / sum[i];
             }
-            const float ax = (float)(a % lv->w) + 0.5f, ay = (float)(a / lv->w) + 0.5f;
-            const float x1 = ax - d[0], y1 = ay - d[1], x2 = ax + d[2], y2 = ay + d[3];
-            float *o = c->out + base + a;
-            o[0] = (x1 + x2) * 0.5f * s;
-            o[(size_t)A] = (y1 + y2) * 0.5f * s;
-            o[(size_t)2 * A] = (x2 - x1) * s;
-            o[(size_t)3 * A] = (y2 - y1) * s;
+            for (int i = 0; i < n; i++) {
+                const int a = ab + i;
+                const float ax = (float)(a % lv->w) + 0.5f, ay = (float)(a / lv->w) + 0.5f;
+                const float x1 = ax - d[0][i], y1 = ay - d[1][i], x2 = ax + d[2][i], y2 = ay + d[3][i];
+                float *o = c->out + base + a;
+                o[0] = (x1 + x2) * 0.5f * s;
+                o[(size_t)A] = (y1 + y2) * 0.5f * s;
+                o[(size_t)2 * A] = (x2 - x1) * s;
+                o[(size_t)3 * A] = (y2 - y1) * s;
+            }
         }
         /* class rows: (nc, hw) block copy into columns [base, base + hw) */
         const int c0 = (int)((int64_t)nc * ith / nth), c1 = (int)((int64_t)nc * (ith + 1) / nth);

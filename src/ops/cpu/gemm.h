@@ -43,6 +43,12 @@ typedef struct hy__gemm_kernel {
     hy__gemm_ukr_fn ukr;
     void (*vexp)(const float *x, size_t n, float *y);
     void (*act)(const float *x, size_t n, int act, float *y);
+    /* Winograd F(4x4, 3x3) transforms of one channel over tile rows [ty0, ty1)
+     * (winograd_impl.h says the layout). */
+    void (*wino_in)(const float *x, int h, int w, int ty0, int ty1, int twp, float *tmp,
+                    float *v, ptrdiff_t vs);
+    void (*wino_out)(const float *m, ptrdiff_t ms, int ty0, int ty1, int twp, float bias,
+                     int act, const float *add, float *y, int oh, int ow, float *tmp);
 } hy__gemm_kernel;
 
 extern const hy__gemm_kernel hy__gemm_generic;

@@ -106,6 +106,9 @@ static void ukr_generic(int kc, const float *a, const float *b, const ptrdiff_t 
     }
 }
 
+#define WINO_ACT(x, n, act, y) act_generic(x, n, act, y)
+#include "ops/cpu/winograd_impl.h"
+
 const hy__gemm_kernel hy__gemm_generic = {
     .isa = HY_CPU_ISA_GENERIC,
     .mr = GMR,
@@ -114,4 +117,6 @@ const hy__gemm_kernel hy__gemm_generic = {
     .ukr = ukr_generic,
     .vexp = vexp_generic,
     .act = act_generic,
+    .wino_in = wino_in,
+    .wino_out = wino_out,
 };

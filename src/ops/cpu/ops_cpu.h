@@ -30,7 +30,8 @@ void hy__cpu_maxpool_ref(const float *x, int c, int h, int w, int k, float *y);
 void hy__cpu_upsample2x_ref(const float *x, int c, int h, int w, float *y);
 
 /* ---- fast path ---------------------------------------------------------------------- */
-/* Packed weights+bias in the layout the GEMM micro-kernel wants. packed: 64-byte aligned. */
+/* Packed weights+bias in the layout the GEMM micro-kernel wants (3x3 stride-1 pad-1: the
+ * Winograd-transformed weights, 36/9 of the plain size). packed: 64-byte aligned. */
 size_t hy__cpu_conv2d_packed_size(const hy__conv2d_desc *d);
 void hy__cpu_conv2d_pack(const hy__conv2d_desc *d, const float *wt, const float *bias, void *packed);
 /* For a packed blob from an untrusted source (a file): true if its header (magic, ISA compiled
@@ -38,7 +39,9 @@ void hy__cpu_conv2d_pack(const hy__conv2d_desc *d, const float *wt, const float 
  * hy__cpu_conv2d can run it. The blob records its ISA; pack writes every byte (deterministic). */
 bool hy__cpu_conv2d_packed_check(const hy__conv2d_desc *d, const void *packed, size_t size);
 /* Scratch bytes for an (h, w) input with up to nth threads: the zero-padded, stride-phase-split
- * input copy of a k x k or strided conv (the implicit im2col) + a small per-thread panel. */
+ * input copy of a k x k or strided conv (the implicit im2col) + a small per-thread panel; for
+ * 3x3 stride-1 pad-1 the Winograd tiles (36 * (cin + cout) * ~h*w/16 floats) + per-thread
+ * transform buffers. */
 size_t hy__cpu_conv2d_scratch_size(const hy__conv2d_desc *d, int h, int w, int nth);
 /* Same contract as the reference; packed from hy__cpu_conv2d_pack. tp may be NULL. scratch has
  * hy__cpu_conv2d_scratch_size(d, h, w, nth) bytes with nth >= threads of tp (any alignment).

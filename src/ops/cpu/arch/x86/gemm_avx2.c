@@ -182,6 +182,9 @@ static void ukr_avx2(int kc, const float *a, const float *b, const ptrdiff_t *bo
     }
 }
 
+#define WINO_ACT(x, n, act, y) act_avx2(x, n, act, y)
+#include "ops/cpu/winograd_impl.h"
+
 const hy__gemm_kernel hy__gemm_avx2 = {
     .isa = HY_CPU_ISA_AVX2,
     .mr = MR,
@@ -190,6 +193,8 @@ const hy__gemm_kernel hy__gemm_avx2 = {
     .ukr = ukr_avx2,
     .vexp = vexp_avx2,
     .act = act_avx2,
+    .wino_in = wino_in,
+    .wino_out = wino_out,
 };
 
 #else

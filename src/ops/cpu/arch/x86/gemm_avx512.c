@@ -195,6 +195,9 @@ static void ukr_avx512(int kc, const float *a, const float *b, const ptrdiff_t *
     }
 }
 
+#define WINO_ACT(x, n, act, y) act_avx512(x, n, act, y)
+#include "ops/cpu/winograd_impl.h"
+
 const hy__gemm_kernel hy__gemm_avx512 = {
     .isa = HY_CPU_ISA_AVX512,
     .mr = MR,
@@ -203,6 +206,8 @@ const hy__gemm_kernel hy__gemm_avx512 = {
     .ukr = ukr_avx512,
     .vexp = vexp_avx512,
     .act = act_avx512,
+    .wino_in = wino_in,
+    .wino_out = wino_out,
 };
 
 #else

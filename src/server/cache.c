@@ -1,0 +1,522 @@
+/* Served models: load, plan + warm, atomic swap with reference counting, LRU eviction under
+ * a memory budget, keep-warm (idle and periodic re-warm) and the watchdog reload.
+ *
+ * A swap loads and warms the new version beside the old one, then replaces the entry's
+ * current pointer under the lock. Requests hold a reference to the version they started
+ * on; the last reference to go frees it. */
+#include <malloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "io/sha256.h"
+#include "server/server_impl.h"
+
+#define KEEPER_TICK_MS 100 /* how often the keeper looks at watchdog and periodic work */
+#define WATCHDOG_STRIKES 3 /* consecutive inferences over the timeout before a reload */
+
+static const char *const state_names[] = {"unloaded", "loading", "warming",
+                                          "ready",    "failed",  "evicted"};
+
+const char *hy__mstate_name(hy__mstate st) {
+    return (unsigned)st < HY_ARRAY_LEN(state_names) ? state_names[st] : "unknown";
+}
+
+// --- versions --------------------------------------------------------------------------
+
+static void ver_free(hy__mver *v) {
+    if (!v) return;
+    hy_model_free(v->model);
+    hy__free(v->path);
+    hy__free(v);
+    /* Give the freed arena and weights back to the system now, so that RSS returns to its
+     * level before the load (glibc otherwise keeps large freed heap blocks). */
+    malloc_trim(0);
+}
+
+/* Drops one reference (cache.mu held); returns the version when it must be freed. */
+static hy__mver *ver_unref_locked(hy__mver *v) { return v && --v->refs == 0 ? v : NULL; }
+
+void hy__cache_release(hy__cache *c, hy__mver *v) {
+    if (!v) return;
+    pthread_mutex_lock(&c->mu);
+    hy__mver *dead = ver_unref_locked(v);
+    pthread_mutex_unlock(&c->mu);
+    ver_free(dead);
+}
+
+// --- entries ---------------------------------------------------------------------------
+
+void hy__cache_init(hy__cache *c, struct hy_server *s) {
+    memset(c, 0, sizeof *c);
+    c->srv = s;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    pthread_mutex_init(&c->load_mu, NULL);
+    pthread_mutex_init(&c->keeper_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->keeper_cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+void hy__cache_free(hy__cache *c) {
+    hy__mentry *e = c->head;
+    while (e) {
+        hy__mentry *next = e->next;
+        if (e->cur) {
+            e->cur->refs = 1; /* nothing else may hold it now */
+            ver_free(ver_unref_locked(e->cur));
+        }
+        hy__free(e->path);
+        hy__free(e->error);
+        hy__free(e);
+        e = next;
+    }
+    pthread_cond_destroy(&c->keeper_cv);
+    pthread_mutex_destroy(&c->keeper_mu);
+    pthread_mutex_destroy(&c->load_mu);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    memset(c, 0, sizeof *c);
+}
+
+hy_status hy__cache_add(hy__cache *c, const char *name, const char *path, int pinned,
+                        hy__mentry **out) {
+    hy__mentry *e = hy__calloc(1, sizeof *e);
+    char *p = hy__strdup(path);
+    if (!e || !p) {
+        hy__free(e);
+        hy__free(p);
+        return hy__error(HY_ERR_NOMEM, "out of memory (model '%s')", name);
+    }
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->path = p;
+    e->pinned = pinned;
+    e->state = HY__M_UNLOADED;
+    e->first_request_ms = -1;
+    hy__histo_init_inference(&e->infer);
+    pthread_mutex_lock(&c->mu);
+    for (hy__mentry *it = c->head; it; it = it->next) {
+        if (strcmp(it->name, name) != 0) continue;
+        pthread_mutex_unlock(&c->mu);
+        hy__free(p);
+        hy__free(e);
+        return hy__error(HY_ERR_INVALID_ARG, "model '%s' is already served", name);
+    }
+    if (c->tail)
+        c->tail->next = e;
+    else
+        c->head = e;
+    c->tail = e;
+    c->n++;
+    pthread_mutex_unlock(&c->mu);
+    if (out) *out = e;
+    return HY_OK;
+}
+
+hy__mentry *hy__cache_find(hy__cache *c, const char *name) {
+    pthread_mutex_lock(&c->mu);
+    hy__mentry *e = c->head;
+    while (e && strcmp(e->name, name) != 0) e = e->next;
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
+
+hy__mentry *hy__cache_first(hy__cache *c) {
+    pthread_mutex_lock(&c->mu);
+    hy__mentry *e = c->head;
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
+
+hy__mentry *hy__cache_next(hy__cache *c, hy__mentry *e) {
+    pthread_mutex_lock(&c->mu);
+    hy__mentry *n = e->next;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+// --- memory budget ---------------------------------------------------------------------
+
+/* Evicts least recently used unpinned models (never `keep`, never one being loaded) until
+ * the loaded models plus `extra` bytes fit the budget, or nothing more can go. */
+static void enforce_budget(hy__cache *c, hy__mentry *keep, size_t extra) {
+    hy_server *s = c->srv;
+    size_t budget = s->p.memory_budget;
+    if (!budget) return;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        size_t total = extra;
+        hy__mentry *victim = NULL;
+        for (hy__mentry *e = c->head; e; e = e->next) {
+            if (!e->cur) continue;
+            total += e->memory;
+            if (!e->pinned && e != keep && !e->busy &&
+                (!victim || e->last_used_ms < victim->last_used_ms))
+                victim = e;
+        }
+        if (total <= budget || !victim) {
+            pthread_mutex_unlock(&c->mu);
+            if (total > budget)
+                hy__server_log(
+                    s, HY_LOG_WARN,
+                    "memory budget: %.1f MB needed, budget %.1f MB, nothing left to evict",
+                    (double)total / 1e6, (double)budget / 1e6);
+            return;
+        }
+        hy__mver *old = victim->cur;
+        victim->cur = NULL;
+        victim->state = HY__M_EVICTED;
+        victim->evictions++;
+        size_t freed = victim->memory;
+        char name[HY_SERVER_NAME_MAX];
+        memcpy(name, victim->name, sizeof name);
+        hy__mver *dead = ver_unref_locked(old);
+        pthread_mutex_unlock(&c->mu);
+        ver_free(dead);
+        hy__server_log(
+            s, HY_LOG_INFO,
+            "model '%s' evicted (least recently used, %.1f MB) to stay within the %.1f MB budget",
+            name, (double)freed / 1e6, (double)budget / 1e6);
+    }
+}
+
+// --- load / swap -----------------------------------------------------------------------
+
+static size_t file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
+}
+
+/* The caller has set e->busy; this clears it. */
+static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
+    hy_server *s = c->srv;
+    hy_model *m = NULL;
+    hy__mver *v = NULL;
+    char hex[HY_SHA256_HEX_LEN + 1];
+    char err[1024] = "";
+    hy_status st = HY_OK;
+
+    pthread_mutex_lock(&c->mu);
+    char *path = hy__strdup(path_arg ? path_arg : e->path);
+    int swap = e->cur != NULL;
+    if (!swap) e->state = HY__M_LOADING;
+    size_t estimate = e->memory;
+    pthread_mutex_unlock(&c->mu);
+    if (!path) {
+        st = hy__error(HY_ERR_NOMEM, "out of memory");
+        snprintf(err, sizeof err, "%s", hy_last_error());
+        goto done;
+    }
+    if (!estimate) estimate = file_size(path);
+    enforce_budget(c, e, estimate);
+    hy__server_log(s, HY_LOG_INFO, "model '%s': %s %s", e->name,
+                   swap ? "loading new version from" : "loading", path);
+
+    pthread_mutex_lock(&c->load_mu);
+    size_t rss0 = hy__rss_bytes();
+    double t0 = hy__now_ms();
+    hy_model_params mp = hy_model_default_params();
+    mp.n_threads = s->p.n_threads;
+    mp.imgsz = s->p.imgsz[0];
+    st = hy_model_load(path, &mp, &m);
+    double t1 = hy__now_ms();
+    if (st == HY_OK) {
+        pthread_mutex_lock(&c->mu);
+        if (!e->cur) e->state = HY__M_WARMING;
+        pthread_mutex_unlock(&c->mu);
+        hy_prepare_params pp = hy_prepare_default_params();
+        pp.shapes = s->shapes;
+        pp.n_shapes = s->n_shapes;
+        pp.warmup_runs = s->p.warmup_runs;
+        st = hy_model_prepare(m, &pp);
+    }
+    double t2 = hy__now_ms();
+    size_t rss1 = hy__rss_bytes();
+    pthread_mutex_unlock(&c->load_mu);
+    if (st == HY_OK) st = hy__sha256_file(path, hex);
+    if (st == HY_OK) {
+        v = hy__calloc(1, sizeof *v);
+        if (!v) st = hy__error(HY_ERR_NOMEM, "out of memory");
+    }
+    if (st != HY_OK) {
+        const char *why = hy_last_error();
+        if (strstr(why, path))
+            snprintf(err, sizeof err, "%s", why);
+        else
+            snprintf(err, sizeof err, "%s: %s", path, why);
+        goto done;
+    }
+    v->entry = e;
+    v->model = m;
+    m = NULL;
+    v->path = path;
+    path = NULL;
+    memcpy(v->version, hex, HY_SERVER_VERSION_LEN);
+    v->version[HY_SERVER_VERSION_LEN] = '\0';
+    size_t fsize = file_size(v->path);
+    v->memory = rss1 > rss0 && rss1 - rss0 > fsize ? rss1 - rss0 : fsize;
+    v->refs = 1; /* the entry's */
+
+    pthread_mutex_lock(&c->mu);
+    hy__mver *old = e->cur;
+    e->cur = v;
+    char *npath = hy__strdup(v->path);
+    if (npath) {
+        hy__free(e->path);
+        e->path = npath;
+    }
+    memcpy(e->version, v->version, sizeof e->version);
+    e->memory = v->memory;
+    e->nc = hy_model_num_classes(v->model);
+    snprintf(e->format, sizeof e->format, "%s", hy_model_format(v->model));
+    e->load_ms = t1 - t0;
+    e->warmup_ms = t2 - t1;
+    e->first_request_ms = -1;
+    e->first_pending = 1;
+    e->slow_streak = 0;
+    e->unloaded_by_request = 0;
+    hy__free(e->error);
+    e->error = NULL;
+    if (old) e->reloads++;
+    e->last_used_ms = hy__now_ms(); /* idle time counts from ready */
+    e->ready_unix = hy__unix_now();
+    e->state = HY__M_READY;
+    e->busy = 0;
+    hy__mver *dead = ver_unref_locked(old);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    ver_free(dead);
+    hy__server_log(s, HY_LOG_INFO,
+                   "model '%s' ready: version %s, %s, load %.1f ms, plan + warm-up %.1f ms (%d "
+                   "shapes x %d runs), "
+                   "memory %.1f MB%s",
+                   e->name, v->version, e->format, t1 - t0, t2 - t1, s->n_shapes, s->p.warmup_runs,
+                   (double)v->memory / 1e6,
+                   old ? " (swapped; the old version is freed after its last request)" : "");
+    enforce_budget(c, e, 0);
+    return HY_OK;
+
+done:
+    hy_model_free(m);
+    hy__free(path);
+    pthread_mutex_lock(&c->mu);
+    hy__free(e->error);
+    e->error = hy__strdup(err);
+    e->failures++;
+    if (!e->cur) e->state = HY__M_FAILED;
+    e->busy = 0;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    hy__server_log(s, HY_LOG_ERROR, "model '%s': load failed: %s", e->name, err);
+    return hy__error(st, "%s", err);
+}
+
+hy_status hy__cache_load(hy__cache *c, hy__mentry *e, const char *path) {
+    pthread_mutex_lock(&c->mu);
+    while (e->busy) pthread_cond_wait(&c->cv, &c->mu);
+    e->busy = 1;
+    pthread_mutex_unlock(&c->mu);
+    return load_owned(c, e, path);
+}
+
+hy_status hy__cache_acquire(hy__cache *c, hy__mentry *e, hy__mver **out) {
+    hy_server *s = c->srv;
+    int tried = 0;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        if (e->cur) { /* serving (also while a new version is being loaded beside it) */
+            e->cur->refs++;
+            *out = e->cur;
+            pthread_mutex_unlock(&c->mu);
+            return HY_OK;
+        }
+        hy_status st = HY_OK;
+        if (e->unloaded_by_request)
+            st = hy__error(HY_ERR_BUSY,
+                           "model '%s' is unloaded (POST /v2/repository/models/%s/load loads it)",
+                           e->name, e->name);
+        else if (tried || e->state == HY__M_FAILED)
+            st = tried || !s->p.lazy || e->pinned
+                     ? hy__error(HY_ERR_BUSY, "model '%s' failed to load: %s", e->name,
+                                 e->error ? e->error : "unknown error")
+                     : HY_OK; /* lazy: try again */
+        else if (e->pinned)
+            st = hy__error(HY_ERR_BUSY, "model '%s' is %s, not ready yet", e->name,
+                           e->busy ? hy__mstate_name(e->state) : "waiting to load");
+        else if (!s->p.lazy)
+            st = hy__error(HY_ERR_BUSY, "model '%s' is %s (lazy loading is off)", e->name,
+                           e->busy ? hy__mstate_name(e->state) : "not loaded");
+        if (st != HY_OK) {
+            pthread_mutex_unlock(&c->mu);
+            return st;
+        }
+        if (e->busy) { /* another request is loading it: wait for that load */
+            pthread_cond_wait(&c->cv, &c->mu);
+            continue;
+        }
+        e->busy = 1;
+        pthread_mutex_unlock(&c->mu);
+        load_owned(c, e, NULL); /* outcome seen on the next turn */
+        tried = 1;
+        pthread_mutex_lock(&c->mu);
+    }
+}
+
+void hy__cache_unload(hy__cache *c, hy__mentry *e) {
+    pthread_mutex_lock(&c->mu);
+    while (e->busy) pthread_cond_wait(&c->cv, &c->mu);
+    hy__mver *old = e->cur;
+    e->cur = NULL;
+    e->state = HY__M_UNLOADED;
+    e->unloaded_by_request = 1;
+    hy__mver *dead = ver_unref_locked(old);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    ver_free(dead);
+    hy__server_log(c->srv, HY_LOG_INFO, "model '%s' unloaded%s", e->name,
+                   old && !dead ? " (freed after its last request)" : "");
+}
+
+// --- keep warm + watchdog --------------------------------------------------------------
+
+void hy__cache_before_run(hy__cache *c, hy__mver *v) {
+    hy__mentry *e = v->entry;
+    double idle_ms = c->srv->p.rewarm_idle_s * 1e3;
+    double now = hy__now_ms();
+    pthread_mutex_lock(&c->mu);
+    double idle = now - e->last_used_ms;
+    int rewarm = idle_ms > 0 && e->last_used_ms > 0 && idle > idle_ms;
+    e->last_used_ms = now;
+    e->last_used_unix = hy__unix_now();
+    pthread_mutex_unlock(&c->mu);
+    if (!rewarm) return;
+    double t0 = hy__now_ms();
+    hy_status st = hy_model_rewarm(v->model);
+    double t1 = hy__now_ms();
+    pthread_mutex_lock(&c->mu);
+    e->rewarms_idle++;
+    pthread_mutex_unlock(&c->mu);
+    if (st == HY_OK)
+        hy__server_log(c->srv, HY_LOG_INFO,
+                       "model '%s': idle for %.1f s, re-warmed in %.1f ms before this request",
+                       e->name, idle / 1e3, t1 - t0);
+    else
+        hy__server_log(c->srv, HY_LOG_WARN, "model '%s': re-warm failed: %s", e->name,
+                       hy_last_error());
+}
+
+void hy__cache_after_run(hy__cache *c, hy__mver *v, double run_ms, double total_ms) {
+    hy__mentry *e = v->entry;
+    int timeout_ms = c->srv->p.timeout_ms;
+    int reload = 0;
+    pthread_mutex_lock(&c->mu);
+    e->served++;
+    hy__histo_observe(&e->infer, run_ms / 1e3);
+    if (e->first_pending && v == e->cur) {
+        e->first_request_ms = total_ms;
+        e->first_pending = 0;
+    }
+    if (timeout_ms > 0 && run_ms > timeout_ms) {
+        if (++e->slow_streak >= WATCHDOG_STRIKES && v == e->cur && !e->reload_wanted) {
+            e->reload_wanted = 1;
+            e->slow_streak = 0;
+            reload = 1;
+        }
+    } else {
+        e->slow_streak = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (reload) {
+        hy__server_log(
+            c->srv, HY_LOG_WARN,
+            "watchdog: model '%s': %d inferences in a row took longer than the %d ms timeout "
+            "(last %.1f ms); reloading it",
+            e->name, WATCHDOG_STRIKES, timeout_ms, run_ms);
+        pthread_mutex_lock(&c->keeper_mu);
+        pthread_cond_signal(&c->keeper_cv);
+        pthread_mutex_unlock(&c->keeper_mu);
+    }
+}
+
+/* Current version of e with a reference, or NULL when not loaded (never loads). */
+static hy__mver *peek(hy__cache *c, hy__mentry *e) {
+    pthread_mutex_lock(&c->mu);
+    hy__mver *v = e->cur;
+    if (v) v->refs++;
+    pthread_mutex_unlock(&c->mu);
+    return v;
+}
+
+static void keeper_pass(hy__cache *c, int periodic) {
+    for (hy__mentry *e = hy__cache_first(c); e; e = hy__cache_next(c, e)) {
+        pthread_mutex_lock(&c->mu);
+        int reload = e->reload_wanted && e->cur; /* not if unloaded or evicted meanwhile */
+        e->reload_wanted = 0;
+        pthread_mutex_unlock(&c->mu);
+        if (reload) hy__cache_load(c, e, NULL); /* logged by the load */
+        if (!periodic) continue;
+        hy__mver *v = peek(c, e);
+        if (!v) continue;
+        double t0 = hy__now_ms();
+        hy_status st = hy_model_rewarm(v->model);
+        double t1 = hy__now_ms();
+        pthread_mutex_lock(&c->mu);
+        e->rewarms_periodic++;
+        pthread_mutex_unlock(&c->mu);
+        if (st != HY_OK)
+            hy__server_log(c->srv, HY_LOG_WARN, "model '%s': periodic re-warm failed: %s", e->name,
+                           hy_last_error());
+        else
+            hy__server_log(c->srv, HY_LOG_DEBUG, "model '%s': periodic re-warm, %.1f ms", e->name,
+                           t1 - t0);
+        hy__cache_release(c, v);
+    }
+}
+
+static void *keeper_main(void *arg) {
+    hy__cache *c = arg;
+    double interval_ms = c->srv->p.rewarm_interval_s * 1e3;
+    double next = hy__now_ms() + interval_ms;
+    pthread_mutex_lock(&c->keeper_mu);
+    while (!c->keeper_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += KEEPER_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->keeper_cv, &c->keeper_mu, &ts);
+        if (c->keeper_stop) break;
+        pthread_mutex_unlock(&c->keeper_mu);
+        double now = hy__now_ms();
+        int periodic = interval_ms > 0 && now >= next;
+        if (periodic) next = now + interval_ms;
+        keeper_pass(c, periodic);
+        pthread_mutex_lock(&c->keeper_mu);
+    }
+    pthread_mutex_unlock(&c->keeper_mu);
+    return NULL;
+}
+
+hy_status hy__cache_keeper_start(hy__cache *c) {
+    c->keeper_stop = 0;
+    if (pthread_create(&c->keeper, NULL, keeper_main, c) != 0)
+        return hy__error(HY_ERR_NOMEM, "cannot start the keep-warm thread");
+    c->keeper_running = 1;
+    return HY_OK;
+}
+
+void hy__cache_keeper_stop(hy__cache *c) {
+    if (!c->keeper_running) return;
+    pthread_mutex_lock(&c->keeper_mu);
+    c->keeper_stop = 1;
+    pthread_cond_signal(&c->keeper_cv);
+    pthread_mutex_unlock(&c->keeper_mu);
+    pthread_join(c->keeper, NULL);
+    c->keeper_running = 0;
+}

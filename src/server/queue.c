@@ -1,0 +1,196 @@
+/* Bounded inference queue and its worker threads.
+ *
+ * HTTP threads submit jobs and wait for them with a deadline; workers run them FIFO. A
+ * waiter that times out gives its job up: a queued job is unlinked and freed by the waiter,
+ * a running one is freed by its worker when the pass ends (a forward pass cannot be
+ * interrupted). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server_impl.h"
+
+// --- jobs ------------------------------------------------------------------------------
+
+hy_status hy__job_new(hy__job_kind kind, hy__job **out) {
+    hy__job *j = hy__calloc(1, sizeof *j);
+    if (!j) return hy__error(HY_ERR_NOMEM, "out of memory (job)");
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    j->kind = kind;
+    *out = j;
+    return HY_OK;
+}
+
+void hy__job_free(struct hy_server *s, hy__job *j) {
+    if (!j) return;
+    if (j->ver) hy__cache_release(&s->cache, j->ver);
+    hy__free(j->image);
+    hy__free(j->x);
+    hy__free(j->out);
+    hy_result_free(j->res);
+    pthread_cond_destroy(&j->cv);
+    hy__free(j);
+}
+
+// --- workers ---------------------------------------------------------------------------
+
+static void run_job(hy_server *s, hy__job *j) {
+    hy_model *m = j->ver->model;
+    hy__cache_before_run(&s->cache, j->ver);
+    j->t_start = hy__now_ms();
+    if (j->kind == HY__JOB_DETECT)
+        j->st = hy_detect_encoded(m, j->image, j->image_len, &j->dp, &j->res);
+    else
+        j->st = hy_model_forward(m, j->x, j->h, j->w, j->out, j->out_len);
+    j->t_end = hy__now_ms();
+    if (j->st != HY_OK) snprintf(j->err, sizeof j->err, "%s", hy_last_error());
+    hy__cache_after_run(&s->cache, j->ver, j->t_end - j->t_start, j->t_end - j->t_queued);
+}
+
+static void *worker_main(void *arg) {
+    hy__queue *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->head && !q->stop) pthread_cond_wait(&q->cv, &q->mu);
+        if (!q->head) break; /* stopping and drained */
+        hy__job *j = q->head;
+        q->head = j->next;
+        if (!q->head) q->tail = NULL;
+        j->next = NULL;
+        q->n_queued--;
+        q->n_running++;
+        j->state = HY__JOB_RUNNING;
+        pthread_mutex_unlock(&q->mu);
+
+        run_job(q->srv, j);
+
+        pthread_mutex_lock(&q->mu);
+        q->n_running--;
+        if (j->state == HY__JOB_ABANDONED) {
+            pthread_mutex_unlock(&q->mu);
+            hy__job_free(q->srv, j); /* its waiter timed out */
+            pthread_mutex_lock(&q->mu);
+        } else {
+            j->state = HY__JOB_DONE;
+            pthread_cond_signal(&j->cv);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+// --- queue -----------------------------------------------------------------------------
+
+hy_status hy__queue_start(hy__queue *q, struct hy_server *s, int workers, int max_queued) {
+    memset(q, 0, sizeof *q);
+    q->srv = s;
+    q->max_queued = max_queued;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->threads = hy__calloc((size_t)workers, sizeof *q->threads);
+    if (!q->threads) return hy__error(HY_ERR_NOMEM, "out of memory (workers)");
+    for (int i = 0; i < workers; i++) {
+        if (pthread_create(&q->threads[i], NULL, worker_main, q) != 0) {
+            hy__queue_stop(q);
+            return hy__error(HY_ERR_NOMEM, "cannot start worker thread %d of %d", i + 1, workers);
+        }
+        q->n_threads++;
+    }
+    return HY_OK;
+}
+
+void hy__queue_stop(hy__queue *q) {
+    if (!q->threads) return;
+    pthread_mutex_lock(&q->mu);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    for (int i = 0; i < q->n_threads; i++) pthread_join(q->threads[i], NULL);
+    hy__free(q->threads);
+    q->threads = NULL;
+    q->n_threads = 0;
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+}
+
+hy_status hy__queue_submit(hy__queue *q, hy__job *j) {
+    pthread_mutex_lock(&q->mu);
+    if (q->stop || q->n_queued >= q->max_queued) {
+        int n = q->n_queued;
+        pthread_mutex_unlock(&q->mu);
+        return hy__error(HY_ERR_BUSY,
+                         "server overloaded: %d requests already queued (--max-queue %d)", n,
+                         q->max_queued);
+    }
+    j->state = HY__JOB_QUEUED;
+    j->t_queued = hy__now_ms();
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->n_queued++;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return HY_OK;
+}
+
+static void unlink_job(hy__queue *q, hy__job *j) {
+    hy__job *prev = NULL;
+    for (hy__job *it = q->head; it; prev = it, it = it->next) {
+        if (it != j) continue;
+        if (prev)
+            prev->next = j->next;
+        else
+            q->head = j->next;
+        if (q->tail == j) q->tail = prev;
+        q->n_queued--;
+        return;
+    }
+}
+
+int hy__queue_wait(hy__queue *q, hy__job *j, double deadline_ms) {
+    struct timespec ts;
+    if (deadline_ms > 0) {
+        /* monotonic ms -> timespec on the job's CLOCK_MONOTONIC condvar */
+        double sec = deadline_ms / 1e3;
+        ts.tv_sec = (time_t)sec;
+        ts.tv_nsec = (long)((sec - (double)ts.tv_sec) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&q->mu);
+    while (j->state != HY__JOB_DONE) {
+        int rc = deadline_ms > 0 ? pthread_cond_timedwait(&j->cv, &q->mu, &ts)
+                                 : pthread_cond_wait(&j->cv, &q->mu);
+        if (rc == ETIMEDOUT && j->state != HY__JOB_DONE) {
+            int queued = j->state == HY__JOB_QUEUED;
+            if (queued) unlink_job(q, j);
+            j->state = HY__JOB_ABANDONED;
+            pthread_mutex_unlock(&q->mu);
+            if (queued) hy__job_free(q->srv, j); /* no worker saw it */
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return 1;
+}
+
+void hy__queue_counts(hy__queue *q, int *queued, int *running) {
+    if (!q->threads) {
+        *queued = *running = 0;
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    *queued = q->n_queued;
+    *running = q->n_running;
+    pthread_mutex_unlock(&q->mu);
+}

@@ -1,0 +1,273 @@
+/* hotyolo server internals, shared by the files of src/server/:
+ *   server.c  lifecycle: params, start (load, bind), stop (drain), MHD setup
+ *   queue.c   bounded job queue + inference worker threads
+ *   cache.c   served models: load, warm, swap (reference counted), evict, keep warm
+ *   routes.c  HTTP handlers
+ *   metrics.c histograms, counters, Prometheus text exposition; text buffer
+ *   page.c    the HTML page served at GET /
+ *
+ * Locking: cache.mu guards every hy__mentry field and hy__mver.refs; queue.mu guards the
+ * queue and job states; metrics.mu guards the request series. Never hold two of them at
+ * once, and never call into the model (load, detect) while holding one. */
+#ifndef HY_SERVER_IMPL_H
+#define HY_SERVER_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include "core/core.h"
+#include "hotyolo/server.h"
+
+#define HY_SERVER_NAME_MAX 64 /* model name buffer, NUL included */
+#define HY_SERVER_VERSION_LEN 12 /* hex digits of the weights file's sha256 */
+
+// --- text buffer (metrics.c) -----------------------------------------------------------
+
+/* Growable NUL-terminated text; on allocation failure `failed` is set and appends stop. */
+typedef struct hy__sbuf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} hy__sbuf;
+void hy__sbuf_put(hy__sbuf *b, const char *s, size_t n);
+void hy__sbuf_printf(hy__sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands the text over (hy__free it), NULL after a failure; b is left empty. */
+char *hy__sbuf_take(hy__sbuf *b, size_t *len);
+void hy__sbuf_free(hy__sbuf *b);
+
+// --- metrics (metrics.c) ---------------------------------------------------------------
+
+#define HY__HISTO_MAX 16
+/* Prometheus histogram: per-bucket counts (not cumulative) plus +Inf; seconds. */
+typedef struct hy__histo {
+    const double *le; /* upper bounds, ascending, n of them */
+    int n;
+    uint64_t bucket[HY__HISTO_MAX + 1];
+    double sum;
+    uint64_t count;
+} hy__histo;
+void hy__histo_init_inference(hy__histo *h); /* buckets for 5 ms .. 2 s */
+void hy__histo_observe(hy__histo *h, double seconds);
+
+typedef enum hy__reject {
+    HY__REJ_QUEUE_FULL,     /* 503: the worker queue is full */
+    HY__REJ_TIMEOUT,        /* 504 */
+    HY__REJ_BODY_TOO_LARGE, /* 413 */
+    HY__REJ_BAD_REQUEST,    /* 400: bad parameter, not an image, wrong tensor */
+    HY__REJ_NOT_FOUND,      /* 404: unknown model or route */
+    HY__REJ_METHOD,         /* 405 */
+    HY__REJ_UNAVAILABLE,    /* 503: model not loaded / loading / failed, server draining */
+    HY__REJ_INTERNAL,       /* 500 */
+    HY__REJ_COUNT
+} hy__reject;
+
+typedef struct hy__req_series hy__req_series;
+typedef struct hy__metrics {
+    pthread_mutex_t mu;
+    hy__req_series *series; /* (n) request-duration histograms by (model, code) */
+    int n, cap;
+    uint64_t rejects[HY__REJ_COUNT];
+} hy__metrics;
+void hy__metrics_init(hy__metrics *m);
+void hy__metrics_free(hy__metrics *m);
+/* model: a served model's name, or "" for requests not about one. */
+void hy__metrics_request(hy__metrics *m, const char *model, int code, double seconds);
+void hy__metrics_reject(hy__metrics *m, hy__reject why);
+/* Process resident set size in bytes (/proc/self/statm), 0 if unknown. */
+size_t hy__rss_bytes(void);
+
+struct hy_server;
+/* The whole exposition (text format 0.0.4); hy__free'd text, NULL when out of memory. */
+char *hy__metrics_render(struct hy_server *s, size_t *len);
+
+// --- served models (cache.c) -----------------------------------------------------------
+
+typedef enum hy__mstate {
+    HY__M_UNLOADED, /* not loaded yet (lazy) or unloaded on request */
+    HY__M_LOADING,
+    HY__M_WARMING,
+    HY__M_READY,
+    HY__M_FAILED,
+    HY__M_EVICTED,
+} hy__mstate;
+const char *hy__mstate_name(hy__mstate st); /* "unloaded", "loading", ... */
+
+typedef struct hy__mentry hy__mentry;
+
+/* One loaded version of a model. Freed when its last reference goes: the entry holds one
+ * while it is current, every request using it holds one. */
+typedef struct hy__mver {
+    hy__mentry *entry;
+    hy_model *model;
+    char *path;
+    char version[HY_SERVER_VERSION_LEN + 1];
+    size_t memory; /* bytes, estimate */
+    int refs;      /* guarded by cache.mu */
+} hy__mver;
+
+/* A served name. Entries are only added (never removed before hy__cache_free), so a pointer
+ * to one stays valid for the server's life. Fields guarded by cache.mu. */
+struct hy__mentry {
+    char name[HY_SERVER_NAME_MAX];
+    char *path;             /* weights file of the current (or next) version */
+    int pinned;
+    int unloaded_by_request; /* explicit unload: not lazily reloaded */
+    hy__mstate state;
+    char *error;            /* last load failure, or NULL */
+    hy__mver *cur;          /* version serving now, NULL unless ready */
+    int busy;               /* a load/swap of this entry is running */
+    char version[HY_SERVER_VERSION_LEN + 1]; /* last loaded, "" if never */
+    size_t memory;          /* of cur, bytes */
+    int nc;                 /* classes of the last loaded version, 0 = unknown */
+    char format[16];        /* of the last loaded version ("pt", "safetensors", ...) */
+    double load_ms, warmup_ms;
+    double first_request_ms;  /* latency of the first request after ready; < 0 = none yet */
+    int first_pending;
+    double ready_unix;      /* wall clock (s) when it last became ready; 0 = never */
+    double last_used_ms;    /* monotonic ms of the last request start (or ready) */
+    double last_used_unix;  /* wall clock (s); 0 = never used */
+    uint64_t served, rewarms_idle, rewarms_periodic, reloads, evictions, failures;
+    int slow_streak;        /* consecutive inferences over the timeout */
+    int reload_wanted;      /* watchdog: the keeper thread reloads it */
+    hy__histo infer;        /* inference duration, seconds */
+    hy__mentry *next;
+};
+
+typedef struct hy__cache {
+    struct hy_server *srv;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* an entry finished loading / changed state */
+    pthread_mutex_t load_mu;/* one load at a time: memory is measured as the RSS delta */
+    hy__mentry *head, *tail;
+    int n;
+    /* keeper thread: periodic re-warm and watchdog reloads */
+    pthread_t keeper;
+    int keeper_running, keeper_stop;
+    pthread_mutex_t keeper_mu;
+    pthread_cond_t keeper_cv;
+} hy__cache;
+
+void hy__cache_init(hy__cache *c, struct hy_server *s);
+/* Frees every entry and version (no request may hold one any more). */
+void hy__cache_free(hy__cache *c);
+/* Adds a name (validated by the caller). HY_ERR_INVALID_ARG when it exists. */
+hy_status hy__cache_add(hy__cache *c, const char *name, const char *path, int pinned,
+                        hy__mentry **out);
+hy__mentry *hy__cache_find(hy__cache *c, const char *name); /* NULL when unknown */
+hy__mentry *hy__cache_first(hy__cache *c);
+hy__mentry *hy__cache_next(hy__cache *c, hy__mentry *e);
+/* A reference to the serving version; loads it first when lazy loading applies (the caller
+ * waits). HY_ERR_BUSY (reason in hy_last_error) when it cannot serve now. */
+hy_status hy__cache_acquire(hy__cache *c, hy__mentry *e, hy__mver **out);
+void hy__cache_release(hy__cache *c, hy__mver *v);
+/* Loads, plans and warms `path` (NULL = the entry's path) and swaps it in; the old version
+ * is freed when its last request finishes. On failure the old version keeps serving. */
+hy_status hy__cache_load(hy__cache *c, hy__mentry *e, const char *path);
+/* Drops the serving version; the name stays known (state "unloaded"). */
+void hy__cache_unload(hy__cache *c, hy__mentry *e);
+/* Keep warm (worker side): re-warms when idle too long; then marks the start of a run. */
+void hy__cache_before_run(hy__cache *c, hy__mver *v);
+/* Records a finished run: counts, inference histogram, first latency, watchdog. */
+void hy__cache_after_run(hy__cache *c, hy__mver *v, double run_ms, double total_ms);
+hy_status hy__cache_keeper_start(hy__cache *c);
+void hy__cache_keeper_stop(hy__cache *c);
+
+// --- job queue and workers (queue.c) ---------------------------------------------------
+
+typedef enum hy__job_kind { HY__JOB_DETECT, HY__JOB_FORWARD } hy__job_kind;
+typedef enum hy__job_state {
+    HY__JOB_QUEUED,
+    HY__JOB_RUNNING,
+    HY__JOB_DONE,
+    HY__JOB_ABANDONED /* the waiter timed out: whoever holds the job frees it */
+} hy__job_state;
+
+/* One inference. Owns its inputs, outputs and the model reference; freed by the waiter once
+ * done, or by the worker when the waiter gave up (timeout). */
+typedef struct hy__job {
+    hy__job_kind kind;
+    hy__mver *ver;
+    uint8_t *image;         /* detect: encoded JPEG/PNG bytes (image_len) */
+    size_t image_len;
+    hy_detect_params dp;
+    float *x;               /* forward: (1, 3, h, w) */
+    int h, w;
+    float *out;             /* forward: (4 + nc, A) */
+    size_t out_len;
+    hy_result *res;         /* detect result */
+    hy_status st;
+    char err[512];
+    double t_queued, t_start, t_end; /* monotonic ms */
+    hy__job_state state;
+    pthread_cond_t cv;
+    struct hy__job *next;
+} hy__job;
+
+typedef struct hy__queue {
+    struct hy_server *srv;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* workers: a job arrived / stop */
+    hy__job *head, *tail;
+    int n_queued, n_running, max_queued;
+    int stop;
+    pthread_t *threads;
+    int n_threads;
+} hy__queue;
+
+hy_status hy__queue_start(hy__queue *q, struct hy_server *s, int workers, int max_queued);
+/* Workers finish what is queued, then exit; joined. Idempotent. */
+void hy__queue_stop(hy__queue *q);
+hy_status hy__job_new(hy__job_kind kind, hy__job **out);
+void hy__job_free(struct hy_server *s, hy__job *j); /* releases the model reference too */
+/* HY_ERR_BUSY when the queue is full or stopping (the caller still owns j). */
+hy_status hy__queue_submit(hy__queue *q, hy__job *j);
+/* Waits until j is done (returns 1; the caller frees j) or until deadline_ms (monotonic;
+ * <= 0 = no limit): returns 0 and j is given up (do not touch it again). */
+int hy__queue_wait(hy__queue *q, hy__job *j, double deadline_ms);
+void hy__queue_counts(hy__queue *q, int *queued, int *running);
+
+// --- server (server.c) -----------------------------------------------------------------
+
+struct hy_server {
+    hy_server_params p;
+    char host[64];
+    hy_shape shapes[8];     /* prepared per model: squares + common rect shapes */
+    int n_shapes;
+    hy__cache cache;
+    hy__queue queue;
+    hy__metrics metrics;
+    struct MHD_Daemon *mhd;
+    int port;
+    int started, stopped, queue_running;
+    atomic_int draining;    /* stop requested: ready = 503 */
+    atomic_long in_flight;  /* HTTP requests being handled */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* stop requested */
+    int stop_requested;
+    pthread_t loader;       /* --listen-early: loads pinned models after binding */
+    int loader_running;
+    double t_start_ms;
+};
+
+void hy__server_log(struct hy_server *s, hy_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* 1 when every pinned model is ready and the server is not draining; else 0 and a reason. */
+int hy__server_ready(struct hy_server *s, char *reason, size_t cap);
+double hy__unix_now(void); /* wall clock, seconds */
+/* Model names: 1..63 bytes of letters, digits, '.', '_', '-' (safe in URLs and labels). */
+int hy__server_valid_name(const char *name);
+
+// --- HTTP (routes.c, page.c) -----------------------------------------------------------
+
+enum MHD_Result hy__route_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls);
+void hy__route_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe);
+/* The page served at GET / (static text, len bytes). */
+const char *hy__server_page_html(size_t *len);
+
+#endif

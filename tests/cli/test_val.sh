@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# hotyolo val: usage errors (exit 2 naming the option), runtime errors (exit 1 naming the file),
+# a run on datasets/coco8 (4 val images, 17 instances per MANIFEST.md) printing Ultralytics'
+# table, progress on stderr, --json and --plots (PNG files).
+# Usage: bash test_val.sh CLI_PATH ASSETS_DIR SOURCE_DIR
+set -u
+cli="$1"
+assets="$2"
+pt="$assets/weights/yolov8n.pt"
+coco8="$assets/datasets/coco8/data.yaml"
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL $1"
+    [ $# -gt 1 ] && printf '     check: %s\n' "$2"
+    printf '     rc=%s\n     stdout: %s\n     stderr: %s\n' "$rc" "$(head -c 1500 "$tmp/out")" "$(head -c 1500 "$tmp/err")"
+}
+check() { if eval "$2"; then ok "$1"; else bad "$1" "$2"; fi; }
+
+tmp="$(mktemp -d)"
+trap 'rm -rf -- "$tmp"' EXIT
+run() { "$cli" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+out_has() { grep -qE -- "$1" "$tmp/out"; }
+err_has() { grep -qE -- "$1" "$tmp/err"; }
+png_sig() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; }
+
+# ---- help and usage errors ------------------------------------------------------------------
+run val --help
+check "val --help documents MODEL and the options" \
+    '[ $rc -eq 0 ] && out_has "Usage: hotyolo val MODEL --data" && out_has "^  --batch N" && out_has "^  --plots DIR" && out_has "^  --json FILE"'
+run --help
+check "hotyolo --help lists val" '[ $rc -eq 0 ] && out_has "^  val "'
+run val
+check "no MODEL: exit 2" '[ $rc -eq 2 ] && err_has "missing MODEL"'
+run val "$pt"
+check "no --data: exit 2 naming --data" '[ $rc -eq 2 ] && err_has "missing --data"'
+run val "$pt" --data "$coco8" --bogus
+check "unknown option: exit 2, named" '[ $rc -eq 2 ] && err_has "unknown option .--bogus."'
+run val "$pt" --data "$coco8" --imgsz 100
+check "--imgsz 100: exit 2, named" '[ $rc -eq 2 ] && err_has "--imgsz: 100 is not a multiple of 32"'
+run val "$pt" --data "$coco8" --imgsz abc
+check "--imgsz abc: exit 2, named" '[ $rc -eq 2 ] && err_has "--imgsz: .abc. is not an integer"'
+run val "$pt" --data "$coco8" --conf 1.5
+check "--conf 1.5: exit 2, named" '[ $rc -eq 2 ] && err_has "--conf: 1.5 is out of range"'
+run val "$pt" --data "$coco8" --iou x
+check "--iou x: exit 2, named" '[ $rc -eq 2 ] && err_has "--iou: .x. is not a number"'
+run val "$pt" --data "$coco8" --batch 0
+check "--batch 0: exit 2, named" '[ $rc -eq 2 ] && err_has "--batch: 0 is out of range"'
+run val "$pt" --data "$coco8" --max-det 0
+check "--max-det 0: exit 2, named" '[ $rc -eq 2 ] && err_has "--max-det: 0 is out of range"'
+run val "$pt" --data "$coco8" --split holdout
+check "--split holdout: exit 2, named" '[ $rc -eq 2 ] && err_has "--split: .holdout. must be val, train or test"'
+run val "$pt" --data
+check "--data without a value: exit 2" '[ $rc -eq 2 ] && err_has "option --data needs a value"'
+run val "$pt" "$pt" --data "$coco8"
+check "two models: exit 2" '[ $rc -eq 2 ] && err_has "unexpected argument"'
+
+# ---- runtime errors -------------------------------------------------------------------------
+run val "$pt" --data "$tmp/missing.yaml"
+check "missing data.yaml: exit 1 naming it" '[ $rc -eq 1 ] && err_has "missing\.yaml" && [ ! -s "$tmp/out" ]'
+run val "$tmp/nope.pt" --data "$coco8"
+check "missing model: exit 1 naming it" '[ $rc -eq 1 ] && err_has "nope\.pt"'
+printf 'val: images/val\nnames: [a\n' >"$tmp/broken.yaml"
+run val "$pt" --data "$tmp/broken.yaml"
+check "malformed data.yaml: exit 1 naming file:line" '[ $rc -eq 1 ] && err_has "broken\.yaml:[0-9]+:[0-9]+: YAML"'
+printf 'path: %s\nval: images/nothing\nnames: [a]\n' "$assets/datasets/coco8" >"$tmp/nosplit.yaml"
+run val "$pt" --data "$tmp/nosplit.yaml"
+check "missing split folder: exit 1 naming it" '[ $rc -eq 1 ] && err_has "images/nothing. does not exist"'
+run val "$pt" --data "$coco8" --split test
+check "split absent from the yaml: exit 1" '[ $rc -eq 1 ] && err_has "no .test. split"'
+: >"$tmp/file"
+run val "$pt" --data "$coco8" --plots "$tmp/file/sub"
+check "--plots under a file: exit 1" '[ $rc -eq 1 ] && err_has "--plots"'
+
+# ---- coco8 ------------------------------------------------------------------------------------
+run val "$pt" --data "$coco8" --threads 2 --json "$tmp/r.json" --plots "$tmp/plots/a"
+check "coco8: exit 0" '[ $rc -eq 0 ]'
+check "coco8: Ultralytics table header" \
+    'out_has "^ +Class +Images +Instances +Box\(P +R +mAP50 +mAP50-95\)$"'
+check "coco8: all row, 4 images, 17 instances, 4 metrics" \
+    'out_has "^ +all +4 +17( +[0-9.e-]+){4}$"'
+check "coco8: a row per class with labels (person: 10 instances)" 'out_has "^ +person +4 +10( +[0-9.e-]+){4}$"'
+check "coco8: speed line" 'out_has "^Speed: [0-9.]+ms preprocess, [0-9.]+ms inference, [0-9.]+ms postprocess per image"'
+check "coco8: progress on stderr, not stdout" 'err_has "val: 4/4 images" && ! out_has "4/4 images"'
+check "coco8: --json written" '[ -s "$tmp/r.json" ] && grep -q "\"mAP50-95\"" "$tmp/r.json" && grep -q "\"instances\": 17" "$tmp/r.json" && grep -q "\"classes\"" "$tmp/r.json"'
+check "coco8: --json all row matches the table (mAP50)" \
+    'm=$(awk "/^ +all /{print \$6}" "$tmp/out"); j=$(grep -A9 "\"all\"" "$tmp/r.json" | grep "\"mAP50\"" | head -1 | sed "s/.*: //; s/,//"); [ -n "$m" ] && awk -v a="$m" -v b="$j" "BEGIN{exit !((a-b)^2 < 1e-6)}"'
+for f in PR_curve.png confusion_matrix.png confusion_matrix_normalized.png; do
+    check "coco8: --plots $f is a PNG (folder created)" 'png_sig "$tmp/plots/a/$f"'
+done
+run val "$pt" --data "$coco8" -q --batch 1 --imgsz 320
+check "coco8 -q: no progress, exit 0" '[ $rc -eq 0 ] && ! err_has "images" && out_has "^ +all +4 +17 "'
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

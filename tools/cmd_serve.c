@@ -1,0 +1,403 @@
+/* hotyolo serve --model NAME=PATH[,pin] ... : HTTP inference server (docs/http-api.md).
+ *
+ * SIGTERM / SIGINT: readiness turns 503, the listening socket closes, requests in flight
+ * finish, everything is freed, exit 0. Log lines (access log, model lifecycle, errors) go to
+ * stderr. Exit 1 when a pinned model cannot be loaded or the address cannot be bound,
+ * 2 on a usage error. */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hotyolo/server.h"
+
+#define CMD "serve"
+#define MAX_MODELS 64
+
+typedef struct serve_model {
+    char *name, *path; /* malloc'd */
+    int pinned;
+} serve_model;
+
+typedef struct serve_opts {
+    hy_server_params p;
+    serve_model models[MAX_MODELS];
+    int n_models;
+    const char *port_file;
+    int quiet, verbose;
+} serve_opts;
+
+static void help(void) {
+    printf("Usage: hotyolo serve --model NAME=PATH[,pin] ... [options]\n"
+           "\n"
+           "Serves YOLOv8 models over HTTP: POST /v1/detect, GET /v1/models, GET /metrics\n"
+           "(Prometheus), GET /health/live and /health/ready, and a KServe v2 subset\n"
+           "(/v2/models/NAME/infer, /v2/repository/...). See docs/http-api.md.\n"
+           "\n"
+           "Options (a value may also be given as --option=VALUE):\n"
+           "  --model NAME=PATH[,pin]  serve the weights file PATH (.pt, .safetensors, .onnx)\n"
+           "                  as NAME; repeatable, the first is the default model of\n"
+           "                  /v1/detect. ',pin': load and warm it before listening and\n"
+           "                  never evict it; otherwise it loads on first use\n"
+           "  --host ADDR     numeric address to bind (default 127.0.0.1)\n"
+           "  --port N        TCP port; 0 = any free port (default 8080)\n"
+           "  --port-file F   write the bound port to F once listening (default: none)\n"
+           "  --imgsz N[,N..] served inference sizes, multiples of 32; the first is the\n"
+           "                  default (default 640)\n"
+           "  --warmup N      warm-up passes per prepared shape (default 3)\n"
+           "  --no-warmup     plan shapes but run no warm-up pass\n"
+           "  --threads N     inference threads per model; 0 = one per online core (default 0)\n"
+           "  --workers N     inference worker threads (default 2)\n"
+           "  --max-queue N   requests waiting for a worker before 503 (default 64)\n"
+           "  --timeout MS    per-request limit (queue + inference) before 504; 0 = none\n"
+           "                  (default 30000)\n"
+           "  --max-body B    request body limit in bytes before 413 (default 33554432)\n"
+           "  --memory-budget MB  evict least recently used unpinned models to stay under MB\n"
+           "                  megabytes (10^6 bytes); 0 = unlimited (default 0)\n"
+           "  --rewarm-idle S re-warm a model idle for S seconds before its next request;\n"
+           "                  0 = off (default 0)\n"
+           "  --rewarm-interval S  re-warm every loaded model every S seconds; 0 = off\n"
+           "                  (default 0)\n"
+           "  --listen-early  listen at once: /health/live 200, /health/ready 503 until the\n"
+           "                  pinned models are warm (default: listen once they are)\n"
+           "  --no-lazy       answer 503 for a model that is not loaded instead of loading it\n"
+           "  --max-connections N  concurrent connections (default 256)\n"
+           "  -q, --quiet     log only warnings and errors (no access log)\n"
+           "  -v, --verbose   also log the library's messages\n"
+           "  -h, --help      show this help\n"
+           "\n"
+           "Exit status: 0 after SIGTERM/SIGINT (requests in flight finish first), 1 when a\n"
+           "pinned model cannot be loaded or the address cannot be bound, 2 usage error.\n"
+           "\n"
+           "Example:\n"
+           "  hotyolo serve --model yolov8n=yolov8n.pt,pin --port 8080\n"
+           "  curl --data-binary @bus.jpg 'http://127.0.0.1:8080/v1/detect?conf=0.4'\n");
+}
+
+// --- logging ---------------------------------------------------------------------------
+
+static int log_min = HY_LOG_INFO;
+
+static void log_line(hy_log_level level, const char *msg, void *user_data) {
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    if ((int)level < log_min) return;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char ts[32];
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    const char *lv = level >= HY_LOG_DEBUG && level <= HY_LOG_ERROR ? names[level] : "log";
+    fprintf(stderr, "%s.%03dZ hotyolo serve: %s: %s\n", ts, (int)(tv.tv_usec / 1000), lv, msg);
+}
+
+static void lib_log(hy_log_level level, const char *msg, void *user_data) {
+    char buf[1100];
+    snprintf(buf, sizeof buf, "library: %s", msg);
+    log_line(level, buf, user_data);
+}
+
+// --- options ---------------------------------------------------------------------------
+
+static int parse_double(const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE || !isfinite(v) || v < lo || v > hi) {
+        hy_cli_error(CMD, "%s: '%s' is not a number in [%g, %g]", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* "NAME=PATH[,pin]" */
+static int add_model(serve_opts *o, const char *arg) {
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1]) {
+        hy_cli_error(CMD, "--model: '%s' is not NAME=PATH[,pin]", arg);
+        return -1;
+    }
+    if (o->n_models == MAX_MODELS) {
+        hy_cli_error(CMD, "--model: at most %d models", MAX_MODELS);
+        return -1;
+    }
+    size_t plen = strlen(eq + 1);
+    int pinned = plen > 4 && !strcmp(eq + 1 + plen - 4, ",pin");
+    if (pinned) plen -= 4;
+    serve_model *m = &o->models[o->n_models];
+    m->name = strndup(arg, (size_t)(eq - arg));
+    m->path = strndup(eq + 1, plen);
+    m->pinned = pinned;
+    if (!m->name || !m->path) {
+        free(m->name);
+        free(m->path);
+        hy_cli_error(CMD, "out of memory");
+        return -1;
+    }
+    o->n_models++;
+    return 0;
+}
+
+static int parse_imgsz(const char *opt, const char *s, hy_server_params *p) {
+    p->n_imgsz = 0;
+    const char *q = s;
+    for (;;) {
+        const char *comma = strchr(q, ',');
+        size_t len = comma ? (size_t)(comma - q) : strlen(q);
+        char item[16];
+        if (len == 0 || len >= sizeof item || p->n_imgsz == HY_SERVER_MAX_IMGSZ) {
+            hy_cli_error(CMD, "%s: '%s' is not a list of up to %d sizes, e.g. 640 or 640,320", opt,
+                         s, HY_SERVER_MAX_IMGSZ);
+            return -1;
+        }
+        memcpy(item, q, len);
+        item[len] = '\0';
+        int v;
+        if (hy_cli_parse_int(CMD, opt, item, 32, 4096, &v)) return -1;
+        if (v % 32) {
+            hy_cli_error(CMD, "%s: %d is not a multiple of 32 (the model's largest stride)", opt,
+                         v);
+            return -1;
+        }
+        p->imgsz[p->n_imgsz++] = v;
+        if (!comma) break;
+        q = comma + 1;
+    }
+    return 0;
+}
+
+/* 0 ok, 1 --help shown, -1 usage error (printed). */
+static int parse_args(int argc, char **argv, serve_opts *o) {
+    enum { O_MODEL, O_HOST, O_PORT, O_PORTFILE, O_IMGSZ, O_WARMUP, O_NOWARMUP, O_THREADS,
+           O_WORKERS, O_MAXQ, O_TIMEOUT, O_MAXBODY, O_BUDGET, O_IDLE, O_INTERVAL, O_EARLY,
+           O_NOLAZY, O_MAXCONN, O_QUIET, O_VERBOSE, O_HELP };
+    static const hy_cli_opt table[] = {
+        {"--model", NULL, O_MODEL, 1},
+        {"--host", NULL, O_HOST, 1},
+        {"--port", NULL, O_PORT, 1},
+        {"--port-file", NULL, O_PORTFILE, 1},
+        {"--imgsz", NULL, O_IMGSZ, 1},
+        {"--warmup", NULL, O_WARMUP, 1},
+        {"--no-warmup", NULL, O_NOWARMUP, 0},
+        {"--threads", NULL, O_THREADS, 1},
+        {"--workers", NULL, O_WORKERS, 1},
+        {"--max-queue", NULL, O_MAXQ, 1},
+        {"--timeout", NULL, O_TIMEOUT, 1},
+        {"--max-body", NULL, O_MAXBODY, 1},
+        {"--memory-budget", NULL, O_BUDGET, 1},
+        {"--rewarm-idle", NULL, O_IDLE, 1},
+        {"--rewarm-interval", NULL, O_INTERVAL, 1},
+        {"--listen-early", NULL, O_EARLY, 0},
+        {"--no-lazy", NULL, O_NOLAZY, 0},
+        {"--max-connections", NULL, O_MAXCONN, 1},
+        {"--quiet", "-q", O_QUIET, 0},
+        {"--verbose", "-v", O_VERBOSE, 0},
+        {"--help", "-h", O_HELP, 0},
+    };
+    int positional_only = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *val;
+        int k = hy_cli_next_opt(CMD, table, sizeof table / sizeof table[0], argc, argv, &i,
+                                &positional_only, &val);
+        if (k == -1) return -1;
+        if (k == -3) continue;
+        if (k == -2) {
+            hy_cli_error(CMD, "unexpected argument '%s' (models are given with --model NAME=PATH)",
+                         argv[i]);
+            return -1;
+        }
+        const char *opt = table[k].name;
+        double d;
+        switch (table[k].id) {
+        case O_MODEL:
+            if (add_model(o, val)) return -1;
+            break;
+        case O_HOST: o->p.host = val; break;
+        case O_PORT:
+            if (hy_cli_parse_int(CMD, opt, val, 0, 65535, &o->p.port)) return -1;
+            break;
+        case O_PORTFILE:
+            if (!*val) {
+                hy_cli_error(CMD, "%s: empty path", opt);
+                return -1;
+            }
+            o->port_file = val;
+            break;
+        case O_IMGSZ:
+            if (parse_imgsz(opt, val, &o->p)) return -1;
+            break;
+        case O_WARMUP:
+            if (hy_cli_parse_int(CMD, opt, val, 0, 1000, &o->p.warmup_runs)) return -1;
+            break;
+        case O_NOWARMUP: o->p.warmup_runs = 0; break;
+        case O_THREADS:
+            if (hy_cli_parse_int(CMD, opt, val, 0, 1024, &o->p.n_threads)) return -1;
+            break;
+        case O_WORKERS:
+            if (hy_cli_parse_int(CMD, opt, val, 1, 256, &o->p.workers)) return -1;
+            break;
+        case O_MAXQ:
+            if (hy_cli_parse_int(CMD, opt, val, 1, 1000000, &o->p.max_queue)) return -1;
+            break;
+        case O_TIMEOUT:
+            if (hy_cli_parse_int(CMD, opt, val, 0, 86400000, &o->p.timeout_ms)) return -1;
+            break;
+        case O_MAXBODY:
+            if (parse_double(opt, val, 1, 1e12, &d)) return -1;
+            if (d != floor(d)) {
+                hy_cli_error(CMD, "%s: '%s' is not a whole number of bytes", opt, val);
+                return -1;
+            }
+            o->p.max_body = (size_t)d;
+            break;
+        case O_BUDGET:
+            if (parse_double(opt, val, 0, 1e9, &d)) return -1;
+            o->p.memory_budget = (size_t)(d * 1e6);
+            break;
+        case O_IDLE:
+            if (parse_double(opt, val, 0, 1e7, &o->p.rewarm_idle_s)) return -1;
+            break;
+        case O_INTERVAL:
+            if (parse_double(opt, val, 0, 1e7, &o->p.rewarm_interval_s)) return -1;
+            break;
+        case O_EARLY: o->p.listen_early = 1; break;
+        case O_NOLAZY: o->p.lazy = 0; break;
+        case O_MAXCONN:
+            if (hy_cli_parse_int(CMD, opt, val, 1, 100000, &o->p.max_connections)) return -1;
+            break;
+        case O_QUIET: o->quiet = 1; break;
+        case O_VERBOSE: o->verbose = 1; break;
+        case O_HELP: help(); return 1;
+        }
+    }
+    if (o->n_models == 0) {
+        hy_cli_error(
+            CMD,
+            "no model: give at least one --model NAME=PATH[,pin] (see 'hotyolo serve --help')");
+        return -1;
+    }
+    return 0;
+}
+
+// --- signals ---------------------------------------------------------------------------
+
+typedef struct sig_ctx {
+    sigset_t set;
+    hy_server *srv;
+} sig_ctx;
+
+/* Waits for SIGTERM/SIGINT (asks the server to stop) until SIGUSR1 (sent by main: done). */
+static void *signal_main(void *arg) {
+    sig_ctx *sc = arg;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sc->set, &sig) != 0) continue;
+        if (sig == SIGUSR1) break;
+        fprintf(stderr, "hotyolo serve: %s: draining requests in flight, then exiting\n",
+                sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        hy_server_request_stop(sc->srv);
+    }
+    return NULL;
+}
+
+static int write_port_file(const char *path, int port) {
+    size_t n = strlen(path) + 8;
+    char *tmp = malloc(n);
+    if (!tmp) return -1;
+    snprintf(tmp, n, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fprintf(f, "%d\n", port) > 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (ok && rename(tmp, path) != 0) ok = 0;
+    if (!ok) {
+        hy_cli_error(CMD, "--port-file: cannot write '%s': %s", path, strerror(errno));
+        remove(tmp);
+    }
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+// --- command ---------------------------------------------------------------------------
+
+int hy_cli_serve(int argc, char **argv) {
+    serve_opts o;
+    memset(&o, 0, sizeof o);
+    o.p = hy_server_default_params();
+    hy_server *srv = NULL;
+    sig_ctx sc;
+    pthread_t sig_thread;
+    int sig_running = 0, rc = HY_CLI_OK;
+
+    int pr = parse_args(argc, argv, &o);
+    if (pr != 0) {
+        rc = pr > 0 ? HY_CLI_OK : HY_CLI_USAGE;
+        goto done;
+    }
+    log_min = o.quiet ? HY_LOG_WARN : o.verbose ? HY_LOG_DEBUG : HY_LOG_INFO;
+    if (o.verbose) hy_log_set(lib_log, NULL);
+    o.p.log = log_line;
+
+    if (hy_server_create(&o.p, &srv) != HY_OK) {
+        hy_cli_error(CMD, "%s", hy_last_error());
+        rc = HY_CLI_USAGE;
+        goto done;
+    }
+    for (int i = 0; i < o.n_models; i++) {
+        if (hy_server_add_model(srv, o.models[i].name, o.models[i].path, o.models[i].pinned) !=
+            HY_OK) {
+            hy_cli_error(CMD, "--model: %s", hy_last_error());
+            rc = HY_CLI_USAGE;
+            goto done;
+        }
+    }
+
+    /* Every thread started from here on inherits the blocked set; only signal_main takes
+     * these signals, synchronously. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sc.set);
+    sigaddset(&sc.set, SIGTERM);
+    sigaddset(&sc.set, SIGINT);
+    sigaddset(&sc.set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
+    sc.srv = srv;
+    if (pthread_create(&sig_thread, NULL, signal_main, &sc) != 0) {
+        hy_cli_error(CMD, "cannot start the signal thread");
+        rc = HY_CLI_RUNTIME;
+        goto done;
+    }
+    sig_running = 1;
+
+    if (hy_server_start(srv) != HY_OK) {
+        hy_cli_error(CMD, "%s", hy_last_error());
+        rc = HY_CLI_RUNTIME;
+        goto done;
+    }
+    if (o.port_file && hy_server_port(srv) > 0 &&
+        write_port_file(o.port_file, hy_server_port(srv)) != 0) {
+        rc = HY_CLI_RUNTIME;
+        goto done;
+    }
+    hy_server_wait(srv);
+
+done:
+    hy_server_stop(srv); /* drains; a later signal only repeats the stop request */
+    if (sig_running) {
+        pthread_kill(sig_thread, SIGUSR1);
+        pthread_join(sig_thread, NULL);
+    }
+    hy_server_free(srv);
+    for (int i = 0; i < o.n_models; i++) {
+        free(o.models[i].name);
+        free(o.models[i].path);
+    }
+    if (rc == HY_CLI_OK && srv) fprintf(stderr, "hotyolo serve: stopped\n");
+    return rc;
+}

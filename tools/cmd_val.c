@@ -1,0 +1,328 @@
+/* hotyolo val MODEL --data DATA.yaml : precision, recall, mAP50 and mAP50-95 of a model on a
+ * YOLO dataset, as Ultralytics 8.0.172's `yolo val` prints them (table on stdout; progress,
+ * dataset warnings and errors on stderr). Exit 0 ok, 1 runtime error (model, dataset, write),
+ * 2 usage error. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hotyolo/val.h"
+
+#define CMD                "val"
+#define MAX_SHOWN_WARNINGS 20
+
+static void help(void) {
+    printf(
+        "Usage: hotyolo val MODEL --data DATA.yaml [options]\n"
+        "\n"
+        "Evaluates the YOLOv8 checkpoint MODEL (.pt, hotyolo .safetensors or .onnx) on a\n"
+        "YOLO-format dataset and prints precision (P), recall (R), mAP50 and mAP50-95 for\n"
+        "all classes and per class, computed as Ultralytics 8.0.172 'yolo val' does\n"
+        "(docs/val.md). DATA.yaml names the dataset root ('path', default: its own folder),\n"
+        "the splits (folders, .txt image lists, or lists of those) and the class 'names';\n"
+        "labels/ mirrors images/ with one 'class x y w h' line per box (normalised).\n"
+        "\n"
+        "Options (a value may also be given as --option=VALUE):\n"
+        "  --data FILE     the dataset's data.yaml (required)\n"
+        "  --split NAME    val, train or test (default val)\n"
+        "  --imgsz N       image size (long side), a multiple of 32 in [32, 8192] (default 640)\n"
+        "  --batch N       batch size for the rectangular letterbox shapes, in [1, 65536]\n"
+        "                  (default 16; the numbers depend on it as in Ultralytics)\n"
+        "  --conf F        NMS confidence threshold in [0, 1] (default 0.001)\n"
+        "  --iou F         NMS IoU threshold in [0, 1] (default 0.7)\n"
+        "  --max-det N     detections kept per image, in [1, 100000] (default 300)\n"
+        "  --threads N     inference threads, in [0, 1024]; 0 = one per online core (default 0)\n"
+        "  --json FILE     also write the results as JSON to FILE (overwritten)\n"
+        "  --plots DIR     write PR_curve.png, confusion_matrix.png and\n"
+        "                  confusion_matrix_normalized.png to DIR (created if needed)\n"
+        "  -q, --quiet     no progress indicator\n"
+        "  -h, --help      show this help\n"
+        "\n"
+        "Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
+        "\n"
+        "Example:\n"
+        "  hotyolo val yolov8n.pt --data datasets/coco128/data.yaml --batch 8 --plots runs/val\n");
+}
+
+typedef struct val_opts {
+    const char *model, *data, *split, *json, *plots;
+    int imgsz, batch, max_det, threads, quiet;
+    float conf, iou;
+} val_opts;
+
+static int parse_float(const char *opt, const char *s, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE || !isfinite(v)) {
+        hy_cli_error(CMD, "%s: '%s' is not a number", opt, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        hy_cli_error(CMD, "%s: %s is out of range (expected a number in [%g, %g])", opt, s, lo, hi);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+/* 0 ok, 1 help shown, -1 usage error (printed). */
+static int parse_args(int argc, char **argv, val_opts *o) {
+    enum {
+        O_HELP,
+        O_DATA,
+        O_SPLIT,
+        O_IMGSZ,
+        O_BATCH,
+        O_CONF,
+        O_IOU,
+        O_MAXDET,
+        O_THREADS,
+        O_JSON,
+        O_PLOTS,
+        O_QUIET
+    };
+    static const hy_cli_opt table[] = {
+        {"--help", "-h", O_HELP, 0},       {"--data", NULL, O_DATA, 1},
+        {"--split", NULL, O_SPLIT, 1},     {"--imgsz", NULL, O_IMGSZ, 1},
+        {"--batch", NULL, O_BATCH, 1},     {"--conf", NULL, O_CONF, 1},
+        {"--iou", NULL, O_IOU, 1},         {"--max-det", NULL, O_MAXDET, 1},
+        {"--threads", NULL, O_THREADS, 1}, {"--json", NULL, O_JSON, 1},
+        {"--plots", NULL, O_PLOTS, 1},     {"--quiet", "-q", O_QUIET, 0},
+    };
+    int positional_only = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *val;
+        int k = hy_cli_next_opt(CMD, table, sizeof table / sizeof table[0], argc, argv, &i,
+                                &positional_only, &val);
+        if (k == -1) return -1;
+        if (k == -3) continue;
+        if (k == -2) {
+            if (o->model) {
+                hy_cli_error(CMD, "unexpected argument '%s': one MODEL (see 'hotyolo val --help')",
+                             argv[i]);
+                return -1;
+            }
+            o->model = argv[i];
+            continue;
+        }
+        const char *opt = table[k].name;
+        switch (table[k].id) {
+        case O_HELP:
+            help();
+            return 1;
+        case O_DATA:
+            o->data = val;
+            break;
+        case O_SPLIT:
+            if (strcmp(val, "val") && strcmp(val, "train") && strcmp(val, "test")) {
+                hy_cli_error(CMD, "%s: '%s' must be val, train or test", opt, val);
+                return -1;
+            }
+            o->split = val;
+            break;
+        case O_IMGSZ:
+            if (hy_cli_parse_int(CMD, opt, val, 32, 8192, &o->imgsz)) return -1;
+            if (o->imgsz % 32) {
+                hy_cli_error(CMD, "%s: %d is not a multiple of 32", opt, o->imgsz);
+                return -1;
+            }
+            break;
+        case O_BATCH:
+            if (hy_cli_parse_int(CMD, opt, val, 1, 65536, &o->batch)) return -1;
+            break;
+        case O_CONF:
+            if (parse_float(opt, val, 0.f, 1.f, &o->conf)) return -1;
+            break;
+        case O_IOU:
+            if (parse_float(opt, val, 0.f, 1.f, &o->iou)) return -1;
+            break;
+        case O_MAXDET:
+            if (hy_cli_parse_int(CMD, opt, val, 1, 100000, &o->max_det)) return -1;
+            break;
+        case O_THREADS:
+            if (hy_cli_parse_int(CMD, opt, val, 0, 1024, &o->threads)) return -1;
+            break;
+        case O_JSON:
+            o->json = val;
+            break;
+        case O_PLOTS:
+            o->plots = val;
+            break;
+        case O_QUIET:
+            o->quiet = 1;
+            break;
+        }
+    }
+    if (!o->model) {
+        hy_cli_error(CMD, "missing MODEL argument (see 'hotyolo val --help')");
+        return -1;
+    }
+    if (!o->data) {
+        hy_cli_error(CMD, "missing --data DATA.yaml (see 'hotyolo val --help')");
+        return -1;
+    }
+    return 0;
+}
+
+/* mkdir -p DIR; 0 or -1 with the error printed. */
+static int make_dirs(const char *dir) {
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
+        hy_cli_error(CMD, "--plots: path too long");
+        return -1;
+    }
+    for (char *s = p + 1;; s++) {
+        const int end = *s == '\0';
+        if (*s == '/' || end) {
+            *s = '\0';
+            struct stat sb;
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+                hy_cli_error(CMD, "--plots: cannot create '%s': %s", p, strerror(errno));
+                return -1;
+            }
+            if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+                hy_cli_error(CMD, "--plots: '%s' exists and is not a folder", p);
+                return -1;
+            }
+            if (end) break;
+            *s = '/';
+        }
+    }
+    return 0;
+}
+
+typedef struct progress_state {
+    int tty;
+    double t0;
+} progress_state;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* "val: 57/128 images  45%  3.1 it/s" rewritten in place on a terminal; otherwise a line at
+ * each tenth and at the end. */
+static void on_progress(size_t done, size_t total, void *user) {
+    progress_state *ps = user;
+    const double el = now_s() - ps->t0;
+    const int pct = (int)(100.0 * (double)done / (double)total);
+    if (ps->tty) {
+        fprintf(stderr, "\r%s: %zu/%zu images %3d%%  %.1f img/s ", CMD, done, total, pct,
+                el > 0 ? done / el : 0.0);
+        if (done == total) fputc('\n', stderr);
+    } else if (done == total || (done * 10 / total) != ((done - 1) * 10 / total)) {
+        fprintf(stderr, "%s: %zu/%zu images %3d%%\n", CMD, done, total, pct);
+    }
+    fflush(stderr);
+}
+
+static void print_row(const hy_val_metrics *m) {
+    // Ultralytics: '%22s' + '%11i' * 2 + '%11.3g' * 4
+    printf("%22s%11i%11i%11.3g%11.3g%11.3g%11.3g\n", m->name, m->images, m->instances, m->precision,
+           m->recall, m->map50, m->map50_95);
+}
+
+int hy_cli_val(int argc, char **argv) {
+    val_opts o = {.split = "val",
+                  .imgsz = 640,
+                  .batch = 16,
+                  .max_det = 300,
+                  .threads = 0,
+                  .conf = 0.001f,
+                  .iou = 0.7f};
+    int pr = parse_args(argc, argv, &o);
+    if (pr == 1) return HY_CLI_OK;
+    if (pr < 0) return HY_CLI_USAGE;
+    if (access(o.data, R_OK) != 0) { // before the (slower) model load
+        hy_cli_error(CMD, "--data: cannot read '%s': %s", o.data, strerror(errno));
+        return HY_CLI_RUNTIME;
+    }
+    if (o.plots && make_dirs(o.plots)) return HY_CLI_RUNTIME;
+
+    hy_model_params mp = hy_model_default_params();
+    mp.n_threads = o.threads;
+    mp.imgsz = o.imgsz;
+    hy_model *m;
+    if (hy_model_load(o.model, &mp, &m) != HY_OK) {
+        hy_cli_error(CMD, "%s", hy_last_error());
+        return HY_CLI_RUNTIME;
+    }
+    progress_state ps = {.tty = isatty(fileno(stderr)), .t0 = now_s()};
+    hy_val_params vp = hy_val_default_params();
+    vp.data = o.data;
+    vp.split = o.split;
+    vp.imgsz = o.imgsz;
+    vp.batch = o.batch;
+    vp.conf = o.conf;
+    vp.iou = o.iou;
+    vp.max_det = o.max_det;
+    vp.plots_dir = o.plots;
+    if (!o.quiet) {
+        vp.progress = on_progress;
+        vp.progress_user_data = &ps;
+    }
+    hy_val_result *r;
+    const double t0 = now_s();
+    hy_status st = hy_val_run(m, &vp, &r);
+    const double wall = now_s() - t0;
+    hy_model_free(m);
+    if (st != HY_OK) {
+        hy_cli_error(CMD, "%s", hy_last_error());
+        return HY_CLI_RUNTIME;
+    }
+    const size_t nw = hy_val_result_num_warnings(r);
+    for (size_t i = 0; i < nw && i < MAX_SHOWN_WARNINGS; i++) {
+        fputs("hotyolo val: warning: ", stderr);
+        hy_cli_put_escaped(stderr, hy_val_result_warning(r, i));
+        fputc('\n', stderr);
+    }
+    if (nw > MAX_SHOWN_WARNINGS)
+        fprintf(stderr, "hotyolo val: warning: ... and %zu more (all in --json)\n",
+                nw - MAX_SHOWN_WARNINGS);
+
+    printf("%22s%11s%11s%11s%11s%11s%11s\n", "Class", "Images", "Instances", "Box(P", "R", "mAP50",
+           "mAP50-95)");
+    print_row(hy_val_result_all(r));
+    for (size_t i = 0; i < hy_val_result_num_classes(r); i++) print_row(hy_val_result_class(r, i));
+    const hy_val_speed sp = hy_val_result_speed(r);
+    printf("Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image (%.1f s in "
+           "all)\n",
+           sp.preprocess_ms, sp.inference_ms, sp.postprocess_ms, wall);
+    if (o.plots) printf("Plots saved to %s\n", o.plots);
+
+    int rc = HY_CLI_OK;
+    if (o.json) {
+        char *js;
+        if (hy_val_result_json(r, &js) != HY_OK) {
+            hy_cli_error(CMD, "%s", hy_last_error());
+            rc = HY_CLI_RUNTIME;
+        } else {
+            FILE *f = fopen(o.json, "w");
+            int bad = !f;
+            if (f) {
+                bad |= fputs(js, f) < 0 || fputc('\n', f) == EOF;
+                bad |= fclose(f) != 0;
+            }
+            if (bad) {
+                hy_cli_error(CMD, "--json: cannot write '%s': %s", o.json, strerror(errno));
+                rc = HY_CLI_RUNTIME;
+            }
+            hy_free(js);
+        }
+    }
+    hy_val_result_free(r);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        hy_cli_error(CMD, "error writing to standard output");
+        rc = HY_CLI_RUNTIME;
+    }
+    return rc;
+}
