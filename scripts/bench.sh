@@ -216,3 +216,7 @@ else
 fi
 echo "(wall = bench_spawn: posix_spawn -> wait4, RSS = the child's ru_maxrss; steady_ms: hotyolo detect rows ="
 echo " in-process hy_detect on bus.jpg (letterbox+forward+NMS, no decode), tensor rows = the 2-thread medians above)"
+
+echo
+echo "== serving (hotyolo serve) =="
+"$(dirname "$0")/bench-serve.sh" "$build" "$assets"

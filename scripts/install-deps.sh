@@ -12,6 +12,7 @@ PKGS=(
   libfreetype-dev fonts-dejavu-core  # labels on annotated images
   libssl-dev            # sha256 (libcrypto) for weight-file integrity
   libyaml-dev           # data.yaml of datasets (hotyolo val)
+  wrk                   # serving benchmark (make bench)
   libmicrohttpd-dev     # HTTP server (hotyolo serve)
   chromium              # headless browser for the `serve` web page test
   prometheus            # scrapes /metrics in the `serve` Prometheus test
