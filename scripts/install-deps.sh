@@ -16,6 +16,7 @@ PKGS=(
   libmicrohttpd-dev     # HTTP server (hotyolo serve)
   chromium              # headless browser for the `serve` web page test
   prometheus            # scrapes /metrics in the `serve` Prometheus test
+  nodejs                # drives Chromium in the web page test; ONNX Runtime peer in make bench
 )
 missing=()
 for p in "${PKGS[@]}"; do
