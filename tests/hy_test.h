@@ -93,6 +93,10 @@ extern int hy_test_failed_flag;
 const char *hy_test_asset(const char *rel);
 /* Path of a scratch file under the test's temp dir. */
 const char *hy_test_tmp(const char *name);
+/* A deterministic RGB test pattern (h, w, 3): smooth ramps plus hashed noise (malloc'd). */
+unsigned char *hy_test_synth_rgb(int w, int h);
+/* FNV-1a 64-bit hash of n bytes (to compare images with hashes computed by OpenCV). */
+unsigned long long hy_test_fnv1a(const void *data, size_t n);
 /* Loads a little-endian float32 C-order .npy file (malloc'd; free()). shape gets up to 8
  * dims; returns NULL with a message on stderr on any problem. */
 float *hy_test_npy_load(const char *path, long long shape[8], int *ndim, size_t *count);

@@ -96,3 +96,27 @@ float *hy_test_npy_load(const char *path, long long shape[8], int *ndim, size_t 
     *count = n;
     return data;
 }
+
+unsigned char *hy_test_synth_rgb(int w, int h) {
+    unsigned char *p = malloc((size_t)w * (size_t)h * 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                unsigned t = (unsigned)x * 2654435761u + (unsigned)y * 40503u + (unsigned)c * 97u;
+                t ^= t >> 13;
+                t *= 1274126177u;
+                unsigned smooth = (unsigned)(x * 3 + y * 5 + c * 60);
+                p[((size_t)y * (size_t)w + (size_t)x) * 3 + (size_t)c] = (unsigned char)((smooth + ((t >> 24) & 63)) & 255);
+            }
+    return p;
+}
+
+unsigned long long hy_test_fnv1a(const void *data, size_t n) {
+    const unsigned char *b = data;
+    unsigned long long h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}

@@ -17,29 +17,6 @@
 
 // --- helpers -----------------------------------------------------------------------------------
 
-static uint8_t *synth(int w, int h) {
-    uint8_t *p = malloc((size_t)w * h * 3);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int c = 0; c < 3; c++) {
-                uint32_t t = (uint32_t)x * 2654435761u + (uint32_t)y * 40503u + (uint32_t)c * 97u;
-                t ^= t >> 13;
-                t *= 1274126177u;
-                uint32_t smooth = (uint32_t)(x * 3 + y * 5 + c * 60);
-                p[((size_t)y * w + x) * 3 + c] = (uint8_t)((smooth + ((t >> 24) & 63)) & 255);
-            }
-    return p;
-}
-
-static uint64_t fnv1a(const void *data, size_t n) {
-    const uint8_t *b = data;
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 /* Minimal .npy reader: '<f4', C order, returns data (malloc) and the shape. */
 static float *npy_load_f32(const char *path, int *ndim, long shape[8]) {
@@ -182,7 +159,7 @@ HY_TEST(plan_tiny_and_upscale) {
 
 typedef struct resize_case {
     int sw, sh, dw, dh;
-    uint64_t hash; // FNV-1a of cv2.resize(synth(sw, sh), (dw, dh), INTER_LINEAR)
+    uint64_t hash; // FNV-1a of cv2.resize(hy_test_synth_rgb(sw, sh), (dw, dh), INTER_LINEAR)
 } resize_case;
 
 static const resize_case resize_cases[] = {
@@ -205,14 +182,14 @@ static const resize_case resize_cases[] = {
 HY_TEST(resize_matches_opencv) {
     for (size_t i = 0; i < HY_ARRAY_LEN(resize_cases); i++) {
         const resize_case *rc = &resize_cases[i];
-        uint8_t *src = synth(rc->sw, rc->sh);
+        uint8_t *src = hy_test_synth_rgb(rc->sw, rc->sh);
         uint8_t *dst = malloc((size_t)rc->dw * rc->dh * 3);
         void *scratch = malloc(hy__resize_scratch_size(rc->sw, rc->sh, rc->dw, rc->dh));
         int64_t live = hy__alloc_live();
         hy__resize_linear_u8(src, rc->sw, rc->sh, (size_t)rc->sw * 3, dst, rc->dw, rc->dh,
                              (size_t)rc->dw * 3, scratch);
         ASSERT_EQ(hy__alloc_live(), live); // no allocation inside
-        uint64_t h = fnv1a(dst, (size_t)rc->dw * rc->dh * 3);
+        uint64_t h = hy_test_fnv1a(dst, (size_t)rc->dw * rc->dh * 3);
         if (h != rc->hash)
             fprintf(stderr, "  resize %dx%d -> %dx%d: hash %016llx, OpenCV %016llx\n", rc->sw, rc->sh,
                     rc->dw, rc->dh, (unsigned long long)h, (unsigned long long)rc->hash);
@@ -226,14 +203,14 @@ HY_TEST(resize_matches_opencv) {
 HY_TEST(resize_strided_source) {
     // Same result with a padded source row stride.
     const int sw = 37, sh = 23, dw = 101, dh = 77;
-    uint8_t *src = synth(sw, sh);
+    uint8_t *src = hy_test_synth_rgb(sw, sh);
     const size_t stride = (size_t)sw * 3 + 13;
     uint8_t *padded = calloc((size_t)sh, stride);
     for (int y = 0; y < sh; y++) memcpy(padded + y * stride, src + (size_t)y * sw * 3, (size_t)sw * 3);
     uint8_t *dst = malloc((size_t)dw * dh * 3);
     void *scratch = malloc(hy__resize_scratch_size(sw, sh, dw, dh));
     hy__resize_linear_u8(padded, sw, sh, stride, dst, dw, dh, (size_t)dw * 3, scratch);
-    uint64_t h = fnv1a(dst, (size_t)dw * dh * 3);
+    uint64_t h = hy_test_fnv1a(dst, (size_t)dw * dh * 3);
     free(src);
     free(padded);
     free(dst);
@@ -257,13 +234,13 @@ HY_TEST(letterbox_matches_cv2) {
         hy__letterbox lb = hy__letterbox_plan(c->w, c->h, 640, 640, c->auto_pad, 32);
         ASSERT_EQ(lb.out_w, c->out_w);
         ASSERT_EQ(lb.out_h, c->out_h);
-        uint8_t *src = synth(c->w, c->h);
+        uint8_t *src = hy_test_synth_rgb(c->w, c->h);
         float *x = malloc((size_t)3 * lb.out_w * lb.out_h * sizeof(float));
         void *scratch = malloc(hy__letterbox_scratch_size(&lb));
         int64_t live = hy__alloc_live();
         hy__letterbox_apply(&lb, src, (size_t)c->w * 3, x, scratch);
         ASSERT_EQ(hy__alloc_live(), live);
-        uint64_t h = fnv1a(x, (size_t)3 * lb.out_w * lb.out_h * sizeof(float));
+        uint64_t h = hy_test_fnv1a(x, (size_t)3 * lb.out_w * lb.out_h * sizeof(float));
         free(src);
         free(x);
         free(scratch);

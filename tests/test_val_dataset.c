@@ -379,32 +379,9 @@ HY_TEST(val_run_skips_bad_images) {
 
 // --- image helpers used by val -------------------------------------------------------------------
 
-static uint8_t *synth(int w, int h) {
-    uint8_t *p = malloc((size_t)w * h * 3);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int c = 0; c < 3; c++) {
-                uint32_t t = (uint32_t)x * 2654435761u + (uint32_t)y * 40503u + (uint32_t)c * 97u;
-                t ^= t >> 13;
-                t *= 1274126177u;
-                uint32_t smooth = (uint32_t)(x * 3 + y * 5 + c * 60);
-                p[((size_t)y * w + x) * 3 + c] = (uint8_t)((smooth + ((t >> 24) & 63)) & 255);
-            }
-    return p;
-}
-
-static uint64_t fnv1a(const void *data, size_t n) {
-    const uint8_t *b = data;
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 HY_TEST(inter_area_matches_opencv) {
-    // cv2.resize(synth(sw, sh), (dw, dh), interpolation=cv2.INTER_AREA), OpenCV 4.6:
+    // cv2.resize(hy_test_synth_rgb(sw, sh), (dw, dh), interpolation=cv2.INTER_AREA), OpenCV 4.6:
     // 2x (fast path), 3x (integer), and fractional factors.
     const struct {
         int sw, sh, dw, dh;
@@ -420,11 +397,11 @@ HY_TEST(inter_area_matches_opencv) {
         {500, 333, 499, 333, 0x711c5de61d784d70ull, {0, 66, 133}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        uint8_t *src = synth(cases[i].sw, cases[i].sh);
+        uint8_t *src = hy_test_synth_rgb(cases[i].sw, cases[i].sh);
         uint8_t *dst = malloc((size_t)cases[i].dw * cases[i].dh * 3);
         ASSERT_OK(hy__resize_area_u8(src, cases[i].sw, cases[i].sh, (size_t)cases[i].sw * 3, dst,
                                      cases[i].dw, cases[i].dh, (size_t)cases[i].dw * 3));
-        const uint64_t h = fnv1a(dst, (size_t)cases[i].dw * cases[i].dh * 3);
+        const uint64_t h = hy_test_fnv1a(dst, (size_t)cases[i].dw * cases[i].dh * 3);
         if (h != cases[i].hash || memcmp(dst, cases[i].first, 3))
             HY_FAIL_("%dx%d -> %dx%d: hash %016llx, want %016llx; first pixel %d %d %d",
                      cases[i].sw, cases[i].sh, cases[i].dw, cases[i].dh, (unsigned long long)h,
