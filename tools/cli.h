@@ -38,6 +38,12 @@ typedef struct hy_cli_opt {
 int hy_cli_next_opt(const char *cmd, const hy_cli_opt *table, size_t n, int argc, char **argv,
                     int *i, int *positional_only, const char **val);
 
+/* Float option value in [lo, hi]; 0, or -1 with the error printed naming opt. */
+int hy_cli_parse_float(const char *cmd, const char *opt, const char *s, float lo, float hi, float *out);
+/* mkdir -p dir for option opt; 0, or -1 with the error printed (a path part that is a
+ * regular file is refused: nothing the user has is touched). */
+int hy_cli_make_dirs(const char *cmd, const char *opt, const char *dir);
+
 /* Integer option value in [lo, hi]; 0, or -1 with the error printed naming opt. */
 int hy_cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
 

@@ -1,8 +1,10 @@
 /* hotyolo CLI: option parsing and output helpers shared by the subcommands. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -226,4 +228,45 @@ const char *hy_cli_dtype_short(const char *n) {
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(n, map[i][0])) return map[i][1];
     return n;
+}
+
+int hy_cli_parse_float(const char *cmd, const char *opt, const char *s, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE || !isfinite(v)) {
+        hy_cli_error(cmd, "%s: '%s' is not a number", opt, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        hy_cli_error(cmd, "%s: %s is out of range (expected a number in [%g, %g])", opt, s, lo, hi);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+int hy_cli_make_dirs(const char *cmd, const char *opt, const char *dir) {
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
+        hy_cli_error(cmd, "%s: path too long", opt);
+        return -1;
+    }
+    for (char *s = p + 1;; s++) {
+        const int end = *s == '\0';
+        if (*s != '/' && !end) continue;
+        *s = '\0';
+        struct stat sb;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            hy_cli_error(cmd, "%s: cannot create directory '%s': %s", opt, p, strerror(errno));
+            return -1;
+        }
+        if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            hy_cli_error(cmd, "%s: '%s' exists and is not a directory", opt, p);
+            return -1;
+        }
+        if (end) break;
+        *s = '/';
+    }
+    return 0;
 }

@@ -102,21 +102,6 @@ static void help(void) {
 
 /* ---- option values ----------------------------------------------------------------- */
 
-static int parse_float(const char *opt, const char *s, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno == ERANGE || !isfinite(v)) {
-        hy_cli_error(CMD, "%s: '%s' is not a number", opt, s);
-        return -1;
-    }
-    if (v < lo || v > hi) {
-        hy_cli_error(CMD, "%s: %s is out of range (expected a number in [%g, %g])", opt, s, lo, hi);
-        return -1;
-    }
-    *out = (float)v;
-    return 0;
-}
 
 static int parse_int(const char *opt, const char *s, long lo, long hi, int *out) {
     return hy_cli_parse_int(CMD, opt, s, lo, hi, out);
@@ -185,10 +170,10 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         const char *opt = table[k].name;
         switch (table[k].id) {
         case O_CONF:
-            if (parse_float(opt, val, 0.0f, 1.0f, &o->conf)) return -1;
+            if (hy_cli_parse_float(CMD, opt, val, 0.0f, 1.0f, &o->conf)) return -1;
             break;
         case O_IOU:
-            if (parse_float(opt, val, 0.0f, 1.0f, &o->iou)) return -1;
+            if (hy_cli_parse_float(CMD, opt, val, 0.0f, 1.0f, &o->iou)) return -1;
             break;
         case O_IMGSZ:
             if (parse_int(opt, val, 32, MAX_IMGSZ, &o->imgsz)) return -1;
@@ -252,34 +237,6 @@ static int same_file(const char *a, const char *b) {
 }
 
 /* mkdir -p; fails when the path (or a parent) exists and is not a directory. */
-static int make_dirs(const char *dir) {
-    size_t n = strlen(dir);
-    char *p = malloc(n + 1);
-    if (!p) {
-        hy_cli_error(CMD, "out of memory");
-        return -1;
-    }
-    memcpy(p, dir, n + 1);
-    struct stat st;
-    for (size_t i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0') continue;
-        char c = p[i];
-        p[i] = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            hy_cli_error(CMD, "--save-dir: cannot create directory '%s': %s", p, strerror(errno));
-            free(p);
-            return -1;
-        }
-        if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            hy_cli_error(CMD, "--save-dir: '%s' exists and is not a directory", p);
-            free(p);
-            return -1;
-        }
-        p[i] = c;
-    }
-    free(p);
-    return 0;
-}
 
 /* Output names already written this run (two inputs with the same base name). */
 typedef struct name_set {
@@ -472,7 +429,7 @@ int hy_cli_detect(int argc, char **argv) {
             goto done;
         }
     }
-    if (o.save_dir && make_dirs(o.save_dir) != 0) {
+    if (o.save_dir && hy_cli_make_dirs(CMD, "--save-dir", o.save_dir) != 0) {
         rc = HY_CLI_RUNTIME;
         goto done;
     }

@@ -56,21 +56,6 @@ typedef struct val_opts {
     float conf, iou;
 } val_opts;
 
-static int parse_float(const char *opt, const char *s, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno == ERANGE || !isfinite(v)) {
-        hy_cli_error(CMD, "%s: '%s' is not a number", opt, s);
-        return -1;
-    }
-    if (v < lo || v > hi) {
-        hy_cli_error(CMD, "%s: %s is out of range (expected a number in [%g, %g])", opt, s, lo, hi);
-        return -1;
-    }
-    *out = (float)v;
-    return 0;
-}
 
 /* 0 ok, 1 help shown, -1 usage error (printed). */
 static int parse_args(int argc, char **argv, val_opts *o) {
@@ -138,10 +123,10 @@ static int parse_args(int argc, char **argv, val_opts *o) {
             if (hy_cli_parse_int(CMD, opt, val, 1, 65536, &o->batch)) return -1;
             break;
         case O_CONF:
-            if (parse_float(opt, val, 0.f, 1.f, &o->conf)) return -1;
+            if (hy_cli_parse_float(CMD, opt, val, 0.f, 1.f, &o->conf)) return -1;
             break;
         case O_IOU:
-            if (parse_float(opt, val, 0.f, 1.f, &o->iou)) return -1;
+            if (hy_cli_parse_float(CMD, opt, val, 0.f, 1.f, &o->iou)) return -1;
             break;
         case O_MAXDET:
             if (hy_cli_parse_int(CMD, opt, val, 1, 100000, &o->max_det)) return -1;
@@ -172,31 +157,6 @@ static int parse_args(int argc, char **argv, val_opts *o) {
 }
 
 /* mkdir -p DIR; 0 or -1 with the error printed. */
-static int make_dirs(const char *dir) {
-    char p[4096];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
-        hy_cli_error(CMD, "--plots: path too long");
-        return -1;
-    }
-    for (char *s = p + 1;; s++) {
-        const int end = *s == '\0';
-        if (*s == '/' || end) {
-            *s = '\0';
-            struct stat sb;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                hy_cli_error(CMD, "--plots: cannot create '%s': %s", p, strerror(errno));
-                return -1;
-            }
-            if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-                hy_cli_error(CMD, "--plots: '%s' exists and is not a folder", p);
-                return -1;
-            }
-            if (end) break;
-            *s = '/';
-        }
-    }
-    return 0;
-}
 
 typedef struct progress_state {
     int tty;
@@ -246,7 +206,7 @@ int hy_cli_val(int argc, char **argv) {
         hy_cli_error(CMD, "--data: cannot read '%s': %s", o.data, strerror(errno));
         return HY_CLI_RUNTIME;
     }
-    if (o.plots && make_dirs(o.plots)) return HY_CLI_RUNTIME;
+    if (o.plots && hy_cli_make_dirs(CMD, "--plots", o.plots)) return HY_CLI_RUNTIME;
 
     hy_model_params mp = hy_model_default_params();
     mp.n_threads = o.threads;
