@@ -94,6 +94,10 @@ typedef struct hy_image {
 
 /* Decodes JPEG (EXIF orientation applied, as OpenCV imread) or PNG from memory. */
 hy_status hy_image_decode(const void *buf, size_t len, hy_image **out);
+/* Size of the image hy_image_decode would return (EXIF orientation applied), reading only
+ * the headers: microseconds, no pixel memory. Same errors as hy_image_decode for data that
+ * is not a JPEG or PNG or whose size is out of range. */
+hy_status hy_image_probe(const void *buf, size_t len, int *width, int *height);
 /* Reads and decodes a file; errors name the file. */
 hy_status hy_image_load(const char *path, hy_image **out);
 /* Wraps a copy of caller RGB pixels (h, w, 3), row stride in bytes (0 = 3*w). */
@@ -163,6 +167,12 @@ hy_status hy_model_forward(hy_model *m, const float *x, int h, int w, float *out
 typedef struct hy_shape {
     int width, height;
 } hy_shape;
+
+/* The network input shape hy_detect uses for a width x height image at inference size
+ * imgsz (0 = the model's): Ultralytics' rect letterbox, long side imgsz, padded to the
+ * stride. Declare it to hy_model_prepare for a camera's resolution, or for a one-shot image
+ * whose size is known from hy_image_probe before it is decoded. */
+hy_status hy_model_input_shape(const hy_model *m, int width, int height, int imgsz, hy_shape *out);
 
 typedef struct hy_prepare_params {
     const hy_shape *shapes; /* shapes to plan and warm; NULL = { imgsz x imgsz } */

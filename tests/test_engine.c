@@ -52,6 +52,50 @@ HY_TEST(prepared_shapes_detect_without_allocation) {
     hy_model_free(m);
 }
 
+/* One-shot path of `hotyolo detect`: probe the file's headers, prepare exactly the input
+ * shape detect will use, then detect: no cold event, no allocation but the result. */
+HY_TEST(probe_then_prepare_input_shape) {
+    hy_model *m = load();
+    ASSERT_TRUE(m != NULL);
+    static const struct {
+        const char *path;
+        int w, h; /* network input; bus and zidane as Ultralytics predict logs them */
+    } imgs[] = {{"images/bus.jpg", 480, 640},    {"images/zidane.jpg", 640, 384},
+                {"images/boats.jpg", 640, 384},  {"images/darknet/giraffe.jpg", 640, 640},
+                {"images/darknet/person.jpg", 640, 448}};
+    for (size_t i = 0; i < sizeof imgs / sizeof imgs[0]; i++) {
+        FILE *f = fopen(hy_test_asset(imgs[i].path), "rb");
+        ASSERT_TRUE(f != NULL);
+        static uint8_t buf[1 << 20];
+        size_t len = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        int w, h;
+        ASSERT_OK(hy_image_probe(buf, len, &w, &h));
+        hy_shape sh;
+        ASSERT_OK(hy_model_input_shape(m, w, h, 0, &sh));
+        ASSERT_EQ(sh.width, imgs[i].w);
+        ASSERT_EQ(sh.height, imgs[i].h);
+        hy_prepare_params pp = hy_prepare_default_params();
+        pp.shapes = &sh;
+        pp.n_shapes = 1;
+        pp.warmup_runs = 0;
+        ASSERT_OK(hy_model_prepare(m, &pp));
+        hy_result *r = NULL;
+        ASSERT_OK(hy_detect_encoded(m, buf, len, NULL, &r));
+        hy_result_free(r);
+        hy_engine_stats s;
+        ASSERT_OK(hy_model_engine_stats(m, &s));
+        ASSERT_EQ(s.cold_events, 0);
+    }
+    hy_shape sh;
+    ASSERT_ERR(hy_model_input_shape(m, 0, 10, 0, &sh), HY_ERR_INVALID_ARG);
+    ASSERT_ERR(hy_model_input_shape(m, 10, 10, 100, &sh), HY_ERR_INVALID_ARG);
+    ASSERT_OK(hy_model_input_shape(m, 1000, 500, 320, &sh)); /* long side imgsz, rect pad */
+    ASSERT_EQ(sh.width, 320);
+    ASSERT_EQ(sh.height, 160);
+    hy_model_free(m);
+}
+
 static float *forward_bus(hy_model *m) {
     long long sh[8];
     int nd;

@@ -105,6 +105,16 @@ HY_TEST(decode_all_sample_images) {
         ASSERT_OK(hy_image_load(hy_test_asset(imgs[i].path), &img));
         ASSERT_EQ(img->width, imgs[i].w);
         ASSERT_EQ(img->height, imgs[i].h);
+        // the header-only probe gives the decoded size
+        size_t len;
+        uint8_t *bytes = read_all(hy_test_asset(imgs[i].path), &len);
+        ASSERT_TRUE(bytes != NULL);
+        int pw = 0, ph = 0;
+        hy_status ps = hy_image_probe(bytes, len, &pw, &ph);
+        free(bytes);
+        ASSERT_OK(ps);
+        ASSERT_EQ(pw, imgs[i].w);
+        ASSERT_EQ(ph, imgs[i].h);
         // not flat: a real photo has a wide range in every channel
         int lo[3] = {255, 255, 255}, hi[3] = {0, 0, 0};
         for (size_t p = 0; p < (size_t)img->width * img->height; p++)
@@ -322,11 +332,16 @@ HY_TEST(jpeg_exif_orientation) {
             size_t n;
             uint8_t *ex = with_exif(jpg, len, o, be, &n);
             hy_image *img = decode_ok(ex, n);
+            int pw = 0, ph = 0;
+            hy_status ps = hy_image_probe(ex, n, &pw, &ph);
             free(ex);
             ASSERT_TRUE(img != NULL);
+            ASSERT_OK(ps);
             const int tr = o >= 5;
             ASSERT_EQ(img->width, tr ? h : w);
             ASSERT_EQ(img->height, tr ? w : h);
+            ASSERT_EQ(pw, img->width); // the probe applies the orientation too
+            ASSERT_EQ(ph, img->height);
             // Where each output pixel comes from in the stored image (EXIF 2..8 semantics).
             for (int y = 0; y < img->height; y++)
                 for (int x = 0; x < img->width; x++) {
@@ -480,6 +495,42 @@ HY_TEST(png_ihdr_limits) {
     n = png_header_only(b, 4, 4);
     ASSERT_ERR(hy_image_decode(b, n, &img), HY_ERR_FORMAT);
     ASSERT_TRUE(img == NULL);
+    ASSERT_EQ(hy__alloc_live(), live);
+}
+
+HY_TEST(probe_reads_headers_only) {
+    uint8_t b[64];
+    int w = -1, h = -1;
+    int64_t live = hy__alloc_live();
+    // a PNG with no pixel data: the size is in IHDR, the probe needs nothing more
+    size_t n = png_header_only(b, 4000, 3000);
+    ASSERT_OK(hy_image_probe(b, n, &w, &h));
+    ASSERT_EQ(w, 4000);
+    ASSERT_EQ(h, 3000);
+    n = png_header_only(b, 0, 0);
+    ASSERT_ERR(hy_image_probe(b, n, &w, &h), HY_ERR_FORMAT);
+    n = png_header_only(b, 100000, 100000); // the decoder's limits apply
+    ASSERT_ERR(hy_image_probe(b, n, &w, &h), HY_ERR_UNSUPPORTED);
+    ASSERT_CONTAINS(hy_last_error(), "100000x100000");
+    // JPEG: bus.jpg cut right after its headers still probes; cut inside them it does not
+    size_t len;
+    uint8_t *jpg = read_all(hy_test_asset("images/bus.jpg"), &len);
+    ASSERT_TRUE(jpg != NULL);
+    size_t sos = 0;
+    for (size_t i = 2; i + 1 < len && !sos; i++)
+        if (jpg[i] == 0xFF && jpg[i + 1] == 0xDA) sos = i;
+    ASSERT_TRUE(sos > 0);
+    hy_status st_head = hy_image_probe(jpg, sos + 64, &w, &h);
+    hy_status st_cut = hy_image_probe(jpg, sos / 2, &w, &h);
+    free(jpg);
+    ASSERT_OK(st_head);
+    ASSERT_EQ(w, 810);
+    ASSERT_EQ(h, 1080);
+    ASSERT_EQ(st_cut, HY_ERR_FORMAT);
+    ASSERT_ERR(hy_image_probe("GIF89a\1\0\1\0\0\0", 12, &w, &h), HY_ERR_UNSUPPORTED);
+    ASSERT_CONTAINS(hy_last_error(), "GIF");
+    ASSERT_ERR(hy_image_probe("", 0, &w, &h), HY_ERR_FORMAT);
+    ASSERT_ERR(hy_image_probe(b, n, NULL, &h), HY_ERR_INVALID_ARG);
     ASSERT_EQ(hy__alloc_live(), live);
 }
 

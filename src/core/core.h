@@ -5,6 +5,7 @@
 #include "hotyolo.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,5 +77,30 @@ int hy__threadpool_size(const hy__threadpool *tp);
 /* Runs fn(ctx, ith, nth) on all threads and waits; no allocation. tp may be NULL (1 thread). */
 void hy__threadpool_run(hy__threadpool *tp, hy__task_fn fn, void *ctx);
 int hy__cpu_count(void);
+
+/* Dynamic work sharing inside one hy__threadpool_run: items [0, n) are handed out in chunks
+ * from a shared counter instead of one fixed range per thread, so a thread that runs slower
+ * (its SMT sibling busy, its vCPU shared with a neighbour, an efficiency core) takes fewer
+ * chunks instead of holding every other thread at the barrier. Which thread computes an
+ * item never changes the item's result. Initialise before the run. */
+typedef struct hy__workq {
+    atomic_long next;
+    long n, chunk;
+} hy__workq;
+/* chunk: items per take; 0 = about `grains` chunks per thread (at least `min_chunk` items). */
+static inline void hy__workq_init(hy__workq *q, long n, int nth, int grains, long min_chunk) {
+    long per = nth > 0 && grains > 0 ? (n + (long)nth * grains - 1) / ((long)nth * grains) : n;
+    atomic_init(&q->next, 0);
+    q->n = n;
+    q->chunk = per > min_chunk ? per : (min_chunk > 0 ? min_chunk : 1);
+}
+/* Next chunk [*i0, *i1); false when none is left. */
+static inline bool hy__workq_take(hy__workq *q, long *i0, long *i1) {
+    long a = atomic_fetch_add_explicit(&q->next, q->chunk, memory_order_relaxed);
+    if (a >= q->n) return false;
+    *i0 = a;
+    *i1 = a + q->chunk < q->n ? a + q->chunk : q->n;
+    return true;
+}
 
 #endif

@@ -114,11 +114,10 @@ typedef struct jpeg_job {
     int orientation; // EXIF orientation 1..8
 } jpeg_job;
 
-/* Runs libjpeg under setjmp; returns HY_OK or an error with the message set. */
-static hy_status jpeg_run(jpeg_job *j) {
+/* Reads the markers up to the first scan and the EXIF orientation; 0 if a side is 0. Called
+ * under the caller's setjmp (libjpeg errors longjmp there). */
+static int jpeg_head(jpeg_job *j) {
     struct jpeg_decompress_struct *ci = &j->cinfo;
-    if (setjmp(j->err.jump)) return hy__error(HY_ERR_FORMAT, "JPEG: %s", j->err.msg);
-
     jpeg_create_decompress(ci);
     j->created = 1;
     j->progress.progress_monitor = jpeg_on_progress;
@@ -134,10 +133,32 @@ static hy_status jpeg_run(jpeg_job *j) {
             break;
         }
     }
+    return ci->image_width != 0 && ci->image_height != 0;
+}
 
-    if (ci->image_width == 0 || ci->image_height == 0)
-        return hy__error(HY_ERR_FORMAT, "JPEG: invalid size %ux%u", ci->image_width,
-                         ci->image_height);
+/* Header only: size as decoded (orientations 5..8 swap the sides). */
+static hy_status jpeg_probe_run(jpeg_job *j, int *w, int *h) {
+    struct jpeg_decompress_struct *ci = &j->cinfo;
+    if (setjmp(j->err.jump)) return hy__error(HY_ERR_FORMAT, "JPEG: %s", j->err.msg);
+    if (!jpeg_head(j)) return hy__error(HY_ERR_FORMAT, "JPEG: invalid size %ux%u", ci->image_width,
+                                        ci->image_height);
+    if (ci->image_width > HY_IMAGE_MAX_SIDE || ci->image_height > HY_IMAGE_MAX_SIDE ||
+        (uint64_t)ci->image_width * ci->image_height > HY_IMAGE_MAX_PIXELS)
+        return hy__error(HY_ERR_UNSUPPORTED, "JPEG: size %ux%u is outside the accepted range",
+                         ci->image_width, ci->image_height);
+    const int swap = j->orientation >= 5;
+    *w = (int)(swap ? ci->image_height : ci->image_width);
+    *h = (int)(swap ? ci->image_width : ci->image_height);
+    return HY_OK;
+}
+
+/* Runs libjpeg under setjmp; returns HY_OK or an error with the message set. */
+static hy_status jpeg_run(jpeg_job *j) {
+    struct jpeg_decompress_struct *ci = &j->cinfo;
+    if (setjmp(j->err.jump)) return hy__error(HY_ERR_FORMAT, "JPEG: %s", j->err.msg);
+
+    if (!jpeg_head(j)) return hy__error(HY_ERR_FORMAT, "JPEG: invalid size %ux%u", ci->image_width,
+                                        ci->image_height);
     /* OpenCV: 4 components -> CMYK then its own CMYK->BGR; everything else -> 3-channel. */
     const int cmyk = ci->num_components == 4;
     ci->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
@@ -174,16 +195,27 @@ static hy_status jpeg_run(jpeg_job *j) {
     return HY_OK;
 }
 
+static void jpeg_job_init(jpeg_job *j, const uint8_t *buf, size_t len) {
+    memset(j, 0, sizeof *j);
+    j->buf = buf;
+    j->len = len;
+    j->cinfo.err = jpeg_std_error(&j->err.pub);
+    j->err.pub.error_exit = jpeg_on_error;
+    j->err.pub.emit_message = jpeg_on_message;
+    j->err.pub.output_message = jpeg_on_output;
+}
+
+static hy_status probe_jpeg(const uint8_t *buf, size_t len, int *w, int *h) {
+    jpeg_job j;
+    jpeg_job_init(&j, buf, len);
+    hy_status st = jpeg_probe_run(&j, w, h);
+    if (j.created) jpeg_destroy_decompress(&j.cinfo);
+    return st;
+}
+
 static hy_status decode_jpeg(const uint8_t *buf, size_t len, hy_image **out) {
     jpeg_job j;
-    memset(&j, 0, sizeof j);
-    j.buf = buf;
-    j.len = len;
-    j.cinfo.err = jpeg_std_error(&j.err.pub);
-    j.err.pub.error_exit = jpeg_on_error;
-    j.err.pub.emit_message = jpeg_on_message;
-    j.err.pub.output_message = jpeg_on_output;
-
+    jpeg_job_init(&j, buf, len);
     hy_status st = jpeg_run(&j);
     if (j.created) jpeg_destroy_decompress(&j.cinfo);
     hy__free(j.row4);
@@ -236,6 +268,24 @@ static int png_iend_complete(const uint8_t *buf, size_t len) {
         off += 12 + (size_t)n;
     }
     return 0;
+}
+
+static hy_status probe_png(const uint8_t *buf, size_t len, int *w, int *h) {
+    struct spng_alloc al = {hy__malloc, hy__realloc, hy__calloc, hy__free};
+    spng_ctx *ctx = spng_ctx_new2(&al, 0);
+    if (!ctx) return hy__error(HY_ERR_NOMEM, "PNG: cannot create decoder");
+    struct spng_ihdr ih;
+    int r = spng_set_png_buffer(ctx, buf, len);
+    if (!r) r = spng_get_ihdr(ctx, &ih);
+    spng_ctx_free(ctx);
+    if (r) return hy__error(HY_ERR_FORMAT, "PNG: bad signature or IHDR: %s", spng_strerror(r));
+    if (ih.width == 0 || ih.height == 0 || ih.width > HY_IMAGE_MAX_SIDE || ih.height > HY_IMAGE_MAX_SIDE ||
+        (uint64_t)ih.width * ih.height > HY_IMAGE_MAX_PIXELS)
+        return hy__error(ih.width && ih.height ? HY_ERR_UNSUPPORTED : HY_ERR_FORMAT,
+                         "PNG: IHDR size %ux%u is outside the accepted range", ih.width, ih.height);
+    *w = (int)ih.width;
+    *h = (int)ih.height;
+    return HY_OK;
 }
 
 static hy_status decode_png(const uint8_t *buf, size_t len, hy_image **out) {
@@ -358,14 +408,8 @@ static void describe_bytes(const uint8_t *b, size_t len, char *out, size_t cap) 
     if (o + 3 < cap) snprintf(out + o, cap - o, "\")");
 }
 
-hy_status hy_image_decode(const void *buf, size_t len, hy_image **out) {
-    if (!out) return hy__error(HY_ERR_INVALID_ARG, "hy_image_decode: out is NULL");
-    if (!buf && len) return hy__error(HY_ERR_INVALID_ARG, "hy_image_decode: buf is NULL");
-    if (len == 0) return hy__error(HY_ERR_FORMAT, "empty image data (0 bytes)");
-    const uint8_t *b = buf;
-    if (len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return decode_jpeg(b, len, out);
-    if (len >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return decode_png(b, len, out);
-
+/* The error for data that is neither JPEG nor PNG, naming what it looks like. */
+static hy_status unknown_format(const uint8_t *b, size_t len) {
     char what[96];
     describe_bytes(b, len, what, sizeof what);
     const char *known = NULL;
@@ -378,4 +422,27 @@ hy_status hy_image_decode(const void *buf, size_t len, hy_image **out) {
                          known, what);
     return hy__error(HY_ERR_FORMAT, "unknown image format, not JPEG or PNG (%zu bytes, %s)", len,
                      what);
+}
+
+static int is_jpeg(const uint8_t *b, size_t len) { return len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
+static int is_png(const uint8_t *b, size_t len) { return len >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0; }
+
+hy_status hy_image_decode(const void *buf, size_t len, hy_image **out) {
+    if (!out) return hy__error(HY_ERR_INVALID_ARG, "hy_image_decode: out is NULL");
+    if (!buf && len) return hy__error(HY_ERR_INVALID_ARG, "hy_image_decode: buf is NULL");
+    if (len == 0) return hy__error(HY_ERR_FORMAT, "empty image data (0 bytes)");
+    const uint8_t *b = buf;
+    if (is_jpeg(b, len)) return decode_jpeg(b, len, out);
+    if (is_png(b, len)) return decode_png(b, len, out);
+    return unknown_format(b, len);
+}
+
+hy_status hy_image_probe(const void *buf, size_t len, int *width, int *height) {
+    if (!width || !height) return hy__error(HY_ERR_INVALID_ARG, "hy_image_probe: width and height are required");
+    if (!buf && len) return hy__error(HY_ERR_INVALID_ARG, "hy_image_probe: buf is NULL");
+    if (len == 0) return hy__error(HY_ERR_FORMAT, "empty image data (0 bytes)");
+    const uint8_t *b = buf;
+    if (is_jpeg(b, len)) return probe_jpeg(b, len, width, height);
+    if (is_png(b, len)) return probe_png(b, len, width, height);
+    return unknown_format(b, len);
 }

@@ -203,6 +203,19 @@ hy_status hy_detect_encoded(hy_model *m, const void *buf, size_t len, const hy_d
 }
 
 /* ---- engine lifecycle ------------------------------------------------------------ */
+hy_status hy_model_input_shape(const hy_model *m, int width, int height, int imgsz, hy_shape *out) {
+    if (!m || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_model_input_shape: model and out are required");
+    if (!imgsz) imgsz = m->imgsz;
+    if (imgsz < 32 || imgsz % 32 || imgsz > 8192)
+        return hy__error(HY_ERR_INVALID_ARG, "imgsz %d: must be a multiple of 32 between 32 and 8192", imgsz);
+    if (width <= 0 || height <= 0)
+        return hy__error(HY_ERR_INVALID_ARG, "image size %dx%d: both sides must be positive", width, height);
+    hy__letterbox lb = hy__letterbox_plan(width, height, imgsz, imgsz, 1, 32); /* as detect_locked */
+    out->width = lb.out_w;
+    out->height = lb.out_h;
+    return HY_OK;
+}
+
 hy_prepare_params hy_prepare_default_params(void) {
     hy_prepare_params p = {.shapes = NULL, .n_shapes = 0, .warmup_runs = 3};
     return p;

@@ -136,6 +136,7 @@ hy_status hy_server_create(const hy_server_params *p, hy_server **out) {
     if (!out) return hy__error(HY_ERR_INVALID_ARG, "hy_server_create: out is required");
     hy_server_params pp = p ? *p : hy_server_default_params();
     hy_status st = check_params(&pp);
+    if (st == HY_OK) st = hy__mhd_load();
     if (st != HY_OK) return st;
     hy_server *s = hy__calloc(1, sizeof *s);
     if (!s) return hy__error(HY_ERR_NOMEM, "out of memory (server)");

@@ -21,6 +21,48 @@
 #include "core/core.h"
 #include "hotyolo/server.h"
 
+// --- libmicrohttpd, opened at run time (mhd.c) ------------------------------------------
+
+#define HY_MHD_SYMBOLS(X)                                                                         \
+    X(start_daemon, MHD_start_daemon)                                                             \
+    X(stop_daemon, MHD_stop_daemon)                                                               \
+    X(quiesce_daemon, MHD_quiesce_daemon)                                                         \
+    X(get_daemon_info, MHD_get_daemon_info)                                                       \
+    X(queue_response, MHD_queue_response)                                                         \
+    X(create_response_from_buffer_with_free_callback,                                             \
+      MHD_create_response_from_buffer_with_free_callback)                                         \
+    X(destroy_response, MHD_destroy_response)                                                     \
+    X(add_response_header, MHD_add_response_header)                                               \
+    X(lookup_connection_value, MHD_lookup_connection_value)                                       \
+    X(create_post_processor, MHD_create_post_processor)                                           \
+    X(post_process, MHD_post_process)                                                             \
+    X(destroy_post_processor, MHD_destroy_post_processor)
+
+typedef struct hy__mhd_api {
+#define HY_MHD_FIELD(field, name) __typeof__(&name) field;
+    HY_MHD_SYMBOLS(HY_MHD_FIELD)
+#undef HY_MHD_FIELD
+} hy__mhd_api;
+extern hy__mhd_api hy__mhd;
+/* Opens the library once per process; HY_ERR_UNSUPPORTED naming it when it is missing. */
+hy_status hy__mhd_load(void);
+
+#ifndef HY_MHD_NO_MAP /* the server code calls MHD_* as usual */
+#define MHD_start_daemon (*hy__mhd.start_daemon)
+#define MHD_stop_daemon (*hy__mhd.stop_daemon)
+#define MHD_quiesce_daemon (*hy__mhd.quiesce_daemon)
+#define MHD_get_daemon_info (*hy__mhd.get_daemon_info)
+#define MHD_queue_response (*hy__mhd.queue_response)
+#define MHD_create_response_from_buffer_with_free_callback                                        \
+    (*hy__mhd.create_response_from_buffer_with_free_callback)
+#define MHD_destroy_response (*hy__mhd.destroy_response)
+#define MHD_add_response_header (*hy__mhd.add_response_header)
+#define MHD_lookup_connection_value (*hy__mhd.lookup_connection_value)
+#define MHD_create_post_processor (*hy__mhd.create_post_processor)
+#define MHD_post_process (*hy__mhd.post_process)
+#define MHD_destroy_post_processor (*hy__mhd.destroy_post_processor)
+#endif
+
 #define HY_SERVER_NAME_MAX 64 /* model name buffer, NUL included */
 #define HY_SERVER_VERSION_LEN 12 /* hex digits of the weights file's sha256 */
 

@@ -168,5 +168,23 @@ run detect "$model" "$tmp/x/pic.jpg" "$tmp/y/pic.jpg" --save-dir "$tmp/out2" --q
 check "--save-dir: same base names do not overwrite each other" \
     '[ $rc -eq 0 ] && [ -s "$tmp/out2/pic.jpg" ] && [ -s "$tmp/out2/pic_2.jpg" ]'
 
+# ---- one-shot start-up ----------------------------------------------------------------
+# The first image is decoded on a thread while the model loads: its errors still name it,
+# and the next image is still processed.
+head -c 20000 "$bus" >"$tmp/cut.jpg" # headers intact (probe succeeds), scan data cut
+run detect "$model" "$tmp/cut.jpg" "$zidane" --json "$tmp/cut.jsonl"
+check "first image truncated: named error, next image done" \
+    '[ $rc -eq 1 ] && err_has "image 1/2.*cut\.jpg" && [ "$(wc -l <"$tmp/cut.jsonl")" -eq 1 ] && grep -q zidane "$tmp/cut.jsonl"'
+printf 'not an image' >"$tmp/text.jpg"
+run detect "$model" "$tmp/text.jpg" "$bus" --quiet
+check "first image not an image: named error, next image done" \
+    '[ $rc -eq 1 ] && err_has "image 1/2.*text\.jpg.*unknown image format"'
+# HTTP serving is opened at run time (src/server/mhd.c): detect does not load libmicrohttpd
+# and the GnuTLS stack behind it (~1.5 ms of every process start).
+if command -v ldd >/dev/null; then
+    ldd "$cli" >"$tmp/out" 2>&1
+    check "CLI does not link libmicrohttpd / GnuTLS" '! grep -qE "microhttpd|gnutls" "$tmp/out"'
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -258,6 +258,9 @@ static void cpu_plan_free(hy__backend *be, hy__plan *p) {
 
 static void cpu_free(hy__backend *be) {
     cpu_ctx *c = ctx_of(be);
+    /* workers first: unmapping while they run makes every munmap a cross-CPU TLB shootdown */
+    hy__threadpool_free(c->tp);
+    c->tp = NULL;
     free_weights(c);
     if (c->lock_memory) {
         if (c->arena) munlock(c->arena, c->arena_size);
@@ -265,7 +268,6 @@ static void cpu_free(hy__backend *be) {
     }
     hy__pages_free(c->arena, c->arena_size);
     hy__pages_free(c->scratch, c->scratch_size);
-    hy__threadpool_free(c->tp);
     hy__free(c);
     hy__free(be);
 }

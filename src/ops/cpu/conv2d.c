@@ -12,8 +12,10 @@
  *       for MR rows of cout              A micro-panel (kc x MR) stays in L1
  *         for NR columns                 micro-kernel, fused epilogue on the last K block
  *
- * Threads split the columns (in SIMD-width units, so 2 threads get equal work for every YOLOv8
- * shape) or, when there are too few columns to share, cout. No allocation.
+ * Threads take work items from a shared counter (core.h hy__workq): column blocks (SIMD-width
+ * multiples, at least one per thread) times groups of cout micro-panels, ~4 items per thread, so
+ * a thread slowed by its neighbours hands work to the others instead of stalling the barrier.
+ * Winograd passes and the phase copy share their items the same way. No allocation.
  *
  * 3x3 stride-1 pad-1 convs take the Winograd F(4x4, 3x3) path instead (section below); which
  * path a conv takes depends on its desc only, so the packed blob stays a function of
@@ -366,7 +368,9 @@ typedef struct conv_task {
     float *y;         // (cout, oh, ow)
     float *xg;        // (s*s, cin, hq, wq) + slack, GRID only
     char *bufs;       // 64-aligned, nth * per_thread
-    int split_m;      // threads split cout instead of columns
+    int qw, nqb;      // work items: column blocks of qw columns (nqb of them) ...
+    int mg, nmg;      // ... times groups of mg cout micro-panels (nmg of them)
+    hy__workq wq;     // items handed out dynamically: (column block, panel group)
 } conv_task;
 
 /* Offset of B row k at column 0: in x (POINTWISE), or in xg (GRID: tap ky, kx of channel ci). */
@@ -404,13 +408,13 @@ static int grid_segs(const conv_plan *pl, int q0, int n, hy__gemm_seg *segs) {
  * Work items are padded input rows (ci, i*s + ry); each writes its s phase rows (rx = 0..s-1)
  * back to back, so every input row is read from memory once. */
 static void phase_worker(void *ctx, int ith, int nth) {
-    const conv_task *t = ctx;
+    conv_task *t = ctx;
     const conv_plan *pl = &t->pl;
     const int p = t->d->pad, s = t->d->stride, w = t->w, h = t->h, cin = t->d->cin, wq = pl->wq;
     const size_t plane = (size_t)pl->hq * wq;
-    const size_t rows = (size_t)cin * pl->hq * s; // (ci, padded row)
-    const size_t r0 = rows * ith / nth, r1 = rows * (ith + 1) / nth;
-    for (size_t r = r0; r < r1; r++) {
+    long r0, r1; // (ci, padded row) items
+    while (hy__workq_take(&t->wq, &r0, &r1))
+    for (size_t r = (size_t)r0; r < (size_t)r1; r++) {
         const int ci = (int)(r / ((size_t)pl->hq * s)), prow = (int)(r % ((size_t)pl->hq * s));
         const int i = prow / s, ry = prow % s, yy = prow - p;
         const float *src = yy >= 0 && yy < h ? t->x + ((size_t)ci * h + yy) * w : NULL;
@@ -438,24 +442,28 @@ static void phase_worker(void *ctx, int ith, int nth) {
     if (ith == nth - 1) memset(t->xg + (size_t)s * s * cin * plane, 0, XG_SLACK * sizeof(float));
 }
 
+static void conv_block(const conv_task *t, int ith, int q0, int q1, int mp0, int mp1);
+
 static void conv_worker(void *ctx, int ith, int nth) {
-    const conv_task *t = ctx;
+    conv_task *t = ctx;
+    (void)nth;
+    const int Q = t->pl.Q, mpanels = (t->d->cout + t->kr->mr - 1) / t->kr->mr;
+    long i0, i1;
+    while (hy__workq_take(&t->wq, &i0, &i1))
+        for (long it = i0; it < i1; it++) { // column block major: its panel groups run together
+            const int qb = (int)(it / t->nmg), g = (int)(it % t->nmg);
+            const int q0 = qb * t->qw, q1 = HY_MIN(Q, q0 + t->qw);
+            const int mp0 = g * t->mg, mp1 = HY_MIN(mpanels, mp0 + t->mg);
+            if (q0 < q1 && mp0 < mp1) conv_block(t, ith, q0, q1, mp0, mp1);
+        }
+}
+
+/* Columns [q0, q1) x micro-panels [mp0, mp1) of the output, every K block. */
+static void conv_block(const conv_task *t, int ith, int q0, int q1, int mp0, int mp1) {
     const hy__conv2d_desc *d = t->d;
     const hy__gemm_kernel *kr = t->kr;
     const conv_plan *pl = &t->pl;
     const int mr = kr->mr, nr = kr->nr, Q = pl->Q, K = pl->K, P = pl->oh * pl->ow;
-    const int mpanels = (d->cout + mr - 1) / mr;
-
-    int mp0 = 0, mp1 = mpanels, q0 = 0, q1 = Q;
-    if (t->split_m) {
-        mp0 = (int)((long)mpanels * ith / nth);
-        mp1 = (int)((long)mpanels * (ith + 1) / nth);
-    } else { // columns in SIMD-width units
-        const long units = (Q + kr->vl - 1) / kr->vl;
-        q0 = (int)HY_MIN((long)Q, units * ith / nth * kr->vl);
-        q1 = (int)HY_MIN((long)Q, units * (ith + 1) / nth * kr->vl);
-    }
-    if (mp0 >= mp1 || q0 >= q1) return;
 
     float *bb = (float *)(t->bufs + (size_t)ith * pl->per_thread); // (kc, NR) POINTWISE tail
     const float *bsrc = pl->mode == MODE_GRID ? t->xg : t->x;
@@ -538,21 +546,17 @@ typedef struct wino_task {
     float *tmp;       // nth * tmp_floats
     int tb0, tb1;     // current band of tile rows
     int Q, nch;       // its columns (tb1 - tb0) * twp, transform chunks
+    hy__workq wq;     // items of the current pass, handed out dynamically
 } wino_task;
 
-static void range_split(int n, int ith, int nth, int *i0, int *i1) {
-    *i0 = (int)((long)n * ith / nth);
-    *i1 = (int)((long)n * (ith + 1) / nth);
-}
-
 static void wino_in_worker(void *ctx, int ith, int nth) {
-    const wino_task *t = ctx;
+    wino_task *t = ctx;
     const wino_plan *pl = &t->pl;
-    const int cin = t->d->cin;
     float *tmp = t->tmp + (size_t)ith * pl->tmp_floats;
-    int i0, i1;
-    range_split(cin * t->nch, ith, nth, &i0, &i1); // (channel, chunk)
-    for (int it = i0; it < i1; it++) {
+    (void)nth;
+    long i0, i1;
+    while (hy__workq_take(&t->wq, &i0, &i1)) // (channel, chunk)
+    for (int it = (int)i0; it < (int)i1; it++) {
         const int ci = it / t->nch, ch = it % t->nch;
         const int ty0 = t->tb0 + ch * pl->rt, ty1 = HY_MIN(t->tb1, ty0 + pl->rt);
         float *v = t->v + (size_t)ci * pl->qs;
@@ -565,16 +569,18 @@ static void wino_in_worker(void *ctx, int ith, int nth) {
 }
 
 static void wino_gemm_worker(void *ctx, int ith, int nth) {
-    const wino_task *t = ctx;
+    wino_task *t = ctx;
+    (void)ith;
+    (void)nth;
     const wino_plan *pl = &t->pl;
     const hy__gemm_kernel *kr = t->kr;
     const int cin = t->d->cin, cout = t->d->cout, mr = kr->mr, nr = kr->nr;
     const int mpanels = (cout + mr - 1) / mr, nqb = (t->Q + pl->ncb - 1) / pl->ncb;
     const int nkb = (cin + KC_MAX - 1) / KC_MAX, kcb = (cin + nkb - 1) / nkb;
     ptrdiff_t boff[KC_MAX];
-    int i0, i1;
-    range_split(WINO_NXI * nqb, ith, nth, &i0, &i1); // (xi, column block)
-    for (int it = i0; it < i1; it++) {
+    long i0, i1;
+    while (hy__workq_take(&t->wq, &i0, &i1)) // (xi, column block)
+    for (int it = (int)i0; it < (int)i1; it++) {
         const int xi = it / nqb, qc = it % nqb * pl->ncb, nc = HY_MIN(pl->ncb, t->Q - qc);
         for (int kb = 0; kb < nkb; kb++) {
             const int k0 = kb * kcb, kc = HY_MIN(kcb, cin - k0);
@@ -595,14 +601,14 @@ static void wino_gemm_worker(void *ctx, int ith, int nth) {
 }
 
 static void wino_out_worker(void *ctx, int ith, int nth) {
-    const wino_task *t = ctx;
+    wino_task *t = ctx;
     const wino_plan *pl = &t->pl;
-    const int cout = t->d->cout;
     const size_t plane = (size_t)pl->oh * pl->ow;
     float *tmp = t->tmp + (size_t)ith * pl->tmp_floats;
-    int i0, i1;
-    range_split(cout * t->nch, ith, nth, &i0, &i1); // (channel, chunk)
-    for (int it = i0; it < i1; it++) {
+    (void)nth;
+    long i0, i1;
+    while (hy__workq_take(&t->wq, &i0, &i1)) // (channel, chunk)
+    for (int it = (int)i0; it < (int)i1; it++) {
         const int co = it / t->nch, ch = it % t->nch;
         const int ty0 = t->tb0 + ch * pl->rt, ty1 = HY_MIN(t->tb1, ty0 + pl->rt);
         t->kr->wino_out(t->m + (size_t)co * pl->qs + (ptrdiff_t)(ty0 - t->tb0) * pl->twp, pl->ms,
@@ -627,8 +633,13 @@ static void wino_run(const hy__conv2d_desc *d, const hy__gemm_kernel *kr, const 
         t.tb1 = HY_MIN(t.pl.th, t.tb0 + t.pl.br);
         t.Q = (t.tb1 - t.tb0) * t.pl.twp;
         t.nch = (t.tb1 - t.tb0 + t.pl.rt - 1) / t.pl.rt;
+        const int nth = hy__threadpool_size(tp);
+        const int nqb = (t.Q + t.pl.ncb - 1) / t.pl.ncb;
+        hy__workq_init(&t.wq, (long)d->cin * t.nch, nth, 8, 1);
         hy__threadpool_run(tp, wino_in_worker, &t);
+        hy__workq_init(&t.wq, (long)WINO_NXI * nqb, nth, 8, 1);
         hy__threadpool_run(tp, wino_gemm_worker, &t);
+        hy__workq_init(&t.wq, (long)d->cout * t.nch, nth, 8, 1);
         hy__threadpool_run(tp, wino_out_worker, &t);
     }
 }
@@ -653,11 +664,25 @@ void hy__cpu_conv2d(const hy__conv2d_desc *d, const void *packed, const float *x
     t.xg = (float *)base;
     t.bufs = base + t.pl.xg_bytes;
 
-    // Split cout when the grid gives under 4 SIMD-width column units per thread and cout has
-    // enough micro-panels to share (tiny maps); otherwise split columns (no duplicated packing).
+    // Work items: column blocks (at most one B block, nc, wide; at least one per thread when
+    // the columns allow, in SIMD-width units) times groups of cout micro-panels, enough items
+    // for ~4 per thread so that a slower thread hands its share to the others. Blocks take
+    // every panel group in a row, so a B block is mostly reused while it is still cached.
     const int nth = hy__threadpool_size(tp);
     const int mpanels = (d->cout + t.kr->mr - 1) / t.kr->mr;
-    t.split_m = nth > 1 && (t.pl.Q + t.kr->vl - 1) / t.kr->vl < 4 * nth && mpanels >= nth;
-    if (t.pl.mode == MODE_GRID) hy__threadpool_run(tp, phase_worker, &t);
+    const int units = (t.pl.Q + t.kr->vl - 1) / t.kr->vl;
+    const int per_thread = (units + nth - 1) / nth * t.kr->vl;
+    t.qw = (int)HY_MIN((long)t.pl.nc, (long)per_thread);
+    t.qw = HY_MAX(t.qw, t.kr->vl);
+    t.nqb = (t.pl.Q + t.qw - 1) / t.qw;
+    t.nmg = nth > 1 ? HY_MIN(mpanels, HY_MAX(1, (4 * nth + t.nqb - 1) / t.nqb)) : 1;
+    t.mg = (mpanels + t.nmg - 1) / t.nmg;
+    t.nmg = (mpanels + t.mg - 1) / t.mg;
+    if (t.pl.mode == MODE_GRID) {
+        hy__workq_init(&t.wq, (long)d->cin * t.pl.hq * d->stride, nth, 8, 16);
+        hy__threadpool_run(tp, phase_worker, &t);
+    }
+    hy__workq_init(&t.wq, (long)t.nqb * t.nmg, nth, 0, 1);
+    t.wq.chunk = 1;
     hy__threadpool_run(tp, conv_worker, &t);
 }

@@ -1,4 +1,5 @@
-/* Fast maxpool (separable), nearest upsample x2 and copy: threaded over rows/chunks, plain loops
+/* Fast maxpool (separable), nearest upsample x2 and copy: threaded over channels / rows (handed
+ * out dynamically, core.h hy__workq) / chunks, plain loops
  * written so the compiler vectorises them (max as `a > b ? a : b`, unit-stride rows). */
 #include "ops/cpu/ops_cpu.h"
 
@@ -22,6 +23,7 @@ typedef struct pool_task {
     const float *x;
     float *y;
     int c, h, w, k;
+    hy__workq wq; /* channels, handed out dynamically */
 } pool_task;
 
 static void maxpool_plane(const float *x, float *y, int h, int w, int r) {
@@ -62,17 +64,20 @@ static void maxpool_plane(const float *x, float *y, int h, int w, int r) {
 }
 
 static void maxpool_worker(void *ctx, int ith, int nth) {
-    const pool_task *t = ctx;
+    pool_task *t = ctx;
     const size_t plane = (size_t)t->h * t->w;
-    size_t c0, c1;
-    range_of((size_t)t->c, ith, nth, &c0, &c1); // channels
-    for (size_t ch = c0; ch < c1; ch++)
-        maxpool_plane(t->x + ch * plane, t->y + ch * plane, t->h, t->w, t->k / 2);
+    long c0, c1;
+    (void)ith;
+    (void)nth;
+    while (hy__workq_take(&t->wq, &c0, &c1)) // channels
+        for (long ch = c0; ch < c1; ch++)
+            maxpool_plane(t->x + ch * plane, t->y + ch * plane, t->h, t->w, t->k / 2);
 }
 
 void hy__cpu_maxpool(const float *x, int c, int h, int w, int k, float *y, hy__threadpool *tp) {
     HY_ASSERT(k >= 1 && k % 2 == 1 && k / 2 <= POOL_RMAX && x != y);
-    pool_task t = { x, y, c, h, w, k };
+    pool_task t = { x, y, c, h, w, k, {0} };
+    hy__workq_init(&t.wq, c, hy__threadpool_size(tp), 4, 1);
     hy__threadpool_run(tp, maxpool_worker, &t);
 }
 
@@ -82,14 +87,17 @@ typedef struct up_task {
     const float *x;
     float *y;
     int c, h, w;
+    hy__workq wq; /* input rows, handed out dynamically */
 } up_task;
 
 static void upsample_worker(void *ctx, int ith, int nth) {
-    const up_task *t = ctx;
+    up_task *t = ctx;
     const int w = t->w;
-    size_t i0, i1;
-    range_of((size_t)t->c * t->h, ith, nth, &i0, &i1); // input rows (c*h)
-    for (size_t i = i0; i < i1; i++) {
+    long i0, i1;
+    (void)ith;
+    (void)nth;
+    while (hy__workq_take(&t->wq, &i0, &i1)) // input rows (c*h)
+    for (size_t i = (size_t)i0; i < (size_t)i1; i++) {
         const float *src = t->x + i * w;
         float *d0 = t->y + i * 4 * w, *d1 = d0 + 2 * w; // output rows 2*iy, 2*iy + 1
         for (int j = 0; j < w; j++) {
@@ -101,7 +109,8 @@ static void upsample_worker(void *ctx, int ith, int nth) {
 }
 
 void hy__cpu_upsample2x(const float *x, int c, int h, int w, float *y, hy__threadpool *tp) {
-    up_task t = { x, y, c, h, w };
+    up_task t = { x, y, c, h, w, {0} };
+    hy__workq_init(&t.wq, (long)c * h, hy__threadpool_size(tp), 4, 8);
     hy__threadpool_run(tp, upsample_worker, &t);
 }
 
