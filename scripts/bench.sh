@@ -218,6 +218,14 @@ echo "(wall = bench_spawn: posix_spawn -> wait4, RSS = the child's ru_maxrss; st
 echo " in-process hy_detect on bus.jpg (letterbox+forward+NMS, no decode), tensor rows = the 2-thread medians above)"
 
 echo
+echo "== zero cold start: hotyolo bench (engine lifecycle, jitter, one-shot process), yolov8n fused, 2 threads =="
+# The acceptance figures of docs/bench.md: first inference after prepare + warm-up (median of 5
+# engines), stddev over 200 runs beside the machine's own reference loops, time to ready, and
+# fresh `hotyolo detect` processes alternated with in-process decode + detect of bus.jpg.
+"$build/hotyolo" bench "$tmp/yolov8n_fused.safetensors" --threads 2 --runs 200 \
+    --image "$assets/images/bus.jpg" --cold-process "$((cold_k * 2))" || echo "hotyolo bench failed"
+
+echo
 echo "== serving (hotyolo serve) =="
 "$(dirname "$0")/bench-serve.sh" "$build" "$assets"
 

@@ -241,10 +241,22 @@ HY_TEST(letterbox_matches_cv2) {
         hy__letterbox_apply(&lb, src, (size_t)c->w * 3, x, scratch);
         ASSERT_EQ(hy__alloc_live(), live);
         uint64_t h = hy_test_fnv1a(x, (size_t)3 * lb.out_w * lb.out_h * sizeof(float));
+        ASSERT_TRUE(h == c->hash);
+        // threaded: rows shared out among 2 and 3 threads give the same bytes
+        for (int nth = 2; nth <= 3; nth++) {
+            hy__threadpool *tp = NULL;
+            ASSERT_OK(hy__threadpool_create(nth, &tp));
+            void *s2 = malloc(hy__letterbox_scratch_size_mt(&lb, nth));
+            memset(x, 0, (size_t)3 * lb.out_w * lb.out_h * sizeof(float));
+            hy__letterbox_apply_mt(&lb, src, (size_t)c->w * 3, x, s2, tp);
+            uint64_t h2 = hy_test_fnv1a(x, (size_t)3 * lb.out_w * lb.out_h * sizeof(float));
+            free(s2);
+            hy__threadpool_free(tp);
+            ASSERT_TRUE(h2 == c->hash);
+        }
         free(src);
         free(x);
         free(scratch);
-        ASSERT_TRUE(h == c->hash);
     }
 }
 
@@ -291,6 +303,18 @@ HY_TEST(bus_letterbox_matches_reference) {
         if (d > maxabs) maxabs = d;
     }
     printf("  bus letterbox vs reference: %zu of %zu values differ, max |diff| %.3g\n", ndiff, n, maxabs);
+    // the threaded letterbox gives the reference too
+    hy__threadpool *tp = NULL;
+    ASSERT_OK(hy__threadpool_create(2, &tp));
+    hy__letterbox lb = hy__letterbox_plan(img->width, img->height, 640, 640, 0, 32);
+    void *s2 = malloc(hy__letterbox_scratch_size_mt(&lb, 2));
+    memset(x, 0, n * sizeof(float));
+    hy__letterbox_apply_mt(&lb, img->data, (size_t)img->width * 3, x, s2, tp);
+    size_t ndiff_mt = 0;
+    for (size_t i = 0; i < n; i++) ndiff_mt += x[i] != ref[i];
+    free(s2);
+    hy__threadpool_free(tp);
+    ASSERT_EQ(ndiff_mt, 0);
     hy_image_free(img);
     free(scratch);
     free(x);

@@ -69,5 +69,7 @@ void hy__backend_free(hy__backend *be);
 
 hy_status hy__backend_cpu_create(const hy__backend_params *p, hy__backend **out);
 int hy__backend_cpu_threads(const hy__backend *be);
+/* The CPU backend's thread pool, for host-side work around the graph (letterbox). */
+hy__threadpool *hy__backend_cpu_pool(const hy__backend *be);
 
 #endif

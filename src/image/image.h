@@ -47,6 +47,11 @@ hy_status hy__resize_area_u8(const uint8_t *src, int sw, int sh, size_t sstride,
 /* Full preprocessing: letterbox src into dst (3, out_h, out_w) float32 CHW RGB / 255, pad
  * value 114/255. scratch as from hy__letterbox_scratch_size(). No allocation. */
 size_t hy__letterbox_scratch_size(const hy__letterbox *lb);
+/* The same on the threads of tp (rows shared out dynamically; same bytes as one thread):
+ * scratch of hy__letterbox_scratch_size_mt(lb, threads of tp). */
+size_t hy__letterbox_scratch_size_mt(const hy__letterbox *lb, int nth);
+void hy__letterbox_apply_mt(const hy__letterbox *lb, const uint8_t *src, size_t sstride, float *dst,
+                            void *scratch, hy__threadpool *tp);
 void hy__letterbox_apply(const hy__letterbox *lb, const uint8_t *src, size_t sstride, float *dst,
                          void *scratch);
 

@@ -83,11 +83,13 @@ typedef struct rs_plan {
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+static size_t rs_tables_size(int dw, int dh);
+static size_t rs_rows_size(int dw);
+
 size_t hy__resize_scratch_size(int sw, int sh, int dw, int dh) {
     (void)sw;
     (void)sh;
-    return 64 + align64((size_t)dw * 4) + align64((size_t)dw * 4) + align64((size_t)dh * 4) +
-           align64((size_t)dh * 4) + 2 * align64((size_t)dw * 3 * 4);
+    return rs_tables_size(dw, dh) + rs_rows_size(dw);
 }
 
 /* (float)((d + 0.5) * scale - 0.5) rounded step by step as OpenCV does; volatile keeps the
@@ -98,6 +100,19 @@ static float src_coord(int d, double scale) {
 }
 
 static int16_t coef(float v) { return (int16_t)lrintf(v * (float)COEF_ONE); }
+
+/* The 2 horizontal-pass rows (rs_rows_size bytes at rows, 64-aligned): one pair per thread. */
+static size_t rs_rows_size(int dw) { return 2 * align64((size_t)dw * 3 * 4); }
+static void rs_set_rows(rs_plan *p, uint8_t *rows) {
+    p->rows[0] = (int32_t *)rows;
+    p->rows[1] = (int32_t *)(rows + align64((size_t)p->dw * 3 * 4));
+    p->row_y[0] = p->row_y[1] = -1;
+}
+/* Bytes of the shared tables (xofs, alpha, yofs, beta) before the first row pair. */
+static size_t rs_tables_size(int dw, int dh) {
+    return 64 + align64((size_t)dw * 4) + align64((size_t)dw * 4) + align64((size_t)dh * 4) +
+           align64((size_t)dh * 4);
+}
 
 static void rs_init(rs_plan *p, int sw, int sh, int dw, int dh, void *scratch) {
     HY_ASSERT(sw > 0 && sh > 0 && dw > 0 && dh > 0 && scratch);
@@ -128,10 +143,7 @@ static void rs_init(rs_plan *p, int sw, int sh, int dw, int dh, void *scratch) {
     base += align64((size_t)dh * 4);
     p->beta = (int16_t *)base;
     base += align64((size_t)dh * 4);
-    p->rows[0] = (int32_t *)base;
-    base += align64((size_t)dw * 3 * 4);
-    p->rows[1] = (int32_t *)base;
-    p->row_y[0] = p->row_y[1] = -1;
+    rs_set_rows(p, base);
 
     for (int dx = 0; dx < dw; dx++) {
         float fx = src_coord(dx, scale_x);
@@ -221,38 +233,46 @@ void hy__resize_linear_u8(const uint8_t *src, int sw, int sh, size_t sstride, ui
 
 // --- letterbox ---------------------------------------------------------------------------------
 
-size_t hy__letterbox_scratch_size(const hy__letterbox *lb) {
-    return hy__resize_scratch_size(lb->src_w, lb->src_h, lb->unpad_w, lb->unpad_h) +
-           align64((size_t)lb->unpad_w * 3);
+/* Per thread: a row pair of the horizontal pass and one resized RGB row. */
+static size_t lb_thread_size(const hy__letterbox *lb) {
+    return rs_rows_size(lb->unpad_w) + align64((size_t)lb->unpad_w * 3);
 }
 
-void hy__letterbox_apply(const hy__letterbox *lb, const uint8_t *src, size_t sstride, float *dst,
-                         void *scratch) {
-    HY_ASSERT(lb->out_w == lb->unpad_w + lb->left + lb->right &&
-              lb->out_h == lb->unpad_h + lb->top + lb->bottom);
-    const int ow = lb->out_w, oh = lb->out_h, uw = lb->unpad_w;
-    const size_t plane = (size_t)ow * oh;
-    // torch: uint8 -> float32, then /= 255 (a true division, not a multiply by 1/255).
-    float lut[256];
-    for (int i = 0; i < 256; i++) lut[i] = (float)i / 255.0f;
-    const float pad = lut[114];
+size_t hy__letterbox_scratch_size_mt(const hy__letterbox *lb, int nth) {
+    return rs_tables_size(lb->unpad_w, lb->unpad_h) + (size_t)(nth > 0 ? nth : 1) * lb_thread_size(lb);
+}
 
-    rs_plan p;
-    rs_init(&p, lb->src_w, lb->src_h, uw, lb->unpad_h, scratch);
-    uint8_t *row = (uint8_t *)scratch + hy__resize_scratch_size(lb->src_w, lb->src_h, uw, lb->unpad_h);
+size_t hy__letterbox_scratch_size(const hy__letterbox *lb) { return hy__letterbox_scratch_size_mt(lb, 1); }
 
-    for (int y = 0; y < oh; y++) {
-        float *d0 = dst + (size_t)y * ow, *d1 = d0 + plane, *d2 = d1 + plane; // R, G, B rows
+typedef struct lb_task {
+    const hy__letterbox *lb;
+    const uint8_t *src;
+    size_t sstride;
+    float *dst;
+    rs_plan plan;   /* tables shared, rows per thread */
+    uint8_t *bufs;  /* nth x lb_thread_size */
+    float lut[256]; /* torch: uint8 -> float32, then /= 255 (a true division, not * 1/255) */
+    hy__workq wq;   /* output rows */
+} lb_task;
+
+/* Output rows [y0, y1) of every plane. */
+static void lb_rows(const lb_task *t, rs_plan *p, uint8_t *row, int y0, int y1) {
+    const hy__letterbox *lb = t->lb;
+    const int ow = lb->out_w, uw = lb->unpad_w;
+    const size_t plane = (size_t)ow * lb->out_h;
+    const float *lut = t->lut, pad = t->lut[114];
+    for (int y = y0; y < y1; y++) {
+        float *d0 = t->dst + (size_t)y * ow, *d1 = d0 + plane, *d2 = d1 + plane; // R, G, B rows
         const int sy = y - lb->top;
         if (sy < 0 || sy >= lb->unpad_h) {
             for (int x = 0; x < ow; x++) d0[x] = d1[x] = d2[x] = pad;
             continue;
         }
         const uint8_t *r;
-        if (p.mode == RS_COPY) {
-            r = src + (size_t)sy * sstride;
+        if (p->mode == RS_COPY) {
+            r = t->src + (size_t)sy * t->sstride;
         } else {
-            rs_row(&p, src, sstride, sy, row);
+            rs_row(p, t->src, t->sstride, sy, row);
             r = row;
         }
         for (int x = 0; x < lb->left; x++) d0[x] = d1[x] = d2[x] = pad;
@@ -264,6 +284,36 @@ void hy__letterbox_apply(const hy__letterbox *lb, const uint8_t *src, size_t sst
         }
         for (int x = lb->left + uw; x < ow; x++) d0[x] = d1[x] = d2[x] = pad;
     }
+}
+
+static void lb_worker(void *ctx, int ith, int nth) {
+    lb_task *t = ctx;
+    (void)nth;
+    rs_plan p = t->plan; /* own copy: the horizontal-row cache is per thread */
+    uint8_t *mine = t->bufs + (size_t)ith * lb_thread_size(t->lb);
+    rs_set_rows(&p, mine);
+    uint8_t *row = mine + rs_rows_size(t->lb->unpad_w);
+    long y0, y1;
+    while (hy__workq_take(&t->wq, &y0, &y1)) lb_rows(t, &p, row, (int)y0, (int)y1);
+}
+
+void hy__letterbox_apply_mt(const hy__letterbox *lb, const uint8_t *src, size_t sstride, float *dst,
+                            void *scratch, hy__threadpool *tp) {
+    HY_ASSERT(lb->out_w == lb->unpad_w + lb->left + lb->right &&
+              lb->out_h == lb->unpad_h + lb->top + lb->bottom);
+    lb_task t = {.lb = lb, .src = src, .sstride = sstride, .dst = dst};
+    for (int i = 0; i < 256; i++) t.lut[i] = (float)i / 255.0f;
+    rs_init(&t.plan, lb->src_w, lb->src_h, lb->unpad_w, lb->unpad_h, scratch);
+    uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    t.bufs = base + rs_tables_size(lb->unpad_w, lb->unpad_h) - 64;
+    /* rows in chunks of 16: neighbouring output rows share source rows (the row cache) */
+    hy__workq_init(&t.wq, lb->out_h, hy__threadpool_size(tp), 4, 16);
+    hy__threadpool_run(tp, lb_worker, &t);
+}
+
+void hy__letterbox_apply(const hy__letterbox *lb, const uint8_t *src, size_t sstride, float *dst,
+                         void *scratch) {
+    hy__letterbox_apply_mt(lb, src, sstride, dst, scratch, NULL);
 }
 
 // --- INTER_AREA ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ void hy_model_free(hy_model *m) {
     for (int i = 0; m->names && i < m->n_names; i++) hy__free(m->names[i]);
     hy__free(m->names);
     hy__free(m->path);
-    hy__free(m->lb_scratch);
+    hy__pages_free(m->lb_scratch, m->lb_scratch_size);
     hy__free(m->pp_best);
     hy__free(m->pp_arg);
     hy__free(m->cands);
@@ -124,6 +124,16 @@ struct hy_result {
     hy_detection dets[];
 };
 
+/* Letterbox scratch: page-allocated, pre-faulted (its first use costs no faults). 0 or -1. */
+static int lb_scratch_grow(hy_model *m, size_t need) {
+    uint8_t *s = hy__pages_alloc(need);
+    if (!s) return -1;
+    hy__pages_free(m->lb_scratch, m->lb_scratch_size);
+    m->lb_scratch = s;
+    m->lb_scratch_size = need;
+    return 0;
+}
+
 static hy_status detect_locked(hy_model *m, const hy_image *img, const hy_detect_params *dp, double decode_ms,
                                hy_result **out) {
     double t0 = hy__now_ms();
@@ -137,15 +147,11 @@ static hy_status detect_locked(hy_model *m, const hy_image *img, const hy_detect
     hy__model_plan *p;
     hy_status st = hy__model_plan_get(m, lb.out_h, lb.out_w, &p);
     if (st) return st;
-    size_t need = hy__letterbox_scratch_size(&lb);
-    if (need > m->lb_scratch_size) {
-        uint8_t *s = hy__realloc(m->lb_scratch, need);
-        if (!s) return hy__error(HY_ERR_NOMEM, "out of memory for %zu-byte letterbox scratch", need);
-        m->lb_scratch = s;
-        m->lb_scratch_size = need;
-    }
+    size_t need = hy__letterbox_scratch_size_mt(&lb, hy__backend_cpu_threads(m->be));
+    if (need > m->lb_scratch_size && lb_scratch_grow(m, need))
+        return hy__error(HY_ERR_NOMEM, "out of memory for %zu-byte letterbox scratch", need);
     float *x = m->be->i->tensor_host_ptr(m->be, p->plan, p->g->input);
-    hy__letterbox_apply(&lb, img->data, (size_t)img->width * 3, x, m->lb_scratch);
+    hy__letterbox_apply_mt(&lb, img->data, (size_t)img->width * 3, x, m->lb_scratch, hy__backend_cpu_pool(m->be));
     double t1 = hy__now_ms();
     if ((st = m->be->i->graph_compute(m->be, p->plan))) return st;
     m->stats.n_inferences++;
@@ -275,16 +281,9 @@ hy_status hy_model_prepare(hy_model *m, const hy_prepare_params *params) {
     if (!st) {
         int side = HY_MAX(m->imgsz, HY_MAX(max_w, max_h));
         hy__letterbox lb = hy__letterbox_plan(side, side, side, side, 0, 32);
-        size_t need = hy__letterbox_scratch_size(&lb);
-        if (need > m->lb_scratch_size) {
-            uint8_t *s = hy__realloc(m->lb_scratch, need);
-            if (!s) st = hy__error(HY_ERR_NOMEM, "out of memory for letterbox scratch");
-            else {
-                memset(s, 0, need);
-                m->lb_scratch = s;
-                m->lb_scratch_size = need;
-            }
-        }
+        size_t need = hy__letterbox_scratch_size_mt(&lb, hy__backend_cpu_threads(m->be));
+        if (need > m->lb_scratch_size && lb_scratch_grow(m, need))
+            st = hy__error(HY_ERR_NOMEM, "out of memory for letterbox scratch");
     }
     int locked = 0;
     if (!st && m->be->i->weights_touch) locked = m->be->i->weights_touch(m->be);

@@ -34,6 +34,18 @@ run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 5 --json --image "$ass
 check "--json has the measurements" '[ $rc -eq 0 ] && out_has "\"time_to_ready_ms\"" &&
     out_has "\"first_inference_after_warmup_ms\"" && out_has "\"stddev_ms\"" && out_has "\"cold_process_runs\": 2" &&
     out_has "\"peak_rss_kb\""'
+cp "$tmp/out" "$tmp/bench.json"
+# JSON written (the record read from the child's pipe) comes before the child exits; the
+# reference loops and the K engines are reported (node: installed by install-deps.sh)
+check "--json: JSON-written <= exit, reference loops, engines" 'node -e "
+  const b = JSON.parse(require(\"fs\").readFileSync(process.argv[1], \"utf8\"));
+  const ok = b.cold_process.median_ms > 0 && b.cold_process.median_ms <= b.cold_process_exit.median_ms &&
+    b.reference_compute_loop.median_ms > 0 && b.reference_memory_loop.median_ms > 0 && b.engines === 5 &&
+    b.first_inference_after_warmup_ms > 0 && b.first_inference_after_warmup_max_ms >= b.first_inference_after_warmup_ms &&
+    b.first_after_warmup_over_next_runs > 0;
+  process.exit(ok ? 0 : 1);" "$tmp/bench.json"'
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --engines 0
+check "--engines 0: exit 2" '[ $rc -eq 2 ] && err_has "engines"'
 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --no-warmup --json
 check "--no-warmup: zero warm-up passes" '[ $rc -eq 0 ] && out_has "\"warmup_runs\": 0"'
 

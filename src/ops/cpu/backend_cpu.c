@@ -348,3 +348,4 @@ hy_status hy__backend_cpu_create(const hy__backend_params *p, hy__backend **out)
 }
 
 int hy__backend_cpu_threads(const hy__backend *be) { return hy__threadpool_size(((cpu_ctx *)be->ctx)->tp); }
+hy__threadpool *hy__backend_cpu_pool(const hy__backend *be) { return ((cpu_ctx *)be->ctx)->tp; }
