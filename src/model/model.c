@@ -243,6 +243,40 @@ static double warm_pass(hy_model *m, hy__model_plan *p) {
     return hy__now_ms() - t0;
 }
 
+typedef struct prep_task {
+    hy_model *m;
+    const hy_shape *shapes;
+    int n, side;
+    hy__model_plan **plans;
+    hy_status st; /* of thread 0, the caller (errors are thread-local) */
+    int locked;
+} prep_task;
+
+static void prep_touch(prep_task *t) {
+    if (t->m->be->i->weights_touch) t->locked = t->m->be->i->weights_touch(t->m->be);
+}
+
+static void prep_worker(void *ctx, int ith, int nth) {
+    prep_task *t = ctx;
+    hy_model *m = t->m;
+    if (ith == 1) prep_touch(t);
+    if (ith != 0) return;
+    m->preparing = 1;
+    for (int i = 0; i < t->n && !t->st; i++) {
+        t->st = hy__model_plan_get(m, t->shapes[i].height, t->shapes[i].width, &t->plans[i]);
+        if (!t->st) t->plans[i]->pinned = 1;
+    }
+    m->preparing = 0;
+    /* letterbox scratch for the largest image the prepared shapes can take */
+    if (!t->st) {
+        hy__letterbox lb = hy__letterbox_plan(t->side, t->side, t->side, t->side, 0, 32);
+        size_t need = hy__letterbox_scratch_size_mt(&lb, hy__backend_cpu_threads(m->be));
+        if (need > m->lb_scratch_size && lb_scratch_grow(m, need))
+            t->st = hy__error(HY_ERR_NOMEM, "out of memory for letterbox scratch");
+    }
+    if (nth == 1) prep_touch(t);
+}
+
 hy_status hy_model_prepare(hy_model *m, const hy_prepare_params *params) {
     if (!m) return hy__error(HY_ERR_INVALID_ARG, "hy_model_prepare: model is required");
     hy_prepare_params pp = params ? *params : hy_prepare_default_params();
@@ -270,23 +304,13 @@ hy_status hy_model_prepare(hy_model *m, const hy_prepare_params *params) {
     pthread_mutex_lock(&m->mu);
     hy_status st = HY_OK;
     double t0 = hy__now_ms();
-    m->preparing = 1;
     hy__model_plan *plans[HY_MODEL_MAX_PLANS];
-    for (int i = 0; i < pp.n_shapes && !st; i++) {
-        st = hy__model_plan_get(m, shapes[i].height, shapes[i].width, &plans[i]);
-        if (!st) plans[i]->pinned = 1;
-    }
-    m->preparing = 0;
-    /* letterbox scratch for the largest image the prepared shapes can take */
-    if (!st) {
-        int side = HY_MAX(m->imgsz, HY_MAX(max_w, max_h));
-        hy__letterbox lb = hy__letterbox_plan(side, side, side, side, 0, 32);
-        size_t need = hy__letterbox_scratch_size_mt(&lb, hy__backend_cpu_threads(m->be));
-        if (need > m->lb_scratch_size && lb_scratch_grow(m, need))
-            st = hy__error(HY_ERR_NOMEM, "out of memory for letterbox scratch");
-    }
-    int locked = 0;
-    if (!st && m->be->i->weights_touch) locked = m->be->i->weights_touch(m->be);
+    prep_task pt = {.m = m, .shapes = shapes, .n = pp.n_shapes, .plans = plans, .side = HY_MAX(m->imgsz, HY_MAX(max_w, max_h))};
+    /* planning + arena on this thread while another touches the weights (both are page
+     * faults, and the touch needs nothing the plans make) */
+    hy__threadpool_run(hy__backend_cpu_pool(m->be), prep_worker, &pt);
+    st = pt.st;
+    int locked = pt.locked;
     double t1 = hy__now_ms();
     double first = 0, last = 0;
     for (int i = 0; i < pp.n_shapes && !st; i++)

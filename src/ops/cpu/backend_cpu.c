@@ -30,7 +30,7 @@ typedef struct cpu_ctx {
     int n_weights;
     void *arena, *scratch;
     size_t arena_size, scratch_size;
-    int lock_failed;
+    atomic_int lock_failed; /* prepare touches weights on one thread while it plans on another */
 } cpu_ctx;
 
 struct hy__plan {
@@ -40,7 +40,7 @@ struct hy__plan {
 
 /* Pins [p, p + n) in RAM when asked to (like llama.cpp --mlock); failure is only logged. */
 static void maybe_lock(cpu_ctx *c, const void *p, size_t n) {
-    if (c->lock_memory && p && n && mlock(p, n) != 0 && ++c->lock_failed)
+    if (c->lock_memory && p && n && mlock(p, n) != 0 && atomic_fetch_add(&c->lock_failed, 1) >= 0)
         hy__log(HY_LOG_WARN, "cpu backend: mlock of %zu bytes failed (%s); memory stays swappable", n,
                 strerror(errno));
 }
@@ -284,7 +284,7 @@ static int cpu_weights_touch(hy__backend *be) {
         if (n) sink ^= p[n - 1];
     }
     (void)sink;
-    return c->lock_memory ? !c->lock_failed : 0;
+    return c->lock_memory ? !atomic_load(&c->lock_failed) : 0;
 }
 
 static const char *cpu_weights_layout(hy__backend *be) {
