@@ -75,13 +75,25 @@ static int check_plan(const char *scale, int h, int w) {
         start[i] = 1 << 30;
         end[i] = -1;
     }
-    for (int i = 0; i < nt; i++) {
-        int r = hy__graph_root(g, i, NULL);
-        int s = g->tensors[i].producer < 0 ? 0 : g->tensors[i].producer;
-        int e = g->tensors[i].last_use < s ? s : g->tensors[i].last_use;
-        if (s < start[r]) start[r] = s;
-        if (e > end[r]) end[r] = e;
+    /* Lifetimes from the node list itself (not the planner's bookkeeping): a storage root is
+     * alive from the first node that writes any of it to the last node that reads any of
+     * it; the graph input from node 0, the output to the end. */
+    for (int n = 0; n < g->n_nodes; n++) {
+        const hy__node *nd = &g->nodes[n];
+        int r = hy__graph_root(g, nd->dst, NULL);
+        if (n < start[r]) start[r] = n;
+        if (n > end[r]) end[r] = n;
+        for (int k = 0; k < nd->n_src; k++) {
+            r = hy__graph_root(g, nd->src[k], NULL);
+            if (n > end[r]) end[r] = n;
+            if (start[r] > n) {
+                fprintf(stderr, "%s reads %s before anything writes it\n", nd->name, g->tensors[nd->src[k]].name);
+                bad++;
+            }
+        }
     }
+    start[hy__graph_root(g, g->input, NULL)] = 0;
+    end[hy__graph_root(g, g->output, NULL)] = g->n_nodes;
     size_t sum = 0;
     for (int a = 0; a < nt; a++) {
         if (g->tensors[a].view_src >= 0) continue;
@@ -102,14 +114,29 @@ static int check_plan(const char *scale, int h, int w) {
         fprintf(stderr, "no reuse: arena %zu >= sum %zu\n", g->arena_size, sum);
         bad++;
     }
+    /* No arena can be smaller than the bytes alive at the busiest node; the planner should be
+     * close to that (a lifetime stretched too far once kept every C2f buffer alive from node
+     * 0 and made the arena 2.4x this bound). */
+    size_t peak = 0;
+    for (int n = 0; n <= g->n_nodes; n++) {
+        size_t live = 0;
+        for (int a = 0; a < nt; a++)
+            if (g->tensors[a].view_src < 0 && start[a] <= n && n <= end[a])
+                live += (hy__tensor_numel(&g->tensors[a]) * 4 + 63) & ~(size_t)63;
+        if (live > peak) peak = live;
+    }
+    if ((double)g->arena_size > 1.25 * (double)peak) {
+        fprintf(stderr, "arena %zu is more than 1.25x the live peak %zu\n", g->arena_size, peak);
+        bad++;
+    }
     /* views stay inside their storage */
     for (int i = 0; i < nt; i++) {
         size_t offs;
         int r = hy__graph_root(g, i, &offs);
         if (offs + hy__tensor_numel(&g->tensors[i]) > hy__tensor_numel(&g->tensors[r])) bad++;
     }
-    printf("  yolov8%s %dx%d: %d nodes, arena %.1f MiB (activations %.1f MiB)\n", scale, w, h, g->n_nodes,
-           (double)g->arena_size / 1048576.0, (double)sum / 1048576.0);
+    printf("  yolov8%s %dx%d: %d nodes, arena %.1f MiB (live peak %.1f MiB, activations %.1f MiB)\n", scale, w,
+           h, g->n_nodes, (double)g->arena_size / 1048576.0, (double)peak / 1048576.0, (double)sum / 1048576.0);
     free(start);
     free(end);
     hy__graph_free(g);
