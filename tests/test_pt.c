@@ -796,6 +796,32 @@ HY_TEST(f16_exhaustive) {
     }
 }
 
+/* The bulk converters (used when loading) agree bit for bit with the scalar ones above, for
+ * every f16 / bf16 value, at any alignment. */
+HY_TEST(f16_bf16_bulk_match_scalar) {
+    uint8_t *src = malloc(2 * 65536 + 1);
+    float *dst = malloc(65536 * sizeof(float));
+    ASSERT_TRUE(src && dst);
+    for (int bf = 0; bf < 2; bf++) {
+        for (uint32_t h = 0; h < 65536; h++) {
+            uint16_t v = (uint16_t)h;
+            memcpy(src + 1 + 2 * h, &v, 2); /* odd address */
+        }
+        if (bf) hy__bf16_to_f32_n(src + 1, 65536, dst);
+        else hy__f16_to_f32_n(src + 1, 65536, dst);
+        for (uint32_t h = 0; h < 65536; h++) {
+            float want = bf ? hy__bf16_to_f32((uint16_t)h) : hy__f16_to_f32((uint16_t)h);
+            if (memcmp(&want, dst + h, 4) != 0) {
+                free(src);
+                free(dst);
+                HY_FAIL_("%s %04x: bulk and scalar differ", bf ? "bf16" : "f16", h);
+            }
+        }
+    }
+    free(src);
+    free(dst);
+}
+
 HY_TEST(f32_to_f16_rounding) {
 #ifdef __FLT16_MAX__
     /* The compiler's _Float16 conversion (round-to-nearest-even) is the reference. */

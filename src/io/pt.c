@@ -69,6 +69,38 @@ uint16_t hy__f32_to_f16(float f) {
     return (uint16_t)(sign | r);
 }
 
+/* Branch-free: the exponent is rebiased with an integer add (normal numbers), subnormals are
+ * an exact int -> float conversion (no denormal arithmetic, so DAZ/FTZ modes do not matter),
+ * inf / NaN keep their payload; the two special cases are selects. */
+void hy__f16_to_f32_n(const void *src, size_t n, float *dst) {
+    const uint8_t *p = src;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        const uint32_t em = h & 0x7fffu, sign = (uint32_t)(h & 0x8000u) << 16;
+        const uint32_t normal = (em << 13) + 0x38000000u;        /* exponent + (127 - 15) */
+        const float subf = (float)(int32_t)em * 0x1p-24f;        /* em < 0x400: exact */
+        uint32_t sub;
+        memcpy(&sub, &subf, 4);
+        const uint32_t special = 0x7f800000u | ((em & 0x3ffu) << 13); /* inf / NaN */
+        const uint32_t is_sub = 0u - (uint32_t)(em < 0x0400u), is_special = 0u - (uint32_t)(em >= 0x7c00u);
+        uint32_t r = (normal & ~is_sub) | (sub & is_sub); /* masks, not branches: vectorises */
+        r = (r & ~is_special) | (special & is_special);
+        r |= sign;
+        memcpy(dst + i, &r, 4);
+    }
+}
+
+void hy__bf16_to_f32_n(const void *src, size_t n, float *dst) {
+    const uint8_t *p = src;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        const uint32_t r = (uint32_t)h << 16;
+        memcpy(dst + i, &r, 4);
+    }
+}
+
 float hy__bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
     float f;
@@ -89,16 +121,8 @@ hy_status hy__pt_tensor_to_f32(const hy__pt_tensor *t, float *dst) {
     size_t n = t->numel;
     switch (t->dtype) {
     case HY_DTYPE_F32: memcpy(dst, t->data, n * sizeof(float)); break;
-    case HY_DTYPE_F16: {
-        const uint16_t *s = t->data;
-        for (size_t i = 0; i < n; i++) dst[i] = hy__f16_to_f32(s[i]);
-        break;
-    }
-    case HY_DTYPE_BF16: {
-        const uint16_t *s = t->data;
-        for (size_t i = 0; i < n; i++) dst[i] = hy__bf16_to_f32(s[i]);
-        break;
-    }
+    case HY_DTYPE_F16: hy__f16_to_f32_n(t->data, n, dst); break;
+    case HY_DTYPE_BF16: hy__bf16_to_f32_n(t->data, n, dst); break;
     case HY_DTYPE_F64: {
         const double *s = t->data;
         for (size_t i = 0; i < n; i++) dst[i] = (float)s[i];

@@ -66,5 +66,9 @@ float hy__f16_to_f32(uint16_t h);
 uint16_t hy__f32_to_f16(float f);
 float hy__bf16_to_f32(uint16_t h);
 uint16_t hy__f32_to_bf16(float f);
+/* n values from src (any alignment, little-endian) into dst: the same results as the scalar
+ * functions, written so the compiler vectorises them (loading a .pt converts ~3M values). */
+void hy__f16_to_f32_n(const void *src, size_t n, float *dst);
+void hy__bf16_to_f32_n(const void *src, size_t n, float *dst);
 
 #endif

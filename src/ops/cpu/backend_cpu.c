@@ -95,12 +95,41 @@ static hy__conv2d_desc desc_of(const hy__conv2d_params *p) {
     return d;
 }
 
+/* Packing (Winograd transforms in double) is the largest part of a .pt / ONNX load: the convs
+ * are packed on the pool's threads, handed out one at a time (~60 items). */
+typedef struct pack_task {
+    cpu_weight *cws;
+    const hy__conv_weights *w;
+    int *todo; /* indices of the convs to pack */
+    hy__workq wq;
+} pack_task;
+
+static void pack_worker(void *ctx, int ith, int nth) {
+    pack_task *t = ctx;
+    (void)ith;
+    (void)nth;
+    long i0, i1;
+    while (hy__workq_take(&t->wq, &i0, &i1))
+        for (long k = i0; k < i1; k++) {
+            const int i = t->todo[k];
+            cpu_weight *cw = &t->cws[i];
+            hy__cpu_conv2d_pack(&cw->d, t->w[i].w, t->w[i].b, (void *)cw->packed);
+        }
+}
+
 static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int n) {
     cpu_ctx *c = ctx_of(be);
     free_weights(c);
     c->weights = hy__calloc((size_t)(n ? n : 1), sizeof *c->weights);
-    if (!c->weights) return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory for %d weight tables", n);
+    int *todo = hy__malloc((size_t)(n ? n : 1) * sizeof *todo);
+    if (!c->weights || !todo) {
+        hy__free(todo);
+        hy__free(c->weights);
+        c->weights = NULL;
+        return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory for %d weight tables", n);
+    }
     c->n_weights = n;
+    int ntodo = 0;
     for (int i = 0; i < n; i++) {
         cpu_weight *cw = &c->weights[i];
         cw->d = desc_of(&w[i].p);
@@ -120,14 +149,23 @@ static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int
             size_t sz = hy__cpu_conv2d_packed_size(&cw->d);
             void *pk = hy__aligned_alloc(64, (sz + 63) & ~(size_t)63);
             if (!pk) goto oom;
-            hy__cpu_conv2d_pack(&cw->d, w[i].w, w[i].b, pk);
             cw->packed = pk;
             cw->owned = 1;
-            maybe_lock(c, pk, sz);
+            todo[ntodo++] = i;
         }
     }
+    if (ntodo) {
+        pack_task t = {.cws = c->weights, .w = w, .todo = todo};
+        hy__workq_init(&t.wq, ntodo, hy__threadpool_size(c->tp), 0, 1);
+        t.wq.chunk = 1;
+        hy__threadpool_run(c->tp, pack_worker, &t);
+        for (int k = 0; k < ntodo; k++)
+            maybe_lock(c, c->weights[todo[k]].packed, hy__cpu_conv2d_packed_size(&c->weights[todo[k]].d));
+    }
+    hy__free(todo);
     return HY_OK;
 oom:
+    hy__free(todo);
     free_weights(c);
     return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory packing weights");
 }
