@@ -1,6 +1,7 @@
 /* hy_image lifetime, wrapping caller pixels, file load, EXIF orientation and JPEG writing. */
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -124,7 +125,9 @@ typedef struct jpeg_wjob {
     struct jpeg_compress_struct cinfo;
     jpeg_werr err;
     const hy_image *img;
-    FILE *f;
+    FILE *f;              /* file destination, or NULL: memory (mem, mem_len) */
+    unsigned char *mem;   /* libjpeg's malloc'd buffer: free() */
+    unsigned long mem_len;
     int quality;
     int created;
 } jpeg_wjob;
@@ -134,7 +137,10 @@ static hy_status jpeg_write_run(jpeg_wjob *j) {
     if (setjmp(j->err.jump)) return hy__error(HY_ERR_IO, "JPEG encoder: %s", j->err.msg);
     jpeg_create_compress(ci);
     j->created = 1;
-    jpeg_stdio_dest(ci, j->f);
+    if (j->f)
+        jpeg_stdio_dest(ci, j->f);
+    else
+        jpeg_mem_dest(ci, &j->mem, &j->mem_len);
     ci->image_width = (JDIMENSION)j->img->width;
     ci->image_height = (JDIMENSION)j->img->height;
     ci->input_components = 3;
@@ -148,6 +154,27 @@ static hy_status jpeg_write_run(jpeg_wjob *j) {
         jpeg_write_scanlines(ci, &r, 1);
     }
     jpeg_finish_compress(ci);
+    return HY_OK;
+}
+
+hy_status hy__image_encode_jpeg(const hy_image *img, int quality, uint8_t **out, size_t *len) {
+    if (!img || !img->data || !out || !len || img->width <= 0 || img->height <= 0 || quality < 1 || quality > 100)
+        return hy__error(HY_ERR_INVALID_ARG, "hy__image_encode_jpeg: bad argument");
+    jpeg_wjob j;
+    memset(&j, 0, sizeof j);
+    j.img = img;
+    j.quality = quality;
+    j.cinfo.err = jpeg_std_error(&j.err.pub);
+    j.err.pub.error_exit = jpeg_w_error;
+    j.err.pub.output_message = jpeg_w_output;
+    hy_status st = jpeg_write_run(&j);
+    if (j.created) jpeg_destroy_compress(&j.cinfo);
+    if (st) {
+        free(j.mem);
+        return st;
+    }
+    *out = j.mem;
+    *len = j.mem_len;
     return HY_OK;
 }
 

@@ -14,6 +14,8 @@
 hy_status hy__image_create(int width, int height, hy_image **out);
 /* Applies EXIF orientation 1..8 in place as OpenCV's imread does (others: no-op). */
 hy_status hy__image_orient(hy_image *img, int orientation);
+/* Encodes RGB as JPEG in memory; *out is malloc'd by libjpeg: release it with free(). */
+hy_status hy__image_encode_jpeg(const hy_image *img, int quality, uint8_t **out, size_t *len);
 
 /* Ultralytics LetterBox geometry for an image of (w, h) into new_shape (new_w, new_h).
  * auto_pad != 0: "rect" minimal padding (pad reduced mod stride, as predict on a single

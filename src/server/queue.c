@@ -39,7 +39,31 @@ void hy__job_free(struct hy_server *s, hy__job *j) {
 
 // --- workers ---------------------------------------------------------------------------
 
+static void run_warm(hy__job *j) {
+    j->st = HY_OK;
+    for (int i = 0; i < 2 && j->st == HY_OK; i++) {
+        hy_result *r = NULL;
+        j->st = hy_detect_encoded(j->warm_model, j->warm_jpg, j->warm_len, NULL, &r);
+        hy_result_free(r);
+    }
+    if (j->st != HY_OK) snprintf(j->err, sizeof j->err, "%s", hy_last_error());
+    hy__warm_sync *w = j->warm_sync;
+    pthread_mutex_lock(&w->mu);
+    w->started++;
+    pthread_cond_broadcast(&w->cv);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10; /* safety: never hold a worker forever */
+    while (w->started < w->n)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&w->mu);
+}
+
 static void run_job(hy_server *s, hy__job *j) {
+    if (j->kind == HY__JOB_WARM) {
+        run_warm(j);
+        return;
+    }
     hy_model *m = j->ver->model;
     hy__cache_before_run(&s->cache, j->ver);
     j->t_start = hy__now_ms();
@@ -182,6 +206,52 @@ int hy__queue_wait(hy__queue *q, hy__job *j, double deadline_ms) {
     }
     pthread_mutex_unlock(&q->mu);
     return 1;
+}
+
+hy_status hy__queue_warm(hy__queue *q, hy_model *m, const uint8_t *jpg, size_t len) {
+    if (!q->threads || q->n_threads <= 0) return HY_OK;
+    enum { MAXW = 256 };
+    hy__job *jobs[MAXW];
+    hy__warm_sync w = {.n = q->n_threads < MAXW ? q->n_threads : MAXW};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    hy_status st = HY_OK;
+    int n = 0;
+    for (; n < w.n && st == HY_OK; n++) {
+        if ((st = hy__job_new(HY__JOB_WARM, &jobs[n]))) break;
+        jobs[n]->warm_model = m;
+        jobs[n]->warm_jpg = jpg;
+        jobs[n]->warm_len = len;
+        jobs[n]->warm_sync = &w;
+    }
+    if (st != HY_OK) { /* could not make them all: run none (the rendezvous counts n) */
+        for (int i = 0; i < n; i++) hy__job_free(q->srv, jobs[i]);
+        pthread_cond_destroy(&w.cv);
+        pthread_mutex_destroy(&w.mu);
+        return st;
+    }
+    pthread_mutex_lock(&q->mu);
+    for (int i = 0; i < n; i++) { /* past max_queue: these are the server's own */
+        jobs[i]->state = HY__JOB_QUEUED;
+        jobs[i]->t_queued = hy__now_ms();
+        jobs[i]->next = NULL;
+        if (q->tail)
+            q->tail->next = jobs[i];
+        else
+            q->head = jobs[i];
+        q->tail = jobs[i];
+        q->n_queued++;
+    }
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    for (int i = 0; i < n; i++) {
+        hy__queue_wait(q, jobs[i], 0);
+        if (st == HY_OK && jobs[i]->st != HY_OK) st = hy__error(jobs[i]->st, "warm-up request: %s", jobs[i]->err);
+        hy__job_free(q->srv, jobs[i]);
+    }
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    return st;
 }
 
 void hy__queue_counts(hy__queue *q, int *queued, int *running) {

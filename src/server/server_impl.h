@@ -219,7 +219,18 @@ void hy__cache_keeper_stop(hy__cache *c);
 
 // --- job queue and workers (queue.c) ---------------------------------------------------
 
-typedef enum hy__job_kind { HY__JOB_DETECT, HY__JOB_FORWARD } hy__job_kind;
+typedef enum hy__job_kind {
+    HY__JOB_DETECT,
+    HY__JOB_FORWARD,
+    HY__JOB_WARM /* a model's request-path warm-up, one per worker (hy__queue_warm) */
+} hy__job_kind;
+
+/* Rendezvous of the warm jobs: each waits until every worker has taken one. */
+typedef struct hy__warm_sync {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, n;
+} hy__warm_sync;
 typedef enum hy__job_state {
     HY__JOB_QUEUED,
     HY__JOB_RUNNING,
@@ -232,6 +243,10 @@ typedef enum hy__job_state {
 typedef struct hy__job {
     hy__job_kind kind;
     hy__mver *ver;
+    hy_model *warm_model;   /* warm: the model being prepared (no version exists yet) */
+    const uint8_t *warm_jpg; /* warm: a synthetic JPEG, not owned */
+    size_t warm_len;
+    hy__warm_sync *warm_sync;
     uint8_t *image;         /* detect: encoded JPEG/PNG bytes (image_len) */
     size_t image_len;
     hy_detect_params dp;
@@ -270,6 +285,10 @@ hy_status hy__queue_submit(hy__queue *q, hy__job *j);
  * <= 0 = no limit): returns 0 and j is given up (do not touch it again). */
 int hy__queue_wait(hy__queue *q, hy__job *j, double deadline_ms);
 void hy__queue_counts(hy__queue *q, int *queued, int *running);
+/* Runs the request path (decode + detect of jpg, twice) on every worker thread, each taking
+ * one warm job (a rendezvous makes them distinct): a worker's first request otherwise pays
+ * its malloc arena's growth and first decode. Bypasses max_queue; waits for all of them. */
+hy_status hy__queue_warm(hy__queue *q, hy_model *m, const uint8_t *jpg, size_t len);
 
 // --- server (server.c) -----------------------------------------------------------------
 

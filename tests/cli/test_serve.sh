@@ -153,6 +153,11 @@ check "A: /health/ready is 503 while warming ($n503 polls), 200 after" '[ "$n503
 check "A: never 200 before the model is ready (ready_at $ready_at)" '[ -n "$ready_at" ] && [ "$early200" -eq 0 ] && [ "$late503" -eq 0 ]'
 check "A: /health/live is 200 while warming" '[ "$live_during" = 200 ]'
 check "A: log says warm-up finished" 'grep -q "every pinned model is loaded and warm" "$log"'
+# the request-path warm-up (a synthetic JPEG decoded + detected on every worker) is not
+# counted as traffic: no inference has been recorded before the first real request
+get /metrics
+n_warm="$(metric 'hotyolo_inference_duration_seconds_count\{model="m"\}')"
+check "A: warm-up requests are not counted as inferences (${n_warm:-none})" '[ "${n_warm:-0}" -eq 0 ]'
 get /health/ready
 check "A: /health/ready body" '[ "$code" = 200 ] && body_has "\"ready\":true"'
 get /v2/health/ready
