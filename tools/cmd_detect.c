@@ -613,19 +613,14 @@ int hy_cli_detect(int argc, char **argv) {
         hy_image *img = NULL;
         hy_result *r = NULL;
         double ta = now_ms(), read_decode_ms = -1;
+        const char *e = NULL; /* why the image could not be read, if it could not */
         if (i == 0 && pf.started) {
-            if (!(img = prefetch_take(&pf))) {
-                const char *e = pf.err;
-                if (strstr(e, path))
-                    hy_cli_error(CMD, "image %d/%d: %s", i + 1, o.n_images, e);
-                else
-                    hy_cli_error(CMD, "image %d/%d '%s': %s", i + 1, o.n_images, path, e);
-                n_failed++;
-                continue;
-            }
+            if (!(img = prefetch_take(&pf))) e = pf.err;
             read_decode_ms = pf.decode_ms;
         } else if (hy_image_load(path, &img) != HY_OK) {
-            const char *e = hy_last_error();
+            e = hy_last_error();
+        }
+        if (e) {
             if (strstr(e, path))
                 hy_cli_error(CMD, "image %d/%d: %s", i + 1, o.n_images, e);
             else
