@@ -4,6 +4,7 @@
 #define HY_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "hotyolo.h"
@@ -43,6 +44,8 @@ int hy_cli_parse_float(const char *cmd, const char *opt, const char *s, float lo
 /* mkdir -p dir for option opt; 0, or -1 with the error printed (a path part that is a
  * regular file is refused: nothing the user has is touched). */
 int hy_cli_make_dirs(const char *cmd, const char *opt, const char *dir);
+/* Reads a whole file (pipes too) into a malloc'd buffer; 0, or -1 (errno from the failure). */
+int hy_cli_read_file(const char *path, uint8_t **buf, size_t *len);
 
 /* Integer option value in [lo, hi]; 0, or -1 with the error printed naming opt. */
 int hy_cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);

@@ -98,36 +98,6 @@ static void fill_input(float *x, size_t n, unsigned seed) {
     }
 }
 
-static void free_all(float *x, float *y, double *v, double *ref, double *a, double *b, double *c, double *d,
-                     unsigned char *img) {
-    free(x);
-    free(y);
-    free(v);
-    free(ref);
-    free(a);
-    free(b);
-    free(c);
-    free(d);
-    free(img);
-}
-
-static int read_file(const char *path, unsigned char **buf, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    long n = -1;
-    if (!f) return -1;
-    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-    unsigned char *b = n > 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)n) : NULL;
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (!b) return -1;
-    *buf = b;
-    *len = (size_t)n;
-    return 0;
-}
-
 /* Two fixed loops timed after every steady run, in the same seconds: their spread is the
  * machine's own jitter (other tenants, SMT siblings, memory bandwidth), not ours.
  *   compute: ~3 ms, 64 independent multiply-add chains over an L1-resident block
@@ -332,16 +302,17 @@ int hy_cli_bench(int argc, char **argv) {
     double *e_ratio = malloc(sizeof(double) * (size_t)engines);
     double *pv = malloc(sizeof(double) * (size_t)(cold > 0 ? cold : 1));
     double *pe = malloc(sizeof(double) * (size_t)(cold > 0 ? cold : 1));
-    unsigned char *img_buf = NULL;
+    uint8_t *img_buf = NULL;
     size_t img_len = 0;
     hy_model *m = NULL;
     hy_status st = HY_OK;
+    int ret;
     if (!x || !v || !ref || !refm || !e_ratio || !e_cold || !e_warm || !e_ready || !pv || !pe) {
         hy_cli_error(CMD, "out of memory");
         goto fail;
     }
     fill_input(x, nx, 12345u);
-    if (image && read_file(image, &img_buf, &img_len) != 0) {
+    if (image && hy_cli_read_file(image, &img_buf, &img_len) != 0) {
         hy_cli_error(CMD, "cannot read image '%s'", image);
         goto fail;
     }
@@ -547,17 +518,23 @@ int hy_cli_bench(int argc, char **argv) {
                    cold_ok, cold, (double)proc_rss / 1024.0, "fresh process -> exit, median", proc_exit.median,
                    proc_exit.min, proc_exit.median / img_steady.median);
     }
-    hy_model_free(m);
-    free_all(x, y, v, ref, e_cold, e_warm, e_ready, pv, img_buf);
-    free(pe);
-    free(refm);
-    free(e_ratio);
-    return cold && cold_ok < cold ? HY_CLI_RUNTIME : HY_CLI_OK;
+    ret = cold && cold_ok < cold ? HY_CLI_RUNTIME : HY_CLI_OK;
+    goto out;
 fail:
+    ret = HY_CLI_RUNTIME;
+out:
     hy_model_free(m);
-    free_all(x, y, v, ref, e_cold, e_warm, e_ready, pv, img_buf);
-    free(pe);
+    free(x);
+    free(y);
+    free(v);
+    free(ref);
     free(refm);
+    free(e_cold);
+    free(e_warm);
+    free(e_ready);
     free(e_ratio);
-    return HY_CLI_RUNTIME;
+    free(pv);
+    free(pe);
+    free(img_buf);
+    return ret;
 }

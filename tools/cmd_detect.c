@@ -417,34 +417,6 @@ typedef struct prefetch {
     int started;
 } prefetch;
 
-static int read_all(const char *path, uint8_t **buf, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *b = malloc(cap);
-    for (size_t got; b && (got = fread(b + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) {
-            uint8_t *nb = cap > ((size_t)1 << 30) ? NULL : realloc(b, cap *= 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-            } else {
-                b = nb;
-            }
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b || bad) {
-        free(b);
-        return -1;
-    }
-    *buf = b;
-    *len = n;
-    return 0;
-}
-
 static void *prefetch_main(void *arg) {
     prefetch *p = arg;
     double t0 = now_ms();
@@ -462,7 +434,7 @@ static void prefetch_start(prefetch *p, const char *path) {
     memset(p, 0, sizeof *p);
     p->path = path;
     double t0 = now_ms();
-    if (read_all(path, &p->buf, &p->len) != 0) return;
+    if (hy_cli_read_file(path, &p->buf, &p->len) != 0) return;
     p->read_ms = now_ms() - t0;
     if (hy_image_probe(p->buf, p->len, &p->width, &p->height) != HY_OK) p->width = p->height = 0;
     if (!p->width || pthread_create(&p->th, NULL, prefetch_main, p) != 0) {

@@ -270,6 +270,17 @@ static int png_iend_complete(const uint8_t *buf, size_t len) {
     return 0;
 }
 
+/* The IHDR size against the decoder's limits (before any pixel allocation). */
+static hy_status png_size_check(const struct spng_ihdr *ih) {
+    if (ih->width == 0 || ih->height == 0 || ih->width > HY_IMAGE_MAX_SIDE || ih->height > HY_IMAGE_MAX_SIDE ||
+        (uint64_t)ih->width * ih->height > HY_IMAGE_MAX_PIXELS)
+        return hy__error(ih->width && ih->height ? HY_ERR_UNSUPPORTED : HY_ERR_FORMAT,
+                         "PNG: IHDR size %ux%u is outside the accepted range (each side 1..%d, at "
+                         "most %llu pixels)",
+                         ih->width, ih->height, HY_IMAGE_MAX_SIDE, (unsigned long long)HY_IMAGE_MAX_PIXELS);
+    return HY_OK;
+}
+
 static hy_status probe_png(const uint8_t *buf, size_t len, int *w, int *h) {
     struct spng_alloc al = {hy__malloc, hy__realloc, hy__calloc, hy__free};
     spng_ctx *ctx = spng_ctx_new2(&al, 0);
@@ -279,10 +290,8 @@ static hy_status probe_png(const uint8_t *buf, size_t len, int *w, int *h) {
     if (!r) r = spng_get_ihdr(ctx, &ih);
     spng_ctx_free(ctx);
     if (r) return hy__error(HY_ERR_FORMAT, "PNG: bad signature or IHDR: %s", spng_strerror(r));
-    if (ih.width == 0 || ih.height == 0 || ih.width > HY_IMAGE_MAX_SIDE || ih.height > HY_IMAGE_MAX_SIDE ||
-        (uint64_t)ih.width * ih.height > HY_IMAGE_MAX_PIXELS)
-        return hy__error(ih.width && ih.height ? HY_ERR_UNSUPPORTED : HY_ERR_FORMAT,
-                         "PNG: IHDR size %ux%u is outside the accepted range", ih.width, ih.height);
+    hy_status st = png_size_check(&ih);
+    if (st) return st;
     *w = (int)ih.width;
     *h = (int)ih.height;
     return HY_OK;
@@ -305,16 +314,7 @@ static hy_status decode_png(const uint8_t *buf, size_t len, hy_image **out) {
         goto done;
     }
     // Check the size before any pixel allocation.
-    if (ih.width == 0 || ih.height == 0 || ih.width > HY_IMAGE_MAX_SIDE ||
-        ih.height > HY_IMAGE_MAX_SIDE ||
-        (uint64_t)ih.width * (uint64_t)ih.height > HY_IMAGE_MAX_PIXELS) {
-        st = hy__error(ih.width && ih.height ? HY_ERR_UNSUPPORTED : HY_ERR_FORMAT,
-                       "PNG: IHDR size %ux%u is outside the accepted range (each side 1..%d, at "
-                       "most %llu pixels)",
-                       ih.width, ih.height, HY_IMAGE_MAX_SIDE,
-                       (unsigned long long)HY_IMAGE_MAX_PIXELS);
-        goto done;
-    }
+    if ((st = png_size_check(&ih))) goto done;
     const int w = (int)ih.width, h = (int)ih.height, depth = ih.bit_depth, ct = ih.color_type;
     int nch;
     switch (ct) {

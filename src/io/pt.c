@@ -115,44 +115,38 @@ uint16_t hy__f32_to_bf16(float f) {
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
+/* One loop per dtype (the switch outside), so each loop vectorises; src may be unaligned. */
+#define HY_CONVERT_LOOP(T)                                                                        \
+    for (size_t i = 0; i < n; i++) {                                                              \
+        T v;                                                                                      \
+        memcpy(&v, p + sizeof(T) * i, sizeof(T));                                                 \
+        dst[i] = (float)v;                                                                        \
+    }
+
+bool hy__to_f32(hy_dtype dtype, const void *src, size_t n, float *dst) {
+    const uint8_t *p = src;
+    switch (dtype) {
+    case HY_DTYPE_F32: memcpy(dst, p, n * sizeof(float)); break;
+    case HY_DTYPE_F16: hy__f16_to_f32_n(p, n, dst); break;
+    case HY_DTYPE_BF16: hy__bf16_to_f32_n(p, n, dst); break;
+    case HY_DTYPE_F64: HY_CONVERT_LOOP(double) break;
+    case HY_DTYPE_I64: HY_CONVERT_LOOP(int64_t) break;
+    case HY_DTYPE_I32: HY_CONVERT_LOOP(int32_t) break;
+    case HY_DTYPE_U8:
+    case HY_DTYPE_BOOL: HY_CONVERT_LOOP(uint8_t) break;
+    case HY_DTYPE_I8: HY_CONVERT_LOOP(int8_t) break;
+    default: return false;
+    }
+    return true;
+}
+#undef HY_CONVERT_LOOP
+
 hy_status hy__pt_tensor_to_f32(const hy__pt_tensor *t, float *dst) {
     if (!t || (!dst && t->numel))
         return hy__error(HY_ERR_INVALID_ARG, "hy__pt_tensor_to_f32: NULL argument");
-    size_t n = t->numel;
-    switch (t->dtype) {
-    case HY_DTYPE_F32: memcpy(dst, t->data, n * sizeof(float)); break;
-    case HY_DTYPE_F16: hy__f16_to_f32_n(t->data, n, dst); break;
-    case HY_DTYPE_BF16: hy__bf16_to_f32_n(t->data, n, dst); break;
-    case HY_DTYPE_F64: {
-        const double *s = t->data;
-        for (size_t i = 0; i < n; i++) dst[i] = (float)s[i];
-        break;
-    }
-    case HY_DTYPE_I64: {
-        const int64_t *s = t->data;
-        for (size_t i = 0; i < n; i++) dst[i] = (float)s[i];
-        break;
-    }
-    case HY_DTYPE_I32: {
-        const int32_t *s = t->data;
-        for (size_t i = 0; i < n; i++) dst[i] = (float)s[i];
-        break;
-    }
-    case HY_DTYPE_U8:
-    case HY_DTYPE_BOOL: {
-        const uint8_t *s = t->data;
-        for (size_t i = 0; i < n; i++) dst[i] = (float)s[i];
-        break;
-    }
-    case HY_DTYPE_I8: {
-        const int8_t *s = t->data;
-        for (size_t i = 0; i < n; i++) dst[i] = (float)s[i];
-        break;
-    }
-    default:
+    if (!hy__to_f32(t->dtype, t->data, t->numel, dst))
         return hy__error(HY_ERR_UNSUPPORTED, "%s: cannot convert dtype %d to float32", t->name,
                          (int)t->dtype);
-    }
     return HY_OK;
 }
 

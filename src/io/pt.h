@@ -70,5 +70,8 @@ uint16_t hy__f32_to_bf16(float f);
  * functions, written so the compiler vectorises them (loading a .pt converts ~3M values). */
 void hy__f16_to_f32_n(const void *src, size_t n, float *dst);
 void hy__bf16_to_f32_n(const void *src, size_t n, float *dst);
+/* n values of dtype at src (any alignment) as float32; false for a dtype that is not a
+ * number (the caller names the tensor in its error). */
+bool hy__to_f32(hy_dtype dtype, const void *src, size_t n, float *dst);
 
 #endif

@@ -102,31 +102,9 @@ const hy__pt_file *hy__wfile_pt(const hy__wfile *f) { return f->pt; }
 const struct hy__st_file *hy__wfile_st(const hy__wfile *f) { return f->st; }
 const struct hy__onnx_file *hy__wfile_onnx(const hy__wfile *f) { return f->onnx; }
 
-/* One loop per dtype (the switch outside), so each loop vectorises. */
-#define HY_CONVERT_LOOP(T, SIZE)                                                                  \
-    for (size_t i = 0; i < n; i++) {                                                              \
-        T v;                                                                                      \
-        memcpy(&v, p + (SIZE) * i, SIZE);                                                         \
-        dst[i] = (float)v;                                                                        \
-    }
-
 hy_status hy__wtensor_to_f32(const hy__wtensor *t, float *dst) {
-    const uint8_t *p = t->data;
-    const size_t n = t->numel;
-    switch (t->dtype) {
-    case HY_DTYPE_F32: memcpy(dst, p, n * sizeof(float)); break;
-    case HY_DTYPE_F16: hy__f16_to_f32_n(p, n, dst); break;
-    case HY_DTYPE_BF16: hy__bf16_to_f32_n(p, n, dst); break;
-    case HY_DTYPE_F64: HY_CONVERT_LOOP(double, 8) break;
-    case HY_DTYPE_I64: HY_CONVERT_LOOP(int64_t, 8) break;
-    case HY_DTYPE_I32: HY_CONVERT_LOOP(int32_t, 4) break;
-    case HY_DTYPE_U8:
-    case HY_DTYPE_BOOL: HY_CONVERT_LOOP(uint8_t, 1) break;
-    case HY_DTYPE_I8: HY_CONVERT_LOOP(int8_t, 1) break;
-    default:
+    if (!hy__to_f32(t->dtype, t->data, t->numel, dst))
         return hy__error(HY_ERR_UNSUPPORTED, "%s: dtype %s cannot be converted to float32", t->name,
                          hy_dtype_name(t->dtype));
-    }
     return HY_OK;
 }
-#undef HY_CONVERT_LOOP

@@ -110,6 +110,19 @@ static void *worker_main(void *arg) {
 
 // --- queue -----------------------------------------------------------------------------
 
+/* Appends j (q->mu held). */
+static void enqueue_locked(hy__queue *q, hy__job *j) {
+    j->state = HY__JOB_QUEUED;
+    j->t_queued = hy__now_ms();
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->n_queued++;
+}
+
 hy_status hy__queue_start(hy__queue *q, struct hy_server *s, int workers, int max_queued) {
     memset(q, 0, sizeof *q);
     q->srv = s;
@@ -151,15 +164,7 @@ hy_status hy__queue_submit(hy__queue *q, hy__job *j) {
                          "server overloaded: %d requests already queued (--max-queue %d)", n,
                          q->max_queued);
     }
-    j->state = HY__JOB_QUEUED;
-    j->t_queued = hy__now_ms();
-    j->next = NULL;
-    if (q->tail)
-        q->tail->next = j;
-    else
-        q->head = j;
-    q->tail = j;
-    q->n_queued++;
+    enqueue_locked(q, j);
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
     return HY_OK;
@@ -231,17 +236,7 @@ hy_status hy__queue_warm(hy__queue *q, hy_model *m, const uint8_t *jpg, size_t l
         return st;
     }
     pthread_mutex_lock(&q->mu);
-    for (int i = 0; i < n; i++) { /* past max_queue: these are the server's own */
-        jobs[i]->state = HY__JOB_QUEUED;
-        jobs[i]->t_queued = hy__now_ms();
-        jobs[i]->next = NULL;
-        if (q->tail)
-            q->tail->next = jobs[i];
-        else
-            q->head = jobs[i];
-        q->tail = jobs[i];
-        q->n_queued++;
-    }
+    for (int i = 0; i < n; i++) enqueue_locked(q, jobs[i]); /* past max_queue: the server's own */
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
     for (int i = 0; i < n; i++) {
