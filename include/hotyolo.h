@@ -202,6 +202,9 @@ typedef struct hy_engine_stats {
     int rewarms;             /* hy_model_rewarm calls */
     uint64_t n_inferences;   /* forward passes run for callers (not warm-up) */
     int memory_locked;       /* 1 when lock_memory was asked and every mlock succeeded */
+    int huge_pages;          /* 1: arenas and scratch on 2 MiB transparent huge pages; 0: 4 KiB
+                                pages (HY_HUGE_PAGES=0, or "auto" on a VM whose host takes free
+                                pages back; docs/design.md) */
 } hy_engine_stats;
 hy_status hy_model_engine_stats(const hy_model *m, hy_engine_stats *out);
 

@@ -1,6 +1,8 @@
 /* Core helpers: page allocations used for activation arenas and scratch. */
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "core/core.h"
 #include "hy_test.h"
@@ -13,8 +15,7 @@ HY_TEST(pages_alloc_zeroed_aligned_and_freed) {
         uint8_t *p = hy__pages_alloc(n);
         ASSERT_TRUE(p != NULL);
         ASSERT_EQ((uintptr_t)p % 4096, 0);
-        const char *hp = getenv("HY_HUGE_PAGES");
-        if (n >= ((size_t)2 << 20) && !(hp && !strcmp(hp, "0")))
+        if (n >= ((size_t)2 << 20) && hy__huge_pages())
             ASSERT_EQ((uintptr_t)p % ((size_t)2 << 20), 0); /* huge-page aligned */
         size_t nz = 0;
         for (size_t o = 0; o < n; o++) nz += p[o] != 0;
@@ -33,6 +34,51 @@ HY_TEST(pages_alloc_zeroed_aligned_and_freed) {
         hy__pages_free(p, n);
     }
     ASSERT_EQ(hy__alloc_live(), live);
+}
+
+/* A fake sysfs: root/bus/virtio/drivers/virtio_balloon/<dev>/features = bits (NULL: the
+ * driver directory only, no device). Returns root. */
+static const char *fake_sysfs(const char *name, const char *dev, const char *bits) {
+    const char *root = hy_test_tmp(name);
+    static const char *const parts[] = {"", "/bus", "/bus/virtio", "/bus/virtio/drivers",
+                                        "/bus/virtio/drivers/virtio_balloon"};
+    char p[4096];
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s%s", root, parts[i]);
+        mkdir(p, 0700);
+    }
+    /* files the driver directory also holds */
+    snprintf(p, sizeof p, "%s/bus/virtio/drivers/virtio_balloon/bind", root);
+    FILE *f = fopen(p, "w");
+    if (f) fclose(f);
+    if (dev) {
+        snprintf(p, sizeof p, "%s/bus/virtio/drivers/virtio_balloon/%s", root, dev);
+        mkdir(p, 0700);
+        snprintf(p, sizeof p, "%s/bus/virtio/drivers/virtio_balloon/%s/features", root, dev);
+        if ((f = fopen(p, "w"))) {
+            fputs(bits, f);
+            fclose(f);
+        }
+    }
+    return root;
+}
+
+HY_TEST(free_page_reporting_read_from_the_balloon_features) {
+    /* bit 5 = VIRTIO_BALLOON_F_REPORTING; the string is what this VM's sysfs holds */
+    ASSERT_EQ(hy__free_page_reporting(fake_sysfs("fpr_on", "virtio0",
+                                                 "0110010100000000000000000000000010000000\n")), 1);
+    ASSERT_EQ(hy__free_page_reporting(fake_sysfs("fpr_off", "virtio3",
+                                                 "0110000100000000000000000000000010000000\n")), 0);
+    ASSERT_EQ(hy__free_page_reporting(fake_sysfs("fpr_nodev", NULL, NULL)), 0);
+    ASSERT_EQ(hy__free_page_reporting(fake_sysfs("fpr_short", "virtio0", "01\n")), 0);
+    ASSERT_EQ(hy__free_page_reporting(fake_sysfs("fpr_notdev", "module", "0000010000\n")), 0);
+    ASSERT_EQ(hy__free_page_reporting(hy_test_tmp("fpr_missing_root")), 0);
+}
+
+HY_TEST(huge_pages_policy_follows_the_environment_then_the_host) {
+    const char *e = getenv("HY_HUGE_PAGES");
+    int want = e && !strcmp(e, "0") ? 0 : e && !strcmp(e, "1") ? 1 : !hy__free_page_reporting("/sys");
+    ASSERT_EQ(hy__huge_pages(), want);
 }
 
 HY_TEST_MAIN()

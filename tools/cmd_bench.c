@@ -100,13 +100,42 @@ static void fill_input(float *x, size_t n, unsigned seed) {
 
 /* Two fixed loops timed after every steady run, in the same seconds: their spread is the
  * machine's own jitter (other tenants, SMT siblings, memory bandwidth), not ours.
- *   compute: ~3 ms, 64 independent multiply-add chains over an L1-resident block
- *            (throughput-bound like a GEMM micro-kernel);
+ *   compute: ~3 ms of fused multiply-adds in 12 independent 256-bit chains on registers, as
+ *            many per cycle as the core's FMA pipes take (like the GEMM micro-kernel), so an
+ *            SMT sibling busy with another tenant's work slows it as it slows the model; plain
+ *            C (64 multiply-add chains over an L1-resident block) where AVX2+FMA is missing;
  *   memory:  one read pass over 32 MiB (as large as the L3 here: streams from DRAM like the
  *            forward pass's large activations). */
 static volatile float ref_sink;
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define REF_FMA_CHAINS 12
+__attribute__((target("avx2,fma"))) static float ref_fma_loop(void) {
+    __m256 acc[REF_FMA_CHAINS];
+    for (int j = 0; j < REF_FMA_CHAINS; j++) acc[j] = _mm256_set1_ps(0.01f * (float)j);
+    const __m256 a = _mm256_set1_ps(0.9999f), b = _mm256_set1_ps(1e-4f);
+    for (int r = 0; r < 1800000; r++)
+        for (int j = 0; j < REF_FMA_CHAINS; j++) acc[j] = _mm256_fmadd_ps(acc[j], a, b);
+    __m256 s = acc[0];
+    for (int j = 1; j < REF_FMA_CHAINS; j++) s = _mm256_add_ps(s, acc[j]);
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    return out[0] + out[7];
+}
+static int ref_has_fma(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+static float ref_fma_loop(void) { return 0.0f; }
+static int ref_has_fma(void) { return 0; }
+#endif
 static double ref_compute_ms(void) {
     static float blk[1024];
+    if (ref_has_fma()) {
+        double t0 = now_ms();
+        ref_sink = ref_fma_loop();
+        return now_ms() - t0;
+    }
     float acc[64] = {0};
     if (blk[1] == 0)
         for (int i = 0; i < 1024; i++) blk[i] = (float)(i % 97) * 1e-3f;
@@ -455,6 +484,7 @@ int hy_cli_bench(int argc, char **argv) {
         json_object_object_add(o, "warmup_runs", json_object_new_int(warmup));
         json_object_object_add(o, "load_ms", json_object_new_double(es.load_ms));
         json_object_object_add(o, "prepare_ms", json_object_new_double(es.prepare_ms));
+        json_object_object_add(o, "huge_pages", json_object_new_boolean(es.huge_pages));
         json_object_object_add(o, "warmup_ms", json_object_new_double(es.warmup_ms));
         json_object_object_add(o, "first_warmup_pass_ms", json_object_new_double(es.first_warmup_ms));
         json_object_object_add(o, "last_warmup_pass_ms", json_object_new_double(es.last_warmup_ms));
@@ -490,7 +520,8 @@ int hy_cli_bench(int argc, char **argv) {
         printf("hotyolo bench: %s (%s), %dx%d, %d threads, %d warm-up passes, %d runs, %d engines\n", model,
                hy_model_format(m), imgsz, imgsz, hy_model_num_threads(m), warmup, runs, engines);
         printf("  %-40s %9.1f ms\n", "load", es.load_ms);
-        printf("  %-40s %9.1f ms\n", "prepare (plan, arena, weights)", es.prepare_ms);
+        printf("  %-40s %9.1f ms  (%s)\n", "prepare (plan, arena, weights)", es.prepare_ms,
+               es.huge_pages ? "2 MiB huge pages" : "4 KiB pages; HY_HUGE_PAGES in docs/design.md");
         printf("  %-40s %9.1f ms (first pass %.1f, last %.1f)\n", "warm-up", es.warmup_ms, es.first_warmup_ms,
                es.last_warmup_ms);
         printf("  %-40s %9.1f ms  (median of %d engines)\n", "time to ready", s_ready.median, engines);

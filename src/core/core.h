@@ -59,6 +59,15 @@ double hy__now_ms(void); /* monotonic clock */
 void *hy__pages_alloc(size_t n);
 void hy__pages_free(void *p, size_t n);
 
+/* Whether hy__pages_alloc puts buffers of 2 MiB and more on transparent huge pages:
+ * HY_HUGE_PAGES=1|on|yes / 0|off|no in the environment, else (unset or "auto") yes unless
+ * the kernel hands free pages back to a hypervisor (hy__free_page_reporting). Read once. */
+int hy__huge_pages(void);
+/* 1 when a virtio-balloon device under sysfs_root ("/sys") has negotiated free page
+ * reporting (feature bit 5): free memory is returned to the host in >= 2 MiB blocks and a
+ * fresh huge page often costs host faults (~1-3 ms per 2 MiB here, docs/design.md). */
+int hy__free_page_reporting(const char *sysfs_root);
+
 /* Overflow-checked size arithmetic: return false on overflow. */
 static inline bool hy__mul_ok(size_t a, size_t b, size_t *out) {
     return !__builtin_mul_overflow(a, b, out);

@@ -1,6 +1,8 @@
 #include "core.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <fcntl.h>
@@ -92,22 +94,44 @@ double hy__now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-/* Large buffers (activation arenas, scratch) go on transparent huge pages where the kernel
- * allows it (THP "always" or "madvise"): populating 26 MiB then costs ~2.5 ms instead of
- * ~10 ms of 4 KiB faults on a VM, munmap ~0.1 ms instead of 2 ms, and the forward pass takes
- * fewer TLB misses. Sizes are rounded to whole huge pages; hy__pages_free rounds the same way. */
+/* Large buffers (activation arenas, scratch) go on transparent huge pages when hy__huge_pages()
+ * says so and the kernel allows it (THP "always" or "madvise"): populating 16 MiB then costs
+ * ~2 ms instead of ~7 ms of 4 KiB faults, munmap is cheaper and the forward pass takes fewer
+ * TLB misses. Where the host takes free memory back (free page reporting) a fresh huge page
+ * costs 10-60 ms per 16 MiB more after a few idle seconds, so "auto" picks 4 KiB pages there.
+ * Sizes are rounded to whole huge pages; hy__pages_free rounds the same way. */
 #define HY_HUGE ((size_t)2 << 20)
 
-/* HY_HUGE_PAGES=0 in the environment turns huge pages off (4 KiB pages, populated). On VMs
- * with free page reporting (virtio-balloon), huge pages freed by an earlier process may have
- * been handed back to the host and cost ~100 ms to populate again; 4 KiB pages cost more per
- * MiB but stay predictable there (docs/design.md). */
-static int huge_pages_wanted(void) {
+int hy__free_page_reporting(const char *sysfs_root) {
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/bus/virtio/drivers/virtio_balloon", sysfs_root);
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int on = 0;
+    for (struct dirent *e; !on && (e = readdir(d));) {
+        if (strncmp(e->d_name, "virtio", 6) != 0) continue; /* bound devices: virtio<N> */
+        snprintf(path, sizeof path, "%s/%s/features", dir, e->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f) continue;
+        char bits[80] = ""; /* one '0'/'1' per feature bit, bit 0 first */
+        if (fgets(bits, sizeof bits, f) && strlen(bits) > 5 && bits[5] == '1') on = 1;
+        fclose(f);
+    }
+    closedir(d);
+    return on;
+}
+
+int hy__huge_pages(void) {
     static atomic_int wanted = -1; /* every thread computes the same value */
     int w = atomic_load_explicit(&wanted, memory_order_relaxed);
     if (w < 0) {
         const char *e = getenv("HY_HUGE_PAGES");
-        w = !(e && (!strcmp(e, "0") || !strcmp(e, "off") || !strcmp(e, "no")));
+        if (e && (!strcmp(e, "0") || !strcmp(e, "off") || !strcmp(e, "no")))
+            w = 0;
+        else if (e && (!strcmp(e, "1") || !strcmp(e, "on") || !strcmp(e, "yes")))
+            w = 1;
+        else
+            w = !hy__free_page_reporting("/sys");
         atomic_store_explicit(&wanted, w, memory_order_relaxed);
     }
     return w;
@@ -119,7 +143,7 @@ void *hy__pages_alloc(size_t n) {
     if (n == 0) n = 1;
     size_t span = pages_span(n);
     void *p;
-    if (span < HY_HUGE || !huge_pages_wanted()) {
+    if (span < HY_HUGE || !hy__huge_pages()) {
         p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (p == MAP_FAILED) return NULL;
     } else {

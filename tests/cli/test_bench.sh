@@ -48,6 +48,11 @@ run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --engines 0
 check "--engines 0: exit 2" '[ $rc -eq 2 ] && err_has "engines"'
 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --no-warmup --json
 check "--no-warmup: zero warm-up passes" '[ $rc -eq 0 ] && out_has "\"warmup_runs\": 0"'
+# page size: HY_HUGE_PAGES forces it either way, and the table says which was used
+HY_HUGE_PAGES=0 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --engines 1 --json
+check "HY_HUGE_PAGES=0: 4 KiB pages reported" '[ $rc -eq 0 ] && out_has "\"huge_pages\": false"'
+HY_HUGE_PAGES=1 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --engines 1
+check "HY_HUGE_PAGES=1: huge pages reported" '[ $rc -eq 0 ] && out_has "prepare .*2 MiB huge pages"'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
