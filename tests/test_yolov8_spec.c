@@ -1,5 +1,6 @@
 /* The YOLOv8 tensor table we build must equal Ultralytics' state_dict for every variant
  * (reference/yolov8{n,s,m,l,x}_state_dict_keys.tsv, yolov8n_nc3_state_dict_keys.tsv). */
+#include "backend/backend_impl.h"
 #include "hy_test.h"
 #include "model/yolov8.h"
 #include "tensor/graph.h"
@@ -62,13 +63,28 @@ HY_TEST(unknown_scale_is_an_error) {
 }
 
 /* Planner invariant: storage roots alive at the same time never overlap in the arena, and
- * reuse makes the arena smaller than the sum of all activations. */
-static int check_plan(const char *scale, int h, int w) {
+ * reuse makes the arena smaller than the sum of all activations. ws_threads > 0: the CPU
+ * backend's conv scratch (for that many threads) is planned as per-node workspaces too, as
+ * the model does; each must stay clear of everything alive at its node. */
+static int check_plan(const char *scale, int h, int w, int ws_threads) {
     hy__yolov8_cfg cfg;
     hy__yolov8_cfg_for_scale(scale, 80, &cfg);
     hy__graph *g;
     if (hy__yolov8_graph_build(&cfg, h, w, &g) != HY_OK) return -1;
     int bad = 0;
+    size_t arena_no_ws = g->arena_size, max_ws = 0;
+    if (ws_threads > 0) {
+        hy__backend_params bp = {.n_threads = ws_threads};
+        hy__backend *be;
+        if (hy__backend_cpu_create(&bp, &be) != HY_OK) return -1;
+        for (int n = 0; n < g->n_nodes; n++) {
+            g->nodes[n].ws_size = be->i->node_workspace(be, g, n);
+            if (g->nodes[n].ws_size > max_ws) max_ws = g->nodes[n].ws_size;
+        }
+        hy__backend_free(be);
+        if (max_ws == 0) bad++; /* the convs do need scratch */
+        if (hy__graph_plan(g) != HY_OK) return -1;
+    }
     int nt = g->n_tensors;
     int *start = calloc((size_t)nt, sizeof(int)), *end = calloc((size_t)nt, sizeof(int));
     for (int i = 0; i < nt; i++) {
@@ -123,7 +139,27 @@ static int check_plan(const char *scale, int h, int w) {
         for (int a = 0; a < nt; a++)
             if (g->tensors[a].view_src < 0 && start[a] <= n && n <= end[a])
                 live += (hy__tensor_numel(&g->tensors[a]) * 4 + 63) & ~(size_t)63;
+        if (n < g->n_nodes) live += (g->nodes[n].ws_size + 63) & ~(size_t)63;
         if (live > peak) peak = live;
+    }
+    /* workspaces: inside the arena, clear of every root alive at their node */
+    for (int n = 0; n < g->n_nodes; n++) {
+        const hy__node *nd = &g->nodes[n];
+        if (!nd->ws_size) continue;
+        if (nd->ws_offset % 64 || nd->ws_offset + nd->ws_size > g->arena_size) bad++;
+        for (int a = 0; a < nt; a++) {
+            if (g->tensors[a].view_src >= 0 || start[a] > n || n > end[a]) continue;
+            size_t sa = hy__tensor_numel(&g->tensors[a]) * 4;
+            if (nd->ws_offset < g->tensors[a].offset + sa && g->tensors[a].offset < nd->ws_offset + nd->ws_size) {
+                fprintf(stderr, "workspace of %s overlaps %s\n", nd->name, g->tensors[a].name);
+                bad++;
+            }
+        }
+    }
+    /* never more than a separate scratch buffer as large as the largest workspace */
+    if (ws_threads > 0 && g->arena_size > arena_no_ws + max_ws) {
+        fprintf(stderr, "arena with workspaces %zu > %zu + %zu\n", g->arena_size, arena_no_ws, max_ws);
+        bad++;
     }
     if ((double)g->arena_size > 1.25 * (double)peak) {
         fprintf(stderr, "arena %zu is more than 1.25x the live peak %zu\n", g->arena_size, peak);
@@ -135,17 +171,24 @@ static int check_plan(const char *scale, int h, int w) {
         int r = hy__graph_root(g, i, &offs);
         if (offs + hy__tensor_numel(&g->tensors[i]) > hy__tensor_numel(&g->tensors[r])) bad++;
     }
-    printf("  yolov8%s %dx%d: %d nodes, arena %.1f MiB (live peak %.1f MiB, activations %.1f MiB)\n", scale, w,
+    printf("  yolov8%s %dx%d: %d nodes, arena %.1f MiB (live peak %.1f MiB, activations %.1f MiB)", scale, w,
            h, g->n_nodes, (double)g->arena_size / 1048576.0, (double)peak / 1048576.0, (double)sum / 1048576.0);
+    if (ws_threads > 0)
+        printf(" with %d-thread conv workspaces; without: %.1f MiB + %.1f MiB scratch", ws_threads,
+               (double)arena_no_ws / 1048576.0, (double)max_ws / 1048576.0);
+    printf("\n");
     free(start);
     free(end);
     hy__graph_free(g);
     return bad;
 }
 
-HY_TEST(plan_no_overlap_n640) { ASSERT_EQ(check_plan("n", 640, 640), 0); }
-HY_TEST(plan_no_overlap_s480x640) { ASSERT_EQ(check_plan("s", 640, 480), 0); }
-HY_TEST(plan_no_overlap_x320) { ASSERT_EQ(check_plan("x", 320, 320), 0); }
+HY_TEST(plan_no_overlap_n640) { ASSERT_EQ(check_plan("n", 640, 640, 0), 0); }
+HY_TEST(plan_no_overlap_s480x640) { ASSERT_EQ(check_plan("s", 640, 480, 0), 0); }
+HY_TEST(plan_no_overlap_x320) { ASSERT_EQ(check_plan("x", 320, 320, 0), 0); }
+HY_TEST(plan_workspaces_n640_2_threads) { ASSERT_EQ(check_plan("n", 640, 640, 2), 0); }
+HY_TEST(plan_workspaces_n480x640_1_thread) { ASSERT_EQ(check_plan("n", 480, 640, 1), 0); }
+HY_TEST(plan_workspaces_s640_4_threads) { ASSERT_EQ(check_plan("s", 640, 640, 4), 0); }
 
 HY_TEST(graph_rejects_bad_sizes) {
     hy__yolov8_cfg cfg;

@@ -38,7 +38,10 @@ struct hy__backend_i {
     int (*weights_touch)(hy__backend *be);
     /* Takes the weight table once (pack / upload). Called before any graph_prepare. */
     hy_status (*weights_set)(hy__backend *be, const hy__conv_weights *w, int n);
-    /* Allocates everything graph_compute needs for g (arena, scratch). */
+    /* (optional) Bytes of workspace node (an index into g->nodes) needs while it runs; the
+     * model plans them into the arena (hy__node.ws_size / ws_offset) before graph_prepare. */
+    size_t (*node_workspace)(hy__backend *be, const hy__graph *g, int node);
+    /* Allocates everything graph_compute needs for g (its arena: g->arena_size). */
     hy_status (*graph_prepare)(hy__backend *be, const hy__graph *g, hy__plan **out);
     /* Host pointer of tensor t inside the plan's arena (optional: host-visible backends). */
     float *(*tensor_host_ptr)(hy__backend *be, hy__plan *plan, int t);

@@ -71,6 +71,13 @@ hy_status hy__model_plan_get(hy_model *m, int h, int w, hy__model_plan **out) {
     hy__graph *g;
     hy_status st = hy__yolov8_graph_build(&m->cfg, h, w, &g);
     if (st) return st;
+    if (m->be->i->node_workspace) { /* re-plan with the backend's per-node workspaces */
+        for (int i = 0; i < g->n_nodes; i++) g->nodes[i].ws_size = m->be->i->node_workspace(m->be, g, i);
+        if ((st = hy__graph_plan(g))) {
+            hy__graph_free(g);
+            return st;
+        }
+    }
     hy__plan *plan;
     if ((st = m->be->i->graph_prepare(m->be, g, &plan))) {
         hy__graph_free(g);

@@ -116,7 +116,7 @@ float *hy__graph_data(const hy__graph *g, void *arena, int t) {
 }
 
 typedef struct {
-    int t;
+    int t; /* tensor index; -1 - node index for a node's workspace */
     size_t size;
     int start, end;
     size_t offset;
@@ -159,7 +159,7 @@ hy_status hy__graph_plan(hy__graph *g) {
         }
     if (g->output >= 0) g->tensors[g->output].last_use = g->n_nodes;
     /* Lifetime of each root = union over the tensors living in it. */
-    block *blocks = hy__calloc((size_t)g->n_tensors, sizeof *blocks);
+    block *blocks = hy__calloc((size_t)g->n_tensors + (size_t)g->n_nodes, sizeof *blocks);
     int *root_block = hy__malloc((size_t)g->n_tensors * sizeof(int));
     if (!blocks || !root_block) {
         hy__free(blocks);
@@ -192,6 +192,16 @@ hy_status hy__graph_plan(hy__graph *g) {
         if (start < b->start) b->start = start;
         if (end > b->end) b->end = end;
     }
+    /* A workspace is alive at its node only: it may not overlap that node's inputs or output
+     * (alive there too) but reuses whatever is dead by then. */
+    for (int ni = 0; ni < g->n_nodes; ni++) {
+        g->nodes[ni].ws_offset = 0;
+        if (!g->nodes[ni].ws_size) continue;
+        blocks[nb].t = -1 - ni;
+        blocks[nb].size = (g->nodes[ni].ws_size + 63) & ~(size_t)63;
+        blocks[nb].start = blocks[nb].end = ni;
+        nb++;
+    }
     qsort(blocks, (size_t)nb, sizeof *blocks, by_size_desc);
     size_t total = 0;
     for (int i = 0; i < nb; i++) {
@@ -208,7 +218,10 @@ hy_status hy__graph_plan(hy__graph *g) {
             }
         }
         blocks[i].offset = off;
-        g->tensors[blocks[i].t].offset = off;
+        if (blocks[i].t >= 0)
+            g->tensors[blocks[i].t].offset = off;
+        else
+            g->nodes[-1 - blocks[i].t].ws_offset = off;
         if (off + blocks[i].size > total) total = off + blocks[i].size;
     }
     g->arena_size = total;

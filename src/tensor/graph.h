@@ -32,6 +32,10 @@ typedef struct hy__node {
         hy__detect_params detect;
     } p;
     char name[HY_GRAPH_NAME]; /* module path, e.g. "model.2.cv1" */
+    /* Backend workspace of this node alone (CPU conv scratch; a cuDNN workspace later):
+     * bytes asked for before hy__graph_plan, and where the planner put them in the arena.
+     * Alive during the node only, so it shares memory with tensors dead by then. */
+    size_t ws_size, ws_offset;
 } hy__node;
 
 typedef struct hy__graph {
@@ -55,7 +59,8 @@ int hy__graph_node(hy__graph *g, enum hy__op op, const int *src, int n_src, int 
 /* Root storage owner of t and the offset (floats) of t inside it. */
 int hy__graph_root(const hy__graph *g, int t, size_t *offs_floats);
 /* Makes every input of CONCAT nodes a view into the concat output where that is safe,
- * then assigns arena offsets. Sets g->arena_size. */
+ * then assigns arena offsets to storage roots and node workspaces. Sets g->arena_size.
+ * Can be run again after ws_size changes. */
 hy_status hy__graph_plan(hy__graph *g);
 static inline size_t hy__tensor_numel(const hy__tensor *t) {
     return (size_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);

@@ -1,4 +1,4 @@
-/* CPU backend: packs conv weights once, plans one arena + one scratch per graph, runs the
+/* CPU backend: packs conv weights once, one arena per graph (scratch planned in it), runs the
  * nodes in order with the thread pool. graph_compute performs no allocation. */
 #include <errno.h>
 #include <stdio.h>
@@ -20,16 +20,17 @@ typedef struct cpu_weight {
     float *w, *b;   /* reference path: plain copies */
 } cpu_weight;
 
-/* One activation arena and one scratch buffer serve every planned graph: graphs run one at
- * a time (the model serialises calls), so the arena is sized to the largest plan. */
+/* One activation arena serves every planned graph: graphs run one at a time (the model
+ * serialises calls), so it is sized to the largest plan. A conv's scratch is its node's
+ * workspace, planned in the arena beside the tensors alive at that node. */
 typedef struct cpu_ctx {
     hy__threadpool *tp;
     int reference;
     int lock_memory;
     cpu_weight *weights;
     int n_weights;
-    void *arena, *scratch;
-    size_t arena_size, scratch_size;
+    void *arena;
+    size_t arena_size;
     atomic_int lock_failed; /* prepare touches weights on one thread while it plans on another */
 } cpu_ctx;
 
@@ -170,10 +171,17 @@ oom:
     return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory packing weights");
 }
 
+static size_t cpu_node_workspace(hy__backend *be, const hy__graph *g, int node) {
+    cpu_ctx *c = ctx_of(be);
+    const hy__node *n = &g->nodes[node];
+    if (c->reference || n->op != HY_OP_CONV2D) return 0;
+    const hy__tensor *x = &g->tensors[n->src[0]];
+    hy__conv2d_desc d = desc_of(&n->p.conv);
+    return hy__cpu_conv2d_scratch_size(&d, (int)x->ne[2], (int)x->ne[3], hy__threadpool_size(c->tp));
+}
+
 static hy_status cpu_graph_prepare(hy__backend *be, const hy__graph *g, hy__plan **out) {
     cpu_ctx *c = ctx_of(be);
-    size_t scratch = 0;
-    int nth = hy__threadpool_size(c->tp);
     for (int i = 0; i < g->n_nodes; i++) {
         const hy__node *n = &g->nodes[i];
         if (!cpu_supports_op(be, n))
@@ -181,14 +189,10 @@ static hy_status cpu_graph_prepare(hy__backend *be, const hy__graph *g, hy__plan
         if (n->op != HY_OP_CONV2D) continue;
         if (n->p.conv.weight_id < 0 || n->p.conv.weight_id >= c->n_weights)
             return hy__error(HY_ERR_INVALID_ARG, "cpu backend: %s: no weights loaded", n->name);
-        if (c->reference) continue;
-        const hy__tensor *x = &g->tensors[n->src[0]];
-        hy__conv2d_desc d = desc_of(&n->p.conv);
-        size_t s = hy__cpu_conv2d_scratch_size(&d, (int)x->ne[2], (int)x->ne[3], nth);
-        if (s > scratch) scratch = s;
+        if (n->ws_size < cpu_node_workspace(be, g, i))
+            return hy__error(HY_ERR_INVALID_ARG, "cpu backend: %s: workspace not planned", n->name);
     }
     hy_status st = grow(c, &c->arena, &c->arena_size, g->arena_size ? g->arena_size : 64, "arena");
-    if (!st && scratch) st = grow(c, &c->scratch, &c->scratch_size, scratch, "scratch");
     if (st) return st;
     hy__plan *p = hy__calloc(1, sizeof *p);
     if (!p) return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory");
@@ -237,7 +241,8 @@ static hy_status cpu_graph_compute(hy__backend *be, hy__plan *p) {
             if (c->reference)
                 hy__cpu_conv2d_ref(&w->d, x, (int)tx->ne[2], (int)tx->ne[3], w->w, w->b, add, y);
             else
-                hy__cpu_conv2d(&w->d, w->packed, x, (int)tx->ne[2], (int)tx->ne[3], add, y, c->scratch, c->tp);
+                hy__cpu_conv2d(&w->d, w->packed, x, (int)tx->ne[2], (int)tx->ne[3], add, y,
+                               (char *)c->arena + n->ws_offset, c->tp);
             break;
         }
         case HY_OP_MAXPOOL2D: {
@@ -302,10 +307,8 @@ static void cpu_free(hy__backend *be) {
     free_weights(c);
     if (c->lock_memory) {
         if (c->arena) munlock(c->arena, c->arena_size);
-        if (c->scratch) munlock(c->scratch, c->scratch_size);
     }
     hy__pages_free(c->arena, c->arena_size);
-    hy__pages_free(c->scratch, c->scratch_size);
     hy__free(c);
     hy__free(be);
 }
@@ -353,6 +356,7 @@ static const struct hy__backend_i cpu_iface = {
     .weight_packed_size = cpu_weight_packed_size,
     .weight_pack = cpu_weight_pack,
     .weights_set = cpu_weights_set,
+    .node_workspace = cpu_node_workspace,
     .graph_prepare = cpu_graph_prepare,
     .tensor_host_ptr = cpu_tensor_host_ptr,
     .tensor_set = cpu_tensor_set,
