@@ -193,7 +193,7 @@ hy_status hy_model_rewarm(hy_model *m);
 /* Where the time went (milliseconds) and what happened since load. */
 typedef struct hy_engine_stats {
     double load_ms;          /* hy_model_load: read, validate, fold, pack */
-    double prepare_ms;       /* planning + arena + weight touch (last hy_model_prepare) */
+    double prepare_ms;       /* planning + arena populated + weights touched (last hy_model_prepare) */
     double warmup_ms;        /* all warm-up passes (last hy_model_prepare) */
     double first_warmup_ms;  /* latency of the first warm-up pass */
     double last_warmup_ms;   /* latency of the last warm-up pass */

@@ -1,4 +1,5 @@
 /* Core helpers: page allocations used for activation arenas and scratch. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -33,6 +34,59 @@ HY_TEST(pages_alloc_zeroed_aligned_and_freed) {
         p[n - 1] = 2;
         hy__pages_free(p, n);
     }
+    ASSERT_EQ(hy__alloc_live(), live);
+}
+
+static size_t resident_pages(const void *p, size_t n) {
+    size_t pages = (n + 4095) / 4096, resident = 0;
+    unsigned char *vec = malloc(pages);
+    if (!vec || mincore((void *)p, n, vec) != 0) {
+        free(vec);
+        return 0;
+    }
+    for (size_t k = 0; k < pages; k++) resident += vec[k] & 1;
+    free(vec);
+    return resident;
+}
+
+typedef struct {
+    uint8_t *p;
+    size_t n;
+    int first; /* chunk this thread starts with; it then takes every other one */
+} pop_arg;
+
+static void *pop_thread(void *arg) {
+    pop_arg *a = arg;
+    size_t chunks = (a->n + HY_PAGES_CHUNK - 1) / HY_PAGES_CHUNK;
+    for (size_t i = (size_t)a->first; i < chunks; i += 2) {
+        size_t k = chunks - 1 - i; /* back to front */
+        size_t off = k * HY_PAGES_CHUNK;
+        hy__pages_populate(a->p, off, HY_MIN(HY_PAGES_CHUNK, a->n - off));
+    }
+    return NULL;
+}
+
+/* map, then populate in 2 MiB chunks from two threads in reverse order: every page of the
+ * buffer ends up mapped and zero, as hy__pages_alloc gives it */
+HY_TEST(pages_map_then_populate_in_chunks_from_two_threads) {
+    int64_t live = hy__alloc_live();
+    size_t n = ((size_t)5 << 20) + 12345;
+    uint8_t *p = hy__pages_map(n);
+    ASSERT_TRUE(p != NULL);
+    ASSERT_EQ((uintptr_t)p % 4096, 0);
+    size_t pages = (n + 4095) / 4096;
+    ASSERT_TRUE(resident_pages(p, n) < pages); /* reserved, not populated */
+    pop_arg a0 = {p, n, 0}, a1 = {p, n, 1};
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, pop_thread, &a1), 0);
+    pop_thread(&a0);
+    pthread_join(th, NULL);
+    ASSERT_EQ(resident_pages(p, n), pages);
+    size_t nz = 0;
+    for (size_t o = 0; o < n; o++) nz += p[o] != 0;
+    ASSERT_EQ(nz, 0);
+    hy__pages_populate(p, n - 1, 1); /* again, and a range inside one page: harmless */
+    hy__pages_free(p, n);
     ASSERT_EQ(hy__alloc_live(), live);
 }
 

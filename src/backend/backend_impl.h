@@ -41,8 +41,14 @@ struct hy__backend_i {
     /* (optional) Bytes of workspace node (an index into g->nodes) needs while it runs; the
      * model plans them into the arena (hy__node.ws_size / ws_offset) before graph_prepare. */
     size_t (*node_workspace)(hy__backend *be, const hy__graph *g, int node);
-    /* Allocates everything graph_compute needs for g (its arena: g->arena_size). */
+    /* Allocates everything graph_compute needs for g (its arena: g->arena_size). Memory may
+     * be left reserved but unpopulated until populate_begin / populate_chunk. */
     hy_status (*graph_prepare)(hy__backend *be, const hy__graph *g, hy__plan **out);
+    /* (optional) Takes the memory graph_prepare left unpopulated: returns it as a number of
+     * chunks, which populate_chunk(i) maps (page faults now, not in the first pass), in any
+     * order and on any threads. Nothing is pending afterwards. */
+    int (*populate_begin)(hy__backend *be);
+    void (*populate_chunk)(hy__backend *be, int i);
     /* Host pointer of tensor t inside the plan's arena (optional: host-visible backends). */
     float *(*tensor_host_ptr)(hy__backend *be, hy__plan *plan, int t);
     /* Copies host data into / out of tensor t. */

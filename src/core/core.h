@@ -53,11 +53,18 @@ void hy__map_close(hy__map *m);
 
 double hy__now_ms(void); /* monotonic clock */
 
-/* Page-aligned anonymous memory, zeroed, with every page mapped up front (MAP_POPULATE:
+/* Page-aligned anonymous memory, zeroed, with every page mapped up front (MADV_POPULATE_WRITE:
  * one kernel call instead of a page fault per 4 KiB on first touch, ~2x cheaper here).
  * Counted like hy__malloc. Free with hy__pages_free(p, n). */
 void *hy__pages_alloc(size_t n);
 void hy__pages_free(void *p, size_t n);
+/* The same in two steps, so that several threads can populate one buffer: hy__pages_map
+ * reserves it (zero-filled on first touch, huge pages advised as above), and
+ * hy__pages_populate maps [off, off + len) now (whole 4 KiB pages). Chunks that are whole
+ * 2 MiB units (HY_PAGES_CHUNK) never split a huge page between threads. */
+#define HY_PAGES_CHUNK ((size_t)2 << 20)
+void *hy__pages_map(size_t n);
+void hy__pages_populate(void *p, size_t off, size_t len);
 
 /* Whether hy__pages_alloc puts buffers of 2 MiB and more on transparent huge pages:
  * HY_HUGE_PAGES=1|on|yes / 0|off|no in the environment, else (unset or "auto") yes unless

@@ -139,15 +139,15 @@ int hy__huge_pages(void) {
 
 static size_t pages_span(size_t n) { return n >= HY_HUGE ? (n + HY_HUGE - 1) & ~(HY_HUGE - 1) : n; }
 
-void *hy__pages_alloc(size_t n) {
+void *hy__pages_map(size_t n) {
     if (n == 0) n = 1;
     size_t span = pages_span(n);
     void *p;
     if (span < HY_HUGE || !hy__huge_pages()) {
-        p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) return NULL;
     } else {
-        /* over-map by one huge page, keep the 2 MiB-aligned span, populate it */
+        /* over-map by one huge page, keep the 2 MiB-aligned span */
         uint8_t *raw = mmap(NULL, span + HY_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (raw == MAP_FAILED) return NULL;
         uint8_t *a = (uint8_t *)(((uintptr_t)raw + HY_HUGE - 1) & ~(uintptr_t)(HY_HUGE - 1));
@@ -156,15 +156,25 @@ void *hy__pages_alloc(size_t n) {
 #ifdef MADV_HUGEPAGE
         madvise(a, span, MADV_HUGEPAGE); /* only a hint: refused or unavailable is fine */
 #endif
-#ifdef MADV_POPULATE_WRITE
-        if (madvise(a, span, MADV_POPULATE_WRITE) != 0)
-#endif
-        {
-            for (size_t o = 0; o < span; o += 4096) ((volatile uint8_t *)a)[o] = 0; /* pre-5.14 */
-        }
         p = a;
     }
     hy__alloc_count_add(1);
+    return p;
+}
+
+void hy__pages_populate(void *p, size_t off, size_t len) {
+    uint8_t *a = (uint8_t *)p + (off & ~(size_t)4095);
+    size_t n = ((off + len + 4095) & ~(size_t)4095) - (off & ~(size_t)4095);
+    if (!p || !len) return;
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(a, n, MADV_POPULATE_WRITE) == 0) return;
+#endif
+    for (size_t o = 0; o < n; o += 4096) ((volatile uint8_t *)a)[o] = 0; /* pre-5.14: touch */
+}
+
+void *hy__pages_alloc(size_t n) {
+    void *p = hy__pages_map(n);
+    if (p) hy__pages_populate(p, 0, pages_span(n ? n : 1));
     return p;
 }
 

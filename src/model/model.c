@@ -45,6 +45,44 @@ const char *hy_model_variant(const hy_model *m) { return m ? m->cfg.variant : ""
 int hy_model_num_threads(const hy_model *m) { return m ? hy__backend_cpu_threads(m->be) : 0; }
 
 /* ---- plans ------------------------------------------------------------------------ */
+/* Memory the backend reserved for new plans is populated on the pool's threads, chunk by
+ * chunk; prepare also hands one item, touching the weights, to whichever thread is free. */
+typedef struct populate_task {
+    hy__backend *be;
+    int n_chunks;
+    int touch; /* item 0 touches the weights */
+    int locked;
+    hy__workq wq;
+} populate_task;
+
+static void populate_worker(void *ctx, int ith, int nth) {
+    populate_task *t = ctx;
+    (void)ith;
+    (void)nth;
+    long i0, i1;
+    while (hy__workq_take(&t->wq, &i0, &i1))
+        for (long i = i0; i < i1; i++) {
+            if (t->touch && i == 0)
+                t->locked = t->be->i->weights_touch(t->be);
+            else
+                t->be->i->populate_chunk(t->be, (int)(i - t->touch));
+        }
+}
+
+/* Populates what the backend left pending (and touches the weights when touch); returns
+ * whether memory locking succeeded (weights_touch), 0 without touch. */
+static int populate_pending(hy_model *m, int touch) {
+    populate_task t = {.be = m->be, .touch = touch && m->be->i->weights_touch};
+    t.n_chunks = m->be->i->populate_begin ? m->be->i->populate_begin(m->be) : 0;
+    long items = (long)t.n_chunks + t.touch;
+    if (!items) return 0;
+    hy__threadpool *tp = hy__backend_cpu_pool(m->be);
+    hy__workq_init(&t.wq, items, hy__threadpool_size(tp), 0, 1);
+    t.wq.chunk = 1;
+    hy__threadpool_run(tp, populate_worker, &t);
+    return t.locked;
+}
+
 hy_status hy__model_plan_get(hy_model *m, int h, int w, hy__model_plan **out) {
     m->clock++;
     hy__model_plan *slot = NULL;
@@ -100,7 +138,10 @@ hy_status hy__model_plan_get(hy_model *m, int h, int w, hy__model_plan **out) {
         }
         m->pp_cap = A;
     }
-    if (!m->preparing) m->stats.cold_events++;
+    if (!m->preparing) { /* on demand: a cold event; prepare populates once for all shapes */
+        m->stats.cold_events++;
+        populate_pending(m, 0);
+    }
     slot->h = h;
     slot->w = w;
     slot->g = g;
@@ -250,38 +291,26 @@ static double warm_pass(hy_model *m, hy__model_plan *p) {
     return hy__now_ms() - t0;
 }
 
-typedef struct prep_task {
-    hy_model *m;
-    const hy_shape *shapes;
-    int n, side;
-    hy__model_plan **plans;
-    hy_status st; /* of thread 0, the caller (errors are thread-local) */
-    int locked;
-} prep_task;
-
-static void prep_touch(prep_task *t) {
-    if (t->m->be->i->weights_touch) t->locked = t->m->be->i->weights_touch(t->m->be);
-}
-
-static void prep_worker(void *ctx, int ith, int nth) {
-    prep_task *t = ctx;
-    hy_model *m = t->m;
-    if (ith == 1) prep_touch(t);
-    if (ith != 0) return;
+/* Plans every shape (graphs, arena reserved) on this thread, then populates the arena and
+ * touches the weights on all of the pool's threads; returns the status and *locked. */
+static hy_status prep_plans(hy_model *m, const hy_shape *shapes, int n, int side, hy__model_plan **plans,
+                            int *locked) {
+    hy_status st = HY_OK;
     m->preparing = 1;
-    for (int i = 0; i < t->n && !t->st; i++) {
-        t->st = hy__model_plan_get(m, t->shapes[i].height, t->shapes[i].width, &t->plans[i]);
-        if (!t->st) t->plans[i]->pinned = 1;
+    for (int i = 0; i < n && !st; i++) {
+        st = hy__model_plan_get(m, shapes[i].height, shapes[i].width, &plans[i]);
+        if (!st) plans[i]->pinned = 1;
     }
     m->preparing = 0;
     /* letterbox scratch for the largest image the prepared shapes can take */
-    if (!t->st) {
-        hy__letterbox lb = hy__letterbox_plan(t->side, t->side, t->side, t->side, 0, 32);
+    if (!st) {
+        hy__letterbox lb = hy__letterbox_plan(side, side, side, side, 0, 32);
         size_t need = hy__letterbox_scratch_size_mt(&lb, hy__backend_cpu_threads(m->be));
         if (need > m->lb_scratch_size && lb_scratch_grow(m, need))
-            t->st = hy__error(HY_ERR_NOMEM, "out of memory for letterbox scratch");
+            st = hy__error(HY_ERR_NOMEM, "out of memory for letterbox scratch");
     }
-    if (nth == 1) prep_touch(t);
+    *locked = populate_pending(m, 1); /* also after an error: nothing stays pending */
+    return st;
 }
 
 hy_status hy_model_prepare(hy_model *m, const hy_prepare_params *params) {
@@ -312,12 +341,8 @@ hy_status hy_model_prepare(hy_model *m, const hy_prepare_params *params) {
     hy_status st = HY_OK;
     double t0 = hy__now_ms();
     hy__model_plan *plans[HY_MODEL_MAX_PLANS];
-    prep_task pt = {.m = m, .shapes = shapes, .n = pp.n_shapes, .plans = plans, .side = HY_MAX(m->imgsz, HY_MAX(max_w, max_h))};
-    /* planning + arena on this thread while another touches the weights (both are page
-     * faults, and the touch needs nothing the plans make) */
-    hy__threadpool_run(hy__backend_cpu_pool(m->be), prep_worker, &pt);
-    st = pt.st;
-    int locked = pt.locked;
+    int locked = 0;
+    st = prep_plans(m, shapes, pp.n_shapes, HY_MAX(m->imgsz, HY_MAX(max_w, max_h)), plans, &locked);
     double t1 = hy__now_ms();
     double first = 0, last = 0;
     for (int i = 0; i < pp.n_shapes && !st; i++)

@@ -31,6 +31,8 @@ typedef struct cpu_ctx {
     int n_weights;
     void *arena;
     size_t arena_size;
+    uint8_t *pending, *populating; /* arena reserved by grow, not yet populated; being populated */
+    size_t pending_size, populating_size;
     atomic_int lock_failed; /* prepare touches weights on one thread while it plans on another */
 } cpu_ctx;
 
@@ -46,12 +48,20 @@ static void maybe_lock(cpu_ctx *c, const void *p, size_t n) {
                 strerror(errno));
 }
 
-/* Grows *buf to at least need bytes (aligned, pre-faulted). Only at prepare time. */
+/* Grows *buf to at least need bytes (aligned, zeroed). Only at prepare time. The new buffer
+ * is reserved; the model has it populated (populate_begin / populate_chunk, on the pool's
+ * threads) before the first pass, or mlock does when memory is locked. */
 static hy_status grow(cpu_ctx *c, void **buf, size_t *size, size_t need, const char *what) {
     if (need <= *size && *buf) return HY_OK;
     need = (need + 4095) & ~(size_t)4095;
-    void *b = hy__pages_alloc(need); /* zeroed, every page mapped now: no faults in the first pass */
+    void *b = hy__pages_map(need);
     if (!b) return hy__error(HY_ERR_NOMEM, "cpu backend: cannot allocate %zu-byte %s", need, what);
+    if (c->lock_memory) {
+        hy__pages_populate(b, 0, need);
+    } else {
+        c->pending = b;
+        c->pending_size = need;
+    }
     if (*buf) {
         if (c->lock_memory) munlock(*buf, *size);
         hy__pages_free(*buf, *size);
@@ -178,6 +188,22 @@ static size_t cpu_node_workspace(hy__backend *be, const hy__graph *g, int node) 
     const hy__tensor *x = &g->tensors[n->src[0]];
     hy__conv2d_desc d = desc_of(&n->p.conv);
     return hy__cpu_conv2d_scratch_size(&d, (int)x->ne[2], (int)x->ne[3], hy__threadpool_size(c->tp));
+}
+
+static int cpu_populate_begin(hy__backend *be) {
+    cpu_ctx *c = ctx_of(be);
+    c->populating = c->pending;
+    c->populating_size = c->pending_size;
+    c->pending = NULL;
+    c->pending_size = 0;
+    return (int)((c->populating_size + HY_PAGES_CHUNK - 1) / HY_PAGES_CHUNK);
+}
+
+static void cpu_populate_chunk(hy__backend *be, int i) {
+    cpu_ctx *c = ctx_of(be);
+    size_t off = (size_t)i * HY_PAGES_CHUNK;
+    if (off < c->populating_size)
+        hy__pages_populate(c->populating, off, HY_MIN(HY_PAGES_CHUNK, c->populating_size - off));
 }
 
 static hy_status cpu_graph_prepare(hy__backend *be, const hy__graph *g, hy__plan **out) {
@@ -358,6 +384,8 @@ static const struct hy__backend_i cpu_iface = {
     .weights_set = cpu_weights_set,
     .node_workspace = cpu_node_workspace,
     .graph_prepare = cpu_graph_prepare,
+    .populate_begin = cpu_populate_begin,
+    .populate_chunk = cpu_populate_chunk,
     .tensor_host_ptr = cpu_tensor_host_ptr,
     .tensor_set = cpu_tensor_set,
     .tensor_get = cpu_tensor_get,
