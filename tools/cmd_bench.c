@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,19 +152,41 @@ static double ref_compute_ms(void) {
 }
 
 /* The compute loop on every thread the model uses, started together: the pair's wall time
- * is what a barrier-synchronised forward pass would see from a slow core. */
+ * is what a barrier-synchronised forward pass would see from a slow core. Then threads 0
+ * and 1 pass a cache line back and forth REF_RTT_ROUNDS times: the round trip is ~60 ns
+ * between cores that share an L3 and ~330 ns when the host has put them on different core
+ * complexes, where forward passes here took ~1.7x (docs/bench.md). */
+#define REF_RTT_ROUNDS 2000
 typedef struct ref_team {
-    pthread_barrier_t go, done;
+    pthread_barrier_t go, mid, done;
     int n, stop;
     pthread_t th[64];
+    struct ref_arg {
+        struct ref_team *t;
+        int i;
+    } args[64];
+    _Alignas(64) atomic_int ball; /* odd: thread 1's turn */
 } ref_team;
+typedef struct ref_arg ref_arg;
+
+static void ref_pong(ref_team *t) {
+    for (int k = 0; k < REF_RTT_ROUNDS; k++) {
+        int v;
+        while (!((v = atomic_load_explicit(&t->ball, memory_order_acquire)) & 1)) {
+        }
+        atomic_store_explicit(&t->ball, v + 1, memory_order_release);
+    }
+}
 
 static void *ref_helper(void *arg) {
-    ref_team *t = arg;
+    ref_arg *a = arg;
+    ref_team *t = a->t;
     for (;;) {
         pthread_barrier_wait(&t->go);
         if (t->stop) return NULL;
         ref_compute_ms();
+        pthread_barrier_wait(&t->mid);
+        if (a->i == 1) ref_pong(t);
         pthread_barrier_wait(&t->done);
     }
 }
@@ -171,22 +194,40 @@ static void *ref_helper(void *arg) {
 static int ref_team_start(ref_team *t, int n) {
     t->n = n < 1 ? 1 : n > 64 ? 64 : n;
     t->stop = 0;
-    if (pthread_barrier_init(&t->go, NULL, (unsigned)t->n) || pthread_barrier_init(&t->done, NULL, (unsigned)t->n))
+    atomic_init(&t->ball, 0);
+    if (pthread_barrier_init(&t->go, NULL, (unsigned)t->n) || pthread_barrier_init(&t->mid, NULL, (unsigned)t->n) ||
+        pthread_barrier_init(&t->done, NULL, (unsigned)t->n))
         return -1;
-    for (int i = 1; i < t->n; i++)
-        if (pthread_create(&t->th[i], NULL, ref_helper, t) != 0) {
+    for (int i = 1; i < t->n; i++) {
+        t->args[i] = (ref_arg){t, i};
+        if (pthread_create(&t->th[i], NULL, ref_helper, &t->args[i]) != 0) {
             t->n = i; /* helpers 1..i-1 run; the barrier counts n: stop them by hand below */
             return -1;
         }
+    }
     return 0;
 }
 
-static double ref_team_run(ref_team *t) {
+/* Compute-loop wall time (ms); *rtt_ns: the thread 0 <-> 1 round trip (0 with one thread). */
+static double ref_team_run(ref_team *t, double *rtt_ns) {
     if (t->n > 1) pthread_barrier_wait(&t->go);
     double t0 = now_ms();
     ref_compute_ms();
-    if (t->n > 1) pthread_barrier_wait(&t->done);
-    return now_ms() - t0;
+    if (t->n > 1) pthread_barrier_wait(&t->mid);
+    double ms = now_ms() - t0;
+    *rtt_ns = 0;
+    if (t->n > 1) {
+        double r0 = now_ms();
+        for (int k = 0; k < REF_RTT_ROUNDS; k++) {
+            int v = atomic_load_explicit(&t->ball, memory_order_relaxed);
+            atomic_store_explicit(&t->ball, v + 1, memory_order_release);
+            while (atomic_load_explicit(&t->ball, memory_order_acquire) == v + 1) {
+            }
+        }
+        *rtt_ns = (now_ms() - r0) * 1e6 / REF_RTT_ROUNDS;
+        pthread_barrier_wait(&t->done);
+    }
+    return ms;
 }
 
 static void ref_team_stop(ref_team *t) {
@@ -196,6 +237,7 @@ static void ref_team_stop(ref_team *t) {
         for (int i = 1; i < t->n; i++) pthread_join(t->th[i], NULL);
     }
     pthread_barrier_destroy(&t->go);
+    pthread_barrier_destroy(&t->mid);
     pthread_barrier_destroy(&t->done);
 }
 
@@ -325,7 +367,8 @@ int hy_cli_bench(int argc, char **argv) {
     if (nv < 6 * cold) nv = 6 * cold;
     float *x = malloc(nx * sizeof(float)), *y = NULL;
     double *v = malloc(sizeof(double) * (size_t)nv), *ref = malloc(sizeof(double) * (size_t)nv);
-    double *refm = malloc(sizeof(double) * (size_t)nv);
+    double *refm = malloc(sizeof(double) * (size_t)nv), *rtt = malloc(sizeof(double) * (size_t)nv);
+    double *near = malloc(sizeof(double) * (size_t)nv);
     double *e_cold = malloc(sizeof(double) * (size_t)engines), *e_warm = malloc(sizeof(double) * (size_t)engines);
     double *e_ready = malloc(sizeof(double) * (size_t)engines);
     double *e_ratio = malloc(sizeof(double) * (size_t)engines);
@@ -336,7 +379,7 @@ int hy_cli_bench(int argc, char **argv) {
     hy_model *m = NULL;
     hy_status st = HY_OK;
     int ret;
-    if (!x || !v || !ref || !refm || !e_ratio || !e_cold || !e_warm || !e_ready || !pv || !pe) {
+    if (!x || !v || !ref || !refm || !rtt || !near || !e_ratio || !e_cold || !e_warm || !e_ready || !pv || !pe) {
         hy_cli_error(CMD, "out of memory");
         goto fail;
     }
@@ -413,9 +456,18 @@ int hy_cli_bench(int argc, char **argv) {
         double t0 = now_ms();
         st = hy_model_forward(m, x, imgsz, imgsz, y, ny);
         v[i] = now_ms() - t0;
-        ref[i] = ref_team_run(&team);
+        ref[i] = ref_team_run(&team, &rtt[i]);
         refm[i] = ref_memory_ms(membuf);
     }
+    /* Runs whose thread round trip stayed within 2x of the fastest: the threads shared a core
+     * complex (the host moves vCPUs; such phases last seconds, so the probe right after a run
+     * tells where that run ran). */
+    double rtt_min = 0;
+    int n_near = 0;
+    for (int i = 0; i < runs; i++)
+        if (rtt[i] > 0 && (rtt_min == 0 || rtt[i] < rtt_min)) rtt_min = rtt[i];
+    for (int i = 0; i < runs; i++)
+        if (rtt_min > 0 && rtt[i] <= 2 * rtt_min) near[n_near++] = v[i];
     if (team_ok) ref_team_stop(&team);
     free(membuf);
     if (st) {
@@ -423,6 +475,7 @@ int hy_cli_bench(int argc, char **argv) {
         goto fail;
     }
     stats steady = summarize(v, runs), noise = summarize(ref, runs), noise_mem = summarize(refm, runs);
+    stats s_rtt = summarize(rtt, runs), s_near = summarize(near, n_near);
     stats s_cold = summarize(e_cold, engines), s_warm = summarize(e_warm, engines);
     stats s_ready = summarize(e_ready, engines), s_ratio = summarize(e_ratio, engines);
 
@@ -498,6 +551,14 @@ int hy_cli_bench(int argc, char **argv) {
         json_object_object_add(o, "runs", json_object_new_int(runs));
         json_object_object_add(o, "reference_compute_loop", stats_json(&noise));
         json_object_object_add(o, "reference_memory_loop", stats_json(&noise_mem));
+        if (rtt_min > 0) {
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, "median_ns", json_object_new_double(s_rtt.median));
+            json_object_object_add(r, "min_ns", json_object_new_double(s_rtt.min));
+            json_object_object_add(r, "runs_within_2x_min", json_object_new_int(n_near));
+            json_object_object_add(o, "reference_round_trip", r);
+            if (n_near > 1) json_object_object_add(o, "steady_round_trip_within_2x_min", stats_json(&s_near));
+        }
         json_object_object_add(o, "first_no_warmup_over_median", json_object_new_double(s_cold.median / steady.median));
         json_object_object_add(o, "first_after_warmup_over_median", json_object_new_double(s_warm.median / steady.median));
         json_object_object_add(o, "first_after_warmup_over_next_runs", json_object_new_double(s_ratio.median));
@@ -538,6 +599,14 @@ int hy_cli_bench(int argc, char **argv) {
                hy_model_num_threads(m));
         printf("  %-40s %9.2f ms  sd %.1f%%  (one read pass over 32 MiB after each run)\n",
                "reference memory loop median", noise_mem.median, 100.0 * noise_mem.sd / noise_mem.median);
+        if (rtt_min > 0) {
+            printf("  %-40s %9.0f ns  min %.0f  (threads 0 <-> 1 after each run: ~60 ns on one core complex)\n",
+                   "reference round trip median", s_rtt.median, s_rtt.min);
+            if (n_near > 1 && n_near < runs)
+                printf("  %-40s %9.1f ms  p90 %.1f  sd %.2f (%.1f%%)  (%d of %d runs)\n",
+                       "steady, round trip within 2x of its min", s_near.median, s_near.p90, s_near.sd,
+                       100.0 * s_near.sd / s_near.median, n_near, runs);
+        }
         printf("  %-40s %9.1f MB\n", "peak RSS", (double)rss / 1024.0);
         if (image)
             printf("  %-40s %9.1f ms  (decode + detect, %d runs%s)\n", "image in-process median", img_steady.median,
@@ -560,6 +629,8 @@ out:
     free(v);
     free(ref);
     free(refm);
+    free(rtt);
+    free(near);
     free(e_cold);
     free(e_warm);
     free(e_ready);
