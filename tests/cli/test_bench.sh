@@ -29,7 +29,8 @@ check "missing model: exit 1 naming it" '[ $rc -eq 1 ] && err_has "/nonexistent.
 
 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 5 --warmup 2
 check "table has every phase" 'out_has "^  load " && out_has "time to ready" && out_has "first inference, no warm-up" &&
-    out_has "first inference after warm-up" && out_has "steady median" && out_has "peak RSS"'
+    out_has "first inference after warm-up" && out_has "steady median" && out_has "peak RSS" &&
+    out_has "time to ready <= 4x steady \\+ 50 ms .*(met|not met)$" && out_has "stddev <= 5% of the median"'
 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 5 --json --image "$assets/images/bus.jpg" --cold-process 2
 check "--json has the measurements" '[ $rc -eq 0 ] && out_has "\"time_to_ready_ms\"" &&
     out_has "\"first_inference_after_warmup_ms\"" && out_has "\"stddev_ms\"" && out_has "\"cold_process_runs\": 2" &&
