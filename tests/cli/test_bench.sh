@@ -52,6 +52,13 @@ run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --engines 0
 check "--engines 0: exit 2" '[ $rc -eq 2 ] && err_has "engines"'
 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --no-warmup --json
 check "--no-warmup: zero warm-up passes" '[ $rc -eq 0 ] && out_has "\"warmup_runs\": 0"'
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --cold-idle 10
+check "--cold-idle without --cold-process: exit 2" '[ $rc -eq 2 ] && err_has "needs --cold-process"'
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --engines 1 --image "$assets/images/bus.jpg" \
+    --cold-process 1 --cold-idle 300 --json
+check "--cold-idle: recorded, and the process still timed" '[ $rc -eq 0 ] && out_has "\"cold_idle_ms\": 300" &&
+    out_has "\"cold_process_runs\": 1"'
+
 # page size: HY_HUGE_PAGES forces it either way, and the table says which was used
 HY_HUGE_PAGES=0 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --engines 1 --json
 check "HY_HUGE_PAGES=0: 4 KiB pages reported" '[ $rc -eq 0 ] && out_has "\"huge_pages\": false"'
