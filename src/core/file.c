@@ -163,9 +163,9 @@ void *hy__pages_map(size_t n) {
 }
 
 void hy__pages_populate(void *p, size_t off, size_t len) {
+    if (!p || !len) return;
     uint8_t *a = (uint8_t *)p + (off & ~(size_t)4095);
     size_t n = ((off + len + 4095) & ~(size_t)4095) - (off & ~(size_t)4095);
-    if (!p || !len) return;
 #ifdef MADV_POPULATE_WRITE
     if (madvise(a, n, MADV_POPULATE_WRITE) == 0) return;
 #endif

@@ -33,7 +33,7 @@ typedef struct cpu_ctx {
     size_t arena_size;
     uint8_t *pending, *populating; /* arena reserved by grow, not yet populated; being populated */
     size_t pending_size, populating_size;
-    atomic_int lock_failed; /* prepare touches weights on one thread while it plans on another */
+    atomic_int lock_failed; /* set where memory is locked, read by weights_touch on a pool thread */
 } cpu_ctx;
 
 struct hy__plan {
@@ -48,26 +48,26 @@ static void maybe_lock(cpu_ctx *c, const void *p, size_t n) {
                 strerror(errno));
 }
 
-/* Grows *buf to at least need bytes (aligned, zeroed). Only at prepare time. The new buffer
- * is reserved; the model has it populated (populate_begin / populate_chunk, on the pool's
- * threads) before the first pass, or mlock does when memory is locked. */
-static hy_status grow(cpu_ctx *c, void **buf, size_t *size, size_t need, const char *what) {
-    if (need <= *size && *buf) return HY_OK;
+/* Grows the arena to at least need bytes (aligned, zeroed). Only at prepare time. The new
+ * arena is reserved; the model has it populated (populate_begin / populate_chunk, on the
+ * pool's threads) before the first pass, or mlock does when memory is locked. */
+static hy_status arena_grow(cpu_ctx *c, size_t need) {
+    if (need <= c->arena_size && c->arena) return HY_OK;
     need = (need + 4095) & ~(size_t)4095;
     void *b = hy__pages_map(need);
-    if (!b) return hy__error(HY_ERR_NOMEM, "cpu backend: cannot allocate %zu-byte %s", need, what);
+    if (!b) return hy__error(HY_ERR_NOMEM, "cpu backend: cannot allocate a %zu-byte arena", need);
     if (c->lock_memory) {
         hy__pages_populate(b, 0, need);
     } else {
         c->pending = b;
         c->pending_size = need;
     }
-    if (*buf) {
-        if (c->lock_memory) munlock(*buf, *size);
-        hy__pages_free(*buf, *size);
+    if (c->arena) {
+        if (c->lock_memory) munlock(c->arena, c->arena_size);
+        hy__pages_free(c->arena, c->arena_size);
     }
-    *buf = b;
-    *size = need;
+    c->arena = b;
+    c->arena_size = need;
     maybe_lock(c, b, need);
     return HY_OK;
 }
@@ -218,7 +218,7 @@ static hy_status cpu_graph_prepare(hy__backend *be, const hy__graph *g, hy__plan
         if (n->ws_size < cpu_node_workspace(be, g, i))
             return hy__error(HY_ERR_INVALID_ARG, "cpu backend: %s: workspace not planned", n->name);
     }
-    hy_status st = grow(c, &c->arena, &c->arena_size, g->arena_size ? g->arena_size : 64, "arena");
+    hy_status st = arena_grow(c, g->arena_size ? g->arena_size : 64);
     if (st) return st;
     hy__plan *p = hy__calloc(1, sizeof *p);
     if (!p) return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory");
