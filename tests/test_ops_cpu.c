@@ -321,6 +321,10 @@ static const conv_case yolo_cases[] = {
     { 64, 64, 3, 3, 2, 1, 20, 20 },
     { 32, 32, 1, 1, 1, 0, 96, 128 }, // large P: several B blocks per thread
     { 3, 16, 3, 3, 2, 1, 192, 160 }, // stem, P = 7680 > one B block
+    // phase copies over 1 MB: bands of output rows (last band shorter)
+    { 3, 16, 3, 3, 2, 1, 480, 320 },  // stem at 480x320 (1.9 MB)
+    { 16, 32, 3, 3, 2, 1, 158, 240 }, // model.1 at 316x480 (2.5 MB)
+    { 32, 64, 3, 3, 2, 1, 120, 96 },  // model.3 (1.5 MB)
 };
 
 HY_TEST(conv_fast_vs_ref_yolov8n_shapes) {
@@ -370,6 +374,14 @@ HY_TEST(conv_fast_vs_ref_odd_shapes) {
         { 4, 12, 3, 3, 1, 1, 6, 801 },
         { 700, 9, 3, 3, 1, 1, 7, 5 },
         { 400, 4, 3, 3, 1, 1, 5, 1500 }, // V + M of a tile row over 16 MB: two bands
+        // banded phase copies: odd maps, stride 3, even and 5x5 kernels, 1x1 s2, one row
+        { 5, 9, 3, 3, 2, 1, 301, 257 },
+        { 3, 7, 3, 3, 3, 1, 610, 350 },
+        { 5, 9, 2, 2, 2, 0, 400, 401 },
+        { 4, 6, 5, 5, 2, 2, 300, 299 },
+        { 8, 8, 1, 1, 2, 0, 400, 300 },
+        { 2, 3, 3, 3, 2, 1, 20000, 7 }, // 14-wide rows: bands of many rows
+        { 600, 5, 3, 3, 2, 1, 3, 120 },  // one row over the band budget: bands of one row
     };
     char what[256];
     double e;
@@ -405,9 +417,19 @@ HY_TEST(conv_scratch_and_packed_sizes) {
     ASSERT_TRUE(hy__cpu_conv2d_packed_size(&d) >=
                 (size_t)80 * 64 * 9 * sizeof(float) + 80 * sizeof(float));
     ASSERT_TRUE(hy__cpu_conv2d_scratch_size(&d, 80, 80, 1) >= (size_t)64 * 82 * 82 * sizeof(float));
+    // s = 2: 4 stride phases of 41^2 per channel; 1.7 MB for 64 channels, so they are copied
+    // in bands of output rows, one buffer per thread (L2-sized), not as one copy of x
     d.stride = 2;
-    ASSERT_TRUE(hy__cpu_conv2d_scratch_size(&d, 80, 80, 1) >=
-                (size_t)4 * 64 * 41 * 41 * sizeof(float));
+    const size_t full = (size_t)4 * 64 * 41 * 41 * sizeof(float);
+    const size_t b1 = hy__cpu_conv2d_scratch_size(&d, 80, 80, 1),
+                 b2 = hy__cpu_conv2d_scratch_size(&d, 80, 80, 2);
+    ASSERT_TRUE(b1 >= (size_t)4 * 64 * 2 * 41 * sizeof(float)); // >= 1 output row + 1 halo row
+    ASSERT_TRUE(b1 <= full / 4);
+    ASSERT_TRUE(b2 > b1 && b2 <= 2 * b1);
+    // a small phase copy (16 channels: 113 KB) stays one copy shared by the threads
+    d.cin = 16;
+    ASSERT_TRUE(hy__cpu_conv2d_scratch_size(&d, 80, 80, 1) >= (size_t)4 * 16 * 41 * 41 * sizeof(float));
+    ASSERT_TRUE(hy__cpu_conv2d_scratch_size(&d, 80, 80, 2) == hy__cpu_conv2d_scratch_size(&d, 80, 80, 1));
     hy__conv2d_desc pw = {
         .cin = 64, .cout = 80, .kh = 1, .kw = 1, .stride = 1, .pad = 0, .act = HY_ACT_NONE
     };
@@ -556,7 +578,10 @@ HY_TEST(detect_vs_double) {
                                              (ay + (dist[3] - dist[1]) / 2) * s,
                                              (dist[0] + dist[2]) * s, (dist[1] + dist[3]) * s };
                     for (int r = 0; r < 4; r++)
-                        worst = fmax(worst, fabs(out[(size_t)r * A + base + a] - want[r]) / (1 + fabs(want[r])));
+                        // relative to the terms' size: x = (ax + (d2 - d0)/2) * s cancels
+                        worst = fmax(worst, fabs(out[(size_t)r * A + base + a] - want[r]) /
+                                                (1 + s * (fmax(ax, ay) + fmax(fmax(dist[0], dist[1]),
+                                                                              fmax(dist[2], dist[3])))));
                     for (int k = 0; k < NC; k++)
                         ASSERT_TRUE(out[(size_t)(4 + k) * A + base + a] == lv[l].cls[(size_t)k * hw + a]);
                 }

@@ -87,6 +87,10 @@ void hy__cpu_act(const float *x, size_t n, int act, float *y, int isa) {
 #define B_BLOCK_BYTES (384 * 1024) /* B block (kc x nc) target: part of a 1 MB L2 */
 #define NC_MAX 4096
 #define XG_SLACK 64 /* floats after xg: pad-column reads past the last plane */
+#define XG_SHARED_MAX ((size_t)1 << 20) /* larger phase copies go in bands (BANDED) */
+#define XG_BAND_BYTES ((size_t)512 << 10) /* one band's phase copy: stays in L2 */
+#define XG_MIN_BANDS 16 /* bands per conv at least (load balance), whatever the threads */
+#define XG_MIN_BAND_COLS 256 /* GEMM columns per band at least: A is re-read once per band */
 
 /* How B is formed:
  *  POINTWISE  1x1 stride 1 pad 0: B is x itself, (cin, h*w); row k starts at x + k*P.
@@ -98,7 +102,14 @@ void hy__cpu_act(const float *x, size_t n, int act, float *y, int isa) {
  *             so the kernel reads im2col rows in place (no gathers, no bounds tests, 9x less
  *             memory than an im2col for 3x3). Columns with ox >= ow are computed and dropped by
  *             the epilogue (segments): wq/ow - 1 extra work, 10% at 20x20 for 3x3 s1, 5% at
- *             40->20 for 3x3 s2, 1-2% at 80 and up. */
+ *             40->20 for 3x3 s2, 1-2% at 80 and up.
+ *  BANDED     GRID with a phase copy over XG_SHARED_MAX (the stem convs: 3.7-5 MB at 640):
+ *             output rows go in bands of `band` rows, each a work item; a thread copies the
+ *             band's phase rows (band + (kh-1)/s of each plane) into its own buffer, which stays
+ *             in L2, and computes every cout of the band from it. No shared copy, no barrier
+ *             between copy and GEMM, and the scratch is nth small buffers instead of one copy
+ *             of x (the arena's peak at the stem). Every output sums the same K terms in the
+ *             same order as GRID: results are identical. */
 enum { MODE_POINTWISE, MODE_GRID };
 
 typedef struct conv_plan {
@@ -109,7 +120,9 @@ typedef struct conv_plan {
     int kc, nkb; /* K in nkb blocks of <= kc rows */
     int nc;      /* columns per B block, multiple of NR */
     int rowtile; /* GRID: tiles stop at row ends (pad columns skipped) instead of spanning rows */
-    size_t xg_bytes;   /* shared phase-split padded input, multiple of 64 (GRID) */
+    size_t xg_bytes;   /* phase-split padded input, multiple of 64: shared (GRID), per
+                          thread and one band of planes hq = band + (kh-1)/s rows (BANDED) */
+    int band, nband;   /* BANDED: output rows per band, bands; band = 0 otherwise */
     size_t per_thread; /* per-thread bytes (one packed B panel), multiple of 64 */
 } conv_plan;
 
@@ -131,6 +144,17 @@ static void plan_make(const hy__gemm_kernel *kr, const hy__conv2d_desc *d, int h
         pl->wq = (w + 2 * d->pad + s - 1) / s;
         pl->xg_bytes =
             round_up(((size_t)s * s * d->cin * pl->hq * pl->wq + XG_SLACK) * sizeof(float), 64);
+        // Band rows depend on the shape only (not on threads): scratch grows with nth.
+        const size_t row = (size_t)s * s * d->cin * pl->wq * sizeof(float); // one plane row each
+        const int extra = (d->kh - 1) / s, fit = (int)(XG_BAND_BYTES / row) - extra;
+        int band = HY_MIN(HY_MAX(fit, 1), (pl->oh + XG_MIN_BANDS - 1) / XG_MIN_BANDS);
+        band = HY_MAX(band, (XG_MIN_BAND_COLS + pl->wq - 1) / pl->wq);
+        if (pl->xg_bytes > XG_SHARED_MAX && band < pl->oh) {
+            pl->band = band;
+            pl->nband = (pl->oh + band - 1) / band;
+            pl->hq = band + extra;
+            pl->xg_bytes = round_up(((size_t)pl->hq * row / sizeof(float) + XG_SLACK) * sizeof(float), 64);
+        }
     }
     pl->Q = pl->oh * pl->wq;
     if (pl->mode == MODE_GRID) {
@@ -175,7 +199,8 @@ size_t hy__cpu_conv2d_scratch_size(const hy__conv2d_desc *d, int h, int w, int n
         conv_plan pl;
         plan_make(kernels[i], d, h, w, &pl);
         // + 64: alignment slack (scratch may come unaligned)
-        best = HY_MAX(best, pl.xg_bytes + pl.per_thread * (size_t)HY_MAX(nth, 1) + 64);
+        const size_t xg = pl.band ? pl.xg_bytes * (size_t)HY_MAX(nth, 1) : pl.xg_bytes;
+        best = HY_MAX(best, xg + pl.per_thread * (size_t)HY_MAX(nth, 1) + 64);
     }
     return best;
 }
@@ -366,12 +391,20 @@ typedef struct conv_task {
     int h, w;
     const float *add; // (cout, oh, ow) or NULL
     float *y;         // (cout, oh, ow)
-    float *xg;        // (s*s, cin, hq, wq) + slack, GRID only
+    float *xg;        // (s*s, cin, hq, wq) + slack: GRID; BANDED: nth of them, xg_bytes apart
     char *bufs;       // 64-aligned, nth * per_thread
     int qw, nqb;      // work items: column blocks of qw columns (nqb of them) ...
     int mg, nmg;      // ... times groups of mg cout micro-panels (nmg of them)
     hy__workq wq;     // items handed out dynamically: (column block, panel group)
 } conv_task;
+
+/* Where conv_block reads B and writes y: the whole conv, or one band of output rows. */
+typedef struct conv_view {
+    const float *b;   // x (POINTWISE) or a phase copy (GRID, BANDED)
+    float *y;         // output row 0 of the view, (cout, P) with P the whole map
+    const float *add; // same offset as y, or NULL
+    int Q;            // GEMM columns of the view
+} conv_view;
 
 /* Offset of B row k at column 0: in x (POINTWISE), or in xg (GRID: tap ky, kx of channel ci). */
 static ptrdiff_t b_row(const conv_task *t, int k) {
@@ -404,69 +437,105 @@ static int grid_segs(const conv_plan *pl, int q0, int n, hy__gemm_seg *segs) {
 
 // --- driver -----------------------------------------------------------------------------
 
-/* xg[ph][ci][i][j] = x[ci][i*s + ry - pad][j*s + rx - pad] or 0 outside x, ph = ry*s + rx.
- * Work items are padded input rows (ci, i*s + ry); each writes its s phase rows (rx = 0..s-1)
- * back to back, so every input row is read from memory once. */
-static void phase_worker(void *ctx, int ith, int nth) {
-    conv_task *t = ctx;
+/* The s phase rows (rx = 0..s-1) of padded input row prow of channel ci, at plane row i of xg
+ * (planes of hq rows): xg[ph][ci][i][j] = xpad[ci][prow][j*s + rx], ph = (prow % s)*s + rx,
+ * xpad being x zero-padded by pad. Each input row is read from memory once. */
+static void phase_rows(const conv_task *t, float *xg, int ci, int i, int prow) {
     const conv_plan *pl = &t->pl;
     const int p = t->d->pad, s = t->d->stride, w = t->w, h = t->h, cin = t->d->cin, wq = pl->wq;
     const size_t plane = (size_t)pl->hq * wq;
-    long r0, r1; // (ci, padded row) items
-    while (hy__workq_take(&t->wq, &r0, &r1))
-    for (size_t r = (size_t)r0; r < (size_t)r1; r++) {
-        const int ci = (int)(r / ((size_t)pl->hq * s)), prow = (int)(r % ((size_t)pl->hq * s));
-        const int i = prow / s, ry = prow % s, yy = prow - p;
-        const float *src = yy >= 0 && yy < h ? t->x + ((size_t)ci * h + yy) * w : NULL;
-        for (int rx = 0; rx < s; rx++) {
-            float *dst = t->xg + ((size_t)(ry * s + rx) * cin + ci) * plane + (size_t)i * wq;
-            if (!src) {
-                memset(dst, 0, (size_t)wq * sizeof(float));
-                continue;
-            }
-            // dst[j] = src[j*s + rx - p] for j in [j0, j1), where that column is inside x
-            const int j0 = HY_MIN((p - rx + s - 1) / s, wq); // p - rx > -s: rounds up
-            const int last = w - 1 + p - rx;                 // j*s <= last
-            const int j1 = last < 0 ? j0 : HY_MAX(HY_MIN(last / s + 1, wq), j0);
-            memset(dst, 0, (size_t)j0 * sizeof(float));
-            const float *sp = src + j0 * s + rx - p;
-            if (s == 1)
-                memcpy(dst + j0, sp, (size_t)(j1 - j0) * sizeof(float));
-            else if (s == 2)
-                for (int j = 0; j < j1 - j0; j++) dst[j0 + j] = sp[2 * j];
-            else
-                for (int j = 0; j < j1 - j0; j++) dst[j0 + j] = sp[(size_t)j * s];
-            memset(dst + j1, 0, (size_t)(wq - j1) * sizeof(float));
+    const int ry = prow % s, yy = prow - p;
+    const float *src = yy >= 0 && yy < h ? t->x + ((size_t)ci * h + yy) * w : NULL;
+    for (int rx = 0; rx < s; rx++) {
+        float *dst = xg + ((size_t)(ry * s + rx) * cin + ci) * plane + (size_t)i * wq;
+        if (!src) {
+            memset(dst, 0, (size_t)wq * sizeof(float));
+            continue;
         }
+        // dst[j] = src[j*s + rx - p] for j in [j0, j1), where that column is inside x
+        const int j0 = HY_MIN((p - rx + s - 1) / s, wq); // p - rx > -s: rounds up
+        const int last = w - 1 + p - rx;                 // j*s <= last
+        const int j1 = last < 0 ? j0 : HY_MAX(HY_MIN(last / s + 1, wq), j0);
+        memset(dst, 0, (size_t)j0 * sizeof(float));
+        const float *sp = src + j0 * s + rx - p;
+        if (s == 1)
+            memcpy(dst + j0, sp, (size_t)(j1 - j0) * sizeof(float));
+        else if (s == 2)
+            for (int j = 0; j < j1 - j0; j++) dst[j0 + j] = sp[2 * j];
+        else
+            for (int j = 0; j < j1 - j0; j++) dst[j0 + j] = sp[(size_t)j * s];
+        memset(dst + j1, 0, (size_t)(wq - j1) * sizeof(float));
     }
-    if (ith == nth - 1) memset(t->xg + (size_t)s * s * cin * plane, 0, XG_SLACK * sizeof(float));
 }
 
-static void conv_block(const conv_task *t, int ith, int q0, int q1, int mp0, int mp1);
+/* GRID: the shared phase copy. Work items are padded input rows (ci, i*s + ry). */
+static void phase_worker(void *ctx, int ith, int nth) {
+    conv_task *t = ctx;
+    const conv_plan *pl = &t->pl;
+    const int s = t->d->stride, cin = t->d->cin;
+    long r0, r1; // (ci, padded row) items
+    while (hy__workq_take(&t->wq, &r0, &r1))
+        for (size_t r = (size_t)r0; r < (size_t)r1; r++) {
+            const int ci = (int)(r / ((size_t)pl->hq * s)), prow = (int)(r % ((size_t)pl->hq * s));
+            phase_rows(t, t->xg, ci, prow / s, prow);
+        }
+    if (ith == nth - 1)
+        memset(t->xg + (size_t)s * s * cin * pl->hq * pl->wq, 0, XG_SLACK * sizeof(float));
+}
+
+static void conv_block(const conv_task *t, const conv_view *v, int ith, int q0, int q1, int mp0,
+                       int mp1);
 
 static void conv_worker(void *ctx, int ith, int nth) {
     conv_task *t = ctx;
     (void)nth;
     const int Q = t->pl.Q, mpanels = (t->d->cout + t->kr->mr - 1) / t->kr->mr;
+    const conv_view v = { t->pl.mode == MODE_GRID ? t->xg : t->x, t->y, t->add, Q };
     long i0, i1;
     while (hy__workq_take(&t->wq, &i0, &i1))
         for (long it = i0; it < i1; it++) { // column block major: its panel groups run together
             const int qb = (int)(it / t->nmg), g = (int)(it % t->nmg);
             const int q0 = qb * t->qw, q1 = HY_MIN(Q, q0 + t->qw);
             const int mp0 = g * t->mg, mp1 = HY_MIN(mpanels, mp0 + t->mg);
-            if (q0 < q1 && mp0 < mp1) conv_block(t, ith, q0, q1, mp0, mp1);
+            if (q0 < q1 && mp0 < mp1) conv_block(t, &v, ith, q0, q1, mp0, mp1);
+        }
+}
+
+/* BANDED: items are bands of output rows; each copied into this thread's buffer, then every
+ * cout of it computed from there. */
+static void band_worker(void *ctx, int ith, int nth) {
+    conv_task *t = ctx;
+    const conv_plan *pl = &t->pl;
+    (void)nth;
+    const int s = t->d->stride, cin = t->d->cin, rows = pl->hq;
+    const int mpanels = (t->d->cout + t->kr->mr - 1) / t->kr->mr;
+    float *xb = (float *)((char *)t->xg + (size_t)ith * pl->xg_bytes);
+    memset(xb + (size_t)s * s * cin * rows * pl->wq, 0, XG_SLACK * sizeof(float));
+    long b0, b1;
+    while (hy__workq_take(&t->wq, &b0, &b1))
+        for (long b = b0; b < b1; b++) {
+            const int oy0 = (int)b * pl->band, n = HY_MIN(pl->band, pl->oh - oy0);
+            // plane rows past n + (kh-1)/s (last band) are not read for kept outputs
+            const int need = HY_MIN(rows, n + (t->d->kh - 1) / s);
+            for (int ci = 0; ci < cin; ci++)
+                for (int i = 0; i < need; i++)
+                    for (int ry = 0; ry < s; ry++) phase_rows(t, xb, ci, i, (oy0 + i) * s + ry);
+            const size_t off = (size_t)oy0 * pl->ow;
+            const conv_view v = { xb, t->y + off, t->add ? t->add + off : NULL, n * pl->wq };
+            conv_block(t, &v, ith, 0, v.Q, 0, mpanels);
         }
 }
 
 /* Columns [q0, q1) x micro-panels [mp0, mp1) of the output, every K block. */
-static void conv_block(const conv_task *t, int ith, int q0, int q1, int mp0, int mp1) {
+static void conv_block(const conv_task *t, const conv_view *v, int ith, int q0, int q1, int mp0,
+                       int mp1) {
     const hy__conv2d_desc *d = t->d;
     const hy__gemm_kernel *kr = t->kr;
     const conv_plan *pl = &t->pl;
-    const int mr = kr->mr, nr = kr->nr, Q = pl->Q, K = pl->K, P = pl->oh * pl->ow;
+    const int mr = kr->mr, nr = kr->nr, Q = v->Q, K = pl->K, P = pl->oh * pl->ow;
 
     float *bb = (float *)(t->bufs + (size_t)ith * pl->per_thread); // (kc, NR) POINTWISE tail
-    const float *bsrc = pl->mode == MODE_GRID ? t->xg : t->x;
+    const float *bsrc = v->b;
     ptrdiff_t boff[KC_MAX]; // (kc) B row offsets of the current K block
     hy__gemm_seg segs[64];
     HY_ASSERT(nr / 2 + 2 <= (int)HY_ARRAY_LEN(segs) && pl->kc <= KC_MAX);
@@ -479,8 +548,8 @@ static void conv_block(const conv_task *t, int ith, int q0, int q1, int mp0, int
             for (int mp = mp0; mp < mp1; mp++) {
                 const int m = mp * mr, mv = HY_MIN(mr, d->cout - m);
                 const float *ap = t->a + ((size_t)mp * K + k0) * mr; // (kc, MR)
-                float *yrow = t->y + (size_t)m * P;                  // (mv, P)
-                const float *addrow = t->add ? t->add + (size_t)m * P : NULL;
+                float *yrow = v->y + (size_t)m * P;                  // (mv, P)
+                const float *addrow = v->add ? v->add + (size_t)m * P : NULL;
                 e.bias = t->bias + m;
                 for (int j = 0, n; j < nc; j += n) {
                     const int q = qc + j;
@@ -662,13 +731,13 @@ void hy__cpu_conv2d(const hy__conv2d_desc *d, const void *packed, const float *x
     t.bias = (const float *)((const char *)t.a + packed_bytes_a(d, t.kr->mr));
     char *base = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     t.xg = (float *)base;
-    t.bufs = base + t.pl.xg_bytes;
+    const int nth = hy__threadpool_size(tp);
+    t.bufs = base + t.pl.xg_bytes * (size_t)(t.pl.band ? nth : 1);
 
     // Work items: column blocks (at most one B block, nc, wide; at least one per thread when
     // the columns allow, in SIMD-width units) times groups of cout micro-panels, enough items
     // for ~4 per thread so that a slower thread hands its share to the others. Blocks take
     // every panel group in a row, so a B block is mostly reused while it is still cached.
-    const int nth = hy__threadpool_size(tp);
     const int mpanels = (d->cout + t.kr->mr - 1) / t.kr->mr;
     const int units = (t.pl.Q + t.kr->vl - 1) / t.kr->vl;
     const int per_thread = (units + nth - 1) / nth * t.kr->vl;
@@ -678,6 +747,12 @@ void hy__cpu_conv2d(const hy__conv2d_desc *d, const void *packed, const float *x
     t.nmg = nth > 1 ? HY_MIN(mpanels, HY_MAX(1, (4 * nth + t.nqb - 1) / t.nqb)) : 1;
     t.mg = (mpanels + t.nmg - 1) / t.nmg;
     t.nmg = (mpanels + t.mg - 1) / t.mg;
+    if (t.pl.band) {
+        hy__workq_init(&t.wq, t.pl.nband, nth, 0, 1);
+        t.wq.chunk = 1;
+        hy__threadpool_run(tp, band_worker, &t);
+        return;
+    }
     if (t.pl.mode == MODE_GRID) {
         hy__workq_init(&t.wq, (long)d->cin * t.pl.hq * d->stride, nth, 8, 16);
         hy__threadpool_run(tp, phase_worker, &t);
