@@ -65,6 +65,12 @@ void hy__pages_free(void *p, size_t n);
 #define HY_PAGES_CHUNK ((size_t)2 << 20)
 void *hy__pages_map(size_t n);
 void hy__pages_populate(void *p, size_t off, size_t len);
+/* Maps the whole 4 KiB pages inside [p, p + n) of any writable buffer (a malloc'd one too)
+ * before it is written, when some are not mapped yet (a fresh malloc: glibc mmaps large
+ * blocks): one batched kernel call instead of a trap per page (a 810x1080 decode in a fresh
+ * process: ~5.4 -> ~4.0 ms). Advisory: nothing is written, errors are ignored; a buffer
+ * already mapped (heap reuse in a warm process) costs a mincore scan (~3 us per MiB). */
+void hy__prefault(void *p, size_t n);
 
 /* Whether hy__pages_alloc puts buffers of 2 MiB and more on transparent huge pages:
  * HY_HUGE_PAGES=1|on|yes / 0|off|no in the environment, else (unset or "auto") yes unless
