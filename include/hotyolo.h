@@ -202,9 +202,13 @@ typedef struct hy_engine_stats {
     int rewarms;             /* hy_model_rewarm calls */
     uint64_t n_inferences;   /* forward passes run for callers (not warm-up) */
     int memory_locked;       /* 1 when lock_memory was asked and every mlock succeeded */
-    int huge_pages;          /* 1: arenas and scratch on 2 MiB transparent huge pages; 0: 4 KiB
-                                pages (HY_HUGE_PAGES=0, or "auto" on a VM whose host takes free
-                                pages back; docs/design.md) */
+    int huge_pages;          /* 1: the arena on 2 MiB transparent huge pages; 0: 4 KiB pages
+                                (HY_HUGE_PAGES=0, "auto" on a VM whose host takes free pages
+                                back, or =probe when huge pages were found slow; docs/design.md) */
+    double huge_page_probe_ms; /* HY_HUGE_PAGES=probe: the last arena's chunks try huge pages
+                                while each 2 MiB one populates in under 0.5 ms; the time of the
+                                one that decided (the first, or the slow one after which 4 KiB
+                                pages were used); -1: no probe */
 } hy_engine_stats;
 hy_status hy_model_engine_stats(const hy_model *m, hy_engine_stats *out);
 

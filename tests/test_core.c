@@ -53,6 +53,7 @@ typedef struct {
     uint8_t *p;
     size_t n;
     int first; /* chunk this thread starts with; it then takes every other one */
+    hy__pages_probe *probe; /* NULL: hy__pages_populate */
 } pop_arg;
 
 static void *pop_thread(void *arg) {
@@ -61,7 +62,10 @@ static void *pop_thread(void *arg) {
     for (size_t i = (size_t)a->first; i < chunks; i += 2) {
         size_t k = chunks - 1 - i; /* back to front */
         size_t off = k * HY_PAGES_CHUNK;
-        hy__pages_populate(a->p, off, HY_MIN(HY_PAGES_CHUNK, a->n - off));
+        if (a->probe)
+            hy__pages_populate_probed(a->p, off, HY_MIN(HY_PAGES_CHUNK, a->n - off), a->probe);
+        else
+            hy__pages_populate(a->p, off, HY_MIN(HY_PAGES_CHUNK, a->n - off));
     }
     return NULL;
 }
@@ -76,7 +80,7 @@ HY_TEST(pages_map_then_populate_in_chunks_from_two_threads) {
     ASSERT_EQ((uintptr_t)p % 4096, 0);
     size_t pages = (n + 4095) / 4096;
     ASSERT_TRUE(resident_pages(p, n) < pages); /* reserved, not populated */
-    pop_arg a0 = {p, n, 0}, a1 = {p, n, 1};
+    pop_arg a0 = {p, n, 0, NULL}, a1 = {p, n, 1, NULL};
     pthread_t th;
     ASSERT_EQ(pthread_create(&th, NULL, pop_thread, &a1), 0);
     pop_thread(&a0);
@@ -88,6 +92,40 @@ HY_TEST(pages_map_then_populate_in_chunks_from_two_threads) {
     hy__pages_populate(p, n - 1, 1); /* again, and a range inside one page: harmless */
     hy__pages_free(p, n);
     ASSERT_EQ(hy__alloc_live(), live);
+}
+
+/* The same with the huge-page probe (HY_HUGE_PAGES=probe; ctest runs test_core with it too):
+ * every page mapped and zero whichever page size each chunk got; the probe ran once on a
+ * whole 2 MiB chunk and reached a verdict. Other policies: a plain populate. */
+HY_TEST(pages_populate_probed_maps_everything_and_decides) {
+    size_t n = ((size_t)9 << 20) + 4321; /* 4 whole chunks + a partial one */
+    uint8_t *p = hy__pages_map(n);
+    ASSERT_TRUE(p != NULL);
+    hy__pages_probe pr;
+    hy__pages_probe_reset(&pr);
+    ASSERT_EQ(atomic_load(&pr.probe_us), -1);
+    pop_arg a0 = {p, n, 0, &pr}, a1 = {p, n, 1, &pr};
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, pop_thread, &a1), 0);
+    pop_thread(&a0);
+    pthread_join(th, NULL);
+    ASSERT_EQ(resident_pages(p, n), (n + 4095) / 4096);
+    size_t nz = 0;
+    for (size_t o = 0; o < n; o++) nz += p[o] != 0;
+    ASSERT_EQ(nz, 0);
+    const int state = atomic_load(&pr.state), huge = atomic_load(&pr.huge_chunks), us = atomic_load(&pr.probe_us);
+    printf("  policy %d: probe %d us, %d of 4 whole chunks on huge pages, verdict %s\n", hy__huge_pages(), us,
+           huge, state == 2 ? "huge" : state == 3 ? "4 KiB" : "none");
+    if (hy__huge_pages() == HY_PAGES_PROBE) {
+        ASSERT_TRUE(us >= 0);
+        ASSERT_TRUE(state == 2 || state == 3);
+        ASSERT_TRUE(huge >= 1 && huge <= 4); /* the partial chunk never */
+        ASSERT_TRUE(state == 3 || us < (int)(HY_PAGES_PROBE_MS * 1000));
+    } else { /* forced: plain populate */
+        ASSERT_EQ(us, -1);
+        ASSERT_EQ(huge, 0);
+    }
+    hy__pages_free(p, n);
 }
 
 /* A fake sysfs: root/bus/virtio/drivers/virtio_balloon/<dev>/features = bits (NULL: the
@@ -155,7 +193,11 @@ HY_TEST(free_page_reporting_read_from_the_balloon_features) {
 
 HY_TEST(huge_pages_policy_follows_the_environment_then_the_host) {
     const char *e = getenv("HY_HUGE_PAGES");
-    int want = e && !strcmp(e, "0") ? 0 : e && !strcmp(e, "1") ? 1 : !hy__free_page_reporting("/sys");
+    int want = e && !strcmp(e, "0")       ? HY_PAGES_SMALL
+               : e && !strcmp(e, "1")     ? HY_PAGES_HUGE
+               : e && !strcmp(e, "probe") ? HY_PAGES_PROBE
+               : hy__free_page_reporting("/sys") ? HY_PAGES_SMALL
+                                                 : HY_PAGES_HUGE;
     ASSERT_EQ(hy__huge_pages(), want);
 }
 

@@ -247,11 +247,17 @@ static void first_pass_faults(hy_model *m, const char *what) {
     /* ASan maps its shadow of the arena (1/8 of it) on first use: those faults are not ours */
     const char *san = getenv("HY_TEST_SANITIZED");
     int sanitized = san && *san && strcmp(san, "0") != 0;
-    printf("  %s: page faults: first pass %ld, second %ld (%s pages%s)\n", what, f1 - f0, f2 - f1,
-           hy__huge_pages() ? "huge" : "4 KiB", sanitized ? "; sanitizer build: not compared" : "");
-    int same = memcmp(y, y2, ny * sizeof *y) == 0;
     hy_engine_stats s;
     ASSERT_OK(hy_model_engine_stats(m, &s));
+    printf("  %s: page faults: first pass %ld, second %ld (arena on %s pages, policy %d, probe %.2f ms%s)\n",
+           what, f1 - f0, f2 - f1, s.huge_pages ? "huge" : "4 KiB", hy__huge_pages(), s.huge_page_probe_ms,
+           sanitized ? "; sanitizer build: not compared" : "");
+    int same = memcmp(y, y2, ny * sizeof *y) == 0;
+    /* the probe ran on the arena (at 640 several 2 MiB chunks) exactly when the policy says */
+    if (hy__huge_pages() == HY_PAGES_PROBE)
+        ASSERT_TRUE(s.huge_page_probe_ms >= 0);
+    else
+        ASSERT_TRUE(s.huge_page_probe_ms == -1 && s.huge_pages == (hy__huge_pages() == HY_PAGES_HUGE));
     free(x);
     free(y);
     free(y2);

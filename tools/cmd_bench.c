@@ -553,6 +553,9 @@ int hy_cli_bench(int argc, char **argv) {
         json_object_object_add(o, "load_ms", json_object_new_double(es.load_ms));
         json_object_object_add(o, "prepare_ms", json_object_new_double(es.prepare_ms));
         json_object_object_add(o, "huge_pages", json_object_new_boolean(es.huge_pages));
+        json_object_object_add(o, "huge_page_probe_ms", es.huge_page_probe_ms >= 0
+                                                             ? json_object_new_double(es.huge_page_probe_ms)
+                                                             : NULL);
         json_object_object_add(o, "warmup_ms", json_object_new_double(es.warmup_ms));
         json_object_object_add(o, "first_warmup_pass_ms", json_object_new_double(es.first_warmup_ms));
         json_object_object_add(o, "last_warmup_pass_ms", json_object_new_double(es.last_warmup_ms));
@@ -597,8 +600,13 @@ int hy_cli_bench(int argc, char **argv) {
         printf("hotyolo bench: %s (%s), %dx%d, %d threads, %d warm-up passes, %d runs, %d engines\n", model,
                hy_model_format(m), imgsz, imgsz, hy_model_num_threads(m), warmup, runs, engines);
         printf("  %-40s %9.1f ms\n", "load", es.load_ms);
-        printf("  %-40s %9.1f ms  (%s)\n", "prepare (plan, arena, weights)", es.prepare_ms,
-               es.huge_pages ? "2 MiB huge pages" : "4 KiB pages; HY_HUGE_PAGES in docs/design.md");
+        char pages[128];
+        if (es.huge_page_probe_ms >= 0)
+            snprintf(pages, sizeof pages, "%s: a 2 MiB huge page took %.2f ms; HY_HUGE_PAGES in docs/design.md",
+                     es.huge_pages ? "2 MiB huge pages" : "4 KiB pages", es.huge_page_probe_ms);
+        else
+            snprintf(pages, sizeof pages, "%s", es.huge_pages ? "2 MiB huge pages" : "4 KiB pages; HY_HUGE_PAGES in docs/design.md");
+        printf("  %-40s %9.1f ms  (%s)\n", "prepare (plan, arena, weights)", es.prepare_ms, pages);
         printf("  %-40s %9.1f ms (first pass %.1f, last %.1f)\n", "warm-up", es.warmup_ms, es.first_warmup_ms,
                es.last_warmup_ms);
         printf("  %-40s %9.1f ms  (median of %d engines)\n", "time to ready", s_ready.median, engines);

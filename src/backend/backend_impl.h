@@ -80,5 +80,8 @@ hy_status hy__backend_cpu_create(const hy__backend_params *p, hy__backend **out)
 int hy__backend_cpu_threads(const hy__backend *be);
 /* The CPU backend's thread pool, for host-side work around the graph (letterbox). */
 hy__threadpool *hy__backend_cpu_pool(const hy__backend *be);
+/* Whether the arena went on huge pages (HY_HUGE_PAGES policy, or the probe's verdict for the
+ * last populated arena: any chunk on huge pages) and the probe's time (-1: none). */
+int hy__backend_cpu_arena_pages(const hy__backend *be, double *probe_ms);
 
 #endif

@@ -65,6 +65,20 @@ void hy__pages_free(void *p, size_t n);
 #define HY_PAGES_CHUNK ((size_t)2 << 20)
 void *hy__pages_map(size_t n);
 void hy__pages_populate(void *p, size_t off, size_t len);
+/* Under HY_PAGES_PROBE, one buffer's chunks share a probe: the first whole 2 MiB chunk is
+ * populated on a huge page and timed; while huge chunks take under HY_PAGES_PROBE_MS each (the
+ * host backs them: ~0.2 ms here, against ~0.8 ms for 2 MiB of 4 KiB pages) the following ones
+ * go on huge pages too, else (a host fault per 4 KiB, or compaction: 1-4 ms) the rest go on 4
+ * KiB pages. Other policies: hy__pages_populate. Zero the probe before the first chunk. */
+#define HY_PAGES_PROBE_MS 0.5
+typedef struct hy__pages_probe {
+    atomic_int state;       /* 0 undecided, 1 probing, 2 huge, 3 small */
+    atomic_int huge_chunks; /* chunks populated on huge pages */
+    atomic_int probe_us;    /* the huge chunk's populate time that decided, microseconds: the
+                               probe's, or the slow one that stopped huge pages (-1: none) */
+} hy__pages_probe;
+void hy__pages_probe_reset(hy__pages_probe *pr);
+void hy__pages_populate_probed(void *p, size_t off, size_t len, hy__pages_probe *pr);
 /* Maps the whole 4 KiB pages inside [p, p + n) of any writable buffer (a malloc'd one too)
  * before it is written, when some are not mapped yet (a fresh malloc: glibc mmaps large
  * blocks): one batched kernel call instead of a trap per page (a 810x1080 decode in a fresh
@@ -72,9 +86,13 @@ void hy__pages_populate(void *p, size_t off, size_t len);
  * already mapped (heap reuse in a warm process) costs a mincore scan (~3 us per MiB). */
 void hy__prefault(void *p, size_t n);
 
-/* Whether hy__pages_alloc puts buffers of 2 MiB and more on transparent huge pages:
- * HY_HUGE_PAGES=1|on|yes / 0|off|no in the environment, else (unset or "auto") yes unless
- * the kernel hands free pages back to a hypervisor (hy__free_page_reporting). Read once. */
+/* Whether buffers of 2 MiB and more go on transparent huge pages: HY_HUGE_PAGES=1|on|yes
+ * (HY_PAGES_HUGE) / 0|off|no (HY_PAGES_SMALL) / probe (HY_PAGES_PROBE: arenas try huge pages
+ * chunk by chunk while the host backs them, hy__pages_populate_probed; hy__pages_alloc uses
+ * 4 KiB pages) in the environment, else (unset or "auto") HY_PAGES_HUGE unless the kernel
+ * hands free pages back to a hypervisor (hy__free_page_reporting): HY_PAGES_SMALL. Read
+ * once. */
+enum { HY_PAGES_SMALL = 0, HY_PAGES_HUGE = 1, HY_PAGES_PROBE = 2 };
 int hy__huge_pages(void);
 /* 1 when a virtio-balloon device under sysfs_root ("/sys") has negotiated free page
  * reporting (feature bit 5): free memory is returned to the host in >= 2 MiB blocks and a

@@ -130,8 +130,10 @@ int hy__huge_pages(void) {
             w = 0;
         else if (e && (!strcmp(e, "1") || !strcmp(e, "on") || !strcmp(e, "yes")))
             w = 1;
+        else if (e && !strcmp(e, "probe"))
+            w = HY_PAGES_PROBE;
         else
-            w = !hy__free_page_reporting("/sys");
+            w = hy__free_page_reporting("/sys") ? HY_PAGES_SMALL : HY_PAGES_HUGE;
         atomic_store_explicit(&wanted, w, memory_order_relaxed);
     }
     return w;
@@ -143,7 +145,8 @@ void *hy__pages_map(size_t n) {
     if (n == 0) n = 1;
     size_t span = pages_span(n);
     void *p;
-    if (span < HY_HUGE || !hy__huge_pages()) {
+    const int policy = hy__huge_pages();
+    if (span < HY_HUGE || policy == HY_PAGES_SMALL) {
         p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) return NULL;
     } else {
@@ -153,8 +156,9 @@ void *hy__pages_map(size_t n) {
         uint8_t *a = (uint8_t *)(((uintptr_t)raw + HY_HUGE - 1) & ~(uintptr_t)(HY_HUGE - 1));
         if (a > raw) munmap(raw, (size_t)(a - raw));
         if (raw + span + HY_HUGE > a + span) munmap(a + span, (size_t)(raw + span + HY_HUGE - (a + span)));
-#ifdef MADV_HUGEPAGE
-        madvise(a, span, MADV_HUGEPAGE); /* only a hint: refused or unavailable is fine */
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+        /* only a hint: refused or unavailable is fine. PROBE: 4 KiB until a chunk is probed */
+        madvise(a, span, policy == HY_PAGES_HUGE ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 #endif
         p = a;
     }
@@ -189,6 +193,46 @@ void hy__prefault(void *p, size_t n) {
     (void)p;
     (void)n;
 #endif
+}
+
+void hy__pages_probe_reset(hy__pages_probe *pr) {
+    atomic_store(&pr->state, 0);
+    atomic_store(&pr->huge_chunks, 0);
+    atomic_store(&pr->probe_us, -1);
+}
+
+/* Populates one huge-page-aligned 2 MiB chunk on a huge page; its time in ms. */
+static double populate_huge(uint8_t *a) {
+    double t0 = hy__now_ms();
+#ifdef MADV_HUGEPAGE
+    madvise(a, HY_HUGE, MADV_HUGEPAGE);
+#endif
+    hy__pages_populate(a, 0, HY_HUGE);
+    return hy__now_ms() - t0;
+}
+
+void hy__pages_populate_probed(void *p, size_t off, size_t len, hy__pages_probe *pr) {
+    uint8_t *a = (uint8_t *)p + off;
+    if (!p || !pr || hy__huge_pages() != HY_PAGES_PROBE || len != HY_HUGE || ((uintptr_t)a & (HY_HUGE - 1))) {
+        hy__pages_populate(p, off, len); /* not a whole 2 MiB unit: 4 KiB pages */
+        return;
+    }
+    int s = atomic_load(&pr->state), zero = 0;
+    if (s == 0 && atomic_compare_exchange_strong(&pr->state, &zero, 1)) { /* the probe */
+        double ms = populate_huge(a);
+        atomic_store(&pr->probe_us, (int)(ms * 1000));
+        atomic_fetch_add(&pr->huge_chunks, 1);
+        atomic_store(&pr->state, ms < HY_PAGES_PROBE_MS ? 2 : 3);
+    } else if (s == 2) { /* still cheap? a slow one stops the huge pages for the rest */
+        double ms = populate_huge(a);
+        atomic_fetch_add(&pr->huge_chunks, 1);
+        if (ms >= HY_PAGES_PROBE_MS) {
+            atomic_store(&pr->probe_us, (int)(ms * 1000));
+            atomic_store(&pr->state, 3);
+        }
+    } else { /* small, or another thread is probing: do not wait for it */
+        hy__pages_populate(p, off, len);
+    }
 }
 
 void *hy__pages_alloc(size_t n) {

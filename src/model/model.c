@@ -387,7 +387,7 @@ hy_status hy_model_engine_stats(const hy_model *m, hy_engine_stats *out) {
     int n = 0;
     for (int i = 0; i < HY_MODEL_MAX_PLANS; i++) n += m->plans[i].g != NULL;
     out->n_shapes = n;
-    out->huge_pages = hy__huge_pages();
+    out->huge_pages = hy__backend_cpu_arena_pages(m->be, &out->huge_page_probe_ms);
     pthread_mutex_unlock(&mm->mu);
     return HY_OK;
 }

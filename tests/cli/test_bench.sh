@@ -61,9 +61,14 @@ check "--cold-idle: recorded, and the process still timed" '[ $rc -eq 0 ] && out
 
 # page size: HY_HUGE_PAGES forces it either way, and the table says which was used
 HY_HUGE_PAGES=0 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --engines 1 --json
-check "HY_HUGE_PAGES=0: 4 KiB pages reported" '[ $rc -eq 0 ] && out_has "\"huge_pages\": false"'
+check "HY_HUGE_PAGES=0: 4 KiB pages reported, no probe" '[ $rc -eq 0 ] && out_has "\"huge_pages\": false" &&
+    out_has "\"huge_page_probe_ms\": null"'
 HY_HUGE_PAGES=1 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --engines 1
 check "HY_HUGE_PAGES=1: huge pages reported" '[ $rc -eq 0 ] && out_has "prepare .*2 MiB huge pages"'
+# probe: the 640 arena has whole 2 MiB chunks; the table names the page size and the probe time
+HY_HUGE_PAGES=probe run bench "$assets/weights/yolov8n.pt" --runs 2 --engines 1
+check "HY_HUGE_PAGES=probe: page size and probe time reported" '[ $rc -eq 0 ] &&
+    out_has "prepare .*(2 MiB huge|4 KiB) pages: a 2 MiB huge page took [0-9.]+ ms"'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

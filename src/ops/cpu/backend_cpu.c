@@ -33,6 +33,7 @@ typedef struct cpu_ctx {
     size_t arena_size;
     uint8_t *pending, *populating; /* arena reserved by grow, not yet populated; being populated */
     size_t pending_size, populating_size;
+    hy__pages_probe probe; /* huge or 4 KiB pages for the chunks being populated */
     atomic_int lock_failed; /* set where memory is locked, read by weights_touch on a pool thread */
 } cpu_ctx;
 
@@ -194,6 +195,7 @@ static int cpu_populate_begin(hy__backend *be) {
     cpu_ctx *c = ctx_of(be);
     c->populating = c->pending;
     c->populating_size = c->pending_size;
+    if (c->populating) hy__pages_probe_reset(&c->probe);
     c->pending = NULL;
     c->pending_size = 0;
     return (int)((c->populating_size + HY_PAGES_CHUNK - 1) / HY_PAGES_CHUNK);
@@ -203,7 +205,8 @@ static void cpu_populate_chunk(hy__backend *be, int i) {
     cpu_ctx *c = ctx_of(be);
     size_t off = (size_t)i * HY_PAGES_CHUNK;
     if (off < c->populating_size)
-        hy__pages_populate(c->populating, off, HY_MIN(HY_PAGES_CHUNK, c->populating_size - off));
+        hy__pages_populate_probed(c->populating, off, HY_MIN(HY_PAGES_CHUNK, c->populating_size - off),
+                                  &c->probe);
 }
 
 static hy_status cpu_graph_prepare(hy__backend *be, const hy__graph *g, hy__plan **out) {
@@ -419,3 +422,13 @@ hy_status hy__backend_cpu_create(const hy__backend_params *p, hy__backend **out)
 
 int hy__backend_cpu_threads(const hy__backend *be) { return hy__threadpool_size(((cpu_ctx *)be->ctx)->tp); }
 hy__threadpool *hy__backend_cpu_pool(const hy__backend *be) { return ((cpu_ctx *)be->ctx)->tp; }
+
+int hy__backend_cpu_arena_pages(const hy__backend *be, double *probe_ms) {
+    const cpu_ctx *c = be->ctx;
+    const int policy = hy__huge_pages();
+    *probe_ms = -1;
+    if (policy != HY_PAGES_PROBE) return policy == HY_PAGES_HUGE;
+    int us = atomic_load(&((cpu_ctx *)c)->probe.probe_us);
+    if (us >= 0) *probe_ms = us / 1000.0;
+    return atomic_load(&((cpu_ctx *)c)->probe.state) == 2; /* huge pages kept to the end */
+}
