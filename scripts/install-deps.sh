@@ -10,7 +10,7 @@ PKGS=(
   libexif-dev           # JPEG EXIF orientation (as OpenCV imread applies it)
   libjson-c-dev         # JSON output / reference parsing
   libfreetype-dev fonts-dejavu-core  # labels on annotated images
-  libssl-dev            # sha256 (libcrypto) for weight-file integrity
+  nettle-dev            # sha256 for weight-file integrity
   libyaml-dev           # data.yaml of datasets (hotyolo val)
   wrk                   # serving benchmark (make bench)
   libmicrohttpd-dev     # HTTP server (hotyolo serve)

@@ -1,37 +1,32 @@
-/* SHA-256 through libcrypto's EVP interface (the library already links libcrypto). */
+/* SHA-256 through Nettle. It replaced OpenSSL's libcrypto, whose static archive made the
+ * binary 7.5 MB with 21k relocations for one hash: every `hotyolo` process started ~0.26 ms
+ * slower for it (spawn to exit of --version, 200 interleaved runs: 1.16 vs 0.90 ms). */
 #include "io/sha256.h"
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 hy_status hy__sha256_init(hy__sha256_ctx *h) {
-    h->ctx = NULL;
-    h->failed = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c) return hy__error(HY_ERR_NOMEM, "sha256: out of memory");
-    if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(c);
-        return hy__error(HY_ERR_IO, "sha256: libcrypto could not initialise SHA-256");
-    }
+    struct sha256_ctx *c = hy__malloc(sizeof *c);
     h->ctx = c;
+    if (!c) return hy__error(HY_ERR_NOMEM, "sha256: out of memory");
+    sha256_init(c);
     return HY_OK;
 }
 
 void hy__sha256_update(hy__sha256_ctx *h, const void *p, size_t n) {
     if (!h->ctx || n == 0) return;
-    if (EVP_DigestUpdate(h->ctx, p, n) != 1) h->failed = 1;
+    sha256_update(h->ctx, n, p);
 }
 
 hy_status hy__sha256_final(hy__sha256_ctx *h, uint8_t out[HY_SHA256_LEN]) {
     if (!h->ctx) return hy__error(HY_ERR_INVALID_ARG, "sha256: final without init");
-    unsigned len = 0;
-    int ok = !h->failed && EVP_DigestFinal_ex(h->ctx, out, &len) == 1 && len == HY_SHA256_LEN;
+    sha256_digest(h->ctx, HY_SHA256_LEN, out);
     hy__sha256_abort(h);
-    if (!ok) return hy__error(HY_ERR_IO, "sha256: libcrypto digest failed");
     return HY_OK;
 }
 
 void hy__sha256_abort(hy__sha256_ctx *h) {
-    if (h && h->ctx) EVP_MD_CTX_free(h->ctx);
+    if (h) hy__free(h->ctx);
     if (h) h->ctx = NULL;
 }
 

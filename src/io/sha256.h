@@ -1,4 +1,4 @@
-/* SHA-256 (FIPS 180-4) over OpenSSL libcrypto's EVP interface.
+/* SHA-256 (FIPS 180-4) over Nettle (GnuTLS's crypto library: SHA-NI where the CPU has it).
  *
  *   uint8_t d[32]; char hex[65];
  *   if (hy__sha256_buf(buf, len, d) == HY_OK) hy__sha256_hex(d, hex);
@@ -14,14 +14,13 @@
 #define HY_SHA256_HEX_LEN 64 /* lowercase hex characters, without the NUL */
 
 typedef struct hy__sha256_ctx {
-    void *ctx; /* EVP_MD_CTX (allocated by libcrypto) */
-    int failed;
+    void *ctx; /* struct sha256_ctx (nettle), allocated by init */
 } hy__sha256_ctx;
 
-/* Errors: HY_ERR_NOMEM / HY_ERR_IO when libcrypto cannot set up SHA-256. */
+/* Errors: HY_ERR_NOMEM. */
 hy_status hy__sha256_init(hy__sha256_ctx *h);
 void hy__sha256_update(hy__sha256_ctx *h, const void *p, size_t n);
-/* Writes the digest and frees the context; an earlier update failure is reported here. */
+/* Writes the digest and frees the context. */
 hy_status hy__sha256_final(hy__sha256_ctx *h, uint8_t out[HY_SHA256_LEN]);
 void hy__sha256_abort(hy__sha256_ctx *h); /* frees the context without a digest; idempotent */
 
