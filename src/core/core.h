@@ -43,13 +43,18 @@ void hy__log(hy_log_level lvl, const char *fmt, ...) __attribute__((format(print
 /* Whole-file read into a heap buffer (hy__free). Errors name the path. */
 hy_status hy__file_read(const char *path, uint8_t **data, size_t *size);
 
-/* Read-only mapping of a whole file. */
+/* Read-only mapping of a whole file; files of 2 MiB and more at a 2 MiB-aligned address with
+ * huge pages advised (2 MiB page-cache folios are then mapped whole). */
 typedef struct hy__map {
     const uint8_t *data;
     size_t size;
 } hy__map;
 hy_status hy__map_open(const char *path, hy__map *out);
 void hy__map_close(hy__map *m);
+/* Syncs path, drops its pages from the page cache and reads it back through such a mapping,
+ * so that the cache holds it in 2 MiB folios where the kernel and filesystem can (a file
+ * just written sits in small ones). For files written once and loaded often (convert). */
+hy_status hy__map_recache(const char *path);
 
 double hy__now_ms(void); /* monotonic clock */
 

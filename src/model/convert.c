@@ -263,6 +263,10 @@ hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert
     const char *vals[] = {"hotyolo", HY_ST_FORMAT_VERSION, "yolov8", cfg.variant, nc_s, names_json, imgsz_s,
                           "[8,16,32]", fused ? "true" : "false", src_sha, layout};
     st = hy__st_write(out_path, o.t, o.n, keys, vals, HY_ARRAY_LEN(keys) - (layout[0] ? 0 : 1));
+    /* the page cache in 2 MiB folios for the loads to come; only a speed-up, so a failure
+     * here (a filesystem without fadvise) does not fail the conversion */
+    if (!st && hy__map_recache(out_path) != HY_OK)
+        hy__log(HY_LOG_DEBUG, "convert: %s: page cache left as written: %s", out_path, hy_last_error());
 done:
     hy__free(names_json);
     hy__free(tmp);
