@@ -117,10 +117,10 @@ hy_status hy__map_recache(const char *path) {
     }
     /* drops the (clean, synced) cached pages, then reads the file back through a mapping
      * like hy__map_open's, so readahead brings it in as 2 MiB folios where it can */
-    if (fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) {
-        int e = errno;
+    int e = fdatasync(fd) != 0 ? errno : posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); /* returns it */
+    if (e) {
         close(fd);
-        return hy__error(HY_ERR_IO, "%s: %s", path, strerror(e));
+        return hy__error(HY_ERR_IO, "%s: cannot drop its cached pages: %s", path, strerror(e));
     }
     void *m = map_file(fd, n);
     close(fd);
