@@ -253,6 +253,30 @@ static const char *fake_sysfs(const char *name, const char *dev, const char *bit
     return root;
 }
 
+HY_TEST(prefault_maps_the_inner_pages_and_writes_nothing) {
+    const size_t n = (size_t)1 << 20; /* 256 pages, none touched yet */
+    uint8_t *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_TRUE(m != MAP_FAILED);
+    madvise(m, n, MADV_NOHUGEPAGE); /* 4 KiB pages, so residency is per page */
+    ASSERT_EQ(resident_pages(m, n), 0);
+    /* a buffer that starts and ends inside pages (as a malloc'd one does): the pages it
+     * covers wholly are mapped, its first and last partial pages are left alone */
+    hy__prefault(m + 100, n - 200);
+    ASSERT_EQ(resident_pages(m, 4096), 0);
+    ASSERT_EQ(resident_pages(m + n - 4096, 4096), 0);
+    ASSERT_EQ(resident_pages(m + 4096, n - 8192), n / 4096 - 2);
+    for (size_t i = 4096; i < n - 4096; i += 512) ASSERT_EQ(m[i], 0); /* zero-filled, as before */
+    /* already mapped, with data: nothing changes */
+    for (size_t i = 0; i < n; i++) m[i] = (uint8_t)(i * 7);
+    hy__prefault(m + 100, n - 200);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += m[i] != (uint8_t)(i * 7);
+    ASSERT_EQ(bad, 0);
+    hy__prefault(NULL, 4096); /* nothing to do */
+    hy__prefault(m + 1, 10);
+    munmap(m, n);
+}
+
 HY_TEST(free_page_reporting_read_from_the_balloon_features) {
     /* bit 5 = VIRTIO_BALLOON_F_REPORTING; the string is what this VM's sysfs holds */
     ASSERT_EQ(hy__free_page_reporting(fake_sysfs("fpr_on", "virtio0",

@@ -84,6 +84,12 @@ typedef struct hy__pages_probe {
 } hy__pages_probe;
 void hy__pages_probe_reset(hy__pages_probe *pr);
 void hy__pages_populate_probed(void *p, size_t off, size_t len, hy__pages_probe *pr);
+/* Maps the whole 4 KiB pages inside [p, p + n) of any writable buffer (a malloc'd one too)
+ * before it is written, when some are not mapped yet (a fresh malloc: glibc mmaps large
+ * blocks): one batched kernel call instead of a trap per page (a 810x1080 decode in a fresh
+ * process: ~5.4 -> ~4.0 ms). Advisory: nothing is written, errors are ignored; a buffer
+ * already mapped (heap reuse in a warm process) costs a mincore scan (~3 us per MiB). */
+void hy__prefault(void *p, size_t n);
 
 /* Whether buffers of 2 MiB and more go on transparent huge pages: HY_HUGE_PAGES=1|on|yes
  * (HY_PAGES_HUGE) / 0|off|no (HY_PAGES_SMALL) / probe (HY_PAGES_PROBE: arenas try huge pages

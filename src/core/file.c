@@ -226,6 +226,25 @@ void hy__pages_populate(void *p, size_t off, size_t len) {
     for (size_t o = 0; o < n; o += 4096) ((volatile uint8_t *)a)[o] = 0; /* pre-5.14: touch */
 }
 
+void hy__prefault(void *p, size_t n) {
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, b = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    unsigned char vec[256];
+    for (uintptr_t c = a; p && c < b; c += sizeof vec * 4096) { /* first page not mapped */
+        size_t len = HY_MIN((uintptr_t)(b - c), (uintptr_t)sizeof vec * 4096);
+        if (mincore((void *)c, len, vec) != 0) return;
+        for (size_t i = 0; i < len / 4096; i++)
+            if (!(vec[i] & 1)) {
+                (void)madvise((void *)(c + i * 4096), b - (c + i * 4096), MADV_POPULATE_WRITE);
+                return;
+            }
+    }
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 void hy__pages_probe_reset(hy__pages_probe *pr) {
     atomic_store(&pr->state, 0);
     atomic_store(&pr->huge_chunks, 0);

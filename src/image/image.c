@@ -27,6 +27,7 @@ hy_status hy__image_create(int width, int height, hy_image **out) {
         hy__free(data);
         return hy__error(HY_ERR_NOMEM, "cannot allocate a %dx%d image (%zu bytes)", width, height, n);
     }
+    if (n >= ((size_t)256 << 10)) hy__prefault(data, n); /* fresh pages: written row by row next */
     img->width = width;
     img->height = height;
     img->data = data;
