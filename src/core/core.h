@@ -121,6 +121,11 @@ void hy__threadpool_free(hy__threadpool *tp);
 int hy__threadpool_size(const hy__threadpool *tp);
 /* Runs fn(ctx, ith, nth) on all threads and waits; no allocation. tp may be NULL (1 thread). */
 void hy__threadpool_run(hy__threadpool *tp, hy__task_fn fn, void *ctx);
+/* Runs item(ctx, i, ith) once for every i in [0, n), the threads taking one item at a time
+ * from a shared counter (hy__workq below), and waits. For coarse, uneven items (weight
+ * packing, populate chunks, conv bands). */
+typedef void (*hy__item_fn)(void *ctx, long i, int ith);
+void hy__threadpool_each(hy__threadpool *tp, long n, hy__item_fn item, void *ctx);
 int hy__cpu_count(void);
 
 /* Dynamic work sharing inside one hy__threadpool_run: items [0, n) are handed out in chunks

@@ -49,37 +49,25 @@ int hy_model_num_threads(const hy_model *m) { return m ? hy__backend_cpu_threads
  * chunk; prepare also hands one item, touching the weights, to whichever thread is free. */
 typedef struct populate_task {
     hy__backend *be;
-    int n_chunks;
     int touch; /* item 0 touches the weights */
     int locked;
-    hy__workq wq;
 } populate_task;
 
-static void populate_worker(void *ctx, int ith, int nth) {
+static void populate_item(void *ctx, long i, int ith) {
     populate_task *t = ctx;
     (void)ith;
-    (void)nth;
-    long i0, i1;
-    while (hy__workq_take(&t->wq, &i0, &i1))
-        for (long i = i0; i < i1; i++) {
-            if (t->touch && i == 0)
-                t->locked = t->be->i->weights_touch(t->be);
-            else
-                t->be->i->populate_chunk(t->be, (int)(i - t->touch));
-        }
+    if (t->touch && i == 0)
+        t->locked = t->be->i->weights_touch(t->be);
+    else
+        t->be->i->populate_chunk(t->be, (int)(i - t->touch));
 }
 
 /* Populates what the backend left pending (and touches the weights when touch); returns
  * whether memory locking succeeded (weights_touch), 0 without touch. */
 static int populate_pending(hy_model *m, int touch) {
     populate_task t = {.be = m->be, .touch = touch && m->be->i->weights_touch};
-    t.n_chunks = m->be->i->populate_begin ? m->be->i->populate_begin(m->be) : 0;
-    long items = (long)t.n_chunks + t.touch;
-    if (!items) return 0;
-    hy__threadpool *tp = hy__backend_cpu_pool(m->be);
-    hy__workq_init(&t.wq, items, hy__threadpool_size(tp), 0, 1);
-    t.wq.chunk = 1;
-    hy__threadpool_run(tp, populate_worker, &t);
+    const int n_chunks = m->be->i->populate_begin ? m->be->i->populate_begin(m->be) : 0;
+    hy__threadpool_each(hy__backend_cpu_pool(m->be), (long)n_chunks + t.touch, populate_item, &t);
     return t.locked;
 }
 

@@ -113,20 +113,14 @@ typedef struct pack_task {
     cpu_weight *cws;
     const hy__conv_weights *w;
     int *todo; /* indices of the convs to pack */
-    hy__workq wq;
 } pack_task;
 
-static void pack_worker(void *ctx, int ith, int nth) {
+static void pack_item(void *ctx, long k, int ith) {
     pack_task *t = ctx;
     (void)ith;
-    (void)nth;
-    long i0, i1;
-    while (hy__workq_take(&t->wq, &i0, &i1))
-        for (long k = i0; k < i1; k++) {
-            const int i = t->todo[k];
-            cpu_weight *cw = &t->cws[i];
-            hy__cpu_conv2d_pack(&cw->d, t->w[i].w, t->w[i].b, (void *)cw->packed);
-        }
+    const int i = t->todo[k];
+    cpu_weight *cw = &t->cws[i];
+    hy__cpu_conv2d_pack(&cw->d, t->w[i].w, t->w[i].b, (void *)cw->packed);
 }
 
 static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int n) {
@@ -168,9 +162,7 @@ static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int
     }
     if (ntodo) {
         pack_task t = {.cws = c->weights, .w = w, .todo = todo};
-        hy__workq_init(&t.wq, ntodo, hy__threadpool_size(c->tp), 0, 1);
-        t.wq.chunk = 1;
-        hy__threadpool_run(c->tp, pack_worker, &t);
+        hy__threadpool_each(c->tp, ntodo, pack_item, &t);
         for (int k = 0; k < ntodo; k++)
             maybe_lock(c, c->weights[todo[k]].packed, hy__cpu_conv2d_packed_size(&c->weights[todo[k]].d));
     }
@@ -424,11 +416,11 @@ int hy__backend_cpu_threads(const hy__backend *be) { return hy__threadpool_size(
 hy__threadpool *hy__backend_cpu_pool(const hy__backend *be) { return ((cpu_ctx *)be->ctx)->tp; }
 
 int hy__backend_cpu_arena_pages(const hy__backend *be, double *probe_ms) {
-    const cpu_ctx *c = be->ctx;
+    cpu_ctx *c = be->ctx;
     const int policy = hy__huge_pages();
     *probe_ms = -1;
     if (policy != HY_PAGES_PROBE) return policy == HY_PAGES_HUGE;
-    int us = atomic_load(&((cpu_ctx *)c)->probe.probe_us);
+    int us = atomic_load(&c->probe.probe_us);
     if (us >= 0) *probe_ms = us / 1000.0;
-    return atomic_load(&((cpu_ctx *)c)->probe.state) == 2; /* huge pages kept to the end */
+    return atomic_load(&c->probe.state) == 2; /* huge pages kept to the end */
 }

@@ -503,27 +503,22 @@ static void conv_worker(void *ctx, int ith, int nth) {
 
 /* BANDED: items are bands of output rows; each copied into this thread's buffer, then every
  * cout of it computed from there. */
-static void band_worker(void *ctx, int ith, int nth) {
-    conv_task *t = ctx;
+static void band_item(void *ctx, long b, int ith) {
+    const conv_task *t = ctx;
     const conv_plan *pl = &t->pl;
-    (void)nth;
     const int s = t->d->stride, cin = t->d->cin, rows = pl->hq;
     const int mpanels = (t->d->cout + t->kr->mr - 1) / t->kr->mr;
     float *xb = (float *)((char *)t->xg + (size_t)ith * pl->xg_bytes);
     memset(xb + (size_t)s * s * cin * rows * pl->wq, 0, XG_SLACK * sizeof(float));
-    long b0, b1;
-    while (hy__workq_take(&t->wq, &b0, &b1))
-        for (long b = b0; b < b1; b++) {
-            const int oy0 = (int)b * pl->band, n = HY_MIN(pl->band, pl->oh - oy0);
-            // plane rows past n + (kh-1)/s (last band) are not read for kept outputs
-            const int need = HY_MIN(rows, n + (t->d->kh - 1) / s);
-            for (int ci = 0; ci < cin; ci++)
-                for (int i = 0; i < need; i++)
-                    for (int ry = 0; ry < s; ry++) phase_rows(t, xb, ci, i, (oy0 + i) * s + ry);
-            const size_t off = (size_t)oy0 * pl->ow;
-            const conv_view v = { xb, t->y + off, t->add ? t->add + off : NULL, n * pl->wq };
-            conv_block(t, &v, ith, 0, v.Q, 0, mpanels);
-        }
+    const int oy0 = (int)b * pl->band, n = HY_MIN(pl->band, pl->oh - oy0);
+    // plane rows past n + (kh-1)/s (last band) are not read for kept outputs
+    const int need = HY_MIN(rows, n + (t->d->kh - 1) / s);
+    for (int ci = 0; ci < cin; ci++)
+        for (int i = 0; i < need; i++)
+            for (int ry = 0; ry < s; ry++) phase_rows(t, xb, ci, i, (oy0 + i) * s + ry);
+    const size_t off = (size_t)oy0 * pl->ow;
+    const conv_view v = { xb, t->y + off, t->add ? t->add + off : NULL, n * pl->wq };
+    conv_block(t, &v, ith, 0, v.Q, 0, mpanels);
 }
 
 /* Columns [q0, q1) x micro-panels [mp0, mp1) of the output, every K block. */
@@ -748,9 +743,7 @@ void hy__cpu_conv2d(const hy__conv2d_desc *d, const void *packed, const float *x
     t.mg = (mpanels + t.nmg - 1) / t.nmg;
     t.nmg = (mpanels + t.mg - 1) / t.mg;
     if (t.pl.band) {
-        hy__workq_init(&t.wq, t.pl.nband, nth, 0, 1);
-        t.wq.chunk = 1;
-        hy__threadpool_run(tp, band_worker, &t);
+        hy__threadpool_each(tp, t.pl.nband, band_item, &t);
         return;
     }
     if (t.pl.mode == MODE_GRID) {
