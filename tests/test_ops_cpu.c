@@ -251,8 +251,12 @@ static int check_conv(const conv_case *c, int has_bias, int act, int has_add, do
     const size_t K = (size_t)c->cin * c->kh * c->kw, ny = (size_t)c->cout * oh * ow;
     const float ws = 1.0f / sqrtf((float)K); // keeps outputs O(1) so the activations matter
     // 3x3 s1 p1 runs as Winograd F(4x4, 3x3): its transforms (coefficients up to 8 and 1/24)
-    // cost ~2 bits; the golden test bounds the effect on the whole network.
-    const double tol = c->kh == 3 && c->kw == 3 && c->s == 1 && c->p == 1 ? 5e-5 : 1e-5;
+    // cost ~2 bits; the golden test bounds the effect on the whole network. The rounding of the
+    // transformed-domain GEMM (K = cin) grows like sqrt(cin) before the output transform
+    // amplifies it: cin = 400 measured 5.006e-5 with one random draw.
+    const double tol = c->kh == 3 && c->kw == 3 && c->s == 1 && c->p == 1
+                           ? 5e-5 * fmax(1.0, sqrt(c->cin / 256.0))
+                           : 1e-5;
     float *x = rand_buf((size_t)c->cin * c->h * c->w, -2, 2);
     float *wt = rand_buf((size_t)c->cout * K, -ws, ws);
     float *bias = has_bias ? rand_buf((size_t)c->cout, -0.5f, 0.5f) : NULL;
@@ -338,6 +342,59 @@ HY_TEST(conv_fast_vs_ref_yolov8n_shapes) {
         worst = fmax(worst, e);
     }
     printf("  yolov8n shapes: worst scaled error %.3g\n", worst);
+}
+
+/* 3x3 s1 maps large enough for the private Winograd mode on 2 threads (a band of tile rows per
+ * item, all three steps in one thread's buffers): bands that divide the tile rows and bands
+ * with a shorter last one, maps that are not multiples of 4, and the single-thread run of the
+ * same input (three-pass) in check_conv. */
+HY_TEST(conv_winograd_private_bands) {
+    static const conv_case cases[] = {
+        { 16, 16, 3, 3, 1, 1, 64, 80 },
+        { 24, 40, 3, 3, 1, 1, 60, 28 }, // 15 tile rows: last band shorter
+        { 12, 20, 3, 3, 1, 1, 58, 27 }, // partial tiles at the bottom and right, last band shorter
+        { 64, 64, 3, 3, 1, 1, 80, 80 }, // YOLOv8n 80x80 bottleneck / head at 640
+        { 8, 24, 3, 3, 1, 1, 52, 76 },
+        { 5, 7, 3, 3, 1, 1, 45, 61 },
+    };
+    const int best = hy__cpu_isa_best();
+    for (size_t i = 0; i < 4; i++) {
+        const conv_case *c = &cases[i];
+        const hy__conv2d_desc d = { .cin = c->cin, .cout = c->cout, .kh = 3, .kw = 3, .stride = 1, .pad = 1 };
+        ASSERT_STREQ(hy__cpu_conv2d_path(&d, c->h, c->w, 2, best), "winograd-private");
+        ASSERT_STREQ(hy__cpu_conv2d_path(&d, c->h, c->w, 1, best), "winograd");
+    }
+    // 40x40 and 20x20 at 640 keep the three passes; other kernels the GEMM
+    const hy__conv2d_desc d40 = { .cin = 64, .cout = 64, .kh = 3, .kw = 3, .stride = 1, .pad = 1 };
+    ASSERT_STREQ(hy__cpu_conv2d_path(&d40, 40, 40, 2, best), "winograd");
+    ASSERT_STREQ(hy__cpu_conv2d_path(&d40, 20, 20, 2, best), "winograd");
+    const hy__conv2d_desc s2 = { .cin = 64, .cout = 64, .kh = 3, .kw = 3, .stride = 2, .pad = 1 };
+    ASSERT_STREQ(hy__cpu_conv2d_path(&s2, 80, 80, 2, best), "gemm");
+    char what[256];
+    double e, worst = 0;
+    for (size_t i = 0; i < HY_ARRAY_LEN(cases); i++) {
+        const int act = (int)(i % 3), has_add = i % 2 == 0;
+        if (!check_conv(&cases[i], 1, act, has_add, &e, what, sizeof what)) HY_FAIL_("%s", what);
+        worst = fmax(worst, e);
+    }
+    printf("  private Winograd bands: worst scaled error %.3g\n", worst);
+    // both modes sum the same terms in the same order: 1 thread (three passes) and 2 threads
+    // (private bands) give the same bits
+    const conv_case *c = &cases[2];
+    const hy__conv2d_desc d = { .cin = c->cin, .cout = c->cout, .kh = 3, .kw = 3, .stride = 1, .pad = 1,
+                                .act = HY_ACT_SILU };
+    const size_t ny = (size_t)c->cout * c->h * c->w;
+    float *x = rand_buf((size_t)c->cin * c->h * c->w, -2, 2), *wt = rand_buf((size_t)c->cout * c->cin * 9, -0.1f, 0.1f);
+    float *b = rand_buf((size_t)c->cout, -0.5f, 0.5f);
+    float *y1 = hy__malloc(ny * sizeof(float)), *y2 = hy__malloc(ny * sizeof(float));
+    void *packed = hy__aligned_alloc(64, hy__cpu_conv2d_packed_size(&d));
+    void *scratch = hy__malloc(hy__cpu_conv2d_scratch_size(&d, c->h, c->w, 2));
+    hy__cpu_conv2d_pack_isa(&d, wt, b, best, packed);
+    hy__cpu_conv2d(&d, packed, x, c->h, c->w, NULL, y1, scratch, NULL);
+    hy__cpu_conv2d(&d, packed, x, c->h, c->w, NULL, y2, scratch, pool2());
+    ASSERT_TRUE(memcmp(y1, y2, ny * sizeof(float)) == 0);
+    hy__aligned_free(packed);
+    hy__free(scratch), hy__free(x), hy__free(wt), hy__free(b), hy__free(y1), hy__free(y2);
 }
 
 HY_TEST(conv_fast_vs_ref_odd_shapes) {

@@ -38,13 +38,14 @@ check "--json has the measurements" '[ $rc -eq 0 ] && out_has "\"time_to_ready_m
 cp "$tmp/out" "$tmp/bench.json"
 # JSON written (the record read from the child's pipe) comes before the child exits; the
 # reference loops and the K engines are reported (node: installed by install-deps.sh)
-check "--json: JSON-written <= exit, reference loops and round trip, engines" 'node -e "
+check "--json: JSON-written <= exit, reference loops, round trip (runs split near/far), engines" 'node -e "
   const b = JSON.parse(require(\"fs\").readFileSync(process.argv[1], \"utf8\"));
   const ok = b.cold_process.median_ms > 0 && b.cold_process.median_ms <= b.cold_process_exit.median_ms &&
     b.reference_compute_loop.median_ms > 0 && b.reference_memory_loop.median_ms > 0 && b.engines === 5 &&
     (b.threads < 2 || (b.reference_round_trip.min_ns > 0 &&
       b.reference_round_trip.median_ns >= b.reference_round_trip.min_ns &&
-      b.reference_round_trip.runs_within_2x_min >= 1 && b.reference_round_trip.runs_within_2x_min <= b.runs)) &&
+      b.reference_round_trip.runs_within_2x_min >= 1 &&
+      b.reference_round_trip.runs_within_2x_min + b.reference_round_trip.runs_over_2x_min === b.runs)) &&
     b.first_inference_after_warmup_ms > 0 && b.first_inference_after_warmup_max_ms >= b.first_inference_after_warmup_ms &&
     b.first_after_warmup_over_next_runs > 0;
   process.exit(ok ? 0 : 1);" "$tmp/bench.json"'

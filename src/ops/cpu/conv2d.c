@@ -238,16 +238,65 @@ typedef struct wino_plan {
     ptrdiff_t vs, ms; /* V / M xi-plane strides: cin*qs, cout*qs + 16 (see below) */
     int ncb;          /* GEMM column block */
     size_t v_floats, m_floats, tmp_floats; /* tmp: per thread */
+    /* Private mode (private_rows > 0): each work item is a band of private_rows tile rows that
+     * one thread takes through all three steps in its own V, M and tmp (per_thread floats;
+     * qs, vs, ms, tmp_floats describe that band). Nothing one thread writes is read by another,
+     * which matters when the host puts the two vCPUs on different core complexes: there the
+     * shared V and M of the three-pass mode cost 2-3.5x per layer (docs/bench.md). */
+    int private_rows;
+    size_t per_thread;
 } wino_plan;
 
+/* Tile rows per private band for nth threads, or 0 for the three-pass mode: at least 2 bands
+ * per thread, the band whose columns fill whole vectors best (g * twp over g * twp rounded up
+ * to vl) times the share of the rows the busiest thread ends up with (whole bands, taken
+ * dynamically), if at least 0.8, with at most WINO_PRIVATE_FLOATS of V + M per thread. Maps of
+ * 40x40 and less at 640 on 2 threads stay three-pass, where the 36 GEMMs give the threads
+ * more, fuller items (measured 13% faster there; private 10-20% faster at 80x80 and 160x160). */
+#define WINO_PRIVATE_FLOATS ((size_t)1 << 20)
+static int wino_private_rows(const hy__gemm_kernel *kr, const hy__conv2d_desc *d, int th, int twp,
+                             int nth) {
+    if (nth < 2) return 0; // nothing shared with one thread: three-pass measured faster there
+    int best = 0;
+    double best_score = 0.8;
+    for (int g = 1; g <= th / (2 * nth); g++) { // >= 2 bands per thread: slack for a slow one
+        const size_t q = (size_t)g * twp, qs = round_up(q, (size_t)kr->vl);
+        if ((size_t)WINO_NXI * (d->cin + d->cout) * qs > WINO_PRIVATE_FLOATS) break;
+        const int items = (th + g - 1) / g;
+        const double fill = (double)q / (double)qs;
+        const double balance = ((double)th / nth) / ((double)((items + nth - 1) / nth) * g);
+        const double score = fill * HY_MIN(balance, 1.0);
+        if (score > best_score + 1e-9) {
+            best_score = score;
+            best = g;
+        }
+    }
+    return best;
+}
+
 static void wino_plan_make(const hy__gemm_kernel *kr, const hy__conv2d_desc *d, int h, int w,
-                           wino_plan *pl) {
+                           int nth, wino_plan *pl) {
     pl->oh = hy__conv_out(h, 3, 1, 1);
     pl->ow = hy__conv_out(w, 3, 1, 1);
     HY_ASSERT(pl->oh > 0 && pl->ow > 0);
     pl->th = (pl->oh + 3) / 4;
     pl->tw = (pl->ow + 3) / 4;
     pl->twp = pl->tw + 1;
+    pl->private_rows = wino_private_rows(kr, d, pl->th, pl->twp, nth);
+    pl->per_thread = 0;
+    if (pl->private_rows > 0) {
+        const int g = pl->private_rows;
+        pl->rt = pl->br = g;
+        pl->qs = (ptrdiff_t)round_up((size_t)g * pl->twp, (size_t)kr->vl);
+        pl->ncb = (int)pl->qs;
+        pl->vs = (ptrdiff_t)d->cin * pl->qs + 16;
+        pl->ms = (ptrdiff_t)d->cout * pl->qs + 16;
+        pl->v_floats = (size_t)WINO_NXI * pl->vs;
+        pl->m_floats = (size_t)WINO_NXI * pl->ms;
+        pl->tmp_floats = round_up((size_t)40 * (g + 1) * pl->twp + 16, 16);
+        pl->per_thread = round_up(pl->v_floats + pl->m_floats + pl->tmp_floats, 16);
+        return;
+    }
     pl->rt = HY_MAX(1, HY_MIN(pl->th, WINO_CHUNK_Q / pl->twp));
     const size_t per_row = (size_t)WINO_NXI * (d->cin + d->cout) * pl->twp; // V + M floats
     const int fit = (int)HY_MIN(WINO_BAND_FLOATS / per_row, (size_t)pl->th);
@@ -266,9 +315,14 @@ static void wino_plan_make(const hy__gemm_kernel *kr, const hy__conv2d_desc *d, 
 
 static size_t wino_scratch(const hy__gemm_kernel *kr, const hy__conv2d_desc *d, int h, int w,
                            int nth) {
-    wino_plan pl;
-    wino_plan_make(kr, d, h, w, &pl);
-    return (pl.v_floats + pl.m_floats + pl.tmp_floats * (size_t)HY_MAX(nth, 1)) * sizeof(float);
+    size_t best = 0; // the pool may run fewer threads than nth, with another plan
+    for (int n = 1; n <= HY_MAX(nth, 1); n++) {
+        wino_plan pl;
+        wino_plan_make(kr, d, h, w, n, &pl);
+        best = HY_MAX(best, pl.private_rows > 0 ? pl.per_thread * (size_t)n
+                                                : pl.v_floats + pl.m_floats + pl.tmp_floats * (size_t)n);
+    }
+    return best * sizeof(float);
 }
 
 /* a[((xi*npanel + p)*cin + ci)*MR + i] = U[xi] of (row p*MR + i, ci), U = G g GT in double. */
@@ -632,35 +686,41 @@ static void wino_in_worker(void *ctx, int ith, int nth) {
     }
 }
 
+/* M[xi](cout, columns [qc, qc + nc)) = U[xi] V[xi] for the V, M of plan pl. */
+static void wino_gemm(const wino_task *t, const float *v, float *m, int xi, int qc, int nc) {
+    const wino_plan *pl = &t->pl;
+    const hy__gemm_kernel *kr = t->kr;
+    const int cin = t->d->cin, cout = t->d->cout, mr = kr->mr, nr = kr->nr;
+    const int mpanels = (cout + mr - 1) / mr;
+    const int nkb = (cin + KC_MAX - 1) / KC_MAX, kcb = (cin + nkb - 1) / nkb;
+    ptrdiff_t boff[KC_MAX];
+    for (int kb = 0; kb < nkb; kb++) {
+        const int k0 = kb * kcb, kc = HY_MIN(kcb, cin - k0);
+        for (int kk = 0; kk < kc; kk++) boff[kk] = xi * pl->vs + (k0 + kk) * pl->qs;
+        // plain partial sums: bias, act and add come after the output transform
+        const hy__gemm_epi e = { .bias = t->bias, .first = kb == 0, .last = 0 };
+        for (int mp = 0; mp < mpanels; mp++) {
+            const int m0 = mp * mr, mv = HY_MIN(mr, cout - m0);
+            const float *ap = t->u + (((size_t)xi * mpanels + mp) * cin + k0) * mr;
+            float *c = m + xi * pl->ms + (ptrdiff_t)m0 * pl->qs;
+            for (int j = 0, n; j < nc; j += n) {
+                n = HY_MIN(nr, nc - j);
+                kr->ukr(kc, ap, v + qc + j, boff, c + qc + j, pl->qs, mv, n, &e);
+            }
+        }
+    }
+}
+
 static void wino_gemm_worker(void *ctx, int ith, int nth) {
     wino_task *t = ctx;
     (void)ith;
     (void)nth;
-    const wino_plan *pl = &t->pl;
-    const hy__gemm_kernel *kr = t->kr;
-    const int cin = t->d->cin, cout = t->d->cout, mr = kr->mr, nr = kr->nr;
-    const int mpanels = (cout + mr - 1) / mr, nqb = (t->Q + pl->ncb - 1) / pl->ncb;
-    const int nkb = (cin + KC_MAX - 1) / KC_MAX, kcb = (cin + nkb - 1) / nkb;
-    ptrdiff_t boff[KC_MAX];
+    const int ncb = t->pl.ncb, nqb = (t->Q + ncb - 1) / ncb;
     long i0, i1;
     while (hy__workq_take(&t->wq, &i0, &i1)) // (xi, column block)
     for (int it = (int)i0; it < (int)i1; it++) {
-        const int xi = it / nqb, qc = it % nqb * pl->ncb, nc = HY_MIN(pl->ncb, t->Q - qc);
-        for (int kb = 0; kb < nkb; kb++) {
-            const int k0 = kb * kcb, kc = HY_MIN(kcb, cin - k0);
-            for (int kk = 0; kk < kc; kk++) boff[kk] = xi * pl->vs + (k0 + kk) * pl->qs;
-            // plain partial sums: bias, act and add come after the output transform
-            const hy__gemm_epi e = { .bias = t->bias, .first = kb == 0, .last = 0 };
-            for (int mp = 0; mp < mpanels; mp++) {
-                const int m0 = mp * mr, mv = HY_MIN(mr, cout - m0);
-                const float *ap = t->u + (((size_t)xi * mpanels + mp) * cin + k0) * mr;
-                float *c = t->m + xi * pl->ms + (ptrdiff_t)m0 * pl->qs;
-                for (int j = 0, n; j < nc; j += n) {
-                    n = HY_MIN(nr, nc - j);
-                    kr->ukr(kc, ap, t->v + qc + j, boff, c + qc + j, pl->qs, mv, n, &e);
-                }
-            }
-        }
+        const int xi = it / nqb, qc = it % nqb * ncb;
+        wino_gemm(t, t->v, t->m, xi, qc, HY_MIN(ncb, t->Q - qc));
     }
 }
 
@@ -682,22 +742,55 @@ static void wino_out_worker(void *ctx, int ith, int nth) {
     }
 }
 
+/* Private mode: one band of private_rows tile rows per item, all three steps in this thread's
+ * own V, M and tmp. */
+static void wino_private_worker(void *ctx, int ith, int nth) {
+    wino_task *t = ctx;
+    const wino_plan *pl = &t->pl;
+    const hy__gemm_kernel *kr = t->kr;
+    (void)nth;
+    float *v = t->v + (size_t)ith * pl->per_thread, *m = v + pl->v_floats, *tmp = m + pl->m_floats;
+    const size_t plane = (size_t)pl->oh * pl->ow;
+    long i0, i1;
+    while (hy__workq_take(&t->wq, &i0, &i1))
+    for (int b = (int)i0; b < (int)i1; b++) {
+        const int ty0 = b * pl->private_rows, ty1 = HY_MIN(pl->th, ty0 + pl->private_rows);
+        const int q = (ty1 - ty0) * pl->twp;
+        for (int ci = 0; ci < t->d->cin; ci++) {
+            float *vc = v + (size_t)ci * pl->qs;
+            kr->wino_in(t->x + (size_t)ci * t->h * t->w, t->h, t->w, ty0, ty1, pl->twp, tmp, vc, pl->vs);
+            for (int xi = 0; xi < WINO_NXI; xi++) // row tails read by whole-vector loads
+                memset(vc + (size_t)xi * pl->vs + q, 0, (size_t)(pl->qs - q) * sizeof(float));
+        }
+        for (int xi = 0; xi < WINO_NXI; xi++) wino_gemm(t, v, m, xi, 0, q);
+        for (int co = 0; co < t->d->cout; co++)
+            kr->wino_out(m + (size_t)co * pl->qs, pl->ms, ty0, ty1, pl->twp, t->bias[co], t->d->act,
+                         t->add ? t->add + co * plane : NULL, t->y + co * plane, pl->oh, pl->ow, tmp);
+    }
+}
+
 static void wino_run(const hy__conv2d_desc *d, const hy__gemm_kernel *kr, const void *packed,
                      const float *x, int h, int w, const float *add, float *y, void *scratch,
                      hy__threadpool *tp) {
     wino_task t = { .d = d, .kr = kr, .x = x, .h = h, .w = w, .add = add, .y = y };
-    wino_plan_make(kr, d, h, w, &t.pl);
+    const int nth = hy__threadpool_size(tp);
+    wino_plan_make(kr, d, h, w, nth, &t.pl);
     t.u = (const float *)((const char *)packed + PACK_HDR);
     t.bias = (const float *)((const char *)t.u + packed_bytes_a(d, kr->mr));
     float *base = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     t.v = base;
+    if (t.pl.private_rows > 0) {
+        hy__workq_init(&t.wq, (t.pl.th + t.pl.private_rows - 1) / t.pl.private_rows, nth, 0, 1);
+        t.wq.chunk = 1;
+        hy__threadpool_run(tp, wino_private_worker, &t);
+        return;
+    }
     t.m = base + t.pl.v_floats;
     t.tmp = t.m + t.pl.m_floats;
     for (t.tb0 = 0; t.tb0 < t.pl.th; t.tb0 = t.tb1) {
         t.tb1 = HY_MIN(t.pl.th, t.tb0 + t.pl.br);
         t.Q = (t.tb1 - t.tb0) * t.pl.twp;
         t.nch = (t.tb1 - t.tb0 + t.pl.rt - 1) / t.pl.rt;
-        const int nth = hy__threadpool_size(tp);
         const int nqb = (t.Q + t.pl.ncb - 1) / t.pl.ncb;
         hy__workq_init(&t.wq, (long)d->cin * t.nch, nth, 8, 1);
         hy__threadpool_run(tp, wino_in_worker, &t);
@@ -706,6 +799,13 @@ static void wino_run(const hy__conv2d_desc *d, const hy__gemm_kernel *kr, const 
         hy__workq_init(&t.wq, (long)d->cout * t.nch, nth, 8, 1);
         hy__threadpool_run(tp, wino_out_worker, &t);
     }
+}
+
+const char *hy__cpu_conv2d_path(const hy__conv2d_desc *d, int h, int w, int nth, int isa) {
+    if (!wino_ok(d)) return "gemm";
+    wino_plan pl;
+    wino_plan_make(kernel_of(isa), d, h, w, nth, &pl);
+    return pl.private_rows > 0 ? "winograd-private" : "winograd";
 }
 
 void hy__cpu_conv2d(const hy__conv2d_desc *d, const void *packed, const float *x, int h, int w,

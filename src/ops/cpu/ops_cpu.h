@@ -48,6 +48,10 @@ size_t hy__cpu_conv2d_scratch_size(const hy__conv2d_desc *d, int h, int w, int n
  * y must not overlap x or add (y is the accumulator when K = cin*kh*kw is blocked). */
 void hy__cpu_conv2d(const hy__conv2d_desc *d, const void *packed, const float *x, int h, int w,
                     const float *add, float *y, void *scratch, hy__threadpool *tp);
+/* Which path hy__cpu_conv2d takes for this input on nth threads with the kernels of isa:
+ * "gemm", "winograd" (three passes over shared V, M) or "winograd-private" (a band of tile
+ * rows per item, all three steps in one thread's own buffers). For tests and benchmarks. */
+const char *hy__cpu_conv2d_path(const hy__conv2d_desc *d, int h, int w, int nth, int isa);
 
 /* Same contracts as the references (odd k <= 65, y not overlapping x); no allocation. */
 void hy__cpu_maxpool(const float *x, int c, int h, int w, int k, float *y, hy__threadpool *tp);
