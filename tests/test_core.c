@@ -1,4 +1,4 @@
-/* Core helpers: page allocations used for activation arenas and scratch. */
+/* Core helpers: page allocations used for activation arenas and scratch, the work queue. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -297,6 +297,67 @@ HY_TEST(huge_pages_policy_follows_the_environment_then_the_host) {
                : hy__free_page_reporting("/sys") ? HY_PAGES_SMALL
                                                  : HY_PAGES_HUGE;
     ASSERT_EQ(hy__huge_pages(), want);
+}
+
+/* hy__workq: every item handed out exactly once, in chunks; a thread starts on its own part
+ * (its share of the items, in order) and only then takes from the others'. */
+HY_TEST(workq_own_part_first_then_the_others) {
+    hy__workq q;
+    hy__workq_init_chunk(&q, 1000, 2, 7); // 143 chunks: part 0 = chunks [0, 71), part 1 the rest
+    long i0, i1, next = 0;
+    ASSERT_TRUE(hy__workq_take(&q, 1, &i0, &i1));
+    ASSERT_EQ(i0, 71 * 7);
+    ASSERT_EQ(i1, 72 * 7);
+    // thread 0 walks its part in order, then continues in part 1 after thread 1's chunk
+    while (next < 71 * 7 && hy__workq_take(&q, 0, &i0, &i1)) {
+        ASSERT_EQ(i0, next);
+        ASSERT_EQ(i1, next + 7 < 71 * 7 ? next + 7 : 71 * 7);
+        next = i1;
+    }
+    ASSERT_EQ(next, 71 * 7);
+    ASSERT_TRUE(hy__workq_take(&q, 0, &i0, &i1));
+    ASSERT_EQ(i0, 72 * 7);
+    long last = 0;
+    while (hy__workq_take(&q, 0, &i0, &i1)) last = i1;
+    ASSERT_EQ(last, 1000); // the short last chunk ends at n
+    ASSERT_FALSE(hy__workq_take(&q, 1, &i0, &i1));
+    // more threads than parts share them; one thread drains every part
+    hy__workq_init(&q, 50, 12, 1, 1);
+    ASSERT_EQ(q.nparts, HY_WORKQ_PARTS);
+    unsigned char seen[50] = {0};
+    while (hy__workq_take(&q, 11, &i0, &i1))
+        for (long i = i0; i < i1; i++) seen[i]++;
+    for (int i = 0; i < 50; i++) ASSERT_EQ(seen[i], 1);
+    hy__workq_init(&q, 0, 2, 4, 1);
+    ASSERT_FALSE(hy__workq_take(&q, 0, &i0, &i1));
+}
+
+typedef struct wq_count {
+    hy__workq q;
+    atomic_int hits[10007];
+} wq_count;
+
+static void wq_count_worker(void *ctx, int ith, int nth) {
+    wq_count *c = ctx;
+    long i0, i1;
+    while (hy__workq_take(&c->q, ith, &i0, &i1))
+        for (long i = i0; i < i1; i++) atomic_fetch_add(&c->hits[i], 1);
+    (void)nth;
+}
+
+HY_TEST(workq_items_once_from_three_threads) {
+    hy__threadpool *tp = NULL;
+    ASSERT_OK(hy__threadpool_create(3, &tp));
+    wq_count *c = hy__calloc(1, sizeof *c);
+    ASSERT_TRUE(c != NULL);
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 10007; i++) atomic_store(&c->hits[i], 0);
+        hy__workq_init(&c->q, 10007, 3, 8, 1);
+        hy__threadpool_run(tp, wq_count_worker, c);
+        for (int i = 0; i < 10007; i++) ASSERT_EQ(atomic_load(&c->hits[i]), 1);
+    }
+    hy__free(c);
+    hy__threadpool_free(tp);
 }
 
 HY_TEST_MAIN()

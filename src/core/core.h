@@ -129,28 +129,54 @@ void hy__threadpool_each(hy__threadpool *tp, long n, hy__item_fn item, void *ctx
 int hy__cpu_count(void);
 
 /* Dynamic work sharing inside one hy__threadpool_run: items [0, n) are handed out in chunks
- * from a shared counter instead of one fixed range per thread, so a thread that runs slower
+ * from shared counters instead of one fixed range per thread, so a thread that runs slower
  * (its SMT sibling busy, its vCPU shared with a neighbour, an efficiency core) takes fewer
- * chunks instead of holding every other thread at the barrier. Which thread computes an
- * item never changes the item's result. Initialise before the run. */
+ * chunks instead of holding every other thread at the barrier. The items are split into one
+ * contiguous part per thread (up to HY_WORKQ_PARTS); a thread takes chunks from its own part
+ * first, then from the others'. Ops number their items so that part ith of every layer covers
+ * the same share of the image (rows or pixel columns), so what thread ith reads was mostly
+ * written by thread ith: when the host puts the threads on different core complexes, the
+ * data stays in that core's cache. Which thread computes an item never changes the item's
+ * result. Initialise before the run. */
+#define HY_WORKQ_PARTS 8
 typedef struct hy__workq {
-    atomic_long next;
+    struct {
+        _Alignas(64) atomic_long next;
+        long end;
+    } part[HY_WORKQ_PARTS];
     long n, chunk;
+    int nparts;
 } hy__workq;
-/* chunk: items per take; 0 = about `grains` chunks per thread (at least `min_chunk` items). */
-static inline void hy__workq_init(hy__workq *q, long n, int nth, int grains, long min_chunk) {
-    long per = nth > 0 && grains > 0 ? (n + (long)nth * grains - 1) / ((long)nth * grains) : n;
-    atomic_init(&q->next, 0);
+/* Items [0, n) in chunks of `chunk` (>= 1) split into min(nth, HY_WORKQ_PARTS) parts. */
+static inline void hy__workq_init_chunk(hy__workq *q, long n, int nth, long chunk) {
     q->n = n;
-    q->chunk = per > min_chunk ? per : (min_chunk > 0 ? min_chunk : 1);
+    q->chunk = chunk > 0 ? chunk : 1;
+    q->nparts = nth < 1 ? 1 : nth > HY_WORKQ_PARTS ? HY_WORKQ_PARTS : nth;
+    const long nchunks = (n + q->chunk - 1) / q->chunk;
+    for (int p = 0; p < q->nparts; p++) {
+        const long c0 = nchunks * p / q->nparts, c1 = nchunks * (p + 1) / q->nparts;
+        atomic_init(&q->part[p].next, c0 * q->chunk);
+        q->part[p].end = c1 * q->chunk < n ? c1 * q->chunk : n;
+    }
 }
-/* Next chunk [*i0, *i1); false when none is left. */
-static inline bool hy__workq_take(hy__workq *q, long *i0, long *i1) {
-    long a = atomic_fetch_add_explicit(&q->next, q->chunk, memory_order_relaxed);
-    if (a >= q->n) return false;
-    *i0 = a;
-    *i1 = a + q->chunk < q->n ? a + q->chunk : q->n;
-    return true;
+/* chunk: about `grains` chunks per thread (at least `min_chunk` items); grains 0 = one. */
+static inline void hy__workq_init(hy__workq *q, long n, int nth, int grains, long min_chunk) {
+    long per = nth > 0 && grains > 0 ? (n + (long)nth * grains - 1) / ((long)nth * grains) : 1;
+    hy__workq_init_chunk(q, n, nth, per > min_chunk ? per : (min_chunk > 0 ? min_chunk : 1));
+}
+/* Thread ith's next chunk [*i0, *i1); false when none is left. */
+static inline bool hy__workq_take(hy__workq *q, int ith, long *i0, long *i1) {
+    const int np = q->nparts;
+    int p = ith % np;
+    for (int k = 0; k < np; k++, p = p + 1 == np ? 0 : p + 1) {
+        if (atomic_load_explicit(&q->part[p].next, memory_order_relaxed) >= q->part[p].end) continue;
+        const long a = atomic_fetch_add_explicit(&q->part[p].next, q->chunk, memory_order_relaxed);
+        if (a >= q->part[p].end) continue;
+        *i0 = a;
+        *i1 = a + q->chunk < q->part[p].end ? a + q->chunk : q->part[p].end;
+        return true;
+    }
+    return false;
 }
 
 #endif

@@ -118,7 +118,7 @@ static void each_worker(void *p, int ith, int nth) {
     each_task *t = p;
     (void)nth;
     long i0, i1;
-    while (hy__workq_take(&t->wq, &i0, &i1))
+    while (hy__workq_take(&t->wq, ith, &i0, &i1))
         for (long i = i0; i < i1; i++) t->item(t->ctx, i, ith);
 }
 
@@ -126,7 +126,6 @@ void hy__threadpool_each(hy__threadpool *tp, long n, hy__item_fn item, void *ctx
     if (n <= 0) return;
     each_task t = {.item = item, .ctx = ctx};
     hy__workq_init(&t.wq, n, hy__threadpool_size(tp), 0, 1);
-    t.wq.chunk = 1;
     hy__threadpool_run(tp, each_worker, &t);
 }
 

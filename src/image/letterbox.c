@@ -294,7 +294,7 @@ static void lb_worker(void *ctx, int ith, int nth) {
     rs_set_rows(&p, mine);
     uint8_t *row = mine + rs_rows_size(t->lb->unpad_w);
     long y0, y1;
-    while (hy__workq_take(&t->wq, &y0, &y1)) lb_rows(t, &p, row, (int)y0, (int)y1);
+    while (hy__workq_take(&t->wq, ith, &y0, &y1)) lb_rows(t, &p, row, (int)y0, (int)y1);
 }
 
 void hy__letterbox_apply_mt(const hy__letterbox *lb, const uint8_t *src, size_t sstride, float *dst,

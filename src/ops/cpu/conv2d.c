@@ -522,15 +522,16 @@ static void phase_rows(const conv_task *t, float *xg, int ci, int i, int prow) {
     }
 }
 
-/* GRID: the shared phase copy. Work items are padded input rows (ci, i*s + ry). */
+/* GRID: the shared phase copy. Work items are padded input rows (i*s + ry, ci), row-major so
+ * that a thread's part of the items is its share of the rows (hy__workq). */
 static void phase_worker(void *ctx, int ith, int nth) {
     conv_task *t = ctx;
     const conv_plan *pl = &t->pl;
     const int s = t->d->stride, cin = t->d->cin;
-    long r0, r1; // (ci, padded row) items
-    while (hy__workq_take(&t->wq, &r0, &r1))
+    long r0, r1; // (padded row, ci) items
+    while (hy__workq_take(&t->wq, ith, &r0, &r1))
         for (size_t r = (size_t)r0; r < (size_t)r1; r++) {
-            const int ci = (int)(r / ((size_t)pl->hq * s)), prow = (int)(r % ((size_t)pl->hq * s));
+            const int ci = (int)(r % (size_t)cin), prow = (int)(r / (size_t)cin);
             phase_rows(t, t->xg, ci, prow / s, prow);
         }
     if (ith == nth - 1)
@@ -546,7 +547,7 @@ static void conv_worker(void *ctx, int ith, int nth) {
     const int Q = t->pl.Q, mpanels = (t->d->cout + t->kr->mr - 1) / t->kr->mr;
     const conv_view v = { t->pl.mode == MODE_GRID ? t->xg : t->x, t->y, t->add, Q };
     long i0, i1;
-    while (hy__workq_take(&t->wq, &i0, &i1))
+    while (hy__workq_take(&t->wq, ith, &i0, &i1))
         for (long it = i0; it < i1; it++) { // column block major: its panel groups run together
             const int qb = (int)(it / t->nmg), g = (int)(it % t->nmg);
             const int q0 = qb * t->qw, q1 = HY_MIN(Q, q0 + t->qw);
@@ -673,9 +674,9 @@ static void wino_in_worker(void *ctx, int ith, int nth) {
     float *tmp = t->tmp + (size_t)ith * pl->tmp_floats;
     (void)nth;
     long i0, i1;
-    while (hy__workq_take(&t->wq, &i0, &i1)) // (channel, chunk)
+    while (hy__workq_take(&t->wq, ith, &i0, &i1)) // (chunk, channel): parts are row shares
     for (int it = (int)i0; it < (int)i1; it++) {
-        const int ci = it / t->nch, ch = it % t->nch;
+        const int ci = it % t->d->cin, ch = it / t->d->cin;
         const int ty0 = t->tb0 + ch * pl->rt, ty1 = HY_MIN(t->tb1, ty0 + pl->rt);
         float *v = t->v + (size_t)ci * pl->qs;
         t->kr->wino_in(t->x + (size_t)ci * t->h * t->w, t->h, t->w, ty0, ty1, pl->twp, tmp,
@@ -715,11 +716,11 @@ static void wino_gemm_worker(void *ctx, int ith, int nth) {
     wino_task *t = ctx;
     (void)ith;
     (void)nth;
-    const int ncb = t->pl.ncb, nqb = (t->Q + ncb - 1) / ncb;
+    const int ncb = t->pl.ncb;
     long i0, i1;
-    while (hy__workq_take(&t->wq, &i0, &i1)) // (xi, column block)
+    while (hy__workq_take(&t->wq, ith, &i0, &i1)) // (column block, xi)
     for (int it = (int)i0; it < (int)i1; it++) {
-        const int xi = it / nqb, qc = it % nqb * ncb;
+        const int xi = it % WINO_NXI, qc = it / WINO_NXI * ncb;
         wino_gemm(t, t->v, t->m, xi, qc, HY_MIN(ncb, t->Q - qc));
     }
 }
@@ -731,9 +732,9 @@ static void wino_out_worker(void *ctx, int ith, int nth) {
     float *tmp = t->tmp + (size_t)ith * pl->tmp_floats;
     (void)nth;
     long i0, i1;
-    while (hy__workq_take(&t->wq, &i0, &i1)) // (channel, chunk)
+    while (hy__workq_take(&t->wq, ith, &i0, &i1)) // (chunk, channel)
     for (int it = (int)i0; it < (int)i1; it++) {
-        const int co = it / t->nch, ch = it % t->nch;
+        const int co = it % t->d->cout, ch = it / t->d->cout;
         const int ty0 = t->tb0 + ch * pl->rt, ty1 = HY_MIN(t->tb1, ty0 + pl->rt);
         t->kr->wino_out(t->m + (size_t)co * pl->qs + (ptrdiff_t)(ty0 - t->tb0) * pl->twp, pl->ms,
                         ty0, ty1, pl->twp,
@@ -752,7 +753,7 @@ static void wino_private_worker(void *ctx, int ith, int nth) {
     float *v = t->v + (size_t)ith * pl->per_thread, *m = v + pl->v_floats, *tmp = m + pl->m_floats;
     const size_t plane = (size_t)pl->oh * pl->ow;
     long i0, i1;
-    while (hy__workq_take(&t->wq, &i0, &i1))
+    while (hy__workq_take(&t->wq, ith, &i0, &i1))
     for (int b = (int)i0; b < (int)i1; b++) {
         const int ty0 = b * pl->private_rows, ty1 = HY_MIN(pl->th, ty0 + pl->private_rows);
         const int q = (ty1 - ty0) * pl->twp;
@@ -781,7 +782,6 @@ static void wino_run(const hy__conv2d_desc *d, const hy__gemm_kernel *kr, const 
     t.v = base;
     if (t.pl.private_rows > 0) {
         hy__workq_init(&t.wq, (t.pl.th + t.pl.private_rows - 1) / t.pl.private_rows, nth, 0, 1);
-        t.wq.chunk = 1;
         hy__threadpool_run(tp, wino_private_worker, &t);
         return;
     }
@@ -851,6 +851,5 @@ void hy__cpu_conv2d(const hy__conv2d_desc *d, const void *packed, const float *x
         hy__threadpool_run(tp, phase_worker, &t);
     }
     hy__workq_init(&t.wq, (long)t.nqb * t.nmg, nth, 0, 1);
-    t.wq.chunk = 1;
     hy__threadpool_run(tp, conv_worker, &t);
 }

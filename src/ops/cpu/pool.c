@@ -69,14 +69,14 @@ static void maxpool_worker(void *ctx, int ith, int nth) {
     long c0, c1;
     (void)ith;
     (void)nth;
-    while (hy__workq_take(&t->wq, &c0, &c1)) // channels
+    while (hy__workq_take(&t->wq, ith, &c0, &c1)) // channels
         for (long ch = c0; ch < c1; ch++)
             maxpool_plane(t->x + ch * plane, t->y + ch * plane, t->h, t->w, t->k / 2);
 }
 
 void hy__cpu_maxpool(const float *x, int c, int h, int w, int k, float *y, hy__threadpool *tp) {
     HY_ASSERT(k >= 1 && k % 2 == 1 && k / 2 <= POOL_RMAX && x != y);
-    pool_task t = { x, y, c, h, w, k, {0} };
+    pool_task t = { .x = x, .y = y, .c = c, .h = h, .w = w, .k = k };
     hy__workq_init(&t.wq, c, hy__threadpool_size(tp), 4, 1);
     hy__threadpool_run(tp, maxpool_worker, &t);
 }
@@ -96,7 +96,7 @@ static void upsample_worker(void *ctx, int ith, int nth) {
     long i0, i1;
     (void)ith;
     (void)nth;
-    while (hy__workq_take(&t->wq, &i0, &i1)) // input rows (c*h)
+    while (hy__workq_take(&t->wq, ith, &i0, &i1)) // input rows (c*h)
     for (size_t i = (size_t)i0; i < (size_t)i1; i++) {
         const float *src = t->x + i * w;
         float *d0 = t->y + i * 4 * w, *d1 = d0 + 2 * w; // output rows 2*iy, 2*iy + 1
@@ -109,7 +109,7 @@ static void upsample_worker(void *ctx, int ith, int nth) {
 }
 
 void hy__cpu_upsample2x(const float *x, int c, int h, int w, float *y, hy__threadpool *tp) {
-    up_task t = { x, y, c, h, w, {0} };
+    up_task t = { .x = x, .y = y, .c = c, .h = h, .w = w };
     hy__workq_init(&t.wq, (long)c * h, hy__threadpool_size(tp), 4, 8);
     hy__threadpool_run(tp, upsample_worker, &t);
 }
