@@ -159,7 +159,7 @@ static inline void hy__workq_init_chunk(hy__workq *q, long n, int nth, long chun
         q->part[p].end = c1 * q->chunk < n ? c1 * q->chunk : n;
     }
 }
-/* chunk: about `grains` chunks per thread (at least `min_chunk` items); grains 0 = one. */
+/* chunk: about `grains` chunks per thread, at least `min_chunk` items (grains 0: min_chunk). */
 static inline void hy__workq_init(hy__workq *q, long n, int nth, int grains, long min_chunk) {
     long per = nth > 0 && grains > 0 ? (n + (long)nth * grains - 1) / ((long)nth * grains) : 1;
     hy__workq_init_chunk(q, n, nth, per > min_chunk ? per : (min_chunk > 0 ? min_chunk : 1));
