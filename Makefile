@@ -1,11 +1,12 @@
 # Thin wrapper over CMake. `make demo` and `make test` are the two commands in README.md.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 ASSETS     ?= $(abspath ../shared/assets)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo test test-asan bench clean
+.PHONY: all deps build demo test test-asan test-tsan bench clean
 
 all: build
 
@@ -31,8 +32,19 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && HY_TEST_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
 
+# The C test suites under ThreadSanitizer (not in CI: ~10 min on 2 cores), then one small
+# `hotyolo bench`. The CLI scripts and the 138-image reference run are left out: TSan makes a
+# forward pass ~20x slower, past their time limits.
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHY_ASSETS_DIR=$(ASSETS) \
+	  -DHY_SANITIZE_THREAD=ON -DHY_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && HY_TEST_SANITIZED=1 ctest --output-on-failure -j $(JOBS) -E '^(cli_|test_reference$$)'
+	cd $(TSAN_BUILD) && ./hotyolo bench $(abspath $(ASSETS))/weights/yolov8n.pt --imgsz 64 --runs 3 --engines 1 \
+	  --threads 2 >/dev/null # its reference loops run on 2 threads; TSan exits 66 on a report
+
 bench: build
 	@./scripts/bench.sh $(BUILD) $(ASSETS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

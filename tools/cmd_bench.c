@@ -111,7 +111,7 @@ static void fill_input(float *x, size_t n, unsigned seed) {
  *            C (64 multiply-add chains over an L1-resident block) where AVX2+FMA is missing;
  *   memory:  one read pass over 32 MiB (as large as the L3 here: streams from DRAM like the
  *            forward pass's large activations). */
-static volatile float ref_sink;
+static _Thread_local volatile float ref_sink; /* per thread: the loops run on several at once */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define REF_FMA_CHAINS 12
