@@ -12,10 +12,11 @@
  *       for MR rows of cout              A micro-panel (kc x MR) stays in L1
  *         for NR columns                 micro-kernel, fused epilogue on the last K block
  *
- * Threads take work items from a shared counter (core.h hy__workq): column blocks (SIMD-width
- * multiples, at least one per thread) times groups of cout micro-panels, ~4 items per thread, so
- * a thread slowed by its neighbours hands work to the others instead of stalling the barrier.
- * Winograd passes and the phase copy share their items the same way. No allocation.
+ * Threads take work items from shared counters (core.h hy__workq: own part first, then the
+ * others'): column blocks (SIMD-width multiples, at least one per thread) times groups of cout
+ * micro-panels, ~4 items per thread, so a thread slowed by its neighbours hands work to the
+ * others instead of stalling the barrier. Winograd passes and the phase copy share their items
+ * the same way, numbered so that a thread's part is its share of the image. No allocation.
  *
  * 3x3 stride-1 pad-1 convs take the Winograd F(4x4, 3x3) path instead (section below); which
  * path a conv takes depends on its desc only, so the packed blob stays a function of
