@@ -358,7 +358,7 @@ HY_TEST(conv_winograd_private_bands) {
         { 5, 7, 3, 3, 1, 1, 45, 61 },
     };
     const int best = hy__cpu_isa_best();
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 4; i++) { // the first four take private bands (best ISA)
         const conv_case *c = &cases[i];
         const hy__conv2d_desc d = { .cin = c->cin, .cout = c->cout, .kh = 3, .kw = 3, .stride = 1, .pad = 1 };
         ASSERT_STREQ(hy__cpu_conv2d_path(&d, c->h, c->w, 2, best), "winograd-private");

@@ -84,6 +84,12 @@ static long peak_rss_kb(int who) {
     return getrusage(who, &ru) == 0 ? ru.ru_maxrss : 0;
 }
 
+/* A table row for the steady runs of one kind: n of the runs. */
+static void print_subset(const char *label, const stats *s, int n, int runs) {
+    printf("  %-40s %9.1f ms  p90 %.1f  sd %.2f (%.1f%%)  (%d of %d runs)\n", label, s->median, s->p90, s->sd,
+           100.0 * s->sd / s->median, n, runs);
+}
+
 static json_object *stats_json(const stats *s) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "median_ms", json_object_new_double(s->median));
@@ -634,13 +640,8 @@ int hy_cli_bench(int argc, char **argv) {
             printf("  %-40s %9.0f ns  min %.0f  (threads 0 <-> 1 after each run: ~60 ns on one core complex)\n",
                    "reference round trip median", s_rtt.median, s_rtt.min);
             if (n_near > 1 && n_near < runs)
-                printf("  %-40s %9.1f ms  p90 %.1f  sd %.2f (%.1f%%)  (%d of %d runs)\n",
-                       "steady, round trip within 2x of its min", s_near.median, s_near.p90, s_near.sd,
-                       100.0 * s_near.sd / s_near.median, n_near, runs);
-            if (n_far > 1 && n_near > 1)
-                printf("  %-40s %9.1f ms  p90 %.1f  sd %.2f (%.1f%%)  (%d of %d runs)\n",
-                       "steady, round trip over 2x its min", s_far.median, s_far.p90, s_far.sd,
-                       100.0 * s_far.sd / s_far.median, n_far, runs);
+                print_subset("steady, round trip within 2x of its min", &s_near, n_near, runs);
+            if (n_far > 1 && n_near > 1) print_subset("steady, round trip over 2x its min", &s_far, n_far, runs);
         }
         printf("  %-40s %9.1f MB\n", "peak RSS", (double)rss / 1024.0);
         if (image)

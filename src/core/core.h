@@ -122,7 +122,7 @@ int hy__threadpool_size(const hy__threadpool *tp);
 /* Runs fn(ctx, ith, nth) on all threads and waits; no allocation. tp may be NULL (1 thread). */
 void hy__threadpool_run(hy__threadpool *tp, hy__task_fn fn, void *ctx);
 /* Runs item(ctx, i, ith) once for every i in [0, n), the threads taking one item at a time
- * from a shared counter (hy__workq below), and waits. For coarse, uneven items (weight
+ * from the work queue (hy__workq below), and waits. For coarse, uneven items (weight
  * packing, populate chunks, conv bands). */
 typedef void (*hy__item_fn)(void *ctx, long i, int ith);
 void hy__threadpool_each(hy__threadpool *tp, long n, hy__item_fn item, void *ctx);
@@ -144,12 +144,11 @@ typedef struct hy__workq {
         _Alignas(64) atomic_long next;
         long end;
     } part[HY_WORKQ_PARTS];
-    long n, chunk;
+    long chunk;
     int nparts;
 } hy__workq;
 /* Items [0, n) in chunks of `chunk` (>= 1) split into min(nth, HY_WORKQ_PARTS) parts. */
 static inline void hy__workq_init_chunk(hy__workq *q, long n, int nth, long chunk) {
-    q->n = n;
     q->chunk = chunk > 0 ? chunk : 1;
     q->nparts = nth < 1 ? 1 : nth > HY_WORKQ_PARTS ? HY_WORKQ_PARTS : nth;
     const long nchunks = (n + q->chunk - 1) / q->chunk;

@@ -241,7 +241,7 @@ typedef struct wino_plan {
     size_t v_floats, m_floats, tmp_floats; /* tmp: per thread */
     /* Private mode (private_rows > 0): each work item is a band of private_rows tile rows that
      * one thread takes through all three steps in its own V, M and tmp (per_thread floats;
-     * qs, vs, ms, tmp_floats describe that band). Nothing one thread writes is read by another,
+     * qs, vs, ms, v/m/tmp_floats describe that band; rt, br, ncb are not set). Nothing one thread writes is read by another,
      * which matters when the host puts the two vCPUs on different core complexes: there the
      * shared V and M of the three-pass mode cost 2-3.5x per layer (docs/bench.md). */
     int private_rows;
@@ -287,9 +287,7 @@ static void wino_plan_make(const hy__gemm_kernel *kr, const hy__conv2d_desc *d, 
     pl->per_thread = 0;
     if (pl->private_rows > 0) {
         const int g = pl->private_rows;
-        pl->rt = pl->br = g;
         pl->qs = (ptrdiff_t)round_up((size_t)g * pl->twp, (size_t)kr->vl);
-        pl->ncb = (int)pl->qs;
         pl->vs = (ptrdiff_t)d->cin * pl->qs + 16;
         pl->ms = (ptrdiff_t)d->cout * pl->qs + 16;
         pl->v_floats = (size_t)WINO_NXI * pl->vs;
@@ -669,6 +667,13 @@ typedef struct wino_task {
     hy__workq wq;     // items of the current pass, handed out dynamically
 } wino_task;
 
+/* V columns [q, qs) of every xi plane of one channel: read by the GEMM's whole-vector loads,
+ * so they must hold defined values. */
+static void wino_zero_tails(const wino_plan *pl, float *v, int q) {
+    for (int xi = 0; xi < WINO_NXI; xi++)
+        memset(v + (size_t)xi * pl->vs + q, 0, (size_t)(pl->qs - q) * sizeof(float));
+}
+
 static void wino_in_worker(void *ctx, int ith, int nth) {
     wino_task *t = ctx;
     const wino_plan *pl = &t->pl;
@@ -682,9 +687,7 @@ static void wino_in_worker(void *ctx, int ith, int nth) {
         float *v = t->v + (size_t)ci * pl->qs;
         t->kr->wino_in(t->x + (size_t)ci * t->h * t->w, t->h, t->w, ty0, ty1, pl->twp, tmp,
                        v + (ptrdiff_t)(ty0 - t->tb0) * pl->twp, pl->vs);
-        if (ty1 == t->tb1) // row tails read by whole-vector loads: defined values
-            for (int xi = 0; xi < WINO_NXI; xi++)
-                memset(v + (size_t)xi * pl->vs + t->Q, 0, (size_t)(pl->qs - t->Q) * sizeof(float));
+        if (ty1 == t->tb1) wino_zero_tails(pl, v, t->Q);
     }
 }
 
@@ -715,7 +718,6 @@ static void wino_gemm(const wino_task *t, const float *v, float *m, int xi, int 
 
 static void wino_gemm_worker(void *ctx, int ith, int nth) {
     wino_task *t = ctx;
-    (void)ith;
     (void)nth;
     const int ncb = t->pl.ncb;
     long i0, i1;
@@ -761,8 +763,7 @@ static void wino_private_worker(void *ctx, int ith, int nth) {
         for (int ci = 0; ci < t->d->cin; ci++) {
             float *vc = v + (size_t)ci * pl->qs;
             kr->wino_in(t->x + (size_t)ci * t->h * t->w, t->h, t->w, ty0, ty1, pl->twp, tmp, vc, pl->vs);
-            for (int xi = 0; xi < WINO_NXI; xi++) // row tails read by whole-vector loads
-                memset(vc + (size_t)xi * pl->vs + q, 0, (size_t)(pl->qs - q) * sizeof(float));
+            wino_zero_tails(pl, vc, q);
         }
         for (int xi = 0; xi < WINO_NXI; xi++) wino_gemm(t, v, m, xi, 0, q);
         for (int co = 0; co < t->d->cout; co++)

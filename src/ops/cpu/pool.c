@@ -67,7 +67,6 @@ static void maxpool_worker(void *ctx, int ith, int nth) {
     pool_task *t = ctx;
     const size_t plane = (size_t)t->h * t->w;
     long c0, c1;
-    (void)ith;
     (void)nth;
     while (hy__workq_take(&t->wq, ith, &c0, &c1)) // channels
         for (long ch = c0; ch < c1; ch++)
@@ -94,7 +93,6 @@ static void upsample_worker(void *ctx, int ith, int nth) {
     up_task *t = ctx;
     const int w = t->w;
     long i0, i1;
-    (void)ith;
     (void)nth;
     while (hy__workq_take(&t->wq, ith, &i0, &i1)) // input rows (c*h)
     for (size_t i = (size_t)i0; i < (size_t)i1; i++) {
