@@ -101,6 +101,22 @@ unsigned long long hy_test_fnv1a(const void *data, size_t n);
  * dims; returns NULL with a message on stderr on any problem. */
 float *hy_test_npy_load(const char *path, long long shape[8], int *ndim, size_t *count);
 
+/* Resource bound of one call: fn(arg) runs in a forked child whose address space is capped
+ * (RLIMIT_AS = its size at fork + max_extra_mb + 64 MiB slack, skipped under sanitizers, which
+ * reserve terabytes) and which is killed after 10x max_s. The child's peak RSS growth over its
+ * RSS at fork and its wall time are measured; the result is 0 when fn returned 0 within both
+ * bounds, else 1 with the reason printed. Use it for resource bombs: a regression then fails
+ * instead of swapping. */
+typedef struct hy_test_bound {
+    double extra_rss_mb; /* peak RSS (VmHWM) minus RSS at fork */
+    double seconds;      /* wall time of fn */
+    int fn_result;       /* fn's return value; -1 when killed or it crashed */
+} hy_test_bound;
+int hy_test_bounded(int (*fn)(void *arg), void *arg, double max_extra_mb, double max_s,
+                    hy_test_bound *out);
+/* 1 when the tests run under ASan/TSan (HY_TEST_SANITIZED=1): timing bounds may be scaled. */
+int hy_test_sanitized(void);
+
 #define HY_TEST_MAIN()                                                                          \
     hy_test_case hy_test_cases[512];                                                            \
     int hy_test_ncases;                                                                         \

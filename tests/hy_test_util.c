@@ -1,8 +1,11 @@
-#include <string.h>
-
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hy_test.h"
@@ -119,4 +122,94 @@ unsigned long long hy_test_fnv1a(const void *data, size_t n) {
         h *= 1099511628211ull;
     }
     return h;
+}
+
+// --- bounded runs (resource bombs) -----------------------------------------------------------
+
+
+int hy_test_sanitized(void) {
+    const char *e = getenv("HY_TEST_SANITIZED");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+/* kB value of one "Name:" line of /proc/self/status, -1 if absent. */
+static long status_kb(const char *name) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long v = -1;
+    size_t n = strlen(name);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, name, n) && line[n] == ':') {
+            v = strtol(line + n + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int hy_test_bounded(int (*fn)(void *arg), void *arg, double max_extra_mb, double max_s,
+                    hy_test_bound *out) {
+    hy_test_bound r = {0, 0, -1};
+    int fds[2];
+    if (pipe(fds) != 0) return 1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid == 0) {
+        close(fds[0]);
+        long rss0 = status_kb("VmRSS"), vm0 = status_kb("VmSize");
+        if (!hy_test_sanitized() && vm0 > 0) {
+            rlim_t cap = (rlim_t)vm0 * 1024 + (rlim_t)((max_extra_mb + 64) * 1048576.0);
+            struct rlimit rl = {cap, cap};
+            setrlimit(RLIMIT_AS, &rl);
+        }
+        double t0 = mono_s();
+        int res = fn(arg);
+        double dt = mono_s() - t0;
+        long hwm = status_kb("VmHWM");
+        hy_test_bound c = {(double)(hwm - rss0) / 1024.0, dt, res};
+        if (write(fds[1], &c, sizeof c) != (ssize_t)sizeof c) _exit(3);
+        _exit(0);
+    }
+    close(fds[1]);
+    double t0 = mono_s(), kill_after = 10 * max_s + 5;
+    int status = 0, done = 0;
+    while (!done) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) {
+            done = 1;
+            break;
+        }
+        if (mono_s() - t0 > kill_after) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fprintf(stderr, "  bounded: killed after %.1f s\n", kill_after);
+            break;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int got = done && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+              read(fds[0], &r, sizeof r) == (ssize_t)sizeof r;
+    close(fds[0]);
+    if (out) *out = r;
+    if (!got) {
+        fprintf(stderr, "  bounded: child did not finish (status 0x%x)\n", status);
+        return 1;
+    }
+    double tmax = hy_test_sanitized() ? max_s * 10 : max_s;
+    double mmax = hy_test_sanitized() ? max_extra_mb * 3 : max_extra_mb;
+    if (r.fn_result != 0 || r.seconds > tmax || r.extra_rss_mb > mmax) {
+        fprintf(stderr, "  bounded: fn returned %d, %.3f s (max %.1f), +%.1f MB RSS (max %.0f)\n",
+                r.fn_result, r.seconds, tmax, r.extra_rss_mb, mmax);
+        return 1;
+    }
+    return 0;
 }
