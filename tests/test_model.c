@@ -1,5 +1,7 @@
 /* Model loading: structure validation against the checkpoint, config, errors, and the
  * "allocate once" rule for detection. */
+#include <zlib.h>
+
 #include "hy_test.h"
 #include "model/model_impl.h"
 
@@ -229,6 +231,146 @@ HY_TEST(prefix_map_renames_keys) {
     hy__pt_free(pt);
     ASSERT_OK(st);
     hy_model_free(m);
+}
+
+// --- tensor dtypes ------------------------------------------------------------------------------
+
+static uint8_t *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(*n);
+    if (fread(b, 1, *n, f) != *n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    return b;
+}
+
+static const char *write_file(const char *name, const void *d, size_t n) {
+    const char *p = hy_test_tmp(name);
+    FILE *f = fopen(p, "wb");
+    if (f) {
+        fwrite(d, 1, n, f);
+        fclose(f);
+    }
+    return p;
+}
+
+static uint32_t get32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static void set32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* yolov8n.pt with its storage class torch.HalfStorage renamed torch.BoolStorage (same
+ * length; memoized, so every float tensor becomes bool), CRCs patched by hand. */
+HY_TEST(pt_bool_storage_is_refused) {
+    size_t n = 0;
+    uint8_t *b = read_all(hy_test_asset("weights/yolov8n.pt"), &n);
+    ASSERT_TRUE(b != NULL);
+    /* data.pkl is the first entry (local header at 0, stored); torch writes its sizes and
+     * CRC in the central directory and a data descriptor after the data. */
+    ASSERT_TRUE(get32(b) == 0x04034b50 && b[8] == 0);
+    size_t cd = get32(b + n - 22 + 16); /* first central record is data.pkl's */
+    ASSERT_TRUE(get32(b + cd) == 0x02014b50 && get32(b + cd + 42) == 0);
+    size_t nl = b[26] | b[27] << 8, xl = b[28] | b[29] << 8, dsz = get32(b + cd + 20);
+    uint8_t *pkl = b + 30 + nl + xl;
+    uint8_t *hit = memmem(pkl, dsz, "ctorch\nHalfStorage\n", 19);
+    ASSERT_TRUE(hit != NULL);
+    memcpy(hit + 7, "Bool", 4);
+    uint32_t crc = (uint32_t)crc32(0, pkl, (uInt)dsz);
+    set32(b + cd + 16, crc);
+    if (get32(pkl + dsz) == 0x08074b50) set32(pkl + dsz + 4, crc); /* data descriptor */
+    const char *path = write_file("bool_storage.pt", b, n);
+    free(b);
+    hy_model *m = NULL;
+    ASSERT_ERR(hy_model_load(path, NULL, &m), HY_ERR_FORMAT);
+    ASSERT_TRUE(m == NULL);
+    ASSERT_CONTAINS(hy_last_error(), "bool_storage.pt: model.0.conv.weight: dtype bool, expected a floating type");
+    /* inspect: valid false, the same problem */
+    char *json = NULL;
+    ASSERT_OK(hy_inspect(path, 0, &json));
+    ASSERT_CONTAINS(json, "\"valid\": false");
+    ASSERT_CONTAINS(json, "dtype bool, expected a floating type");
+    hy_free(json);
+}
+
+/* A safetensors file written here from yolov8n's tensors (F16 / I64); model.0.conv.weight
+ * is stored as BOOL (one byte per element) in the second file. */
+static const char *write_st(const hy__pt_file *pt, const char *name, int bool_stem) {
+    size_t cap = 1 << 20, hl = 0, off = 0;
+    char *h = malloc(cap);
+    hl += (size_t)snprintf(h + hl, cap - hl, "{");
+    for (size_t i = 0; i < pt->n_tensors; i++) {
+        const hy__pt_tensor *t = &pt->tensors[i];
+        int as_bool = bool_stem && !strcmp(t->name, "model.0.conv.weight");
+        size_t nb = as_bool ? t->numel : t->numel * hy_dtype_size(t->dtype);
+        const char *dt = as_bool ? "BOOL" : t->dtype == HY_DTYPE_F16 ? "F16" : t->dtype == HY_DTYPE_I64 ? "I64" : "F32";
+        hl += (size_t)snprintf(h + hl, cap - hl, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "",
+                               t->name, dt);
+        for (int d = 0; d < t->ndim; d++)
+            hl += (size_t)snprintf(h + hl, cap - hl, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        hl += (size_t)snprintf(h + hl, cap - hl, "],\"data_offsets\":[%zu,%zu]}", off, off + nb);
+        off += nb;
+    }
+    hl += (size_t)snprintf(h + hl, cap - hl, "}");
+    while (hl % 8) h[hl++] = ' ';
+    uint8_t *b = malloc(8 + hl + off);
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, h, hl);
+    size_t pos = 8 + hl;
+    for (size_t i = 0; i < pt->n_tensors; i++) {
+        const hy__pt_tensor *t = &pt->tensors[i];
+        if (bool_stem && !strcmp(t->name, "model.0.conv.weight")) {
+            for (size_t k = 0; k < t->numel; k++) b[pos++] = (uint8_t)(((const uint16_t *)t->data)[k] != 0);
+        } else {
+            size_t nb = t->numel * hy_dtype_size(t->dtype);
+            memcpy(b + pos, t->data, nb);
+            pos += nb;
+        }
+    }
+    const char *path = write_file(name, b, pos);
+    free(b);
+    free(h);
+    return path;
+}
+
+HY_TEST(safetensors_bool_tensor_is_refused) {
+    hy__pt_file *pt = load_pt("weights/yolov8n.pt");
+    ASSERT_TRUE(pt != NULL);
+    ASSERT_EQ(find_index(pt, "model.0.conv.weight") >= 0 ? pt->tensors[find_index(pt, "model.0.conv.weight")].dtype : HY_DTYPE_COUNT,
+              HY_DTYPE_F16);
+    const char *good = write_st(pt, "f16.safetensors", 0), *bad = write_st(pt, "bool.safetensors", 1);
+    hy__pt_free(pt);
+    hy_model *m = NULL;
+    ASSERT_OK(hy_model_load(good, NULL, &m)); /* control: the writer is right */
+    hy_model_free(m);
+    m = NULL;
+    ASSERT_ERR(hy_model_load(bad, NULL, &m), HY_ERR_FORMAT);
+    ASSERT_TRUE(m == NULL);
+    ASSERT_CONTAINS(hy_last_error(), "bool.safetensors: model.0.conv.weight: dtype bool, expected a floating type");
+    /* transfer mode does not take it either */
+    hy_model_params p = hy_model_default_params();
+    p.mode = HY_LOAD_TRANSFER;
+    ASSERT_ERR(hy_model_load(bad, &p, &m), HY_ERR_FORMAT);
+}
+
+/* num_batches_tracked stays an integer: a float one is refused too. */
+HY_TEST(num_batches_tracked_must_be_int64) {
+    hy__pt_file *pt = load_pt("weights/yolov8n.pt");
+    ASSERT_TRUE(pt != NULL);
+    int i = find_index(pt, "model.0.bn.num_batches_tracked");
+    ASSERT_TRUE(i >= 0);
+    ASSERT_EQ(pt->tensors[i].dtype, HY_DTYPE_I64);
+    pt->tensors[i].dtype = HY_DTYPE_F64; /* same size */
+    hy_model *m = NULL;
+    hy_status st = hy__model_from_pt(pt, "ckpt.pt", NULL, &m);
+    hy__pt_free(pt);
+    ASSERT_EQ(st, HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "ckpt.pt: model.0.bn.num_batches_tracked: dtype float64, expected int64");
 }
 
 HY_TEST_MAIN()

@@ -9,6 +9,10 @@
 #include "io/pt.h"
 #include "io/zip.h"
 
+/* Only pv_unsafe_globals is used here. */
+#pragma GCC diagnostic ignored "-Wunused-const-variable"
+#include "fixtures/pickle_vectors.h"
+
 #define FIXTURE(name) HY_SOURCE_DIR "/tests/fixtures/" name
 
 // --- reference readers ------------------------------------------------------------------------
@@ -159,10 +163,15 @@ HY_TEST(fixture_orig_mod_prefix) {
     check_fixture(&(fixture_case){"tiny_state_dict_orig_mod_prefix.pt", "_orig_mod.", HY_DTYPE_F32,
                                   1e-5, 0, "state_dict"});
 }
-/* {'model': __main__.Tiny (opaque class, walked through _modules/_parameters/_buffers), 'epoch': 3}
- */
+/* {'model': __main__.Tiny (a user's nn.Module), 'epoch': 3}: __main__.Tiny is no checkpoint
+ * global of the allow-list (torch.load(weights_only=True) refuses it too). */
 HY_TEST(fixture_module_object) {
-    check_fixture(&(fixture_case){"tiny_module_object.pt", "", HY_DTYPE_F32, 1e-5, 0, "model"});
+    hy__pt_file *f = NULL;
+    ASSERT_ERR(hy__pt_load(hy_test_asset("fixtures/pt/tiny_module_object.pt"), &f), HY_ERR_UNSAFE);
+    ASSERT_TRUE(f == NULL);
+    ASSERT_CONTAINS(hy_last_error(),
+                    "tiny_module_object.pt: refusing pickle global '__main__.Tiny' (not in the "
+                    "allow-list of checkpoint globals)");
 }
 
 HY_TEST(fixture_views_shared_storage) {
@@ -201,7 +210,8 @@ HY_TEST(fixture_malicious_reduce_refused) {
     ASSERT_TRUE(f == NULL);
     ASSERT_CONTAINS(
         hy_last_error(),
-        "malicious_reduce.pt: refusing pickle global 'posix.system' (can execute code)");
+        "malicious_reduce.pt: refusing pickle global 'posix.system' (not in the allow-list of "
+        "checkpoint globals)");
     if (!existed) ASSERT_TRUE(stat(marker, &st) != 0); /* nothing ran */
 }
 
@@ -594,6 +604,238 @@ HY_TEST(crafted_big_endian_and_unsafe) {
     ASSERT_ERR(load_zb(&z, &f), HY_ERR_FORMAT);
     ASSERT_CONTAINS(hy_last_error(), "no tensors found");
     free(z.buf);
+}
+
+/* Every global of the issue and the generated list, called (GLOBAL + REDUCE, protocol 2
+ * style, and STACK_GLOBAL + REDUCE) after a valid tensor inside a complete .pt archive,
+ * and an allow-listed class called with arguments: all refused, naming the global. */
+HY_TEST(unsafe_globals_in_checkpoint) {
+    const int64_t s[] = {2}, st[] = {1};
+    int refused = 0;
+    for (size_t i = 0; i <= HY_ARRAY_LEN(pv_unsafe_globals); i++) {
+        bool last = i == HY_ARRAY_LEN(pv_unsafe_globals);
+        const char *mod = last ? "ultralytics.nn.tasks" : pv_unsafe_globals[i][0],
+                   *name = last ? "DetectionModel" : pv_unsafe_globals[i][1];
+        for (int form = 0; form < 2; form++) {
+            pk p;
+            pk_begin(&p);
+            pk_tensor(&p, "model.0.conv.weight", "FloatStorage", "0", 24, 0, 1, s, st);
+            pk_str(&p, "train_args");
+            if (form == 0) {
+                pk_lit(&p, "c");
+                pk_lit(&p, mod);
+                pk_lit(&p, "\n");
+                pk_lit(&p, name);
+                pk_lit(&p, "\n");
+            } else {
+                pk_str(&p, mod);
+                pk_str(&p, name);
+                pk_lit(&p, "\x93");
+            }
+            pk_str(&p, "echo pwned");
+            pk_lit(&p, "\x85R");
+            pk_end(&p);
+            zb z = make_pt(&p, sizeof seq24, "little");
+            hy__pt_file *f = NULL;
+            hy_status rc = load_zb(&z, &f);
+            free(z.buf);
+            if (rc != HY_ERR_UNSAFE || f)
+                HY_FAIL_("%s.%s form %d: %s (%s)", mod, name, form, hy_status_name(rc),
+                         hy_last_error());
+            char want[256];
+            snprintf(want, sizeof want, "crafted.pt: refusing pickle global '%s.%s' (",
+                     strcmp(mod, "__builtin__") ? mod : "builtins", name);
+            ASSERT_CONTAINS(hy_last_error(), want);
+            refused++;
+        }
+    }
+    printf("  %d crafted checkpoints refused\n", refused);
+}
+
+/* PyTorch reads "<folder of the first entry>/data.pkl": a clean data.pkl under another
+ * folder must not hide the one PyTorch runs. */
+HY_TEST(data_pkl_is_taken_from_first_entry_folder) {
+    pk clean, evil;
+    pk_begin(&clean);
+    const int64_t s[] = {2}, st[] = {1};
+    pk_tensor(&clean, "w", "FloatStorage", "0", 24, 0, 1, s, st);
+    pk_end(&clean);
+    evil.n = 0;
+    pk_lit(&evil, "\x80\x02" "cpydoc\npipepager\n");
+    pk_str(&evil, "echo pwned");
+    pk_lit(&evil, "\x85R.");
+    for (int i = 0; i < 24; i++) seq24[i] = (float)i;
+    zb z = {0};
+    zb_add(&z, "evil/version", "3\n", 2, 0);
+    zb_add(&z, "good/data.pkl", clean.b, clean.n, 0);
+    zb_add(&z, "good/data/0", seq24, sizeof seq24, 0);
+    zb_add(&z, "evil/data.pkl", evil.b, evil.n, 0);
+    zb_finish(&z, 0, NULL);
+    hy__pt_file *f = NULL;
+    ASSERT_ERR(load_zb(&z, &f), HY_ERR_UNSAFE);
+    ASSERT_CONTAINS(hy_last_error(), "crafted.pt: refusing pickle global 'pydoc.pipepager'");
+    free(z.buf);
+    /* first entry in another folder and no data.pkl there: refused as not torch.save */
+    zb y = {0};
+    zb_add(&y, "other/version", "3\n", 2, 0);
+    zb_add(&y, "good/data.pkl", clean.b, clean.n, 0);
+    zb_add(&y, "good/data/0", seq24, sizeof seq24, 0);
+    zb_finish(&y, 0, NULL);
+    ASSERT_ERR(load_zb(&y, &f), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "no '<archive>/data.pkl' record");
+    free(y.buf);
+}
+
+// --- deflate bombs ------------------------------------------------------------------------------
+
+/* Adds an entry whose raw deflate data is given (the writer would deflate it itself). */
+static void zb_add_deflated(zb *z, const char *name, const uint8_t *comp, size_t clen,
+                            uint64_t usize, uint32_t crc) {
+    int i = z->n++;
+    snprintf(z->ent[i].name, sizeof z->ent[i].name, "%s", name);
+    z->ent[i].crc = crc;
+    z->ent[i].csize = clen;
+    z->ent[i].usize = usize;
+    z->ent[i].off = z->len;
+    z->ent[i].method = 8;
+    z->ent[i].flags = 0;
+    put32(z, 0x04034b50);
+    put16(z, 20);
+    put16(z, 0);
+    put16(z, 8);
+    put16(z, 0);
+    put16(z, 0x21);
+    put32(z, crc);
+    put32(z, (uint32_t)clen);
+    put32(z, (uint32_t)usize);
+    put16(z, (uint32_t)strlen(name));
+    put16(z, 0);
+    put(z, name, strlen(name));
+    put(z, comp, clen);
+}
+
+#define BOMB_BYTES ((uint64_t)1 << 30)
+#define BOMB_FLOATS 216 /* 864 bytes */
+
+/* 1 GiB of zeros as raw deflate (~1 MB): one full-flushed 1 MiB block (self-contained)
+ * repeated 1024 times, then an empty final block. CRC by crc32_combine doubling. */
+static uint8_t *gib_of_zeros(size_t *clen, uint32_t *crc) {
+    enum { MIB = 1 << 20 };
+    uint8_t *zero = calloc(1, MIB), *blk = malloc(MIB);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    deflateInit2(&zs, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY);
+    zs.next_in = zero;
+    zs.avail_in = MIB;
+    zs.next_out = blk;
+    zs.avail_out = MIB;
+    deflate(&zs, Z_FULL_FLUSH);
+    size_t bl = MIB - zs.avail_out;
+    deflateEnd(&zs);
+    uint8_t *out = malloc(bl * 1024 + 2);
+    for (int i = 0; i < 1024; i++) memcpy(out + bl * (size_t)i, blk, bl);
+    out[bl * 1024] = 0x03; /* final fixed-Huffman block holding only end-of-block */
+    out[bl * 1024 + 1] = 0x00;
+    *clen = bl * 1024 + 2;
+    uLong c = crc32(0, zero, MIB);
+    for (uint64_t n = MIB; n < BOMB_BYTES; n *= 2) c = crc32_combine(c, c, (z_off_t)n);
+    *crc = (uint32_t)c;
+    free(zero);
+    free(blk);
+    return out;
+}
+
+typedef struct bomb {
+    zb z;
+    int at_end; /* tensors at the end of their storage: every byte before must be inflated */
+} bomb;
+
+static bomb make_bomb(int at_end) {
+    static uint8_t *comp;
+    static size_t clen;
+    static uint32_t crc;
+    if (!comp) comp = gib_of_zeros(&clen, &crc);
+    pk p;
+    pk_begin(&p);
+    const int64_t shape[] = {BOMB_FLOATS}, stride[] = {1};
+    const int64_t numel = (int64_t)(BOMB_BYTES / 4), off = at_end ? numel - BOMB_FLOATS : 0;
+    static const char *const names[] = {"model.0.conv.weight", "model.1.conv.weight",
+                                        "model.2.conv.weight", "model.3.conv.weight"};
+    static const char *const keys[] = {"0", "1", "2", "3"};
+    for (int i = 0; i < 4; i++)
+        pk_tensor(&p, names[i], "FloatStorage", keys[i], numel, off, 1, shape, stride);
+    pk_end(&p);
+    bomb b = {{0}, at_end};
+    zb_add(&b.z, "archive/data.pkl", p.b, p.n, 0);
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "archive/data/%s", keys[i]);
+        zb_add_deflated(&b.z, name, comp, clen, BOMB_BYTES, crc);
+    }
+    zb_finish(&b.z, 0, NULL);
+    return b;
+}
+
+static int load_bomb(void *arg) {
+    const bomb *b = arg;
+    hy__pt_file *f = NULL;
+    hy_status st = hy__pt_load_buffer(b->z.buf, b->z.len, "bomb.pt", &f);
+    if (b->at_end) /* a clear refusal, before inflating gigabytes */
+        return !(st == HY_ERR_FORMAT && strstr(hy_last_error(), "bomb.pt: tensor 'model.0.conv.weight'") &&
+                 strstr(hy_last_error(), "inflate budget"));
+    if (st) {
+        printf("  at start: %s (%s)\n", hy_status_name(st), hy_last_error());
+        return 1;
+    }
+    int ok = f->n_tensors == 4;
+    for (size_t i = 0; ok && i < f->n_tensors; i++) {
+        ok = f->tensors[i].numel == BOMB_FLOATS;
+        for (size_t j = 0; ok && j < BOMB_FLOATS; j++) ok = ((const float *)f->tensors[i].data)[j] == 0;
+    }
+    hy__pt_free(f);
+    return !ok;
+}
+
+/* A 1 GiB deflated data.pkl (1 MB in the file) is refused before it is inflated. */
+static int load_pkl_bomb(void *arg) {
+    const zb *z = arg;
+    hy__pt_file *f = NULL;
+    hy_status st = hy__pt_load_buffer(z->buf, z->len, "pklbomb.pt", &f);
+    return !(st == HY_ERR_FORMAT && strstr(hy_last_error(), "inflate budget"));
+}
+
+HY_TEST(deflated_data_pkl_bomb_bounded) {
+    size_t clen;
+    uint32_t crc;
+    uint8_t *comp = gib_of_zeros(&clen, &crc);
+    zb z = {0};
+    zb_add_deflated(&z, "archive/data.pkl", comp, clen, BOMB_BYTES, crc);
+    zb_finish(&z, 0, NULL);
+    free(comp);
+    hy_test_bound bound;
+    int r = hy_test_bounded(load_pkl_bomb, &z, 256, 2, &bound);
+    printf("  1 GiB data.pkl: peak extra RSS %.1f MB, %.3f s\n", bound.extra_rss_mb, bound.seconds);
+    free(z.buf);
+    ASSERT_EQ(r, 0);
+}
+
+/* Four 864-byte tensors pointing into four 1 GiB deflated storages (~4 MB file). */
+HY_TEST(deflated_storage_bomb_bounded) {
+    for (int at_end = 0; at_end < 2; at_end++) {
+        bomb b = make_bomb(at_end);
+        printf("  file: %zu bytes, declares 4 x 1 GiB storages\n", b.z.len);
+        hy_test_bound bound;
+        int r = hy_test_bounded(load_bomb, &b, 256, 2, &bound);
+        printf("  tensors at %s: peak extra RSS %.1f MB, %.3f s\n", at_end ? "end" : "start",
+               bound.extra_rss_mb, bound.seconds);
+        if (at_end) { /* the message, in this process */
+            hy__pt_file *f = NULL;
+            ASSERT_ERR(hy__pt_load_buffer(b.z.buf, b.z.len, "bomb.pt", &f), HY_ERR_FORMAT);
+            printf("  %s\n", hy_last_error());
+        }
+        free(b.z.buf);
+        ASSERT_EQ(r, 0);
+    }
 }
 
 /* Rewrites a .pt archive: every entry deflated (and ZIP64 records), optionally dropping one. */

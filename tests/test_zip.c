@@ -210,6 +210,130 @@ HY_TEST(damaged_archives) {
     ASSERT_CONTAINS(hy_last_error(), "not a zip archive");
 }
 
+/* Ranges of a deflated entry equal the same bytes of the whole entry; the CRC is checked
+ * when a range reaches the end. */
+HY_TEST(read_range_of_deflated_entry) {
+    zb z = build(0, NULL);
+    hy__zip *r = NULL;
+    ASSERT_OK(hy__zip_open(z.buf, z.len, "t.zip", &r));
+    const hy__zip_entry *e = hy__zip_find(r, "a/data/0"); /* 100000 bytes, deflated */
+    ASSERT_EQ(e->method, 8);
+    static uint8_t got[100000];
+    static const size_t ranges[][2] = {{0, 0},         {0, 1},          {0, 100000},
+                                       {5, 70000},     {65536, 65537},  {99999, 100000},
+                                       {70000, 100000}, {131, 65536 * 1 + 7}};
+    for (size_t i = 0; i < HY_ARRAY_LEN(ranges); i++) {
+        size_t b = ranges[i][0], en = ranges[i][1];
+        memset(got, 0xAA, sizeof got);
+        ASSERT_OK(hy__zip_read_range(r, e, b, en, got));
+        if (memcmp(got, text + b, en - b)) HY_FAIL_("range [%zu, %zu) differs", b, en);
+    }
+    ASSERT_ERR(hy__zip_read_range(r, e, 0, 100001, got), HY_ERR_FORMAT);
+    const hy__zip_entry *st = hy__zip_find(r, "a/data.pkl"); /* stored */
+    ASSERT_OK(hy__zip_read_range(r, st, 10, 20, got));
+    ASSERT_TRUE(memcmp(got, rnd + 10, 10) == 0);
+    hy__zip_close(r);
+    /* Wrong CRC in the directory: a full-range read notices, a prefix cannot. */
+    size_t c = cd_rec(&z, 1);
+    z.buf[c + 16] ^= 1;
+    ASSERT_OK(hy__zip_open(z.buf, z.len, "t.zip", &r));
+    e = hy__zip_find(r, "a/data/0");
+    ASSERT_OK(hy__zip_read_range(r, e, 0, 1000, got));
+    ASSERT_ERR(hy__zip_read_range(r, e, 50000, 100000, got), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "CRC-32 mismatch");
+    hy__zip_close(r);
+    free(z.buf);
+}
+
+// --- ambiguous archives -----------------------------------------------------------------------
+
+/* yolov8n.pt with one more entry appended: `name` in the central directory, `local_name` in
+ * its local header. Rebuilt by hand (independent of the reader): entries, new local record,
+ * the old central directory + one record, a plain EOCD (the ZIP64 records are dropped; all
+ * offsets fit 32 bits). */
+static uint8_t *append_entry(const uint8_t *src, size_t len, const char *name,
+                             const char *local_name, const void *data, size_t n, size_t *out_len) {
+    const uint8_t *eocd = src + len - 22;
+    uint32_t count = eocd[10] | eocd[11] << 8, cd_size = rd32(eocd + 12), cd_off = rd32(eocd + 16);
+    size_t ln = strlen(local_name), cn = strlen(name);
+    uint8_t *b = malloc(len + ln + cn + n + 200), *p = b;
+    uint32_t crc = (uint32_t)crc32(0, data, (uInt)n);
+    memcpy(p, src, cd_off), p += cd_off;
+    uint32_t loff = (uint32_t)(p - b);
+    uint8_t lh[30] = {0x50, 0x4b, 0x03, 0x04, 20};
+    wr32(lh + 14, crc), wr32(lh + 18, (uint32_t)n), wr32(lh + 22, (uint32_t)n), wr16(lh + 26, (uint32_t)ln);
+    memcpy(p, lh, 30), p += 30;
+    memcpy(p, local_name, ln), p += ln;
+    memcpy(p, data, n), p += n;
+    uint32_t new_cd = (uint32_t)(p - b);
+    memcpy(p, src + cd_off, cd_size), p += cd_size;
+    uint8_t ch[46] = {0x50, 0x4b, 0x01, 0x02, 20, 0, 20};
+    wr32(ch + 16, crc), wr32(ch + 20, (uint32_t)n), wr32(ch + 24, (uint32_t)n), wr16(ch + 28, (uint32_t)cn);
+    wr32(ch + 42, loff);
+    memcpy(p, ch, 46), p += 46;
+    memcpy(p, name, cn), p += cn;
+    uint8_t e[22] = {0x50, 0x4b, 0x05, 0x06};
+    wr16(e + 8, count + 1), wr16(e + 10, count + 1);
+    wr32(e + 12, cd_size + 46 + (uint32_t)cn), wr32(e + 16, new_cd);
+    memcpy(p, e, 22), p += 22;
+    *out_len = (size_t)(p - b);
+    return b;
+}
+
+/* A second data.pkl hidden behind the clean one (PyTorch would read the last), and names a
+ * reader could resolve to the same entry: refused, naming the file and both entries. */
+HY_TEST(duplicate_entries_refused) {
+    hy__map m;
+    ASSERT_OK(hy__map_open(hy_test_asset("weights/yolov8n.pt"), &m));
+    static const char evil[] = "\x80\x02" "cpydoc\npipepager\nX\x01\x00\x00\x00x\x85R.";
+    size_t n = 0;
+    uint8_t *b = append_entry(m.data, m.size, "yolov8n/extra", "yolov8n/extra", evil,
+                              sizeof evil - 1, &n);
+    hy__zip *r = NULL;
+    ASSERT_OK(hy__zip_open(b, n, "appended.pt", &r)); /* control: the rebuild is valid */
+    ASSERT_EQ(hy__zip_count(r), 362);
+    hy__zip_data d;
+    ASSERT_OK(hy__zip_read(r, hy__zip_find(r, "yolov8n/extra"), &d));
+    ASSERT_EQ(d.size, sizeof evil - 1);
+    hy__zip_data_free(&d);
+    hy__zip_close(r);
+    free(b);
+    static const char *const dups[] = {
+        "yolov8n/data.pkl",   "./yolov8n/data.pkl", "yolov8n/./data.pkl", "yolov8n//data.pkl",
+        "yolov8n/data.pkl/",  "yolov8n/DATA.pkl",   "YOLOV8N/data.PKL",   "yolov8n/version",
+        "yolov8n/data/0/",
+    };
+    for (size_t i = 0; i < HY_ARRAY_LEN(dups); i++) {
+        b = append_entry(m.data, m.size, dups[i], dups[i], evil, sizeof evil - 1, &n);
+        r = NULL;
+        hy_status st = hy__zip_open(b, n, "dup.pt", &r);
+        free(b);
+        if (st != HY_ERR_FORMAT || r) HY_FAIL_("'%s': %s", dups[i], hy_status_name(st));
+        ASSERT_CONTAINS(hy_last_error(), "dup.pt: zip archive has duplicate entries '");
+        char want[80];
+        snprintf(want, sizeof want, "'%s' (entry 361)", dups[i]);
+        ASSERT_CONTAINS(hy_last_error(), want);
+    }
+    hy__map_close(&m);
+}
+
+HY_TEST(local_name_differs_from_directory) {
+    hy__map m;
+    ASSERT_OK(hy__map_open(hy_test_asset("weights/yolov8n.pt"), &m));
+    size_t n = 0;
+    uint8_t *b = append_entry(m.data, m.size, "yolov8n/extra", "yolov8n/data.pkl", "x", 1, &n);
+    hy__zip *r = NULL;
+    ASSERT_ERR(hy__zip_open(b, n, "mismatch.pt", &r), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(),
+                    "mismatch.pt: zip entry 'yolov8n/extra': local header name differs");
+    free(b);
+    /* Same length, one byte different. */
+    b = append_entry(m.data, m.size, "yolov8n/extra", "yolov8n/extrb", "x", 1, &n);
+    ASSERT_ERR(hy__zip_open(b, n, "mismatch.pt", &r), HY_ERR_FORMAT);
+    free(b);
+    hy__map_close(&m);
+}
+
 HY_TEST(every_prefix_fails_cleanly) {
     int64_t live0 = hy__alloc_live();
     for (int zip64 = 0; zip64 < 2; zip64++) {

@@ -296,7 +296,7 @@ hy__pkl_value *hy__pkl_dict_get_int(const hy__pkl_value *d, int64_t key) {
     return i == SIZE_MAX ? NULL : d->u.dict.vals[i];
 }
 
-// --- names, denylist, torch types -----------------------------------------------------------
+// --- names, allow-list, torch types -----------------------------------------------------------
 
 const char *hy__pkl_kind_name(hy__pkl_kind k) {
     static const char *names[HY_PKL_KIND_COUNT] = {
@@ -319,51 +319,121 @@ bool hy__pkl_is_class(const hy__pkl_value *v, const char *module, const char *na
     return false;
 }
 
-/* Modules whose every global can run code or touch the system when called. */
-// clang-format off
-static const char *const deny_modules[] = {
-    "os", "posix", "nt", "subprocess", "_posixsubprocess", "sys", "importlib", "imp", "zipimport",
-    "socket", "_socket", "ssl", "shutil", "pty", "runpy", "pickle", "_pickle", "cPickle", "shelve",
-    "marshal", "webbrowser", "ctypes", "_ctypes", "multiprocessing", "code", "codeop", "pdb", "bdb",
-    "timeit", "trace", "profile", "cProfile", "doctest", "platform", "signal", "threading",
-    "_thread", "thread", "asyncio", "concurrent", "types", "operator", "_operator", "inspect", "gc",
-    "io", "_io", "tempfile", "pathlib", "glob", "fileinput", "urllib", "urllib2", "http", "httplib",
-    "ftplib", "smtplib", "telnetlib", "xmlrpc", "requests", "site", "distutils", "setuptools",
-    "pip", "ensurepip", "dill", "numpy.testing", "numpy.lib.npyio", "torch.hub", "torch.jit",
-    "torch.package", "torch.serialization", "torch.utils.cpp_extension", "zipfile", "tarfile",
-    "gzip", "bz2", "lzma", "fcntl", "resource", "mmap", "select", "selectors", "logging.config",
+/* The allow-list: every global a checkpoint may name, as exact (module, name) pairs, each
+ * with the uses it permits. Anything else is refused when the GLOBAL / STACK_GLOBAL / INST
+ * opcode names it, before any value is built. Derived from the globals of every real
+ * checkpoint in the shared assets (Ultralytics YOLOv8 and YOLOv5, torch.save state_dicts)
+ * and torch.load(weights_only=True)'s _get_allowed_globals. No wildcards: a whole module
+ * (e.g. ultralytics.*) would admit functions that run code (check_requirements runs pip).
+ *   HY_PKL_ROLE_CALLABLE  may be called by REDUCE/INST/OBJ; interpreted here, never run.
+ *   HY_PKL_ROLE_TYPE      an operand only (storage classes, dtypes, base types).
+ *   HY_PKL_ROLE_OPAQUE    a class that may only be instantiated WITHOUT arguments (NEWOBJ
+ *                         with (), REDUCE with (), copyreg helpers) and then BUILD-filled:
+ *                         what torch.save writes for nn.Module objects. The structure walk
+ *                         reads their state; nothing of theirs is ever called. */
+#define C HY_PKL_ROLE_CALLABLE
+#define T HY_PKL_ROLE_TYPE
+#define O HY_PKL_ROLE_OPAQUE
+static const struct {
+    const char *module, *name;
+    unsigned role;
+} allowed[] = {
+    /* containers and helpers torch.save / pickle emit for plain data */
+    {"collections", "OrderedDict", C},
+    {"builtins", "set", C},
+    {"builtins", "frozenset", C},
+    {"builtins", "object", T}, /* copyreg._reconstructor's base */
+    {"_codecs", "encode", C},  /* bytes under protocol 2: encode(str, 'latin1') */
+    {"copyreg", "_reconstructor", C},
+    {"copyreg", "__newobj__", C},
+    /* tensors */
+    {"torch", "Size", C},
+    {"torch._utils", "_rebuild_tensor", C},
+    {"torch._utils", "_rebuild_tensor_v2", C},
+    {"torch._utils", "_rebuild_parameter", C},
+    {"torch._utils", "_rebuild_parameter_with_state", C},
+    {"torch._tensor", "_rebuild_from_type_v2", C},
+    {"torch", "Tensor", T},
+    {"torch.nn.parameter", "Parameter", T},
+    /* storage classes (persistent ids) */
+    {"torch", "FloatStorage", T},
+    {"torch", "HalfStorage", T},
+    {"torch", "BFloat16Storage", T},
+    {"torch", "DoubleStorage", T},
+    {"torch", "LongStorage", T},
+    {"torch", "IntStorage", T},
+    {"torch", "ShortStorage", T},
+    {"torch", "CharStorage", T},
+    {"torch", "ByteStorage", T},
+    {"torch", "BoolStorage", T},
+    {"torch", "UntypedStorage", T},
+    {"torch", "ComplexFloatStorage", T},
+    {"torch", "ComplexDoubleStorage", T},
+    {"torch.cuda", "FloatStorage", T},
+    {"torch.cuda", "HalfStorage", T},
+    {"torch.cuda", "BFloat16Storage", T},
+    {"torch.cuda", "DoubleStorage", T},
+    {"torch.cuda", "LongStorage", T},
+    {"torch.cuda", "IntStorage", T},
+    {"torch.cuda", "ByteStorage", T},
+    {"torch.cuda", "BoolStorage", T},
+    /* dtypes (str(torch.float16) == "torch.float16") */
+    {"torch", "float16", T},
+    {"torch", "float32", T},
+    {"torch", "float64", T},
+    {"torch", "bfloat16", T},
+    {"torch", "int8", T},
+    {"torch", "int16", T},
+    {"torch", "int32", T},
+    {"torch", "int64", T},
+    {"torch", "uint8", T},
+    {"torch", "bool", T},
+    /* torch.nn modules of YOLOv8 / YOLOv5 */
+    {"torch.nn.modules.conv", "Conv2d", O},
+    {"torch.nn.modules.batchnorm", "BatchNorm2d", O},
+    {"torch.nn.modules.activation", "SiLU", O},
+    {"torch.nn.modules.container", "Sequential", O},
+    {"torch.nn.modules.container", "ModuleList", O},
+    {"torch.nn.modules.pooling", "MaxPool2d", O},
+    {"torch.nn.modules.upsampling", "Upsample", O},
+    /* Ultralytics YOLOv8 (8.0.100+ module layout) */
+    {"ultralytics.nn.tasks", "DetectionModel", O},
+    {"ultralytics.nn.modules.conv", "Conv", O},
+    {"ultralytics.nn.modules.conv", "Concat", O},
+    {"ultralytics.nn.modules.block", "C2f", O},
+    {"ultralytics.nn.modules.block", "Bottleneck", O},
+    {"ultralytics.nn.modules.block", "SPPF", O},
+    {"ultralytics.nn.modules.block", "DFL", O},
+    {"ultralytics.nn.modules.head", "Detect", O},
+    {"ultralytics.utils", "IterableSimpleNamespace", O},
+    /* Ultralytics 8.0.0 - 8.0.99: one ultralytics.nn.modules file, ultralytics.yolo.utils */
+    {"ultralytics.nn.modules", "Conv", O},
+    {"ultralytics.nn.modules", "Concat", O},
+    {"ultralytics.nn.modules", "C2f", O},
+    {"ultralytics.nn.modules", "Bottleneck", O},
+    {"ultralytics.nn.modules", "SPPF", O},
+    {"ultralytics.nn.modules", "DFL", O},
+    {"ultralytics.nn.modules", "Detect", O},
+    {"ultralytics.yolo.utils", "IterableSimpleNamespace", O},
+    /* YOLOv5 (recognised so that it can be reported as not YOLOv8) */
+    {"models.yolo", "Model", O},
+    {"models.yolo", "Detect", O},
+    {"models.common", "Conv", O},
+    {"models.common", "C3", O},
+    {"models.common", "Bottleneck", O},
+    {"models.common", "SPPF", O},
+    {"models.common", "Concat", O},
 };
-// clang-format on
+#undef C
+#undef T
+#undef O
 
-/* Single names (module.name) that run code. */
-static const char *const deny_names[][2] = {
-    {"builtins", "eval"},       {"builtins", "exec"},       {"builtins", "execfile"},
-    {"builtins", "compile"},    {"builtins", "getattr"},    {"builtins", "setattr"},
-    {"builtins", "delattr"},    {"builtins", "__import__"}, {"builtins", "open"},
-    {"builtins", "file"},       {"builtins", "input"},      {"builtins", "raw_input"},
-    {"builtins", "breakpoint"}, {"builtins", "globals"},    {"builtins", "locals"},
-    {"builtins", "vars"},       {"builtins", "exit"},       {"builtins", "quit"},
-    {"builtins", "help"},       {"builtins", "reload"},     {"builtins", "apply"},
-    {"builtins", "__loader__"}, {"builtins", "__spec__"},   {"torch", "load"},
-    {"torch", "save"},          {"numpy", "load"},          {"numpy", "save"},
-    {"numpy", "fromfile"},      {"numpy", "memmap"},        {"codecs", "open"},
-};
-
-bool hy__pkl_global_unsafe(const char *module, const char *name) {
-    for (size_t i = 0; i < HY_ARRAY_LEN(deny_modules); i++) {
-        size_t n = strlen(deny_modules[i]);
-        if (!strncmp(module, deny_modules[i], n) && (module[n] == 0 || module[n] == '.'))
-            return true;
-    }
-    for (size_t i = 0; i < HY_ARRAY_LEN(deny_names); i++)
-        if (!strcmp(module, deny_names[i][0]) && !strcmp(name, deny_names[i][1])) return true;
-    /* Dunder attributes (e.g. builtins.__dict__, x.__class__) are attribute-walking gadgets;
-     * copyreg's __newobj__ helpers only create objects. */
-    if (name[0] == '_' && name[1] == '_' && strcmp(module, "copyreg") != 0) {
-        size_t n = strlen(name);
-        if (n > 4 && name[n - 1] == '_' && name[n - 2] == '_') return true;
-    }
-    return false;
+unsigned hy__pkl_global_role(const char *module, const char *name) {
+    if (!module || !name) return 0;
+    for (size_t i = 0; i < HY_ARRAY_LEN(allowed); i++)
+        if (!strcmp(module, allowed[i].module) && !strcmp(name, allowed[i].name))
+            return allowed[i].role;
+    return 0;
 }
 
 /* Python 2 module names, as pickle's fix_imports maps them. */
@@ -566,6 +636,35 @@ static bool is_seq(const hy__pkl_value *v) {
 
 // --- globals and calls ------------------------------------------------------------------------
 
+/* "module.name" for messages: printable ASCII kept, other bytes as \xNN, long names cut. */
+static void quote_global(char *dst, size_t cap, const char *module, const char *name) {
+    size_t k = 0;
+    for (int part = 0; part < 2; part++) {
+        const char *s = part ? name : module;
+        if (part && k + 1 < cap) dst[k++] = '.';
+        for (; *s && k + 5 < cap; s++) {
+            unsigned char c = (unsigned char)*s;
+            if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
+                dst[k++] = (char)c;
+            else
+                k += (size_t)snprintf(dst + k, cap - k, "\\x%02x", c);
+        }
+    }
+    if (k + 5 >= cap && cap > 4) memcpy(dst + cap - 4, "...", 3), k = cap - 1;
+    dst[k] = 0;
+}
+
+static hy_status refuse(vm *m, const char *module, const char *name, const char *why) {
+    char q[200];
+    quote_global(q, sizeof q, module, name);
+    return hy__error(HY_ERR_UNSAFE, "%s: refusing pickle global '%s' (%s)", m->what, q, why);
+}
+
+static unsigned role_of(const hy__pkl_value *g) {
+    return g->kind == HY_PKL_GLOBAL ? hy__pkl_global_role(g->u.global.module, g->u.global.name)
+                                    : 0;
+}
+
 static hy_status make_global(vm *m, const char *module, size_t mlen, const char *name,
                              size_t nlen) {
     if (memchr(module, 0, mlen) || memchr(name, 0, nlen) || mlen == 0 || nlen == 0)
@@ -573,9 +672,8 @@ static hy_status make_global(vm *m, const char *module, size_t mlen, const char 
     char *mod = arena_strndup(m->a, module, mlen), *nm = arena_strndup(m->a, name, nlen);
     if (!mod || !nm) return oom(m);
     const char *norm = normalize_module(mod);
-    if (hy__pkl_global_unsafe(norm, nm))
-        return hy__error(HY_ERR_UNSAFE, "%s: refusing pickle global '%s.%s' (can execute code)",
-                         m->what, norm, nm);
+    if (!hy__pkl_global_role(norm, nm))
+        return refuse(m, norm, nm, "not in the allow-list of checkpoint globals");
     hy__pkl_value *g = new_value(m->a, HY_PKL_GLOBAL);
     if (!g) return oom(m);
     g->u.global.module = norm;
@@ -653,8 +751,45 @@ static hy_status rebuild_tensor(vm *m, const hy__pkl_value *args, bool v2, hy__p
 static hy_status newobj(vm *m, hy__pkl_value *cls, hy__pkl_value *args, hy__pkl_value *kwargs,
                         hy__pkl_value **out);
 
-/* What REDUCE(callable, args) evaluates to. Only a few callables are interpreted; the rest
- * become opaque objects. Nothing is ever executed. */
+/* _codecs.encode(s, 'latin1'): how protocol 2 stores bytes. s is UTF-8 here; every code
+ * point must fit a byte. */
+static hy_status codecs_encode(vm *m, hy__pkl_value *const *a, size_t n, hy__pkl_value **out) {
+    if (n != 2 || a[0]->kind != HY_PKL_STR ||
+        !(hy__pkl_is_str(a[1], "latin1") || hy__pkl_is_str(a[1], "latin-1")))
+        return fail(m, HY_ERR_FORMAT, "_codecs.encode is only accepted as encode(str, 'latin1')");
+    const uint8_t *s = (const uint8_t *)a[0]->u.str.data;
+    size_t len = a[0]->u.str.len, k = 0;
+    char *d = arena_alloc(m->a, len + 1);
+    if (!d) return oom(m);
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < 0x80) {
+            d[k++] = (char)s[i];
+        } else if ((s[i] & 0xfe) == 0xc2 && i + 1 < len && (s[i + 1] & 0xc0) == 0x80) {
+            d[k++] = (char)(((s[i] & 0x03) << 6) | (s[i + 1] & 0x3f)); /* U+0080..U+00FF */
+            i++;
+        } else {
+            return fail(m, HY_ERR_FORMAT, "_codecs.encode: character outside latin-1");
+        }
+    }
+    d[k] = 0;
+    hy__pkl_value *v = new_value(m->a, HY_PKL_BYTES);
+    if (!v) return oom(m);
+    v->u.str.data = d;
+    v->u.str.len = k;
+    *out = v;
+    return HY_OK;
+}
+
+static bool is_tensor_rebuild(const hy__pkl_value *g) {
+    return global_is(g, "torch._utils", "_rebuild_tensor_v2") ||
+           global_is(g, "torch._utils", "_rebuild_tensor") ||
+           global_is(g, "torch._utils", "_rebuild_parameter") ||
+           global_is(g, "torch._utils", "_rebuild_parameter_with_state");
+}
+
+/* What REDUCE(callable, args) evaluates to. Only allow-listed callables are interpreted, and
+ * OPAQUE classes may be instantiated without arguments; everything else is refused.
+ * Nothing is ever executed. */
 static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth,
                       hy__pkl_value **out) {
     if (fn->kind != HY_PKL_GLOBAL)
@@ -666,8 +801,18 @@ static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth,
     const char *mod = fn->u.global.module, *name = fn->u.global.name;
     size_t n = args->u.seq.n;
     hy__pkl_value *const *a = args->u.seq.items;
+    unsigned role = role_of(fn);
+    if (!(role & HY_PKL_ROLE_CALLABLE)) {
+        if (!(role & HY_PKL_ROLE_OPAQUE))
+            return refuse(m, mod, name, "called, but it is not an allowed callable");
+        if (n) /* e.g. an old DetectionModel(cfg) evaluates strings of cfg */
+            return refuse(m, mod, name,
+                          "a class called with arguments; only instantiation without "
+                          "arguments is allowed");
+        return new_object(m, fn, args, NULL, out);
+    }
 
-    if (global_is(fn, "collections", "OrderedDict") || global_is(fn, "builtins", "dict")) {
+    if (global_is(fn, "collections", "OrderedDict")) {
         hy__pkl_value *d = new_value(m->a, HY_PKL_DICT);
         if (!d) return oom(m);
         if (n > 1) return fail(m, HY_ERR_FORMAT, "%s.%s() takes at most 1 argument", mod, name);
@@ -686,54 +831,53 @@ static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth,
         *out = new_seq(m->a, HY_PKL_SET, n ? a[0]->u.seq.items : NULL, n ? a[0]->u.seq.n : 0);
         return *out ? HY_OK : oom(m);
     }
+    if (global_is(fn, "_codecs", "encode")) return codecs_encode(m, a, n, out);
     if (global_is(fn, "torch", "Size")) {
         if (n != 1 || !is_seq(a[0]))
             return fail(m, HY_ERR_FORMAT, "torch.Size() argument is not a tuple");
         *out = new_seq(m->a, HY_PKL_TUPLE, a[0]->u.seq.items, a[0]->u.seq.n);
         return *out ? HY_OK : oom(m);
     }
-    if (!strcmp(mod, "torch._utils")) {
-        if (!strcmp(name, "_rebuild_tensor_v2")) return rebuild_tensor(m, args, true, out);
-        if (!strcmp(name, "_rebuild_tensor")) return rebuild_tensor(m, args, false, out);
-        if (!strcmp(name, "_rebuild_parameter") || !strcmp(name, "_rebuild_parameter_with_state")) {
-            if (n < 1 || a[0]->kind != HY_PKL_TENSOR)
-                return fail(m, HY_ERR_FORMAT, "%s: first argument is not a tensor", name);
-            a[0]->u.tensor->is_parameter = true;
-            if (n >= 2 && a[1]->kind == HY_PKL_BOOL) a[0]->u.tensor->requires_grad = a[1]->u.b;
-            *out = a[0];
-            return HY_OK;
-        }
+    if (global_is(fn, "torch._utils", "_rebuild_tensor_v2")) return rebuild_tensor(m, args, true, out);
+    if (global_is(fn, "torch._utils", "_rebuild_tensor")) return rebuild_tensor(m, args, false, out);
+    if (global_is(fn, "torch._utils", "_rebuild_parameter") ||
+        global_is(fn, "torch._utils", "_rebuild_parameter_with_state")) {
+        if (n < 1 || a[0]->kind != HY_PKL_TENSOR)
+            return fail(m, HY_ERR_FORMAT, "%s: first argument is not a tensor", name);
+        a[0]->u.tensor->is_parameter = true;
+        if (n >= 2 && a[1]->kind == HY_PKL_BOOL) a[0]->u.tensor->requires_grad = a[1]->u.b;
+        *out = a[0];
+        return HY_OK;
     }
     if (global_is(fn, "torch._tensor", "_rebuild_from_type_v2")) {
         /* (func, type, args, state): a tensor subclass; the data comes from func(*args). */
         if (n != 4 || a[0]->kind != HY_PKL_GLOBAL || a[2]->kind != HY_PKL_TUPLE || depth > 4)
             return fail(m, HY_ERR_FORMAT, "malformed _rebuild_from_type_v2 call");
+        if (!is_tensor_rebuild(a[0]))
+            return refuse(m, a[0]->u.global.module, a[0]->u.global.name,
+                          "_rebuild_from_type_v2 may only apply a tensor rebuild function");
+        if (!global_is(a[1], "torch", "Tensor") && !global_is(a[1], "torch.nn.parameter", "Parameter"))
+            return fail(m, HY_ERR_FORMAT, "_rebuild_from_type_v2: type is not a torch tensor type");
         return call(m, a[0], a[2], depth + 1, out);
     }
-    if (global_is(fn, "torch.storage", "_load_from_bytes"))
-        return fail(
-            m, HY_ERR_UNSUPPORTED,
-            "storage pickled with torch.storage._load_from_bytes (a nested torch.load) is not supported");
     if (global_is(fn, "copyreg", "__newobj__")) { /* copyreg.__newobj__(cls, *args) */
         if (n < 1) return fail(m, HY_ERR_FORMAT, "copyreg.__newobj__ without a class");
-        hy__pkl_value *rest = new_seq(m->a, HY_PKL_TUPLE, a + 1, n - 1);
-        if (!rest) return oom(m);
-        return newobj(m, a[0], rest, NULL, out);
+        return newobj(m, a[0], n == 1 ? &m->a->empty_tuple : args, NULL, out);
     }
     if (global_is(fn, "copyreg", "_reconstructor")) {
-        /* copyreg._reconstructor(cls, base, state): protocol 0/1 object creation. */
+        /* copyreg._reconstructor(cls, object, None): protocol 0/1 object creation. Another
+         * base or a state would call base.__new__ / base.__init__ with it. */
         if (n != 3 || a[0]->kind != HY_PKL_GLOBAL)
             return fail(m, HY_ERR_FORMAT, "malformed copyreg._reconstructor call");
-        if (global_is(a[0], "collections", "OrderedDict") || global_is(a[0], "builtins", "dict")) {
-            *out = new_value(m->a, HY_PKL_DICT);
-            return *out ? HY_OK : oom(m);
-        }
-        return new_object(m, a[0], &m->a->empty_tuple, NULL, out);
+        if (!global_is(a[1], "builtins", "object") || a[2]->kind != HY_PKL_NONE)
+            return refuse(m, a[0]->u.global.module, a[0]->u.global.name,
+                          "copyreg._reconstructor with a base other than object or a state");
+        return newobj(m, a[0], &m->a->empty_tuple, NULL, out);
     }
-    return new_object(m, fn, args, NULL, out);
+    return fail(m, HY_ERR_FORMAT, "internal: allowed callable %s.%s is not interpreted", mod, name);
 }
 
-/* cls.__new__(cls, *args): NEWOBJ / NEWOBJ_EX. */
+/* cls.__new__(cls): NEWOBJ / NEWOBJ_EX. Only without arguments. */
 static hy_status newobj(vm *m, hy__pkl_value *cls, hy__pkl_value *args, hy__pkl_value *kwargs,
                         hy__pkl_value **out) {
     if (cls->kind != HY_PKL_GLOBAL)
@@ -742,11 +886,20 @@ static hy_status newobj(vm *m, hy__pkl_value *cls, hy__pkl_value *args, hy__pkl_
     if (args->kind != HY_PKL_TUPLE)
         return fail(m, HY_ERR_FORMAT, "NEWOBJ arguments are a %s, not a tuple",
                     hy__pkl_kind_name(args->kind));
-    if (global_is(cls, "collections", "OrderedDict") || global_is(cls, "builtins", "dict")) {
+    const char *mod = cls->u.global.module, *name = cls->u.global.name;
+    bool dict = global_is(cls, "collections", "OrderedDict"),
+         set = global_is(cls, "builtins", "set") || global_is(cls, "builtins", "frozenset");
+    if (!dict && !set && !(role_of(cls) & HY_PKL_ROLE_OPAQUE))
+        return refuse(m, mod, name, "instantiated, but it is not an allowed class");
+    if (args->u.seq.n || (kwargs && kwargs->u.dict.n))
+        return refuse(m, mod, name,
+                      "a class instantiated with arguments; only instantiation without "
+                      "arguments is allowed");
+    if (dict) {
         *out = new_value(m->a, HY_PKL_DICT);
         return *out ? HY_OK : oom(m);
     }
-    if (global_is(cls, "builtins", "set")) {
+    if (set) {
         *out = new_seq(m->a, HY_PKL_SET, NULL, 0);
         return *out ? HY_OK : oom(m);
     }
@@ -814,6 +967,9 @@ static hy_status persistent_load(vm *m, hy__pkl_value *pid, hy__pkl_value **out)
 }
 
 static hy_status build(vm *m, hy__pkl_value *obj, hy__pkl_value *state) {
+    if (obj->kind == HY_PKL_GLOBAL) /* would set attributes of the class / function itself */
+        return refuse(m, obj->u.global.module, obj->u.global.name,
+                      "BUILD on a global would change the class or function");
     if (obj->kind != HY_PKL_OBJECT)
         return HY_OK; /* dict attributes (e.g. _metadata), tensors: ignored */
     hy__pkl_value *old = obj->u.obj.state;
@@ -828,11 +984,10 @@ static hy_status build(vm *m, hy__pkl_value *obj, hy__pkl_value *state) {
 
 static hy_status append_to(vm *m, hy__pkl_value *target, hy__pkl_value *const *items, size_t n) {
     hy__pkl_value *list = target;
-    if (target->kind == HY_PKL_OBJECT) {
-        if (!target->u.obj.items && !(target->u.obj.items = new_seq(m->a, HY_PKL_LIST, NULL, 0)))
-            return oom(m);
-        list = target->u.obj.items;
-    } else if (target->kind != HY_PKL_LIST) {
+    if (target->kind == HY_PKL_OBJECT) /* obj.append / obj.extend: methods would run */
+        return refuse(m, target->u.obj.module, target->u.obj.name,
+                      "APPEND on an object would call its methods");
+    if (target->kind != HY_PKL_LIST) {
         return fail(m, HY_ERR_FORMAT, "APPEND to a %s", hy__pkl_kind_name(target->kind));
     }
     for (size_t i = 0; i < n; i++)
@@ -843,11 +998,10 @@ static hy_status append_to(vm *m, hy__pkl_value *target, hy__pkl_value *const *i
 static hy_status setitems_to(vm *m, hy__pkl_value *target, hy__pkl_value *const *kv, size_t n) {
     if (n % 2) return fail(m, HY_ERR_FORMAT, "SETITEMS with an odd number of items");
     hy__pkl_value *d = target;
-    if (target->kind == HY_PKL_OBJECT) {
-        if (!target->u.obj.dictitems && !(target->u.obj.dictitems = new_value(m->a, HY_PKL_DICT)))
-            return oom(m);
-        d = target->u.obj.dictitems;
-    } else if (target->kind != HY_PKL_DICT) {
+    if (target->kind == HY_PKL_OBJECT) /* obj[key] = value: __setitem__ would run */
+        return refuse(m, target->u.obj.module, target->u.obj.name,
+                      "SETITEM on an object would call its methods");
+    if (target->kind != HY_PKL_DICT) {
         return fail(m, HY_ERR_FORMAT, "SETITEM on a %s", hy__pkl_kind_name(target->kind));
     }
     for (size_t i = 0; i < n; i += 2)

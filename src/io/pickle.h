@@ -1,18 +1,24 @@
 /* Safe pickle reader: builds a plain value tree and NEVER executes anything.
  *
  * Protocols 0-5 (the binary opcodes torch.save uses, plus the simple text ones). Globals are
- * recorded by name; a denylist of code-running modules/names (os, posix, subprocess, sys,
- * builtins.eval/exec/getattr/..., operator, pickle, ctypes, ...) makes the load fail with
- * HY_ERR_UNSAFE, naming the global. Only these callables are interpreted:
- *   collections.OrderedDict / builtins.dict        -> HY_PKL_DICT
+ * checked against an ALLOW-list of exact (module, name) pairs (hy__pkl_global_role): any
+ * other global makes the load fail with HY_ERR_UNSAFE naming it, and so does an allowed
+ * global used in a way its role does not permit (e.g. a module class called with
+ * arguments, BUILD on a class, APPEND/SETITEM on an object). Only these callables exist:
+ *   collections.OrderedDict                        -> HY_PKL_DICT
  *   builtins.set / frozenset                       -> HY_PKL_SET
+ *   _codecs.encode(str, 'latin1')                  -> HY_PKL_BYTES
  *   torch.Size                                     -> HY_PKL_TUPLE
  *   torch._utils._rebuild_tensor(_v2)              -> HY_PKL_TENSOR
  *   torch._utils._rebuild_parameter(_with_state)   -> the tensor (is_parameter = true)
- *   torch._tensor._rebuild_from_type_v2            -> applies its (interpreted) function
+ *   torch._tensor._rebuild_from_type_v2            -> applies its (rebuild) function
+ *   copyreg.__newobj__(cls) / _reconstructor(cls, object, None) -> as NEWOBJ
  *   persistent id ('storage', torch.XStorage, key, location, numel[, None]) -> HY_PKL_STORAGE
- * Every other REDUCE/NEWOBJ/INST/OBJ becomes an opaque HY_PKL_OBJECT recording the class,
- * the arguments and the BUILD state (e.g. ultralytics.nn.tasks.DetectionModel).
+ * Classes with the OPAQUE role (Ultralytics / torch.nn / YOLOv5 modules), instantiated
+ * without arguments, become HY_PKL_OBJECT values recording the class and the BUILD state.
+ * The result is what torch.load(weights_only=True) accepts, restricted further: a file
+ * this reader accepts makes PyTorch run no code but the allowed classes' __new__ /
+ * __setstate__.
  *
  * All values live in an arena (hy__pkl_arena) freed at once; the tree may share nodes (memo)
  * and may even be cyclic, so walkers must bound their depth.
@@ -62,9 +68,10 @@ typedef struct hy__pkl_storage {
     size_t elem_size;      /* bytes per element (known for every torch storage type) */
     uint64_t numel;        /* elements, as the persistent id says */
     /* Set by the container reader (io/pt.c) once the bytes are located. */
-    const uint8_t *data;
+    const uint8_t *data;     /* NULL for a deflated zip entry: read ranges of `entry` */
     size_t nbytes;
     int resolved;
+    const void *entry;       /* the deflated hy__zip_entry, or NULL */
 } hy__pkl_storage;
 
 typedef struct hy__pkl_tensor {
@@ -105,8 +112,8 @@ struct hy__pkl_value {
             hy__pkl_value *args;      /* TUPLE (REDUCE/NEWOBJ arguments) */
             hy__pkl_value *kwargs;    /* DICT for NEWOBJ_EX, else NULL */
             hy__pkl_value *state;     /* BUILD state (usually a DICT), or NULL */
-            hy__pkl_value *items;     /* LIST from APPEND(S) on the object, or NULL */
-            hy__pkl_value *dictitems; /* DICT from SETITEM(S) on the object, or NULL */
+            hy__pkl_value *items;     /* always NULL: APPEND(S) on objects is refused */
+            hy__pkl_value *dictitems; /* always NULL: SETITEM(S) on objects is refused */
         } obj;
         hy__pkl_storage *storage;
         hy__pkl_tensor *tensor;
@@ -147,7 +154,12 @@ bool hy__pkl_torch_dtype(const char *module, const char *name, hy_dtype *out);
 /* Maps a torch storage class name ("HalfStorage") to dtype (HY_DTYPE_COUNT when not
  * convertible) and element size; false when it is not a storage class. */
 bool hy__pkl_storage_type(const char *name, hy_dtype *dtype, size_t *elem_size);
-/* True when module.name is on the denylist of code-running globals. */
-bool hy__pkl_global_unsafe(const char *module, const char *name);
+/* Roles of an allowed global (bit set); 0 = not in the allow-list (refused). */
+#define HY_PKL_ROLE_CALLABLE 1u /* may be REDUCE'd: interpreted, never executed */
+#define HY_PKL_ROLE_TYPE 2u     /* operand only: storage classes, dtypes, base types */
+#define HY_PKL_ROLE_OPAQUE 4u   /* class instantiated without arguments, then BUILD */
+/* The allow-list entry of module.name (module after Python 2 renames, e.g. __builtin__ ->
+ * builtins): its roles, or 0 when the global is not allowed. */
+unsigned hy__pkl_global_role(const char *module, const char *name);
 
 #endif

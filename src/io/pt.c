@@ -29,6 +29,7 @@ typedef struct loader {
     hy__pt_file *f;
     size_t cap_tensors;
     size_t out_bytes, out_budget; /* materialised bytes, bounded (stride-0 views could explode) */
+    size_t inflated;              /* bytes inflated from deflated storages, same budget */
     size_t visits;
 } loader;
 
@@ -166,6 +167,16 @@ static hy_status resolve_zip_storage(loader *L, hy__pkl_storage *s, const char *
         return st;
     }
     hy__free(rec);
+    if (e->method == 8) { /* deflated: only the bytes tensors reference are inflated, later */
+        if (e->size > SIZE_MAX / 2)
+            return hy__error(HY_ERR_FORMAT, "%s: storage '%s' claims %llu bytes", L->what, s->key,
+                             (unsigned long long)e->size);
+        s->entry = e;
+        s->data = NULL;
+        s->nbytes = (size_t)e->size;
+        s->resolved = 1;
+        return HY_OK;
+    }
     if (L->n_owned == L->cap_owned) {
         size_t cap = L->cap_owned ? L->cap_owned * 2 : 16;
         hy__zip_data *o = hy__realloc(L->owned, cap * sizeof *o);
@@ -266,12 +277,41 @@ static hy_status emit_tensor(loader *L, const char *name, const hy__pkl_value *v
                          L->what, name, shp, L->out_budget >> 20);
     if (t->ndim > HY_PT_MAX_DIMS) /* HY_PKL_MAX_DIMS <= HY_PT_MAX_DIMS; kept for safety */
         return hy__error(HY_ERR_UNSUPPORTED, "%s: tensor '%s' has %d dims", L->what, name, t->ndim);
+    /* A deflated storage: inflate only [first, last] element of the view, counting every
+     * byte inflated (skipped ones too) against the file's budget, so that small tensors in
+     * huge deflated storages (1 GiB of zeros deflates to 1 MB) cost what the file holds. */
+    hy__pkl_tensor view = *t;
+    const uint8_t *base = s->data;
+    uint8_t *window = NULL;
+    if (!base && numel > 0) {
+        size_t begin = (size_t)t->offset * es, end = (last + 1) * es; /* <= s->nbytes: checked */
+        if (!hy__add_ok(L->inflated, end, &L->inflated) || L->inflated > L->out_budget)
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: tensor '%s': inflating %zu bytes of deflated storage '%s' "
+                             "would take the file past its %zu MiB inflate budget "
+                             "(64 MiB + 16x the file size)",
+                             L->what, name, end, s->key, L->out_budget >> 20);
+        window = hy__malloc(end - begin);
+        if (!window)
+            return hy__error(HY_ERR_NOMEM, "%s: tensor '%s': cannot allocate %zu bytes", L->what,
+                             name, end - begin);
+        st = hy__zip_read_range(L->zip, s->entry, begin, end, window);
+        if (st) {
+            hy__free(window);
+            return st;
+        }
+        base = window;
+        view.offset = 0;
+    }
 
     hy__pt_file *f = L->f;
     if (f->n_tensors == L->cap_tensors) {
         size_t cap = L->cap_tensors ? L->cap_tensors * 2 : 64;
         hy__pt_tensor *nt = hy__realloc(f->tensors, cap * sizeof *nt);
-        if (!nt) return hy__error(HY_ERR_NOMEM, "%s: out of memory", L->what);
+        if (!nt) {
+            hy__free(window);
+            return hy__error(HY_ERR_NOMEM, "%s: out of memory", L->what);
+        }
         f->tensors = nt;
         L->cap_tensors = cap;
     }
@@ -282,6 +322,7 @@ static hy_status emit_tensor(loader *L, const char *name, const hy__pkl_value *v
     if (!o->name || !o->data) {
         hy__free(o->name);
         hy__free(o->data);
+        hy__free(window);
         return hy__error(HY_ERR_NOMEM, "%s: tensor '%s': cannot allocate %zu bytes", L->what, name,
                          nbytes);
     }
@@ -291,6 +332,7 @@ static hy_status emit_tensor(loader *L, const char *name, const hy__pkl_value *v
     for (int d = 0; d < t->ndim; d++) o->shape[d] = t->shape[d];
     o->numel = numel;
     if (numel == 0) return HY_OK;
+    t = &view;
     /* Contiguous when every dimension of extent > 1 has the C stride. */
     bool contiguous = true;
     size_t expect = 1;
@@ -299,9 +341,10 @@ static hy_status emit_tensor(loader *L, const char *name, const hy__pkl_value *v
         expect *= (size_t)t->shape[d];
     }
     if (contiguous)
-        memcpy(o->data, s->data + (size_t)t->offset * es, nbytes);
+        memcpy(o->data, base + (size_t)t->offset * es, nbytes);
     else
-        gather(o->data, s->data, es, t, numel);
+        gather(o->data, base, es, t, numel);
+    hy__free(window);
     return HY_OK;
 }
 
@@ -583,20 +626,26 @@ static hy_status extract(loader *L, const hy__pkl_value *root) {
 static hy_status load_zip(loader *L, hy__pkl_arena *arena, hy__pkl_value **root) {
     hy_status st = hy__zip_open(L->buf, L->len, L->what, &L->zip);
     if (st) return st;
-    /* torch.save: every record lives under one folder: "<archive>/data.pkl". */
-    const hy__zip_entry *pkl = NULL;
-    for (size_t i = 0; i < hy__zip_count(L->zip) && !pkl; i++) {
-        const hy__zip_entry *e = hy__zip_entry_at(L->zip, i);
-        const char *slash = strchr(e->name, '/');
-        if (slash && slash != e->name && !strcmp(slash, "/data.pkl")) pkl = e;
+    /* torch.save: every record lives under one folder: "<archive>/data.pkl". PyTorch takes
+     * <archive> from the FIRST entry's name; so does this reader, so that both read the
+     * same data.pkl (names are unique, see hy__zip_open). */
+    const hy__zip_entry *first = hy__zip_entry_at(L->zip, 0), *pkl = NULL;
+    const char *slash = first ? strchr(first->name, '/') : NULL;
+    if (slash && slash != first->name) {
+        L->prefix = hy__strndup(first->name, (size_t)(slash - first->name));
+        if (!L->prefix) return hy__error(HY_ERR_NOMEM, "%s: out of memory", L->what);
+        char *rec = hy__malloc(strlen(L->prefix) + 16);
+        if (!rec) return hy__error(HY_ERR_NOMEM, "%s: out of memory", L->what);
+        sprintf(rec, "%s/data.pkl", L->prefix);
+        pkl = hy__zip_find(L->zip, rec);
+        hy__free(rec);
     }
     if (!pkl)
         return hy__error(
             HY_ERR_FORMAT,
-            "%s: zip archive has no '<archive>/data.pkl' record (not a torch.save checkpoint)",
+            "%s: zip archive has no '<archive>/data.pkl' record under the folder of its first "
+            "entry (not a torch.save checkpoint)",
             L->what);
-    L->prefix = hy__strndup(pkl->name, (size_t)(strchr(pkl->name, '/') - pkl->name));
-    if (!L->prefix) return hy__error(HY_ERR_NOMEM, "%s: out of memory", L->what);
 
     char rec[600];
     snprintf(rec, sizeof rec, "%s/byteorder", L->prefix);
@@ -611,6 +660,15 @@ static hy_status load_zip(loader *L, hy__pkl_arena *arena, hy__pkl_value **root)
                              L->what);
     }
     hy__zip_data d;
+    if (pkl->method != 0) { /* a deflated data.pkl is inflated whole: same budget */
+        if (pkl->size > L->out_budget)
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: '%s' inflates to %llu bytes, past the %zu MiB inflate budget "
+                             "(64 MiB + 16x the file size)",
+                             L->what, pkl->name, (unsigned long long)pkl->size,
+                             L->out_budget >> 20);
+        L->inflated = (size_t)pkl->size;
+    }
     if ((st = hy__zip_read(L->zip, pkl, &d))) return st;
     st = hy__pkl_load(arena, d.data, d.size, L->what, NULL, root);
     hy__zip_data_free(&d);
@@ -735,6 +793,7 @@ done:
         s->data = NULL;
         s->nbytes = 0;
         s->resolved = 0;
+        s->entry = NULL;
     }
     for (size_t i = 0; i < L.n_owned; i++) hy__zip_data_free(&L.owned[i]);
     hy__free(L.owned);

@@ -2,7 +2,12 @@
  *
  * hy__pt_load() returns every tensor of a checkpoint under its state_dict() name, plus the
  * Ultralytics model config when present. Tensor data is a contiguous, owned copy in the
- * file's dtype (views/strides/offsets resolved; shared storages handled). */
+ * file's dtype (views/strides/offsets resolved; shared storages handled).
+ *
+ * Untrusted input: data.pkl is the one under the folder of the archive's first entry (as
+ * PyTorch reads it); of a deflated storage only the bytes up to the last element a tensor
+ * references are inflated, and the bytes inflated and the bytes materialised are each
+ * bounded by 64 MiB + 16x the file size. */
 #ifndef HY_IO_PT_H
 #define HY_IO_PT_H
 
@@ -49,7 +54,8 @@ typedef struct hy__pt_file {
 /* Loads path. Errors name the file and the problem:
  *   HY_ERR_NOT_FOUND / HY_ERR_IO  missing / unreadable file
  *   HY_ERR_FORMAT                 empty, truncated, not a zip, no data.pkl, bad pickle...
- *   HY_ERR_UNSAFE                 pickle references a code-running global (names it)
+ *   HY_ERR_UNSAFE                 the pickle names a global outside the allow-list of
+ *                                 checkpoint globals, or misuses one (names it; io/pickle.h)
  *   HY_ERR_UNSUPPORTED            e.g. an unsupported storage dtype */
 hy_status hy__pt_load(const char *path, hy__pt_file **out);
 /* Same, from a memory buffer; `what` names it in errors. The buffer is not retained. */

@@ -170,6 +170,82 @@ static void sort_names(const hy__zip_entry *ents, size_t *idx, size_t *tmp, size
     memcpy(idx, tmp, n * sizeof *idx);
 }
 
+/* The name as a reader could resolve it: "./" components and repeated or trailing slashes
+ * dropped, ASCII lowercased (case-insensitive file systems and extractors). Writes at most
+ * strlen(src) + 1 bytes. */
+static void normalize_name(const char *src, char *dst) {
+    size_t k = 0;
+    for (const char *p = src; *p;) {
+        if (*p == '/') { /* repeated slash */
+            p++;
+            continue;
+        }
+        if (p[0] == '.' && (p[1] == '/' || p[1] == 0)) { /* "./" component */
+            p += p[1] ? 2 : 1;
+            continue;
+        }
+        while (*p && *p != '/') {
+            char c = *p++;
+            dst[k++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        }
+        if (*p == '/') dst[k++] = '/';
+    }
+    while (k && dst[k - 1] == '/') k--;
+    dst[k] = 0;
+}
+
+/* Entry name for messages: printable ASCII kept, other bytes as \xNN, long names cut. */
+static const char *printable(const char *s, char *buf, size_t cap) {
+    size_t k = 0;
+    for (; *s && k + 5 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c < 0x7f && c != '\'')
+            buf[k++] = (char)c;
+        else
+            k += (size_t)snprintf(buf + k, cap - k, "\\x%02x", c);
+    }
+    buf[k] = 0;
+    return buf;
+}
+
+/* Two entries a reader could take for one another (PyTorch reads the LAST of duplicate
+ * names, this reader would read the first): refuse the archive. */
+static hy_status check_duplicates(const hy__zip *z, const char *what, size_t n, size_t names_cap,
+                                  size_t *tmp) {
+    hy_status st = HY_OK;
+    char *norm = hy__malloc(names_cap);
+    hy__zip_entry *ne = hy__calloc(n ? n : 1, sizeof *ne);
+    size_t *idx = hy__calloc(n ? n : 1, sizeof *idx);
+    if (!norm || !ne || !idx) {
+        st = hy__error(HY_ERR_NOMEM, "%s: out of memory", what);
+        goto done;
+    }
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        ne[i].name = norm + pos;
+        normalize_name(z->entries[i].name, norm + pos);
+        pos += strlen(norm + pos) + 1;
+        idx[i] = i;
+    }
+    sort_names(ne, idx, tmp, n);
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(ne[idx[i - 1]].name, ne[idx[i]].name)) continue;
+        size_t a = HY_MIN(idx[i - 1], idx[i]), b = HY_MAX(idx[i - 1], idx[i]);
+        char pa[160], pb[160];
+        st = hy__error(HY_ERR_FORMAT,
+                       "%s: zip archive has duplicate entries '%s' (entry %zu) and '%s' (entry %zu): "
+                       "readers disagree on which one holds the data",
+                       what, printable(z->entries[a].name, pa, sizeof pa), a,
+                       printable(z->entries[b].name, pb, sizeof pb), b);
+        break;
+    }
+done:
+    hy__free(norm);
+    hy__free(ne);
+    hy__free(idx);
+    return st;
+}
+
 hy_status hy__zip_open(const uint8_t *buf, size_t len, const char *what, hy__zip **out) {
     if (!what) what = "zip";
     if (!buf && len) return hy__error(HY_ERR_INVALID_ARG, "%s: NULL buffer", what);
@@ -234,6 +310,22 @@ hy_status hy__zip_open(const uint8_t *buf, size_t len, const char *what, hy__zip
             goto fail;
         }
         const uint8_t *l = buf + e->local_offset;
+        size_t lname = rd16(l + 26);
+        /* The local name must be the directory's: a streaming reader (or PyTorch) using
+         * one and this reader the other would see different archives. */
+        if (!in_bounds(e->local_offset + LOCAL_SIZE, lname, len) || lname != nlen ||
+            memcmp(l + LOCAL_SIZE, c + CENTRAL_SIZE, nlen) != 0) {
+            char pn[160];
+            st = hy__error(HY_ERR_FORMAT,
+                           "%s: zip entry '%s': local header name differs from the central "
+                           "directory's",
+                           what, printable(e->name, pn, sizeof pn));
+            goto fail;
+        }
+        if (memchr(e->name, 0, nlen)) {
+            st = hy__error(HY_ERR_FORMAT, "%s: zip entry %zu has a NUL byte in its name", what, i);
+            goto fail;
+        }
         e->data_offset = e->local_offset + LOCAL_SIZE + rd16(l + 26) + rd16(l + 28);
         if (!in_bounds(e->data_offset, e->comp_size, len)) {
             st = hy__error(
@@ -247,6 +339,7 @@ hy_status hy__zip_open(const uint8_t *buf, size_t len, const char *what, hy__zip
         pos += rec;
     }
     z->n = n;
+    if ((st = check_duplicates(z, what, n, (size_t)cd.size + n + 1, tmp))) goto fail;
     sort_names(z->entries, z->sorted, tmp, n);
     hy__free(tmp);
     *out = z;
@@ -375,6 +468,105 @@ hy_status hy__zip_read(const hy__zip *z, const hy__zip_entry *e, hy__zip_data *o
     out->data = data;
     out->size = (size_t)e->size;
     out->owned = owned;
+    return HY_OK;
+}
+
+hy_status hy__zip_read_range(const hy__zip *z, const hy__zip_entry *e, uint64_t begin,
+                             uint64_t end, uint8_t *dst) {
+    if (!z || !e || (!dst && end > begin) || begin > end)
+        return hy__error(HY_ERR_INVALID_ARG, "hy__zip_read_range: bad argument");
+    if (e->flags & 1u)
+        return hy__error(HY_ERR_UNSUPPORTED, "%s: zip entry '%s' is encrypted", z->what, e->name);
+    if (end > e->size)
+        return hy__error(HY_ERR_FORMAT, "%s: zip entry '%s': bytes [%llu, %llu) requested of %llu",
+                         z->what, e->name, (unsigned long long)begin, (unsigned long long)end,
+                         (unsigned long long)e->size);
+    if (e->method == 0) {
+        if (e->comp_size != e->size)
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: stored zip entry '%s' has compressed size %llu != size %llu",
+                             z->what, e->name, (unsigned long long)e->comp_size,
+                             (unsigned long long)e->size);
+        if (end > begin) memcpy(dst, z->buf + e->data_offset + begin, (size_t)(end - begin));
+        return HY_OK;
+    }
+    if (e->method != 8)
+        return hy__error(HY_ERR_UNSUPPORTED, "%s: zip entry '%s' uses compression method %u", z->what,
+                         e->name, e->method);
+    if (end == begin) return HY_OK;
+    /* Inflate in chunks; bytes before `begin` go to a scratch window and are dropped; stop
+     * once `end` is produced. The CRC is checked when the whole entry was produced. */
+    enum { SCRATCH = 64 * 1024 };
+    uint8_t *scratch = begin ? hy__malloc(SCRATCH) : NULL;
+    if (begin && !scratch) return hy__error(HY_ERR_NOMEM, "%s: out of memory", z->what);
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    if (inflateInit2(&s, -MAX_WBITS) != Z_OK) {
+        hy__free(scratch);
+        return hy__error(HY_ERR_NOMEM, "%s: zip entry '%s': cannot initialise inflate", z->what,
+                         e->name);
+    }
+    const uint8_t *src = z->buf + e->data_offset;
+    uint64_t in_left = e->comp_size, pos = 0; /* pos: uncompressed bytes produced */
+    uint32_t crc = 0;
+    int rc = Z_OK;
+    while (pos < end && rc == Z_OK) {
+        if (s.avail_in == 0 && in_left) {
+            s.next_in = (Bytef *)(uintptr_t)src;
+            s.avail_in = (uInt)HY_MIN(in_left, (uint64_t)1 << 30);
+            src += s.avail_in;
+            in_left -= s.avail_in;
+        }
+        uint8_t *out = pos < begin ? scratch : dst + (pos - begin);
+        uint64_t want = pos < begin ? HY_MIN((uint64_t)SCRATCH, begin - pos) : end - pos;
+        s.next_out = out;
+        s.avail_out = (uInt)HY_MIN(want, (uint64_t)1 << 30);
+        uInt before_in = s.avail_in, before_out = s.avail_out;
+        rc = inflate(&s, Z_NO_FLUSH);
+        size_t got = before_out - s.avail_out;
+        crc = (uint32_t)crc32_z(crc, out, got);
+        pos += got;
+        if (rc == Z_BUF_ERROR && (s.avail_in != before_in || got)) rc = Z_OK;
+        if (rc == Z_OK && s.avail_in == before_in && !got) rc = Z_BUF_ERROR;
+    }
+    if (pos == e->size && rc == Z_OK) { /* the whole entry: read the final block too */
+        uint8_t extra;
+        uInt before_in = s.avail_in;
+        do {
+            if (s.avail_in == 0 && in_left) {
+                s.next_in = (Bytef *)(uintptr_t)src;
+                s.avail_in = (uInt)HY_MIN(in_left, (uint64_t)1 << 30);
+                src += s.avail_in;
+                in_left -= s.avail_in;
+            }
+            before_in = s.avail_in;
+            s.next_out = &extra;
+            s.avail_out = 1;
+            rc = inflate(&s, Z_NO_FLUSH);
+            if (s.avail_out == 0) rc = Z_DATA_ERROR; /* longer than declared */
+        } while (rc == Z_OK && s.avail_in != before_in);
+        if (rc != Z_STREAM_END) {
+            inflateEnd(&s);
+            hy__free(scratch);
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: zip entry '%s': corrupt deflate data (stream truncated or "
+                             "longer than declared)",
+                             z->what, e->name);
+        }
+    }
+    inflateEnd(&s);
+    hy__free(scratch);
+    if (pos < end)
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: zip entry '%s': corrupt deflate data (%s after %llu bytes)", z->what,
+                         e->name,
+                         rc == Z_BUF_ERROR || rc == Z_STREAM_END ? "stream ends early"
+                                                                 : "invalid stream",
+                         (unsigned long long)pos);
+    if (pos == e->size && rc == Z_STREAM_END && crc != e->crc32)
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: zip entry '%s': CRC-32 mismatch (stored %08x, computed %08x)",
+                         z->what, e->name, e->crc32, crc);
     return HY_OK;
 }
 

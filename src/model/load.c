@@ -274,6 +274,14 @@ static void msg_add(msgbuf *m, const char *fmt, ...) {
     m->shown++;
 }
 
+/* Whether a file tensor's dtype may stand for a model tensor: float tensors (weights, biases,
+ * BN statistics) only from floating types, integer ones (BN num_batches_tracked) only int64. */
+static bool dtype_fits(hy_dtype want, hy_dtype have) {
+    if (want == HY_DTYPE_I64) return have == HY_DTYPE_I64;
+    return have == HY_DTYPE_F32 || have == HY_DTYPE_F16 || have == HY_DTYPE_BF16 ||
+           have == HY_DTYPE_F64;
+}
+
 hy_status hy__model_resolve(const hy__yolov8_spec *spec, const hy__wsource *src, const hy_model_params *p,
                             const char *what, int nc, hy__resolved *out, hy__load_report *rep) {
     const hy__tensor_spec *list = src->fused ? spec->fused : spec->tensors;
@@ -302,6 +310,13 @@ hy_status hy__model_resolve(const hy__yolov8_spec *spec, const hy__wsource *src,
         int j = index_find(&idx, s->name);
         shape_str(a, sizeof a, s->ndim, s->shape);
         if (j >= 0) used[j] = 1; /* name known to the model */
+        if (j >= 0 && !dtype_fits(s->dtype, src->tensors[j].dtype)) {
+            /* e.g. a conv weight stored as bool: reads as 0/1 garbage, never load it */
+            st = hy__error(HY_ERR_FORMAT, "%s: %s: dtype %s, expected %s", what, s->name,
+                           hy_dtype_name(src->tensors[j].dtype),
+                           s->dtype == HY_DTYPE_I64 ? "int64" : "a floating type");
+            goto done;
+        }
         if (j >= 0 && shape_eq(s, &src->tensors[j])) {
             used[j] = 2; /* loaded */
             out->t[i] = src->tensors[j];
@@ -374,7 +389,8 @@ hy_status hy__model_resolve(const hy__yolov8_spec *spec, const hy__wsource *src,
         }
     }
     for (int i = 0; i < n; i++)
-        if (out->t[i].data != (const void *)NULL && !((const float *)out->t[i].data >= out->init &&
+        if (out->t[i].data != (const void *)NULL && !(out->init && /* NULL + 0 is UB */
+                                                      (const float *)out->t[i].data >= out->init &&
                                                        (const float *)out->t[i].data < out->init + init_floats) &&
             (st = report_add(rep, HY_LOAD_TRANSFERRED, list[i].name, "")))
             goto done;
