@@ -174,6 +174,9 @@ typedef struct tiny_opts {
     const char *weight_name;
     int64_t out_ch;       /* output dim 1 */
     int with_dfl;
+    const int64_t *w_dims; /* dims declared for the first f32 weight (its data stays 6 floats) */
+    int shared_convs;      /* extra Conv nodes all using one 4 MB weight */
+    int extra_nodes;       /* extra Identity nodes */
 } tiny_opts;
 
 /* Known values of the tiny model (independent of the reader). */
@@ -233,10 +236,27 @@ static pbw build_tiny(const tiny_opts *o) {
         const char *df_in[2] = {"x3", "model.22.dfl.conv.weight"}, *df_out[1] = {"dfl"};
         node(&g, "Conv", df_in, 2, df_out, 1, 0);
     }
+    for (int i = 0; i < o->shared_convs; i++) {
+        char out[32];
+        snprintf(out, sizeof out, "s%d", i);
+        const char *sc_in[2] = {"x3", "model.9.conv.weight"}, *sc_out[1] = {out};
+        node(&g, "Conv", sc_in, 2, sc_out, 1, 0);
+    }
+    for (int i = 0; i < o->extra_nodes; i++) {
+        const char *id_in[1] = {"x3"}, *id_out[1] = {"i"};
+        node(&g, "Identity", id_in, 1, id_out, 1, 0);
+    }
     pw_str(&g, 2, "tiny");
     // initializers, in several encodings
+    if (o->shared_convs) {
+        int64_t ds[4] = {1024, 1024, 1, 1};
+        float *big = calloc(1 << 20, sizeof(float));
+        if (!big) abort();
+        tensor_raw(&g, "model.9.conv.weight", T_FLOAT, ds, 4, big, (1 << 20) * sizeof(float), 1);
+        free(big);
+    }
     if (o->quant == 0) {
-        tensor_raw(&g, wn, T_FLOAT, d4, 4, k_w0, sizeof k_w0, 1);
+        tensor_raw(&g, wn, T_FLOAT, o->w_dims ? o->w_dims : d4, 4, k_w0, sizeof k_w0, 1);
     } else if (o->quant == 1) {
         int8_t q[6];
         for (int i = 0; i < 6; i++) q[i] = (int8_t)k_q0[i];
@@ -871,6 +891,160 @@ HY_TEST(tiny_refusals) {
     ASSERT_TRUE(f == NULL);
     hy__onnx_free(NULL);
     ASSERT_EQ(hy__alloc_live(), live);
+}
+
+// --- metadata 'names' bombs (issue 14) ---------------------------------------------------
+
+typedef struct names_case {
+    pbw m;             /* the model, built by the parent (not counted in the bound) */
+    const char *want;  /* expected error text */
+    hy_status want_st;
+} names_case;
+
+/* Child side of hy_test_bounded: the load must fail with the expected, named error. */
+static int load_names_case(void *arg) {
+    const names_case *c = arg;
+    hy__onnx_file *f = NULL;
+    hy_status st = hy__onnx_load_buffer(c->m.d, c->m.n, "names_bomb.onnx", &f);
+    hy__onnx_free(f);
+    if (st != c->want_st || !strstr(hy_last_error(), c->want)) {
+        fprintf(stderr, "  got %d: %s\n", st, hy_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+/* "{0: 'c0', 1: 'c1', ...}" with n entries. */
+static char *names_dict(size_t n) {
+    size_t cap = 32 + n * 24, k = 0;
+    char *s = malloc(cap);
+    if (!s) abort();
+    k += (size_t)snprintf(s + k, cap - k, "{");
+    for (size_t i = 0; i < n; i++)
+        k += (size_t)snprintf(s + k, cap - k, "%s%zu: 'c%zu'", i ? ", " : "", i, i);
+    snprintf(s + k, cap - k, "}");
+    return s;
+}
+
+static void check_names_bomb(const char *names, const char *want, hy_status want_st,
+                             const char *label) {
+    tiny_opts o = {.names = names};
+    names_case c = {build_tiny(&o), want, want_st};
+    hy_test_bound b;
+    int r = hy_test_bounded(load_names_case, &c, 256, 2.0, &b);
+    printf("  %s (%zu byte model): +%.1f MB peak RSS, %.3f s\n", label, c.m.n, b.extra_rss_mb,
+           b.seconds);
+    free(c.m.d);
+    ASSERT_EQ(r, 0);
+}
+
+HY_TEST(names_bombs_fail_fast) {
+    char *s = names_dict(40000);
+    check_names_bomb(s, "names_bomb.onnx: metadata 'names': 40000 classes, at most 4096",
+                     HY_ERR_FORMAT, "40,000 names");
+    free(s);
+    s = names_dict(400000);
+    check_names_bomb(s, "names_bomb.onnx: metadata 'names': 400000 classes, at most 4096",
+                     HY_ERR_FORMAT, "400,000 names");
+    free(s);
+    // one 1 MB name
+    size_t big = 1 << 20;
+    s = malloc(big + 16);
+    ASSERT_TRUE(s != NULL);
+    memcpy(s, "{0: '", 5);
+    memset(s + 5, 'x', big);
+    memcpy(s + 5 + big, "'}", 3);
+    check_names_bomb(s, "names_bomb.onnx: metadata 'names': class 0: name longer than 256 bytes",
+                     HY_ERR_FORMAT, "a 1 MB name");
+    free(s);
+}
+
+HY_TEST(names_limits_and_valid_names) {
+    hy__onnx_file *f = NULL;
+    // 4096 classes is the most accepted: the count must then agree with the output channels
+    char *s = names_dict(4096);
+    tiny_opts o = {.names = s, .out_ch = 4 + 4096};
+    ASSERT_OK(load_tiny(&o, &f));
+    ASSERT_EQ(f->n_names, 4096);
+    ASSERT_EQ(f->nc, 4096);
+    ASSERT_STREQ(f->names[0], "c0");
+    ASSERT_STREQ(f->names[4095], "c4095");
+    hy__onnx_free(f);
+    f = NULL;
+    o.out_ch = 4 + 4095; /* names and the model's nc disagree */
+    ASSERT_ERR(load_tiny(&o, &f), HY_ERR_MISMATCH);
+    ASSERT_CONTAINS(hy_last_error(), "tiny.onnx: metadata 'names' has 4096 classes");
+    free(s);
+    s = names_dict(4097);
+    o = (tiny_opts){.names = s, .out_ch = 4 + 4097};
+    ASSERT_ERR(load_tiny(&o, &f), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "tiny.onnx: metadata 'names': 4097 classes, at most 4096");
+    free(s);
+    // a 256-byte name (multi-byte UTF-8 from escapes counts decoded bytes) is the longest
+    char n256[400], n257[400];
+    memset(n256, 0, sizeof n256);
+    memcpy(n256, "{0: 'a', 1: '", 13);
+    memset(n256 + 13, 'y', 254);
+    memcpy(n256 + 13 + 254, "\\u00e9'}", 9); /* 254 + 2 bytes of UTF-8 = 256 */
+    o = (tiny_opts){.names = n256};
+    ASSERT_OK(load_tiny(&o, &f));
+    ASSERT_EQ(strlen(f->names[1]), 256);
+    ASSERT_STREQ(f->names[1] + 254, "\xc3\xa9");
+    hy__onnx_free(f);
+    f = NULL;
+    memcpy(n257, n256, sizeof n256);
+    memcpy(n257 + 13 + 254, "z\\u00e9'}", 10);
+    o = (tiny_opts){.names = n257};
+    ASSERT_ERR(load_tiny(&o, &f), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "class 1: name longer than 256 bytes");
+    // Ultralytics' own form still parses to the right names
+    o = (tiny_opts){.names = "{0: 'person', 1: \"bicycle\"}"};
+    ASSERT_OK(load_tiny(&o, &f));
+    ASSERT_EQ(f->n_names, 2);
+    ASSERT_STREQ(f->names[0], "person");
+    ASSERT_STREQ(f->names[1], "bicycle");
+    hy__onnx_free(f);
+}
+
+/* Child side: a tiny model built with opts must fail with the expected message. */
+typedef struct opts_case {
+    pbw m;
+    const char *want;
+} opts_case;
+static int load_opts_case(void *arg) {
+    const opts_case *c = arg;
+    hy__onnx_file *f = NULL;
+    hy_status st = hy__onnx_load_buffer(c->m.d, c->m.n, "graph_bomb.onnx", &f);
+    hy__onnx_free(f);
+    if (st == HY_OK || !strstr(hy_last_error(), c->want)) {
+        fprintf(stderr, "  got %d: %s\n", st, hy_last_error());
+        return 1;
+    }
+    return 0;
+}
+static void check_graph_bomb(const tiny_opts *o, const char *want, const char *label) {
+    opts_case c = {build_tiny(o), want};
+    hy_test_bound b;
+    int r = hy_test_bounded(load_opts_case, &c, 256, 2.0, &b);
+    printf("  %s (%zu byte model): +%.1f MB peak RSS, %.3f s\n", label, c.m.n, b.extra_rss_mb,
+           b.seconds);
+    free(c.m.d);
+    ASSERT_EQ(r, 0);
+}
+
+/* Sizes and counts read from the file are bounded before they size an allocation. */
+HY_TEST(graph_bombs_fail_fast) {
+    // a weight declaring 2^26 x 16 floats (4 GiB) but holding 6: refused before allocating
+    static const int64_t huge[4] = {1 << 26, 16, 1, 1};
+    tiny_opts o = {.w_dims = huge};
+    check_graph_bomb(&o, "raw_data holds 24 bytes", "4 GiB declared weight");
+    // 400 Conv nodes sharing one 4 MB weight: refused at the second, not after 1.6 GB of copies
+    o = (tiny_opts){.shared_convs = 400};
+    check_graph_bomb(&o, "weight 'model.9.conv.weight' is used by two Conv nodes",
+                     "400 convs sharing a 4 MB weight");
+    // more nodes than any YOLOv8 export
+    o = (tiny_opts){.extra_nodes = HY_ONNX_MAX_NODES};
+    check_graph_bomb(&o, "graph: 65540 nodes, at most 65536", "65,540 nodes");
 }
 
 HY_TEST(tiny_every_truncation_fails) {

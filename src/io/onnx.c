@@ -99,6 +99,7 @@ typedef struct trec {
     size_t raw_len;
     int has_raw;
     size_t n_float, n_int32, n_int64, n_double, n_uint64; /* typed values present */
+    int used_as_weight; /* decoded for a Conv already */
 } trec;
 
 /* (tensor name, node index) pair for producer / consumer lookups. */
@@ -115,7 +116,7 @@ typedef struct ctx {
     struct hy__onnx_arena *tmp; /* freed at the end of the load */
     trec *inits;
     size_t n_inits;
-    const trec **by_name;       /* inits sorted by name */
+    trec **by_name;             /* inits sorted by name */
     hy__onnx_value_info *inputs, *outputs;
     size_t n_inputs, n_outputs;
     const uint8_t *graph;
@@ -154,6 +155,14 @@ static hy_status count_fields(const hy__pb *msg, uint32_t number, size_t *n) {
     if (st) return st;
     *n = k;
     return HY_OK;
+}
+
+/* count_fields, refusing more than max (checked before anything is sized by the count). */
+static hy_status count_bounded(const hy__pb *msg, uint32_t number, size_t max, const char *what,
+                               size_t *n) {
+    hy_status st = count_fields(msg, number, n);
+    if (!st && *n > max) return hy__error(HY_ERR_UNSUPPORTED, "%zu %s, at most %zu", *n, what, max);
+    return st;
 }
 
 static hy_status want_len(const hy__pb_field *fd, const char *what) {
@@ -360,8 +369,20 @@ static float from_raw(int dtype, const uint8_t *p) {
     }
 }
 
-/* Decodes all t->numel values of initializer t to float32 (dst holds numel floats). */
-static hy_status tensor_to_f32(const ctx *c, const trec *t, float *dst) {
+/* The payload field (and its value count) tensor_to_f32 reads for a typed-data tensor. */
+static void typed_field(const trec *t, uint32_t *field, size_t *have, const char **fname) {
+    switch (t->dtype) {
+    case HY_ONNX_FLOAT: *field = 4, *have = t->n_float, *fname = "float_data"; break;
+    case HY_ONNX_DOUBLE: *field = 10, *have = t->n_double, *fname = "double_data"; break;
+    case HY_ONNX_INT64: *field = 7, *have = t->n_int64, *fname = "int64_data"; break;
+    case HY_ONNX_UINT32: case HY_ONNX_UINT64: *field = 11, *have = t->n_uint64, *fname = "uint64_data"; break;
+    default: *field = 5, *have = t->n_int32, *fname = "int32_data"; break;
+    }
+}
+
+/* The file holds exactly t->numel values of a decodable type. Called before anything is
+ * allocated for t, so the dims in the file cannot size an allocation on their own. */
+static hy_status check_payload(const ctx *c, const trec *t) {
     size_t es = elem_size(t->dtype);
     char sh[160];
     if (!es)
@@ -374,8 +395,27 @@ static hy_status tensor_to_f32(const ctx *c, const trec *t, float *dst) {
                         "initializer '%s': raw_data holds %zu bytes, %s %s needs %zu", t->name,
                         t->raw_len, hy__onnx_dtype_name(t->dtype),
                         shape_str(t->dims, t->ndim, sh, sizeof sh), need);
+        return HY_OK;
+    }
+    uint32_t field;
+    size_t have;
+    const char *fname;
+    typed_field(t, &field, &have, &fname);
+    if (have != t->numel)
+        return fail(c, HY_ERR_FORMAT, "initializer '%s': %s has %zu values, %s %s needs %zu",
+                    t->name, fname, have, hy__onnx_dtype_name(t->dtype),
+                    shape_str(t->dims, t->ndim, sh, sizeof sh), t->numel);
+    return HY_OK;
+}
+
+/* Decodes all t->numel values of initializer t to float32 (dst holds numel floats). */
+static hy_status tensor_to_f32(const ctx *c, const trec *t, float *dst) {
+    size_t es = elem_size(t->dtype);
+    hy_status st = check_payload(c, t);
+    if (st) return st;
+    if (t->has_raw) {
         if (t->dtype == HY_ONNX_FLOAT) {
-            if (need) memcpy(dst, t->raw, need);
+            if (t->raw_len) memcpy(dst, t->raw, t->raw_len);
         } else {
             for (size_t i = 0; i < t->numel; i++) dst[i] = from_raw(t->dtype, t->raw + i * es);
         }
@@ -384,17 +424,9 @@ static hy_status tensor_to_f32(const ctx *c, const trec *t, float *dst) {
     uint32_t field;
     size_t have;
     const char *fname;
-    switch (t->dtype) {
-    case HY_ONNX_FLOAT: field = 4, have = t->n_float, fname = "float_data"; break;
-    case HY_ONNX_DOUBLE: field = 10, have = t->n_double, fname = "double_data"; break;
-    case HY_ONNX_INT64: field = 7, have = t->n_int64, fname = "int64_data"; break;
-    case HY_ONNX_UINT32: case HY_ONNX_UINT64: field = 11, have = t->n_uint64, fname = "uint64_data"; break;
-    default: field = 5, have = t->n_int32, fname = "int32_data"; break;
-    }
-    if (have != t->numel)
-        return fail(c, HY_ERR_FORMAT, "initializer '%s': %s has %zu values, %s %s needs %zu",
-                    t->name, fname, have, hy__onnx_dtype_name(t->dtype),
-                    shape_str(t->dims, t->ndim, sh, sizeof sh), t->numel);
+    typed_field(t, &field, &have, &fname);
+    (void)have;
+    (void)fname;
     hy__pb r;
     hy__pb_init(&r, c->buf, c->len);
     r.p = t->msg;
@@ -402,7 +434,6 @@ static hy_status tensor_to_f32(const ctx *c, const trec *t, float *dst) {
     hy__pb_field fd;
     int has;
     size_t k = 0;
-    hy_status st;
     while ((st = hy__pb_next(&r, &fd, &has)) == HY_OK && has) {
         if (fd.number != field) continue;
         if (field == 4 || field == 10) {
@@ -564,8 +595,9 @@ static hy_status parse_attr(ctx *c, hy__pb *r, hy__onnx_attr *a) {
 static hy_status parse_node(ctx *c, hy__pb *r, hy__onnx_node *n) {
     hy_status st;
     size_t ni, no, na;
-    if ((st = count_fields(r, 1, &ni)) || (st = count_fields(r, 2, &no)) ||
-        (st = count_fields(r, 5, &na)))
+    if ((st = count_bounded(r, 1, HY_ONNX_MAX_NODE_IO, "inputs", &ni)) ||
+        (st = count_bounded(r, 2, HY_ONNX_MAX_NODE_IO, "outputs", &no)) ||
+        (st = count_bounded(r, 5, HY_ONNX_MAX_NODE_ATTRS, "attributes", &na)))
         return st;
     struct hy__onnx_arena *A = c->f->arena;
     if ((ni && !(n->inputs = arena_array(A, ni, sizeof(char *)))) ||
@@ -610,8 +642,10 @@ static hy_status parse_graph(ctx *c, hy__pb *g) {
     hy__onnx_file *f = c->f;
     hy_status st;
     size_t nn, ninit, nin, nout;
-    if ((st = count_fields(g, 1, &nn)) || (st = count_fields(g, 5, &ninit)) ||
-        (st = count_fields(g, 11, &nin)) || (st = count_fields(g, 12, &nout)))
+    if ((st = count_bounded(g, 1, HY_ONNX_MAX_NODES, "nodes", &nn)) ||
+        (st = count_bounded(g, 5, HY_ONNX_MAX_INITIALIZERS, "initializers", &ninit)) ||
+        (st = count_bounded(g, 11, HY_ONNX_MAX_VALUE_INFOS, "inputs", &nin)) ||
+        (st = count_bounded(g, 12, HY_ONNX_MAX_VALUE_INFOS, "outputs", &nout)))
         return st;
     if ((nn && !(f->nodes = arena_array(f->arena, nn, sizeof(hy__onnx_node)))) ||
         (ninit && !(c->inits = arena_array(c->tmp, ninit, sizeof(trec)))) ||
@@ -678,6 +712,9 @@ static hy_status parse_model(ctx *c) {
     size_t nmeta;
     hy_status st = count_fields(&r, 14, &nmeta);
     if (st) return hy__error_prefix(st, "truncated or not an ONNX model");
+    if (nmeta > HY_ONNX_MAX_METADATA)
+        return hy__error(HY_ERR_UNSUPPORTED, "%zu metadata_props entries, at most %d", nmeta,
+                         HY_ONNX_MAX_METADATA);
     if (nmeta && !(f->metadata = arena_array(f->arena, nmeta, sizeof(hy__onnx_kv))))
         return nomem(c);
     hy__pb_field fd;
@@ -753,7 +790,7 @@ static hy_status parse_model(ctx *c) {
 
 // --- lookups --------------------------------------------------------------------------
 
-static const trec *find_init(const ctx *c, const char *name) {
+static trec *find_init(const ctx *c, const char *name) {
     size_t lo = 0, hi = c->n_inits;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -806,11 +843,18 @@ static size_t refs_lower(const nref *refs, size_t n, const char *key) {
     return lo;
 }
 
-/* The only node consuming `name` with op `op`, or NULL (none, or several). */
+/* Consumers of one tensor looked at: a quantized conv's output feeds one Cast, whose output
+ * feeds one Mul. The cap keeps a crafted fan-out (many ConvInteger nodes sharing an output,
+ * thousands of consumers) from making the trace quadratic. */
+#define MAX_TRACE_FANOUT 16
+
+/* The only node consuming `name` with op `op`, or NULL (none, several, or too many
+ * consumers to look at). */
 static const hy__onnx_node *consumer_op(const ctx *c, const char *name, const char *op) {
     const hy__onnx_node *found = NULL;
-    for (size_t i = refs_lower(c->consumers, c->n_consumers, name);
-         i < c->n_consumers && !strcmp(c->consumers[i].name, name); i++) {
+    size_t i0 = refs_lower(c->consumers, c->n_consumers, name);
+    for (size_t i = i0; i < c->n_consumers && !strcmp(c->consumers[i].name, name); i++) {
+        if (i - i0 >= MAX_TRACE_FANOUT) return NULL;
         const hy__onnx_node *n = &c->f->nodes[c->consumers[i].node];
         if (strcmp(n->op_type, op)) continue;
         if (found && found != n) return NULL;
@@ -887,57 +931,66 @@ static size_t put_utf8(char *o, uint32_t cp) {
     return 4;
 }
 
-/* Parses a Python string literal ('...' or "...", with backslash escapes) at *p into a
- * NUL-terminated UTF-8 copy in the arena. Returns NULL with *err set on a syntax error. */
-static char *py_string(struct hy__onnx_arena *A, const char **p, const char **err) {
+/* Output of py_string: at most cap bytes; d == NULL only validates and measures. */
+typedef struct sbuf {
+    char *d;
+    size_t n, cap;
+} sbuf;
+
+static int sb_put(sbuf *b, const char *s, size_t k) {
+    if (k > b->cap - b->n) return 0;
+    if (b->d) memcpy(b->d + b->n, s, k);
+    b->n += k;
+    return 1;
+}
+
+static int sb_utf8(sbuf *b, uint32_t cp) {
+    char u[4];
+    return sb_put(b, u, put_utf8(u, cp));
+}
+
+/* Parses a Python string literal ('...' or "...", with backslash escapes) at *p into b
+ * (UTF-8, not NUL-terminated). Stops at the first byte over b->cap, so the work is bounded
+ * by the cap, not by the input. 0 with *err set on a syntax error or an overlong string
+ * (*too_long = 1). */
+static int py_string(const char **p, sbuf *b, const char **err, int *too_long) {
     char q = **p;
     if (q != '\'' && q != '"') {
         *err = "expected a quoted string";
-        return NULL;
+        return 0;
     }
-    const char *s = ++*p;
-    size_t cap = 0;
-    while (s[cap] && s[cap] != '\n') cap++; /* the output is never longer than the input */
-    char *out = arena_alloc(A, cap + 1, 1), *o = out;
-    if (!out) {
-        *err = "out of memory";
-        return NULL;
-    }
+    const char *s = *p + 1;
     for (;;) {
         char ch = *s++;
         if (ch == q) break;
         if (!ch || ch == '\n') {
             *err = "unterminated string";
-            return NULL;
+            return 0;
         }
-        if (ch != '\\') {
-            *o++ = ch;
-            continue;
-        }
-        char e = *s++;
-        int digits = 0;
-        switch (e) {
-        case '\\': case '\'': case '"': *o++ = e; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'a': *o++ = '\a'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'v': *o++ = '\v'; break;
+        int ok = 1, digits = 0;
+        char e = ch == '\\' ? *s++ : 0;
+        switch (ch != '\\' ? -1 : e) {
+        case -1: ok = sb_put(b, &ch, 1); break;
+        case '\\': case '\'': case '"': ok = sb_put(b, &e, 1); break;
+        case 'n': ok = sb_put(b, "\n", 1); break;
+        case 'r': ok = sb_put(b, "\r", 1); break;
+        case 't': ok = sb_put(b, "\t", 1); break;
+        case 'a': ok = sb_put(b, "\a", 1); break;
+        case 'b': ok = sb_put(b, "\b", 1); break;
+        case 'f': ok = sb_put(b, "\f", 1); break;
+        case 'v': ok = sb_put(b, "\v", 1); break;
         case 'x': digits = 2; break;
         case 'u': digits = 4; break;
         case 'U': digits = 8; break;
         case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
             uint32_t v = (uint32_t)(e - '0');
             for (int i = 0; i < 2 && *s >= '0' && *s <= '7'; i++) v = v * 8 + (uint32_t)(*s++ - '0');
-            o += put_utf8(o, v);
+            ok = sb_utf8(b, v);
             break;
         }
-        case 0: case '\n': *err = "unterminated string"; return NULL;
+        case 0: case '\n': *err = "unterminated string"; return 0;
         default: /* Python keeps unknown escapes verbatim */
-            *o++ = '\\';
-            *o++ = e;
+            ok = sb_put(b, "\\", 1) && sb_put(b, &e, 1);
             break;
         }
         if (digits) {
@@ -946,25 +999,30 @@ static char *py_string(struct hy__onnx_arena *A, const char **p, const char **er
                 int h = hexval(*s);
                 if (h < 0) {
                     *err = "bad \\x/\\u escape";
-                    return NULL;
+                    return 0;
                 }
                 v = v * 16 + (uint32_t)h;
                 s++;
             }
             if (v > 0x10ffff) {
                 *err = "escape beyond U+10FFFF";
-                return NULL;
+                return 0;
             }
-            o += put_utf8(o, v);
+            ok = sb_utf8(b, v);
+        }
+        if (!ok) {
+            *too_long = 1;
+            return 0;
         }
     }
-    *o = 0;
     *p = s;
-    return out;
+    return 1;
 }
 
 /* Ultralytics writes names as str(dict): "{0: 'person', 1: 'bicycle', ...}"; a list
- * "['person', ...]" is accepted too. Keys must be exactly 0..n-1. */
+ * "['person', ...]" is accepted too. Keys must be exactly 0..n-1. One pass, linear in the
+ * text: at most HY_ONNX_MAX_CLASSES names of at most HY_ONNX_MAX_NAME_BYTES bytes are kept
+ * (past the class cap the entries are only counted, for the message). */
 static hy_status parse_names(ctx *c, const char *text) {
     hy__onnx_file *f = c->f;
     const char *p = text, *err = NULL;
@@ -974,13 +1032,12 @@ static hy_status parse_names(ctx *c, const char *text) {
         return fail(c, HY_ERR_FORMAT, "metadata 'names': expected '{' or '[' at character %zu",
                     (size_t)(p - text));
     p++;
-    // Upper bound on entries: each needs at least two quote characters.
-    size_t cap = 1;
-    for (const char *s = p; *s; s++) cap += *s == '\'' || *s == '"';
-    long *keys = arena_array(c->tmp, cap, sizeof(long));
-    char **vals = arena_array(c->tmp, cap, sizeof(char *));
+    long *keys = arena_array(c->tmp, HY_ONNX_MAX_CLASSES, sizeof(long));
+    char **vals = arena_array(c->tmp, HY_ONNX_MAX_CLASSES, sizeof(char *));
     if (!keys || !vals) return nomem(c);
+    char buf[HY_ONNX_MAX_NAME_BYTES];
     size_t n = 0;
+    int too_long = 0;
     for (;;) {
         skip_ws(&p);
         if (*p == close) {
@@ -1018,15 +1075,17 @@ static hy_status parse_names(ctx *c, const char *text) {
             p++;
             skip_ws(&p);
         }
-        if (n >= cap) {
-            err = "too many entries";
-            break;
+        sbuf b = {n < HY_ONNX_MAX_CLASSES ? buf : NULL, 0, sizeof buf};
+        if (!py_string(&p, &b, &err, &too_long)) break;
+        if (n < HY_ONNX_MAX_CLASSES) {
+            keys[n] = key;
+            if (!(vals[n] = arena_strndup(f->arena, buf, b.n))) return nomem(c);
         }
-        char *v = py_string(c->f->arena, &p, &err);
-        if (!v) break;
-        keys[n] = key;
-        vals[n++] = v;
+        n++;
     }
+    if (too_long)
+        return fail(c, HY_ERR_FORMAT, "metadata 'names': class %zu: name longer than %d bytes", n,
+                    HY_ONNX_MAX_NAME_BYTES);
     if (!err) {
         skip_ws(&p);
         if (*p) err = "unexpected text after the closing bracket";
@@ -1035,7 +1094,9 @@ static hy_status parse_names(ctx *c, const char *text) {
         return fail(c, HY_ERR_FORMAT, "metadata 'names': %s at character %zu", err,
                     (size_t)(p - text));
     if (n == 0) return fail(c, HY_ERR_FORMAT, "metadata 'names' is empty");
-    if (n > 100000) return fail(c, HY_ERR_FORMAT, "metadata 'names': %zu classes", n);
+    if (n > HY_ONNX_MAX_CLASSES)
+        return fail(c, HY_ERR_FORMAT, "metadata 'names': %zu classes, at most %d", n,
+                    HY_ONNX_MAX_CLASSES);
     f->names = arena_array(f->arena, n, sizeof(char *));
     if (!f->names) return nomem(c);
     for (size_t i = 0; i < n; i++) {
@@ -1273,7 +1334,8 @@ static hy_status add_bias(ctx *c, size_t node_idx, const char *bias_input, const
                     hy__onnx_dtype_name(b->dtype), shape_str(b->dims, b->ndim, sh, sizeof sh),
                     (long long)cout);
     float *d = NULL;
-    hy_status st = add_tensor(c, bname, b->dims, 1, b->numel, &d);
+    hy_status st = check_payload(c, b);
+    if (!st) st = add_tensor(c, bname, b->dims, 1, b->numel, &d);
     if (!st) st = tensor_to_f32(c, b, d);
     if (!st) st = check_finite(c, bname, d, b->numel);
     return st;
@@ -1285,9 +1347,11 @@ static hy_status load_qparam(ctx *c, const trec *t, const char *what, int64_t co
         return fail(c, HY_ERR_UNSUPPORTED,
                     "%s '%s' has %zu values; expected 1 (per tensor) or %lld (per channel)", what,
                     t->name, t->numel, (long long)cout);
+    hy_status st = check_payload(c, t);
+    if (st) return st;
     float *v = arena_array(c->tmp, t->numel, sizeof(float));
     if (!v) return nomem(c);
-    hy_status st = tensor_to_f32(c, t, v);
+    st = tensor_to_f32(c, t, v);
     if (st) return st;
     *out = v;
     return HY_OK;
@@ -1300,11 +1364,15 @@ static hy_status add_conv(ctx *c, size_t idx) {
     if (n->n_inputs < 2)
         return fail(c, HY_ERR_FORMAT, "node %zu (%s) has %zu inputs", idx, n->op_type, n->n_inputs);
     const char *win = n->inputs[1];
-    const trec *w = find_init(c, win);
+    trec *w = find_init(c, win);
     if (!w)
         return fail(c, HY_ERR_UNSUPPORTED,
                     "node %zu (%s): weight '%.80s' is not an initializer; not a plain YOLOv8 export",
                     idx, n->op_type, win);
+    // Refused before it is decoded again: N convs sharing one big weight would cost N copies.
+    if (w->used_as_weight)
+        return fail(c, HY_ERR_UNSUPPORTED, "weight '%.80s' is used by two Conv nodes", win);
+    w->used_as_weight = 1;
     // Canonical name: the initializer's, without onnxruntime's "_quantized" suffix.
     size_t wl = strlen(win);
     if (q && (wl < 10 || strcmp(win + wl - 10, "_quantized")))
@@ -1329,13 +1397,15 @@ static hy_status add_conv(ctx *c, size_t idx) {
         if (!float_type(w->dtype))
             return fail(c, HY_ERR_UNSUPPORTED, "Conv weight '%s' has data type %s", w->name,
                         hy__onnx_dtype_name(w->dtype));
-        if ((st = add_tensor(c, wname, w->dims, 4, w->numel, &d)) || (st = tensor_to_f32(c, w, d)))
+        if ((st = check_payload(c, w)) || (st = add_tensor(c, wname, w->dims, 4, w->numel, &d)) ||
+            (st = tensor_to_f32(c, w, d)))
             return st;
     } else {
         c->f->quantized = 1;
         if (w->dtype != HY_ONNX_UINT8 && w->dtype != HY_ONNX_INT8)
             return fail(c, HY_ERR_UNSUPPORTED, "quantized weight '%s' has data type %s", w->name,
                         hy__onnx_dtype_name(w->dtype));
+        if ((st = check_payload(c, w))) return st;
         const trec *s = trace_weight_scale(c, n);
         if (!s) { /* fall back to onnxruntime's naming */
             char *sname = arena_alloc(c->tmp, strlen(wname) + 7, 1);

@@ -30,6 +30,21 @@
 #include "core/core.h"
 #include "io/weights.h"
 
+/* Bounds on what a file can make the reader allocate (errors name the file and the field).
+ * Classes: the largest public detection vocabularies are LVIS (1203), Open Images V7 (601)
+ * and Objects365 (365); Ultralytics' COCO models have 80. 4096 leaves 3x headroom and keeps
+ * the names under 1 MiB (4096 x 256 bytes). Graph counts: a YOLOv8x export has ~400 nodes
+ * and ~200 initializers, its onnxruntime-quantized form ~1000 nodes; 65536 is far above
+ * that yet bounds the per-entry structs (~200 bytes each) to ~13 MB. */
+#define HY_ONNX_MAX_CLASSES 4096      /* metadata 'names' entries */
+#define HY_ONNX_MAX_NAME_BYTES 256    /* one class name, UTF-8 bytes after unescaping */
+#define HY_ONNX_MAX_NODES 65536       /* graph nodes */
+#define HY_ONNX_MAX_INITIALIZERS 65536
+#define HY_ONNX_MAX_VALUE_INFOS 65536 /* graph inputs (IR < 4 lists initializers) / outputs */
+#define HY_ONNX_MAX_NODE_IO 4096      /* inputs, outputs of one node */
+#define HY_ONNX_MAX_NODE_ATTRS 64     /* attributes of one node */
+#define HY_ONNX_MAX_METADATA 1024     /* metadata_props entries (Ultralytics writes ~12) */
+
 /* TensorProto.DataType values used here. */
 enum {
     HY_ONNX_UNDEFINED = 0,
