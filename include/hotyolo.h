@@ -89,17 +89,41 @@ size_t hy_dtype_size(hy_dtype t);
 /* 8-bit interleaved RGB, row-major, stride = 3 * width. */
 typedef struct hy_image {
     int width, height;
-    uint8_t *data; /* (h, w, 3) RGB */
+    uint8_t *data;  /* (h, w, 3) RGB */
+    unsigned flags; /* hy_image_flag bits: damage the decoder repaired; 0 for a clean file */
 } hy_image;
 
-/* Decodes JPEG (EXIF orientation applied, as OpenCV imread) or PNG from memory. */
+/* Damage a decoder repaired (img->flags), as OpenCV's imread does; each also logs a
+ * HY_LOG_WARN message. */
+typedef enum hy_image_flag {
+    HY_IMAGE_FLAG_NO_EOI = 1u << 0,    /* JPEG ends where its end-of-image marker should be:
+                                          every pixel was read, same pixels as the intact file */
+    HY_IMAGE_FLAG_TRUNCATED = 1u << 1, /* JPEG data ends (or is cut by a marker) inside the
+                                          compressed pixels: the rest is filled in (grey) */
+} hy_image_flag;
+
+/* How much of a cut-short JPEG hy_image_decode_ex repairs instead of failing (HY_ERR_FORMAT,
+ * "Premature end of JPEG file"). Other corrupt data, and any damage to a PNG, always fails. */
+typedef enum hy_image_repair {
+    HY_IMAGE_REPAIR_NONE = 0,      /* intact files only */
+    HY_IMAGE_REPAIR_NO_EOI = 1,    /* a missing end-of-image marker (hy_image_decode's level) */
+    HY_IMAGE_REPAIR_TRUNCATED = 2, /* also missing pixel data, filled in grey: OpenCV's imread
+                                      (what Ultralytics predicts on) */
+} hy_image_repair;
+
+/* Decodes JPEG (EXIF orientation applied, as OpenCV imread) or PNG from memory, repairing
+ * a missing JPEG end marker (HY_IMAGE_REPAIR_NO_EOI: the pixels are the intact file's). */
 hy_status hy_image_decode(const void *buf, size_t len, hy_image **out);
+/* As hy_image_decode with the given repair level; img->flags says what was repaired. */
+hy_status hy_image_decode_ex(const void *buf, size_t len, hy_image_repair repair, hy_image **out);
 /* Size of the image hy_image_decode would return (EXIF orientation applied), reading only
  * the headers: microseconds, no pixel memory. Same errors as hy_image_decode for data that
  * is not a JPEG or PNG or whose size is out of range. */
 hy_status hy_image_probe(const void *buf, size_t len, int *width, int *height);
 /* Reads and decodes a file; errors name the file. */
 hy_status hy_image_load(const char *path, hy_image **out);
+/* As hy_image_load with hy_image_decode_ex's repair level. */
+hy_status hy_image_load_ex(const char *path, hy_image_repair repair, hy_image **out);
 /* Wraps a copy of caller RGB pixels (h, w, 3), row stride in bytes (0 = 3*w). */
 hy_status hy_image_from_rgb(const uint8_t *rgb, int width, int height, size_t stride, hy_image **out);
 void hy_image_free(hy_image *img);

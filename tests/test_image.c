@@ -274,10 +274,15 @@ HY_TEST(jpeg_progressive) {
     ASSERT_TRUE(sum / (w * h * 3) < 3.0);
     hy_image_free(img);
     int64_t live = hy__alloc_live();
-    for (size_t cut = n / 4; cut < n; cut += n / 7) { // cut inside later scans: still an error
-        img = NULL;
+    for (size_t cut = n / 4; cut < n; cut += n / 7) { // cut inside later scans: an error by
+        img = NULL;                                     // default (missing pixel data)
         ASSERT_ERR(hy_image_decode(jp, cut, &img), HY_ERR_FORMAT);
         ASSERT_TRUE(img == NULL);
+        // OpenCV's level: decoded and flagged, or an error for a cut inside a scan header
+        hy_status st = hy_image_decode_ex(jp, cut, HY_IMAGE_REPAIR_TRUNCATED, &img);
+        ASSERT_TRUE(st == HY_OK || st == HY_ERR_FORMAT);
+        ASSERT_TRUE(st == HY_OK ? img && img->flags == HY_IMAGE_FLAG_TRUNCATED : img == NULL);
+        hy_image_free(img);
     }
     ASSERT_EQ(hy__alloc_live(), live);
     free(jp);
@@ -584,13 +589,12 @@ HY_TEST(load_errors_name_the_file) {
     ASSERT_ERR(hy_image_load(NULL, &img), HY_ERR_INVALID_ARG);
 }
 
-HY_TEST(jpeg_truncated_is_error) {
+/* Cut inside the headers (before the first scan's data): an error, as for OpenCV. */
+HY_TEST(jpeg_cut_in_headers_is_error) {
     size_t len;
     uint8_t *bus = read_all(hy_test_asset("images/bus.jpg"), &len);
     ASSERT_TRUE(bus != NULL);
-    const size_t cuts[] = {1,         2,        3,          4,          10,         100,
-                           300,       1000,     5000,       20000,      len / 2,    len - 5000,
-                           len - 100, len - 10, len - 3,    len - 2,    len - 1};
+    const size_t cuts[] = {1, 2, 3, 4, 10, 100, 300, 350}; // bus.jpg's SOS is at byte 357
     int64_t live = hy__alloc_live();
     for (size_t i = 0; i < HY_ARRAY_LEN(cuts); i++) {
         hy_image *img = NULL;
@@ -599,16 +603,152 @@ HY_TEST(jpeg_truncated_is_error) {
             fprintf(stderr, "  prefix %zu/%zu: %s %s\n", cuts[i], len, hy_status_name(st), hy_last_error());
         ASSERT_EQ(st, HY_ERR_FORMAT);
         ASSERT_TRUE(img == NULL);
-        if (cuts[i] > 1000) ASSERT_CONTAINS(hy_last_error(), "JPEG");
+        if (cuts[i] > 100) ASSERT_CONTAINS(hy_last_error(), "JPEG");
     }
     ASSERT_EQ(hy__alloc_live(), live);
-    // The file on disk, cut: the message names it.
+    free(bus);
+}
+
+/* Log messages captured by the tests below. */
+static char g_log[1024];
+static void capture_log(hy_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level == HY_LOG_WARN) snprintf(g_log, sizeof g_log, "%s", msg);
+}
+
+/* OpenCV's imread decodes a JPEG cut short (libjpeg warns "Premature end of JPEG file" and
+ * fills the rest with grey) and Ultralytics returns boxes for it: the same here, flagged. */
+HY_TEST(jpeg_missing_eoi_decodes_as_intact) {
+    size_t len;
+    uint8_t *bus = read_all(hy_test_asset("images/bus.jpg"), &len);
+    ASSERT_TRUE(bus != NULL);
+    ASSERT_TRUE(bus[len - 2] == 0xFF && bus[len - 1] == 0xD9);
+    hy_image *full = NULL, *cut = NULL;
+    ASSERT_OK(hy_image_decode(bus, len, &full));
+    ASSERT_EQ(full->flags, 0u);
+    int64_t live = hy__alloc_live();
+    g_log[0] = '\0';
+    hy_log_set(capture_log, NULL);
+    for (size_t drop = 2; drop >= 1; drop--) { // FFD9 gone, then only D9
+        hy_status st = hy_image_decode(bus, len - drop, &cut); // the default repairs this
+        ASSERT_OK(st);
+        ASSERT_EQ(cut->flags, (unsigned)HY_IMAGE_FLAG_NO_EOI);
+        ASSERT_EQ(cut->width, full->width);
+        ASSERT_EQ(cut->height, full->height);
+        ASSERT_TRUE(memcmp(cut->data, full->data, (size_t)full->width * full->height * 3) == 0);
+        hy_image_free(cut);
+        cut = NULL;
+    }
+    hy_log_set(NULL, NULL);
+    ASSERT_CONTAINS(g_log, "Premature end of JPEG file");
+    // Intact files only: refused, saying why.
+    ASSERT_ERR(hy_image_decode_ex(bus, len - 2, HY_IMAGE_REPAIR_NONE, &cut), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "Premature end of JPEG file");
+    ASSERT_CONTAINS(hy_last_error(), "end-of-image marker");
+    ASSERT_TRUE(cut == NULL);
+    ASSERT_OK(hy_image_decode_ex(bus, len, HY_IMAGE_REPAIR_NONE, &cut)); // intact: fine
+    hy_image_free(cut);
+    cut = NULL;
+    ASSERT_ERR(hy_image_decode_ex(bus, len, (hy_image_repair)7, &cut), HY_ERR_INVALID_ARG);
+    ASSERT_EQ(hy__alloc_live(), live);
+    hy_image_free(full);
+    free(bus);
+}
+
+HY_TEST(jpeg_truncated_mid_scan_decodes_grey_filled_on_request) {
+    size_t len;
+    uint8_t *bus = read_all(hy_test_asset("images/bus.jpg"), &len);
+    ASSERT_TRUE(bus != NULL);
+    hy_image *full = NULL;
+    ASSERT_OK(hy_image_decode(bus, len, &full));
+    const int w = full->width, h = full->height;
+    const size_t row = (size_t)w * 3;
+    int64_t live = hy__alloc_live();
+    const size_t cuts[] = {1000, 5000, 20000, len / 2, len - 5000, len - 100, len - 10, len - 3};
+    for (size_t i = 0; i < HY_ARRAY_LEN(cuts); i++) {
+        hy_image *img = NULL;
+        // Default level: pixel data missing is an error (a server answers 400)...
+        ASSERT_ERR(hy_image_decode(bus, cuts[i], &img), HY_ERR_FORMAT);
+        ASSERT_CONTAINS(hy_last_error(), "Premature end of JPEG file (pixel data is missing");
+        ASSERT_TRUE(img == NULL);
+        // ... OpenCV's level decodes it, grey-filled and flagged.
+        hy_status st = hy_image_decode_ex(bus, cuts[i], HY_IMAGE_REPAIR_TRUNCATED, &img);
+        if (st != HY_OK) fprintf(stderr, "  prefix %zu/%zu: %s\n", cuts[i], len, hy_last_error());
+        ASSERT_OK(st);
+        ASSERT_EQ(img->flags, (unsigned)HY_IMAGE_FLAG_TRUNCATED);
+        ASSERT_EQ(img->width, w);
+        ASSERT_EQ(img->height, h);
+        // The last row was never coded: mid grey (zero coefficients); the first rows are
+        // the intact image's as long as the cut lies well below them.
+        const uint8_t *last = img->data + (size_t)(h - 1) * row;
+        // (the last few bytes: the MCU in progress decodes from zero bits, not grey)
+        const size_t x0 = cuts[i] <= len / 2 ? 0 : cuts[i] <= len - 5000 ? row - 3 : row;
+        for (size_t x = x0; x < row; x++) {
+            if (last[x] != 128) fprintf(stderr, "  prefix %zu/%zu: last row x=%zu\n", cuts[i], len, x);
+            ASSERT_EQ(last[x], 128);
+        }
+        if (cuts[i] >= 20000) ASSERT_TRUE(memcmp(img->data, full->data, 4 * row) == 0);
+        hy_image_free(img);
+    }
+    ASSERT_EQ(hy__alloc_live(), live);
+    // The file on disk, cut: refused naming it by default, decoded and flagged at OpenCV's level.
     const char *path = hy_test_tmp("cut.jpg");
     ASSERT_EQ(write_all(path, bus, len / 3), 0);
     hy_image *img = NULL;
     ASSERT_ERR(hy_image_load(path, &img), HY_ERR_FORMAT);
     ASSERT_CONTAINS(hy_last_error(), path);
     ASSERT_CONTAINS(hy_last_error(), "Premature end");
+    ASSERT_OK(hy_image_load_ex(path, HY_IMAGE_REPAIR_TRUNCATED, &img));
+    ASSERT_EQ(img->flags, (unsigned)HY_IMAGE_FLAG_TRUNCATED);
+    hy_image_free(img);
+    hy_image_free(full);
+    free(bus);
+}
+
+/* Progressive: a file cut between two scans ends with no warning but the missing EOI, yet
+ * lacks refinement bits: it must count as truncated, not as intact. */
+HY_TEST(jpeg_progressive_cut_between_scans_is_truncated) {
+    const int w = 64, h = 48;
+    uint8_t *px = malloc((size_t)w * h * 3);
+    for (int i = 0; i < w * h * 3; i++) px[i] = (uint8_t)(i * 31 + i / 97);
+    size_t n = 0;
+    uint8_t *jpg = jpeg_encode_raw(px, w, h, 3, JCS_RGB, 1, &n);
+    ASSERT_TRUE(jpg != NULL && n > 4);
+    hy_image *full = NULL, *img = NULL;
+    ASSERT_OK(hy_image_decode(jpg, n, &full));
+    ASSERT_EQ(full->flags, 0u);
+    ASSERT_OK(hy_image_decode(jpg, n - 2, &img)); // only the EOI missing
+    ASSERT_EQ(img->flags, (unsigned)HY_IMAGE_FLAG_NO_EOI);
+    ASSERT_TRUE(memcmp(img->data, full->data, (size_t)w * h * 3) == 0);
+    hy_image_free(img);
+    // Cut just before each later SOS (FF DA): scans are missing.
+    int n_cuts = 0;
+    for (size_t i = 400; i + 1 < n; i++) {
+        if (jpg[i] != 0xFF || jpg[i + 1] != 0xDA) continue;
+        img = NULL;
+        ASSERT_ERR(hy_image_decode(jpg, i, &img), HY_ERR_FORMAT); // not just the EOI missing
+        ASSERT_OK(hy_image_decode_ex(jpg, i, HY_IMAGE_REPAIR_TRUNCATED, &img));
+        ASSERT_EQ(img->flags, (unsigned)HY_IMAGE_FLAG_TRUNCATED);
+        hy_image_free(img);
+        n_cuts++;
+    }
+    ASSERT_TRUE(n_cuts >= 3);
+    hy_image_free(full);
+    free(jpg);
+    free(px);
+}
+
+/* Damage that is not a cut (a marker inside the compressed data) stays an error. */
+HY_TEST(jpeg_corrupt_data_is_error) {
+    size_t len;
+    uint8_t *bus = read_all(hy_test_asset("images/bus.jpg"), &len);
+    ASSERT_TRUE(bus != NULL);
+    bus[len / 2] = 0xFF; // an SOF marker in the middle of the scan data
+    bus[len / 2 + 1] = 0xC0;
+    hy_image *img = NULL;
+    ASSERT_ERR(hy_image_decode(bus, len, &img), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "JPEG");
+    ASSERT_TRUE(img == NULL);
     free(bus);
 }
 

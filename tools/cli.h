@@ -41,8 +41,9 @@ int hy_cli_next_opt(const char *cmd, const hy_cli_opt *table, size_t n, int argc
 
 /* Float option value in [lo, hi]; 0, or -1 with the error printed naming opt. */
 int hy_cli_parse_float(const char *cmd, const char *opt, const char *s, float lo, float hi, float *out);
-/* mkdir -p dir for option opt; 0, or -1 with the error printed (a path part that is a
- * regular file is refused: nothing the user has is touched). */
+/* mkdir -p dir for option opt, then checks it is writable; 0, or -1 with the error printed
+ * as "OPT DIR: <strerror text> (<the part at fault>)" (a path part that is a regular file is
+ * refused: nothing the user has is touched). */
 int hy_cli_make_dirs(const char *cmd, const char *opt, const char *dir);
 /* Reads a whole file (pipes too) into a malloc'd buffer; 0, or -1 (errno from the failure). */
 int hy_cli_read_file(const char *path, uint8_t **buf, size_t *len);

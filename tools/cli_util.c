@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -249,24 +250,42 @@ int hy_cli_parse_float(const char *cmd, const char *opt, const char *s, float lo
 int hy_cli_make_dirs(const char *cmd, const char *opt, const char *dir) {
     char p[4096];
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
-        hy_cli_error(cmd, "%s: path too long", opt);
+        hy_cli_error(cmd, "%s %s: %s", opt, dir, strerror(ENAMETOOLONG));
         return -1;
     }
+    /* Each failure names the option, the path given, the errno text and the part at fault:
+     * "--save-dir a/f/x: Not a directory ('a/f' exists and is not a directory)". */
     for (char *s = p + 1;; s++) {
         const int end = *s == '\0';
         if (*s != '/' && !end) continue;
         *s = '\0';
         struct stat sb;
         if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            hy_cli_error(cmd, "%s: cannot create directory '%s': %s", opt, p, strerror(errno));
+            const int e = errno;
+            if (e == ENOTDIR) /* a parent is a file (only reached past a symlink) */
+                hy_cli_error(cmd, "%s %s: %s (a parent of '%s' is not a directory)", opt, dir,
+                             strerror(e), p);
+            else
+                hy_cli_error(cmd, "%s %s: %s (cannot create directory '%s')", opt, dir,
+                             strerror(e), p);
             return -1;
         }
-        if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            hy_cli_error(cmd, "%s: '%s' exists and is not a directory", opt, p);
+        if (stat(p, &sb) != 0) {
+            hy_cli_error(cmd, "%s %s: %s (cannot use '%s')", opt, dir, strerror(errno), p);
+            return -1;
+        }
+        if (!S_ISDIR(sb.st_mode)) {
+            hy_cli_error(cmd, "%s %s: %s ('%s' exists and is not a directory)", opt, dir,
+                         strerror(ENOTDIR), p);
             return -1;
         }
         if (end) break;
         *s = '/';
+    }
+    /* Writable? (Files are written later, one per image: say it now, once.) */
+    if (access(p, W_OK | X_OK) != 0) {
+        hy_cli_error(cmd, "%s %s: %s (cannot write into it)", opt, dir, strerror(errno));
+        return -1;
     }
     return 0;
 }

@@ -1,10 +1,13 @@
-/* hotyolo detect MODEL IMAGE... : object detection on image files.
+/* hotyolo detect MODEL SOURCE... : object detection on image files, directories of images and
+ * quoted globs (expanded here, as Ultralytics' LoadImagesAndVideos does).
  *
  * Output: a readable table per image (stdout; stderr when --json - takes stdout), JSON Lines
  * with --json (the shape of shared/assets/reference/yolov8n_predict_*.jsonl plus
  * "timings_ms"), annotated JPEGs with --save-dir. Exit 0 ok, 1 runtime error (model load,
  * an image that fails, a write error), 2 usage error. */
+#include <dirent.h>
 #include <errno.h>
+#include <glob.h>
 #include <pthread.h>
 #include <limits.h>
 #include <math.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +31,7 @@
 #define MAX_MAX_DET 100000
 #define MAX_NC 65536
 #define JPEG_QUALITY 95     /* as cv2.imwrite's default */
+#define MAX_IMAGES 100000   /* images one run takes from all its SOURCE arguments */
 
 typedef struct detect_opts {
     float conf, iou;
@@ -35,12 +40,14 @@ typedef struct detect_opts {
     int n_classes;
     const char *json_path; /* NULL: none; "-": stdout */
     const char *save_dir;
-    int quiet, verbose;
+    int quiet, verbose, strict_images;
     int transfer, nc, verify; /* load: HY_LOAD_TRANSFER, class count (0 = file's), re-hash */
     hy_cli_maps maps;         /* --map OLD=NEW prefix renames */
     const char *model;
-    char **images; /* points into argv */
-    int n_images;
+    char **sources; /* points into argv: files, directories, globs */
+    int n_sources;
+    char **images;  /* malloc'd paths, sources expanded */
+    int n_images, cap_images;
 } detect_opts;
 
 static double now_ms(void) {
@@ -51,12 +58,18 @@ static double now_ms(void) {
 
 static void help(void) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    printf("Usage: hotyolo detect MODEL IMAGE... [options]\n"
+    printf("Usage: hotyolo detect MODEL SOURCE... [options]\n"
            "\n"
-           "Detects objects in each IMAGE (JPEG or PNG) with the YOLOv8 checkpoint MODEL\n"
+           "Detects objects in each image (JPEG or PNG) with the YOLOv8 checkpoint MODEL\n"
            "(an Ultralytics .pt file, a hotyolo .safetensors file or a YOLOv8 .onnx export)\n"
            "and prints one table per image: class name, confidence and box (x1, y1, x2, y2)\n"
-           "in original image pixels.\n"
+           "in original image pixels. A SOURCE is an image file; a directory (its files\n"
+           "named *.%s, not recursive, in byte order, as Ultralytics' source=DIR);\n"
+           "or a quoted glob such as 'images/*.jpg' (expanded here, sorted, image\n"
+           "extensions only). At most %d images in all. Of the image formats Ultralytics\n"
+           "lists, only JPEG and PNG decode: other files fail (named) and the rest go on.\n"
+           "A JPEG cut short decodes as OpenCV does, with a warning (missing end marker:\n"
+           "same pixels; missing data: the rest grey), unless --strict-images.\n"
            "\n"
            "Options (a value may also be given as --option=VALUE):\n"
            "  --conf F        confidence threshold in [0, 1] (default 0.25)\n"
@@ -88,7 +101,8 @@ static void help(void) {
            "                  '_orig_mod.' prefixes are always stripped)\n"
            "  --verify        .safetensors: check the data against its recorded sha256 first\n"
            "                  (default: off)\n"
-           "  -q, --quiet     print no tables or summary, only errors\n"
+           "  --strict-images a JPEG cut short is an error, not a warning (default: off)\n"
+           "  -q, --quiet     print no tables or summary, only errors and warnings\n"
            "  -v, --verbose   also print the library's log messages to stderr\n"
            "  -h, --help      show this help\n"
            "\n"
@@ -97,8 +111,9 @@ static void help(void) {
            "2 usage error.\n"
            "\n"
            "Example:\n"
-           "  hotyolo detect yolov8n.pt bus.jpg zidane.jpg --conf 0.4 --json out.jsonl\n",
-           MAX_IMGSZ, MAX_MAX_DET, MAX_THREADS, cores > 0 ? cores : 1L, MAX_NC);
+           "  hotyolo detect yolov8n.pt bus.jpg zidane.jpg --conf 0.4 --json out.jsonl\n"
+           "  hotyolo detect yolov8n.pt photos/ 'more/*.png' --save-dir runs/detect\n",
+           "{bmp,dng,jpeg,jpg,mpo,png,tif,tiff,webp,pfm,heic}", MAX_IMAGES, MAX_IMGSZ, MAX_MAX_DET, MAX_THREADS, cores > 0 ? cores : 1L, MAX_NC);
 }
 
 /* ---- option values ----------------------------------------------------------------- */
@@ -143,7 +158,7 @@ static int parse_classes(const char *s, int **ids_out, int *n_out) {
 /* Parses argv into o; returns 0, 1 for --help (printed), or -1 on a usage error (printed). */
 static int parse_args(int argc, char **argv, detect_opts *o) {
     enum { O_CONF, O_IOU, O_IMGSZ, O_MAXDET, O_CLASSES, O_THREADS, O_JSON, O_SAVEDIR, O_QUIET,
-           O_VERBOSE, O_HELP, O_TRANSFER, O_NC, O_MAP, O_VERIFY };
+           O_VERBOSE, O_HELP, O_TRANSFER, O_NC, O_MAP, O_VERIFY, O_STRICT };
     static const hy_cli_opt table[] = {
         {"--conf", NULL, O_CONF, 1},       {"--iou", NULL, O_IOU, 1},
         {"--imgsz", NULL, O_IMGSZ, 1},     {"--max-det", NULL, O_MAXDET, 1},
@@ -152,7 +167,7 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         {"--quiet", "-q", O_QUIET, 0},     {"--verbose", "-v", O_VERBOSE, 0},
         {"--help", "-h", O_HELP, 0},       {"--transfer", NULL, O_TRANSFER, 0},
         {"--nc", NULL, O_NC, 1},           {"--map", NULL, O_MAP, 1},
-        {"--verify", NULL, O_VERIFY, 0},
+        {"--verify", NULL, O_VERIFY, 0},   {"--strict-images", NULL, O_STRICT, 0},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -165,7 +180,7 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
             if (!o->model)
                 o->model = argv[i];
             else
-                o->images[o->n_images++] = argv[i];
+                o->sources[o->n_sources++] = argv[i];
             continue;
         }
         const char *opt = table[k].name;
@@ -217,15 +232,184 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
             if (hy_cli_maps_add(CMD, &o->maps, val)) return -1;
             break;
         case O_VERIFY: o->verify = 1; break;
+        case O_STRICT: o->strict_images = 1; break;
         }
     }
     if (!o->model) {
         hy_cli_error(CMD, "missing MODEL and IMAGE arguments (see 'hotyolo detect --help')");
         return -1;
     }
-    if (o->n_images == 0) {
+    if (o->n_sources == 0) {
         hy_cli_error(CMD, "missing IMAGE argument (see 'hotyolo detect --help')");
         return -1;
+    }
+    return 0;
+}
+
+/* ---- sources: files, directories, globs --------------------------------------------- */
+
+/* Ultralytics' IMG_FORMATS (matched case-insensitively on the text after the last '.'); only
+ * JPEG and PNG decode, the others fail per file with the decoder's message. */
+static const char *const IMG_EXTS[] = {"bmp", "dng", "jpeg", "jpg", "mpo", "png",
+                                       "tif", "tiff", "webp", "pfm", "heic"};
+/* Ultralytics' VID_FORMATS: named in a warning when a directory or glob holds them. */
+static const char *const VID_EXTS[] = {"asf", "avi", "gif", "m4v", "mkv", "mov",
+                                       "mp4", "mpeg", "mpg", "ts", "wmv", "webm"};
+
+static int ext_in(const char *path, const char *const *exts, size_t n) {
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (!dot || (slash && dot < slash)) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(dot + 1, exts[i])) return 1;
+    return 0;
+}
+#define IS_IMAGE(p) ext_in(p, IMG_EXTS, sizeof IMG_EXTS / sizeof IMG_EXTS[0])
+#define IS_VIDEO(p) ext_in(p, VID_EXTS, sizeof VID_EXTS / sizeof VID_EXTS[0])
+
+/* Appends a copy of path; -1 (printed) past MAX_IMAGES or out of memory. */
+static int images_add(detect_opts *o, const char *src, const char *path) {
+    if (o->n_images >= MAX_IMAGES) {
+        hy_cli_error(CMD, "'%s': more than %d images in all (the most one run takes); pass fewer "
+                     "or narrower sources", src, MAX_IMAGES);
+        return -1;
+    }
+    if (o->n_images == o->cap_images) {
+        int cap = o->cap_images ? 2 * o->cap_images : 64;
+        char **nv = realloc(o->images, (size_t)cap * sizeof *nv);
+        if (!nv) goto nomem;
+        o->images = nv;
+        o->cap_images = cap;
+    }
+    if (!(o->images[o->n_images] = strdup(path))) goto nomem;
+    o->n_images++;
+    return 0;
+nomem:
+    hy_cli_error(CMD, "out of memory listing '%s'", src);
+    return -1;
+}
+
+static int cmp_path(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b); /* bytes: Python's sorted() on str */
+}
+
+static int is_regular(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static void warn_videos(const char *src, int n_videos) {
+    if (n_videos)
+        fprintf(stderr, "hotyolo %s: warning: '%s': skipping %d video file%s (hotyolo reads images "
+                "only)\n", CMD, src, n_videos, n_videos == 1 ? "" : "s");
+}
+
+/* DIR: its regular files named *.<image extension>, not hidden, not recursive (Ultralytics:
+ * sorted(glob(os.path.join(DIR, "*.*"))) then IMG_FORMATS). */
+static int add_dir(detect_opts *o, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        hy_cli_error(CMD, "cannot read directory '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    const int first = o->n_images;
+    const size_t dlen = strlen(dir);
+    const char *sep = dlen && dir[dlen - 1] == '/' ? "" : "/";
+    int n_videos = 0, rc = 0;
+    char path[4096];
+    struct dirent *e;
+    errno = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue; /* glob's '*' skips hidden names */
+        if (!IS_IMAGE(e->d_name)) {
+            n_videos += IS_VIDEO(e->d_name);
+            continue;
+        }
+        if (snprintf(path, sizeof path, "%s%s%s", dir, sep, e->d_name) >= (int)sizeof path) {
+            hy_cli_error(CMD, "'%s': path of '%s' too long", dir, e->d_name);
+            rc = -1;
+            break;
+        }
+        if (!is_regular(path)) continue; /* a folder named x.jpg */
+        if ((rc = images_add(o, dir, path))) break;
+        errno = 0;
+    }
+    if (!rc && errno) {
+        hy_cli_error(CMD, "cannot read directory '%s': %s", dir, strerror(errno));
+        rc = -1;
+    }
+    closedir(d);
+    if (rc) return rc;
+    if (o->n_images > first)
+        qsort(o->images + first, (size_t)(o->n_images - first), sizeof *o->images, cmp_path);
+    warn_videos(dir, n_videos);
+    if (o->n_images == first) {
+        hy_cli_error(CMD, "no images in directory '%s' (looked for *.{bmp,dng,jpeg,jpg,mpo,png,"
+                     "tif,tiff,webp,pfm,heic}, not in subdirectories)", dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* A quoted glob, expanded as Ultralytics does with sorted(glob(...)) (no '**' recursion in
+ * glob(3): '**' acts as '*'), keeping image extensions. */
+static int add_glob(detect_opts *o, const char *pat) {
+    glob_t g;
+    memset(&g, 0, sizeof g);
+    int gr = glob(pat, GLOB_NOSORT, NULL, &g);
+    if (gr == GLOB_NOSPACE) {
+        hy_cli_error(CMD, "out of memory expanding '%s'", pat);
+        globfree(&g);
+        return -1;
+    }
+    if (gr == GLOB_ABORTED) {
+        hy_cli_error(CMD, "cannot expand '%s': a directory could not be read", pat);
+        globfree(&g);
+        return -1;
+    }
+    const int first = o->n_images;
+    int n_videos = 0, rc = 0;
+    for (size_t i = 0; gr == 0 && i < g.gl_pathc && !rc; i++) {
+        const char *p = g.gl_pathv[i];
+        if (!IS_IMAGE(p)) {
+            n_videos += IS_VIDEO(p);
+            continue;
+        }
+        if (is_regular(p)) rc = images_add(o, pat, p);
+    }
+    const size_t n_matched = gr == 0 ? g.gl_pathc : 0;
+    globfree(&g);
+    if (rc) return rc;
+    if (o->n_images > first)
+        qsort(o->images + first, (size_t)(o->n_images - first), sizeof *o->images, cmp_path);
+    warn_videos(pat, n_videos);
+    if (o->n_images == first) {
+        if (n_matched)
+            hy_cli_error(CMD, "no images match '%s' (%zu path%s match, none an image file named "
+                         "*.{bmp,dng,jpeg,jpg,mpo,png,tif,tiff,webp,pfm,heic})", pat, n_matched,
+                         n_matched == 1 ? "" : "s");
+        else
+            hy_cli_error(CMD, "no images match '%s'", pat);
+        return -1;
+    }
+    return 0;
+}
+
+/* Expands o->sources into o->images: an existing path is a file (taken as is, even with
+ * another extension: its errors are reported when read) or a directory; a path that does not
+ * exist and holds a glob character is a glob; anything else is taken as is and reported
+ * missing when read. 0, or -1 with the error printed. */
+static int expand_sources(detect_opts *o) {
+    for (int i = 0; i < o->n_sources; i++) {
+        const char *s = o->sources[i];
+        struct stat sb;
+        int rc;
+        if (strcmp(s, "-") != 0 && stat(s, &sb) == 0 && S_ISDIR(sb.st_mode))
+            rc = add_dir(o, s);
+        else if (strpbrk(s, "*?[") && lstat(s, &sb) != 0)
+            rc = add_glob(o, s);
+        else
+            rc = images_add(o, s, s);
+        if (rc) return rc;
     }
     return 0;
 }
@@ -239,37 +423,53 @@ static int same_file(const char *a, const char *b) {
 
 /* mkdir -p; fails when the path (or a parent) exists and is not a directory. */
 
-/* Output names already written this run (two inputs with the same base name). */
+/* Output names already written this run (two inputs with the same base name): an
+ * open-addressing hash set (a directory of 100k images stays linear). */
 typedef struct name_set {
-    char **names;
-    int n, cap;
+    char **slots; /* (cap) NULL = empty */
+    size_t n, cap; /* cap: a power of two, kept over 2n */
 } name_set;
 
+static size_t name_hash(const char *s) {
+    size_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
 static int name_set_has(const name_set *s, const char *name) {
-    for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->names[i], name)) return 1;
+    if (!s->cap) return 0;
+    for (size_t i = name_hash(name) & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
+        if (!strcmp(s->slots[i], name)) return 1;
     return 0;
 }
 
+static void name_set_put(char **slots, size_t cap, char *name) {
+    size_t i = name_hash(name) & (cap - 1);
+    while (slots[i]) i = (i + 1) & (cap - 1);
+    slots[i] = name;
+}
+
 static int name_set_add(name_set *s, const char *name) {
-    if (s->n == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 16;
-        char **nn = realloc(s->names, (size_t)cap * sizeof *nn);
-        if (!nn) return -1;
-        s->names = nn;
+    if (2 * (s->n + 1) > s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        char **ns = calloc(cap, sizeof *ns);
+        if (!ns) return -1;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slots[i]) name_set_put(ns, cap, s->slots[i]);
+        free(s->slots);
+        s->slots = ns;
         s->cap = cap;
     }
-    size_t len = strlen(name);
-    char *c = malloc(len + 1);
+    char *c = strdup(name);
     if (!c) return -1;
-    memcpy(c, name, len + 1);
-    s->names[s->n++] = c;
+    name_set_put(s->slots, s->cap, c);
+    s->n++;
     return 0;
 }
 
 static void name_set_free(name_set *s) {
-    for (int i = 0; i < s->n; i++) free(s->names[i]);
-    free(s->names);
+    for (size_t i = 0; i < s->cap; i++) free(s->slots[i]);
+    free(s->slots);
 }
 
 /* DIR/<base name without extension>[_k].jpg, unique within this run. */
@@ -420,7 +620,8 @@ typedef struct prefetch {
 static void *prefetch_main(void *arg) {
     prefetch *p = arg;
     double t0 = now_ms();
-    if (hy_image_decode(p->buf, p->len, &p->img) != HY_OK) {
+    /* as OpenCV's imread: a JPEG cut short decodes (flagged; --strict-images refuses it) */
+    if (hy_image_decode_ex(p->buf, p->len, HY_IMAGE_REPAIR_TRUNCATED, &p->img) != HY_OK) {
         snprintf(p->err, sizeof p->err, "%s", hy_last_error());
         p->img = NULL;
     }
@@ -474,14 +675,18 @@ int hy_cli_detect(int argc, char **argv) {
     int rc = HY_CLI_OK;
     prefetch pf = {0};
 
-    o.images = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *o.images);
-    if (!o.images) {
+    o.sources = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *o.sources);
+    if (!o.sources) {
         hy_cli_error(CMD, "out of memory");
         return HY_CLI_RUNTIME;
     }
     int pr = parse_args(argc, argv, &o);
     if (pr != 0) {
         rc = pr > 0 ? HY_CLI_OK : HY_CLI_USAGE;
+        goto done;
+    }
+    if (expand_sources(&o) != 0) { /* before the (slower) model load */
+        rc = HY_CLI_RUNTIME;
         goto done;
     }
     /* --json must not clobber an input. */
@@ -577,7 +782,7 @@ int hy_cli_detect(int argc, char **argv) {
     dp.classes = o.classes;
     dp.n_classes = o.n_classes;
 
-    int n_failed = 0, n_saved = 0;
+    int n_failed = 0, n_saved = 0, n_damaged = 0;
     size_t n_dets = 0;
     double t_all = now_ms();
     for (int i = 0; i < o.n_images; i++) {
@@ -589,7 +794,7 @@ int hy_cli_detect(int argc, char **argv) {
         if (i == 0 && pf.started) {
             if (!(img = prefetch_take(&pf))) e = pf.err;
             read_decode_ms = pf.decode_ms;
-        } else if (hy_image_load(path, &img) != HY_OK) {
+        } else if (hy_image_load_ex(path, HY_IMAGE_REPAIR_TRUNCATED, &img) != HY_OK) {
             e = hy_last_error();
         }
         if (e) {
@@ -599,6 +804,22 @@ int hy_cli_detect(int argc, char **argv) {
                 hy_cli_error(CMD, "image %d/%d '%s': %s", i + 1, o.n_images, path, e);
             n_failed++;
             continue;
+        }
+        if (img->flags) { /* a JPEG cut short, decoded as OpenCV does */
+            const char *what = img->flags & HY_IMAGE_FLAG_TRUNCATED
+                                   ? "pixel data is missing, filled in with grey"
+                                   : "only the end-of-image marker is missing, every pixel read";
+            if (o.strict_images) {
+                hy_cli_error(CMD, "image %d/%d '%s': Premature end of JPEG file: %s "
+                             "(--strict-images)", i + 1, o.n_images, path, what);
+                hy_image_free(img);
+                n_failed++;
+                continue;
+            }
+            fprintf(stderr, "hotyolo %s: warning: image %d/%d '%s': Premature end of JPEG file: "
+                    "%s (decoded as OpenCV does; --strict-images refuses it)\n", CMD, i + 1,
+                    o.n_images, path, what);
+            n_damaged++;
         }
         double tb = now_ms();
         if (hy_detect(m, img, &dp, &r) != HY_OK) {
@@ -651,6 +872,9 @@ int hy_cli_detect(int argc, char **argv) {
     if (!o.quiet) {
         fprintf(out, "%d image%s, %zu detection%s, %d failed, %.1f ms\n", o.n_images,
                 o.n_images == 1 ? "" : "s", n_dets, n_dets == 1 ? "" : "s", n_failed, all_ms);
+        if (n_damaged)
+            fprintf(out, "%d image%s cut short, decoded with grey fill as OpenCV does (see the "
+                    "warnings)\n", n_damaged, n_damaged == 1 ? " was" : "s were");
         if (o.save_dir)
             fprintf(out, "%d annotated image%s saved to %s\n", n_saved, n_saved == 1 ? "" : "s",
                     o.save_dir);
@@ -666,7 +890,9 @@ done:
     name_set_free(&used);
     hy_model_free(m);
     free(o.classes);
+    for (int i = 0; i < o.n_images; i++) free(o.images[i]);
     free(o.images);
+    free(o.sources);
     hy_cli_maps_free(&o.maps);
     return rc;
 }

@@ -44,7 +44,9 @@ static void help(void) {
         "  -q, --quiet     no progress indicator\n"
         "  -h, --help      show this help\n"
         "\n"
-        "Exit status: 0 ok, 1 runtime error, 2 usage error.\n"
+        "Exit status: 0 ok, 1 runtime error, 2 usage error. A split without any label\n"
+        "(no label files, or only empty ones) is evaluated as Ultralytics does (every\n"
+        "figure 0) with a WARNING on stderr, and exits 0.\n"
         "\n"
         "Example:\n"
         "  hotyolo val yolov8n.pt --data datasets/coco128/data.yaml --batch 8 --plots runs/val\n");
@@ -258,6 +260,13 @@ int hy_cli_val(int argc, char **argv) {
            "all)\n",
            sp.preprocess_ms, sp.inference_ms, sp.postprocess_ms, wall);
     if (o.plots) printf("Plots saved to %s\n", o.plots);
+    if (hy_val_result_all(r)->instances == 0) { // as Ultralytics: warn, still exit 0
+        fflush(stdout);
+        fprintf(stderr, "hotyolo val: WARNING: no labels found in the '%s' split of ", o.split);
+        hy_cli_put_escaped(stderr, o.data);
+        fputs(": metrics cannot be computed without labels, every figure above is 0 (see the "
+              "first warning for where labels were looked for)\n", stderr);
+    }
 
     int rc = HY_CLI_OK;
     if (o.json) {

@@ -70,7 +70,9 @@ typedef struct hy_val_result hy_val_result;
  * of single images (unreadable or undecodable image, malformed label line, class id out of
  * range, coordinates outside [0, 1]) skip that image and are listed as warnings; errors are
  * returned for what stops the run (unreadable or malformed data.yaml, a missing split folder,
- * no usable image, an unwritable plots folder, out of memory). */
+ * no usable image, an unwritable plots folder, out of memory). A split without any label (no
+ * label file, or only empty ones) is evaluated (every metric 0, as Ultralytics) and its first
+ * warning says so, naming the label path looked for. */
 hy_status hy_val_run(hy_model *m, const hy_val_params *p, hy_val_result **out);
 
 /* The "all" row; never NULL for a valid result. */

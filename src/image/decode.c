@@ -1,8 +1,11 @@
 /* Image decoding from memory: JPEG through libjpeg-turbo and PNG through libspng, producing the
  * same 8-bit RGB pixels as OpenCV's imread(IMREAD_COLOR) (then BGR->RGB):
  *   JPEG: default decompression (JDCT_ISLOW, fancy upsampling), CMYK converted with OpenCV's
- *         formula, EXIF orientation 2..8 applied. Truncated/corrupt data is an error (OpenCV only
- *         warns and returns grey-filled pixels).
+ *         formula, EXIF orientation 2..8 applied. Data cut short decodes as in OpenCV (libjpeg
+ *         warns "Premature end of JPEG file" and fills the rest with grey) up to the caller's
+ *         hy_image_repair level and sets img->flags (NO_EOI when only the end marker is
+ *         missing, else TRUNCATED); other corrupt data (bad Huffman code, a marker inside the
+ *         data, ...) is an error.
  *   PNG:  16-bit -> 8-bit by >> 8 (png_set_strip_16), alpha dropped (png_set_strip_alpha),
  *         palette expanded, gray 1/2/4-bit scaled to 8-bit, gray replicated to RGB; no gamma. */
 #include <setjmp.h>
@@ -48,6 +51,8 @@ typedef struct jpeg_err {
     struct jpeg_error_mgr pub;
     jmp_buf jump;
     char msg[JMSG_LENGTH_MAX];
+    int eof;       // JWRN_JPEG_EOF seen: the data ran out (libjpeg inserted a fake EOI)
+    int after_eof; // warnings after it: pixel data was really missing (not just the EOI)
 } jpeg_err;
 
 static void jpeg_on_error(j_common_ptr c) {
@@ -58,8 +63,9 @@ static void jpeg_on_error(j_common_ptr c) {
 
 static void jpeg_on_output(j_common_ptr c) { (void)c; } // the library never prints
 
-/* Warnings that mean the data is cut short or damaged: fatal here (libjpeg would fill the rest
- * with grey and carry on). Extraneous bytes before a marker and the like stay warnings. */
+/* Warnings that mean the data is damaged: fatal here (libjpeg would fill the rest with grey and
+ * carry on) unless they follow JWRN_JPEG_EOF, i.e. the file is only cut short, which OpenCV
+ * decodes. Extraneous bytes before a marker and the like stay warnings. */
 static int jpeg_warning_is_fatal(int code) {
     switch (code) {
     case JWRN_JPEG_EOF:          // premature end of JPEG file (truncation)
@@ -78,6 +84,14 @@ static void jpeg_on_message(j_common_ptr c, int level) {
     if (level >= 0) return; // trace messages
     jpeg_err *e = (jpeg_err *)c->err;
     c->err->num_warnings++;
+    if (c->err->msg_code == JWRN_JPEG_EOF) {
+        e->eof = 1;
+        return;
+    }
+    if (e->eof) { // a consequence of the cut (the entropy decoder hit the fake EOI, ...)
+        e->after_eof = 1;
+        return;
+    }
     if (jpeg_warning_is_fatal(c->err->msg_code)) {
         c->err->format_message(c, e->msg);
         longjmp(e->jump, 1);
@@ -112,6 +126,7 @@ typedef struct jpeg_job {
     uint8_t *row4;   // (w, 4) CMYK scanline
     int created;     // cinfo needs jpeg_destroy_decompress
     int orientation; // EXIF orientation 1..8
+    int scans_whole; // every coefficient got its full precision (always 1 for one scan)
 } jpeg_job;
 
 /* Reads the markers up to the first scan and the EXIF orientation; 0 if a side is 0. Called
@@ -169,7 +184,17 @@ static hy_status jpeg_run(jpeg_job *j) {
     if (cmyk && !(j->row4 = hy__malloc((size_t)w * 4)))
         return hy__error(HY_ERR_NOMEM, "JPEG: cannot allocate a %d-pixel CMYK row", w);
 
-    jpeg_start_decompress(ci);
+    jpeg_start_decompress(ci); // multi-scan files: the whole input is absorbed here
+    j->scans_whole = 1;
+    if (jpeg_has_multiple_scans(ci)) {
+        // Cut between scans, a file ends with no warning but the fake EOI: the scans read so
+        // far are whole only if every coefficient reached bit 0 (progressive coef_bits).
+        // Sequential multi-scan files cannot tell: counted as truncated when the EOI is missing.
+        j->scans_whole = ci->progressive_mode && ci->coef_bits;
+        for (int c = 0; j->scans_whole && c < ci->num_components; c++)
+            for (int k = 0; k < DCTSIZE2; k++)
+                if (ci->coef_bits[c][k] != 0) j->scans_whole = 0;
+    }
     if ((int)ci->output_width != w || (int)ci->output_height != j->img->height ||
         ci->output_components != (cmyk ? 4 : 3))
         return hy__error(HY_ERR_FORMAT, "JPEG: unexpected output %ux%ux%d", ci->output_width,
@@ -191,7 +216,10 @@ static hy_status jpeg_run(jpeg_job *j) {
         }
     }
     jpeg_finish_decompress(ci); // reads up to EOI: a missing tail is reported here
-
+    if (j->err.eof) {
+        const int whole = !j->err.after_eof && j->scans_whole;
+        j->img->flags |= whole ? HY_IMAGE_FLAG_NO_EOI : HY_IMAGE_FLAG_TRUNCATED;
+    }
     return HY_OK;
 }
 
@@ -213,12 +241,20 @@ static hy_status probe_jpeg(const uint8_t *buf, size_t len, int *w, int *h) {
     return st;
 }
 
-static hy_status decode_jpeg(const uint8_t *buf, size_t len, hy_image **out) {
+static hy_status decode_jpeg(const uint8_t *buf, size_t len, hy_image_repair repair,
+                             hy_image **out) {
     jpeg_job j;
     jpeg_job_init(&j, buf, len);
     hy_status st = jpeg_run(&j);
     if (j.created) jpeg_destroy_decompress(&j.cinfo);
     hy__free(j.row4);
+    if (st == HY_OK && j.img->flags) {
+        const int cut = (j.img->flags & HY_IMAGE_FLAG_TRUNCATED) != 0;
+        if (repair < (cut ? HY_IMAGE_REPAIR_TRUNCATED : HY_IMAGE_REPAIR_NO_EOI))
+            st = hy__error(HY_ERR_FORMAT, "JPEG: Premature end of JPEG file (%s, %zu bytes)",
+                           cut ? "pixel data is missing" : "the end-of-image marker is missing",
+                           len);
+    }
     if (st == HY_OK) st = hy__image_orient(j.img, j.orientation);
     if (st) {
         hy_image_free(j.img);
@@ -427,14 +463,45 @@ static hy_status unknown_format(const uint8_t *b, size_t len) {
 static int is_jpeg(const uint8_t *b, size_t len) { return len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
 static int is_png(const uint8_t *b, size_t len) { return len >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0; }
 
-hy_status hy_image_decode(const void *buf, size_t len, hy_image **out) {
+hy_status hy_image_decode_ex(const void *buf, size_t len, hy_image_repair repair, hy_image **out) {
     if (!out) return hy__error(HY_ERR_INVALID_ARG, "hy_image_decode: out is NULL");
     if (!buf && len) return hy__error(HY_ERR_INVALID_ARG, "hy_image_decode: buf is NULL");
+    if (repair < HY_IMAGE_REPAIR_NONE || repair > HY_IMAGE_REPAIR_TRUNCATED)
+        return hy__error(HY_ERR_INVALID_ARG, "hy_image_decode_ex: repair level %d is not one of "
+                         "HY_IMAGE_REPAIR_*", (int)repair);
     if (len == 0) return hy__error(HY_ERR_FORMAT, "empty image data (0 bytes)");
     const uint8_t *b = buf;
-    if (is_jpeg(b, len)) return decode_jpeg(b, len, out);
-    if (is_png(b, len)) return decode_png(b, len, out);
-    return unknown_format(b, len);
+    hy_status st;
+    if (is_jpeg(b, len))
+        st = decode_jpeg(b, len, repair, out);
+    else if (is_png(b, len))
+        return decode_png(b, len, out);
+    else
+        return unknown_format(b, len);
+    if (st == HY_OK && (*out)->flags)
+        hy__log(HY_LOG_WARN, "JPEG: Premature end of JPEG file: %s",
+                (*out)->flags & HY_IMAGE_FLAG_TRUNCATED
+                    ? "pixel data is missing, filled in with grey as OpenCV does"
+                    : "only the end-of-image marker is missing (every pixel read)");
+    return st;
+}
+
+hy_status hy_image_decode(const void *buf, size_t len, hy_image **out) {
+    return hy_image_decode_ex(buf, len, HY_IMAGE_REPAIR_NO_EOI, out);
+}
+
+hy_status hy_image_load_ex(const char *path, hy_image_repair repair, hy_image **out) {
+    if (!path || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_image_load: NULL argument");
+    uint8_t *buf;
+    size_t len;
+    hy_status st = hy__file_read(path, &buf, &len); // its errors name the path
+    if (st) return st;
+    hy_image *img;
+    st = hy_image_decode_ex(buf, len, repair, &img);
+    hy__free(buf);
+    if (st) return hy__error_prefix(st, "%s", path);
+    *out = img;
+    return HY_OK;
 }
 
 hy_status hy_image_probe(const void *buf, size_t len, int *width, int *height) {

@@ -1,4 +1,5 @@
 /* hy_image lifetime, wrapping caller pixels, file load, EXIF orientation and JPEG writing. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ hy_status hy__image_create(int width, int height, hy_image **out) {
     img->width = width;
     img->height = height;
     img->data = data;
+    img->flags = 0;
     *out = img;
     return HY_OK;
 }
@@ -192,7 +194,8 @@ hy_status hy_image_save_jpeg(const hy_image *img, const char *path, int quality)
     memset(&j, 0, sizeof j);
     j.img = img;
     j.quality = quality;
-    if (!(j.f = fopen(path, "wb"))) return hy__error(HY_ERR_IO, "%s: cannot open for writing", path);
+    if (!(j.f = fopen(path, "wb")))
+        return hy__error(HY_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
     j.cinfo.err = jpeg_std_error(&j.err.pub);
     j.err.pub.error_exit = jpeg_w_error;
     j.err.pub.output_message = jpeg_w_output;

@@ -73,12 +73,13 @@ hy_status hy__wfile_open(const char *path, int verify, hy__wfile **out) {
         st = hy__onnx_load(path, &f->onnx);
         if (!st) st = hy__onnx_source(f->onnx, &f->src);
         break;
-    default:
-        char hex[3 * 8 + 1] = "";
+    default: {
+        char hex[3 * 8 + 1] = ""; /* braces: a declaration may not follow a label in C11 */
         for (size_t i = 0; i < HY_MIN(nhead, sizeof head); i++) snprintf(hex + 3 * i, 4, i ? " %02x" : "%02x", head[i]);
         st = hy__error(HY_ERR_FORMAT,
                        "%s: unknown weights format (first bytes %s); expected a PyTorch .pt, safetensors or ONNX file",
                        path, hex);
+    }
     }
     if (st) {
         hy__wfile_close(f);

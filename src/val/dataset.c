@@ -684,7 +684,8 @@ void hy__val_dataset_free(hy__val_dataset *d) {
 
 /* Verifies one image and its label file as verify_image_label: appends an item, or a warning
  * when the image is skipped. */
-static hy_status add_image(hy__val_dataset *d, char *im_file, size_t *cap, strvec *warns) {
+static hy_status add_image(hy__val_dataset *d, char *im_file, size_t *cap, strvec *warns,
+                           size_t *n_label_files) {
     int w, h, orient, decodable;
     hy_status st = hy__val_image_probe(im_file, &w, &h, &orient, &decodable);
     if (st) {
@@ -710,6 +711,7 @@ static hy_status add_image(hy__val_dataset *d, char *im_file, size_t *cap, strve
     int n_rows = 0;
     struct stat sb;
     if (stat(lb, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        (*n_label_files)++;
         uint8_t *text;
         size_t len;
         st = hy__file_read(lb, &text, &len);
@@ -856,13 +858,32 @@ hy_status hy__val_dataset_load(const char *yaml_path, const char *split, hy__val
     }
     qsort(files.v, files.n, sizeof *files.v, cmp_str);
 
-    size_t cap = 0;
+    size_t cap = 0, n_label_files = 0;
     for (size_t i = 0; i < files.n; i++)
-        if ((st = add_image(d, files.v[i], &cap, &warns))) goto fail;
+        if ((st = add_image(d, files.v[i], &cap, &warns, &n_label_files))) goto fail;
     if (d->n == 0) {
         st = hy__error(HY_ERR_FORMAT, "%s: %s: none of the %zu images is usable (%s)", yaml_path,
                        split, files.n, warns.n ? warns.v[0] : "?");
         goto fail;
+    }
+    if (d->n && d->n_instances == 0) { // as Ultralytics' "WARNING No labels found in ..."
+        char *lb = hy__val_label_path(d->items[0].im_file);
+        char *msg = !lb ? NULL
+                    : n_label_files == 0
+                        ? str_printf("%s: %s: no label files found for the %zu images (looked for "
+                                     "e.g. '%s': each image path with its last /images/ replaced "
+                                     "by /labels/ and the extension by .txt): every image counts "
+                                     "as background and mAP will be 0",
+                                     yaml_path, split, d->n, lb)
+                        : str_printf("%s: %s: the %zu label files found for the %zu images hold "
+                                     "no labels: every image counts as background and mAP will "
+                                     "be 0",
+                                     yaml_path, split, n_label_files, d->n);
+        hy__free(lb);
+        if ((st = warn(d, &warns, msg))) goto fail;
+        // first in the list: callers that show only the first few warnings show this one
+        memmove(warns.v + 1, warns.v, (warns.n - 1) * sizeof *warns.v);
+        warns.v[0] = msg;
     }
     d->warnings = warns.v;
     d->n_warnings = warns.n;

@@ -51,7 +51,8 @@ check "detect --help documents every option with its default" '[ $rc -eq 0 ] &&
     out_has "--conf F .*default 0\.25" && out_has "--iou F .*default 0\.7" &&
     out_has "default 640" && out_has "--imgsz N" && out_has "--max-det N .*default 300" &&
     out_has "--classes LIST" && out_has "--threads N" && out_has "one per online core" &&
-    out_has "--json FILE" && out_has "--save-dir DIR" && out_has "--quiet"'
+    out_has "--json FILE" && out_has "--save-dir DIR" && out_has "--quiet" &&
+    out_has "--strict-images" && out_has "directory"'
 
 # ---- usage errors (exit 2, option named) ----------------------------------------------
 usage_error "--conf 2" "--conf" --conf 2
@@ -172,13 +173,102 @@ check "--save-dir: same base names do not overwrite each other" \
 # The first image is decoded on a thread while the model loads: its errors still name it,
 # and the next image is still processed.
 head -c 20000 "$bus" >"$tmp/cut.jpg" # headers intact (probe succeeds), scan data cut
-run detect "$model" "$tmp/cut.jpg" "$zidane" --json "$tmp/cut.jsonl"
-check "first image truncated: named error, next image done" \
-    '[ $rc -eq 1 ] && err_has "image 1/2.*cut\.jpg" && [ "$(wc -l <"$tmp/cut.jsonl")" -eq 1 ] && grep -q zidane "$tmp/cut.jsonl"'
+run detect "$model" "$tmp/cut.jpg" "$zidane" --json "$tmp/cut.jsonl" --strict-images
+check "first image truncated (--strict-images): named error, next image done" \
+    '[ $rc -eq 1 ] && err_has "image 1/2.*cut\.jpg.*Premature end of JPEG file" && [ "$(wc -l <"$tmp/cut.jsonl")" -eq 1 ] && grep -q zidane "$tmp/cut.jsonl"'
 printf 'not an image' >"$tmp/text.jpg"
 run detect "$model" "$tmp/text.jpg" "$bus" --quiet
 check "first image not an image: named error, next image done" \
     '[ $rc -eq 1 ] && err_has "image 1/2.*text\.jpg.*unknown image format"'
+
+# ---- JPEG cut short: decoded as OpenCV does, with a warning; --strict-images refuses -------
+# bus.jpg without its final FFD9 (end-of-image) marker: every pixel is there; OpenCV's imread
+# decodes it (libjpeg warns "Premature end of JPEG file") and Ultralytics returns its boxes.
+size=$(wc -c <"$bus")
+head -c $((size - 2)) "$bus" >"$tmp/bus_noeoi.jpg"
+run detect "$model" "$bus" --json "$tmp/intact.jsonl" --quiet
+run detect "$model" "$tmp/bus_noeoi.jpg" --json "$tmp/noeoi.jsonl"
+check "JPEG without its end marker: exit 0, warning names it and what is missing" \
+    '[ $rc -eq 0 ] && err_has "warning: image 1/1 .*bus_noeoi\.jpg.*Premature end of JPEG file.*end-of-image marker" &&
+     out_has "cut short"'
+dets() { sed -e 's/.*"detections":\(\[.*\]\),"timings_ms".*/\1/' "$1"; }
+check "JPEG without its end marker: the same detections as the intact file" \
+    '[ -n "$(dets "$tmp/intact.jsonl")" ] && [ "$(dets "$tmp/intact.jsonl")" = "$(dets "$tmp/noeoi.jsonl")" ]'
+run detect "$model" "$tmp/bus_noeoi.jpg" --strict-images
+check "--strict-images: JPEG without its end marker is an error (exit 1, named)" \
+    '[ $rc -eq 1 ] && err_has "image 1/1 .*bus_noeoi\.jpg.*Premature end of JPEG file.*--strict-images"'
+run detect "$model" "$zidane" "$tmp/cut.jpg" --json "$tmp/cut2.jsonl"
+check "JPEG cut mid-scan: decoded (grey fill) with a warning, exit 0" \
+    '[ $rc -eq 0 ] && err_has "warning: image 2/2 .*cut\.jpg.*pixel data is missing" &&
+     [ "$(wc -l <"$tmp/cut2.jsonl")" -eq 2 ] && grep -q "cut\.jpg.*\"width\":810,\"height\":1080" "$tmp/cut2.jsonl"'
+
+# ---- directories and globs (as Ultralytics' source=DIR / source='dir/*.jpg') -----------
+d="$tmp/dir"
+mkdir -p "$d/sub"
+cp "$bus" "$d/b.jpg"
+cp "$zidane" "$d/a.JPG"
+cp "$bus" "$d/C.jpeg"
+cp "$bus" "$d/.hidden.jpg"
+cp "$bus" "$d/sub/deep.jpg"
+echo "0 0.5 0.5 0.1 0.1" >"$d/b.txt"
+: >"$d/clip.mp4"
+run detect "$model" "$d" --json "$tmp/dir.jsonl"
+check "directory: exit 0, its 3 images in byte order (C.jpeg, a.JPG, b.jpg), no hidden, not recursive" \
+    '[ $rc -eq 0 ] && [ "$(sed -e "s/^{\"image\":\"\([^\"]*\)\".*/\1/" "$tmp/dir.jsonl" | tr "\n" " ")" = "$d/C.jpeg $d/a.JPG $d/b.jpg " ]'
+check "directory: header counts 3 images, video file named in a warning" \
+    'out_has "^image 3/3 .*b\.jpg: 810x1080" && err_has "warning: .*dir.*1 video file"'
+run detect "$model" "$d/" --quiet --json "$tmp/dir2.jsonl"
+check "directory with a trailing slash: same images" '[ $rc -eq 0 ] && grep -q "\"$d/a.JPG\"" "$tmp/dir2.jsonl" && [ "$(wc -l <"$tmp/dir2.jsonl")" -eq 3 ]'
+run detect "$model" "$d/*.jpg" --json "$tmp/glob.jsonl"
+check "quoted glob '\''dir/*.jpg'\'': expanded here (case-sensitive: b.jpg only)" \
+    '[ $rc -eq 0 ] && [ "$(wc -l <"$tmp/glob.jsonl")" -eq 1 ] && grep -q "\"$d/b.jpg\"" "$tmp/glob.jsonl"'
+run detect "$model" "$d/[aC]*" --json "$tmp/glob2.jsonl"
+check "glob with [..]: sorted, image extensions only" \
+    '[ $rc -eq 0 ] && [ "$(sed -e "s/^{\"image\":\"\([^\"]*\)\".*/\1/" "$tmp/glob2.jsonl" | tr "\n" " ")" = "$d/C.jpeg $d/a.JPG " ]'
+run detect "$model" "$d/*.png"
+check "glob without a match: exit 1, pattern named" '[ $rc -eq 1 ] && err_has "no images match .*dir/\*\.png"'
+run detect "$model" "$d/*.txt"
+check "glob matching only non-images: exit 1, says why" '[ $rc -eq 1 ] && err_has "no images match .*1 path match"'
+cp "$bus" "$tmp/star*.jpg"
+run detect "$model" "$tmp/star*.jpg" --quiet --json "$tmp/star.jsonl"
+check "a file whose name holds '\''*'\'' is that file, not a glob" '[ $rc -eq 0 ] && [ "$(wc -l <"$tmp/star.jsonl")" -eq 1 ]'
+mkdir -p "$tmp/empty_dir"
+: >"$tmp/empty_dir/readme.txt"
+run detect "$model" "$tmp/empty_dir"
+check "directory without images: exit 1, named" '[ $rc -eq 1 ] && err_has "no images in directory .*empty_dir"'
+mkdir -p "$tmp/mixed"
+cp "$bus" "$tmp/mixed/1.jpg"
+printf 'BM not really' >"$tmp/mixed/2.bmp"
+printf 'garbage' >"$tmp/mixed/3.png"
+cp "$zidane" "$tmp/mixed/4.jpg"
+run detect "$model" "$tmp/mixed" --json "$tmp/mixed.jsonl"
+check "directory with an unsupported and a corrupt file: both named, others done, exit 1" \
+    '[ $rc -eq 1 ] && err_has "image 2/4.*2\.bmp.*BMP" && err_has "image 3/4.*3\.png" &&
+     [ "$(wc -l <"$tmp/mixed.jsonl")" -eq 2 ] && out_has "4 images, .*2 failed"'
+# Bound: more than 100000 images in all is refused before anything is read.
+mkdir -p "$tmp/many"
+/usr/bin/python3 -c "
+import os, sys
+d = sys.argv[1]
+for i in range(100001): open(os.path.join(d, '%06d.jpg' % i), 'w').close()" "$tmp/many"
+t0=$(date +%s%N)
+run detect "$model" "$tmp/many"
+t1=$(date +%s%N)
+echo "     (100001-file directory refused in $(( (t1 - t0) / 1000000 )) ms)"
+check "more than 100000 images: exit 1, the limit named" '[ $rc -eq 1 ] && err_has "more than 100000 images"'
+rm -rf "$tmp/many"
+
+# ---- --save-dir failures say why (errno text) -----------------------------------------
+run detect "$model" "$bus" --save-dir "$tmp/afile"
+check "--save-dir onto a file: strerror text (Not a directory)" \
+    '[ $rc -eq 1 ] && err_has "--save-dir .*afile: Not a directory"'
+run detect "$model" "$bus" --save-dir "$tmp/afile/sub/deeper"
+check "--save-dir below a file: Not a directory, the part at fault named" \
+    '[ $rc -eq 1 ] && err_has "--save-dir .*afile/sub/deeper: Not a directory \(.*afile. exists"'
+long=$(printf 'x%.0s' $(seq 300))
+run detect "$model" "$bus" --save-dir "$tmp/$long"
+check "--save-dir with a too-long name: File name too long" '[ $rc -eq 1 ] && err_has "--save-dir .*: File name too long"'
+
 # HTTP serving is opened at run time (src/server/mhd.c): detect does not load libmicrohttpd
 # and the GnuTLS stack behind it (~1.5 ms of every process start).
 if command -v ldd >/dev/null; then

@@ -94,5 +94,27 @@ done
 run val "$pt" --data "$coco8" -q --batch 1 --imgsz 320
 check "coco8 -q: no progress, exit 0" '[ $rc -eq 0 ] && ! err_has "images" && out_has "^ +all +4 +17 "'
 
+# ---- no labels: a loud warning, not a silent mAP 0 ------------------------------------------
+# coco128's images (symlinks) without its labels/ folder. Ultralytics warns "No labels found in
+# ..." and "no labels found in val set, can not compute metrics without labels", and goes on.
+mkdir -p "$tmp/nolabels/images/val"
+for f in "$assets"/datasets/coco128/images/train2017/*.jpg; do ln -s "$f" "$tmp/nolabels/images/val/"; done
+n_img=$(ls "$tmp/nolabels/images/val" | wc -l)
+printf 'path: %s\nval: images/val\nnames: {0: person, 1: bicycle}\n' "$tmp/nolabels" >"$tmp/nolabels/data.yaml"
+run val "$pt" --data "$tmp/nolabels/data.yaml" -q --imgsz 160 --batch 32
+check "no label files: exit 0 (as Ultralytics), the table still printed" \
+    '[ $rc -eq 0 ] && out_has "^ +all +$n_img +0 "'
+check "no label files: a warning naming the image count and the label path looked for" \
+    'err_has "warning: .*no label files found for the $n_img images .*nolabels/labels/val/[0-9]+\.txt.*mAP will be 0"'
+check "no label files: a WARNING after the table that every figure is 0" \
+    'err_has "WARNING: no labels found in the .val. split.*every figure above is 0"'
+mkdir -p "$tmp/nolabels/labels/val"
+for f in "$tmp"/nolabels/images/val/*.jpg; do b=${f##*/}; : >"$tmp/nolabels/labels/val/${b%.jpg}.txt"; done
+run val "$pt" --data "$tmp/nolabels/data.yaml" -q --imgsz 160 --batch 32
+check "only empty label files: warned too" \
+    '[ $rc -eq 0 ] && err_has "the $n_img label files found for the $n_img images hold no labels" && err_has "WARNING: no labels found"'
+run val "$pt" --data "$coco8" -q --imgsz 160
+check "labelled dataset: no such warning" '[ $rc -eq 0 ] && ! err_has "no label"'
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
