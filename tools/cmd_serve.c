@@ -28,6 +28,7 @@ typedef struct serve_model {
 
 typedef struct serve_opts {
     hy_server_params p;
+    char *model_dirs, *allow_hosts, *allow_origins, *admin_token; /* malloc'd lists, or NULL */
     serve_model models[MAX_MODELS];
     int n_models;
     const char *port_file;
@@ -68,7 +69,25 @@ static void help(void) {
            "  --listen-early  listen at once: /health/live 200, /health/ready 503 until the\n"
            "                  pinned models are warm (default: listen once they are)\n"
            "  --no-lazy       answer 503 for a model that is not loaded instead of loading it\n"
-           "  --max-connections N  concurrent connections (default 256)\n"
+           "  --max-connections N  concurrent connections (default 256; 8 more are kept\n"
+           "                  for /health/... and /metrics)\n"
+           "  --max-connections-per-ip N  of those, from one client address (default 32)\n"
+           "  --header-timeout S  a request head must arrive within S seconds of connecting\n"
+           "                  (absolute, slow bytes do not extend it; default 5)\n"
+           "  --body-timeout S  a request body must arrive within S seconds of its head\n"
+           "                  (default 60)\n"
+           "  --max-pixels N  decoded image size limit, width x height, before 413\n"
+           "                  (default 40000000)\n"
+           "  --max-models N  served model names, configured + loaded on request (default 64)\n"
+           "  --model-dir DIR a folder load requests may read weights from (repeatable;\n"
+           "                  default: only the folders of the --model files)\n"
+           "  --allow-host NAME  also accept this Host header name (repeatable; default:\n"
+           "                  localhost, IP addresses and this machine's hostname)\n"
+           "  --allow-origin ORIGIN  also accept requests from this browser Origin, e.g.\n"
+           "                  https://app.example (repeatable; default: same origin only)\n"
+           "  --admin-token-file F  repository load/unload need 'Authorization: Bearer\n"
+           "                  TOKEN', TOKEN being F's first line (or env HY_ADMIN_TOKEN)\n"
+           "  --admin-token TOKEN  the same, given inline (visible in ps: prefer the file)\n"
            "  -q, --quiet     log only warnings and errors (no access log)\n"
            "  -v, --verbose   also log the library's messages\n"
            "  -h, --help      show this help\n"
@@ -174,11 +193,47 @@ static int parse_imgsz(const char *opt, const char *s, hy_server_params *p) {
     return 0;
 }
 
+/* Appends val to *list (malloc'd), sep-separated. */
+static int append_list(char **list, char sep, const char *opt, const char *val) {
+    size_t old = *list ? strlen(*list) : 0;
+    char *p = realloc(*list, old + strlen(val) + 2);
+    if (!p) {
+        hy_cli_error(CMD, "%s: out of memory", opt);
+        return -1;
+    }
+    if (old) p[old++] = sep;
+    memcpy(p + old, val, strlen(val) + 1);
+    *list = p;
+    return 0;
+}
+
+/* The token: the first line of a file (not echoed anywhere). */
+static int read_token_file(const char *opt, const char *path, char **out) {
+    FILE *f = fopen(path, "r");
+    char buf[1024];
+    if (!f || !fgets(buf, sizeof buf, f)) {
+        hy_cli_error(CMD, "%s: cannot read a token from '%s'%s%s", opt, path, f ? "" : ": ",
+                     f ? "" : strerror(errno));
+        if (f) fclose(f);
+        return -1;
+    }
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (strlen(buf) < 8) {
+        hy_cli_error(CMD, "%s: the token in '%s' is shorter than 8 characters", opt, path);
+        return -1;
+    }
+    free(*out);
+    *out = strdup(buf);
+    return *out ? 0 : -1;
+}
+
 /* 0 ok, 1 --help shown, -1 usage error (printed). */
 static int parse_args(int argc, char **argv, serve_opts *o) {
     enum { O_MODEL, O_HOST, O_PORT, O_PORTFILE, O_IMGSZ, O_WARMUP, O_NOWARMUP, O_THREADS,
            O_WORKERS, O_MAXQ, O_TIMEOUT, O_MAXBODY, O_BUDGET, O_IDLE, O_INTERVAL, O_EARLY,
-           O_NOLAZY, O_MAXCONN, O_QUIET, O_VERBOSE, O_HELP };
+           O_NOLAZY, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYTIMEOUT, O_QUIET, O_VERBOSE, O_HELP, O_MAXPIX, O_MAXMODELS, O_MODELDIR,
+           O_ALLOWHOST, O_ALLOWORIGIN, O_TOKENFILE, O_TOKEN };
     static const hy_cli_opt table[] = {
         {"--model", NULL, O_MODEL, 1},
         {"--host", NULL, O_HOST, 1},
@@ -198,6 +253,16 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         {"--listen-early", NULL, O_EARLY, 0},
         {"--no-lazy", NULL, O_NOLAZY, 0},
         {"--max-connections", NULL, O_MAXCONN, 1},
+        {"--max-connections-per-ip", NULL, O_MAXCONNIP, 1},
+        {"--header-timeout", NULL, O_HDRTIMEOUT, 1},
+        {"--body-timeout", NULL, O_BODYTIMEOUT, 1},
+        {"--max-pixels", NULL, O_MAXPIX, 1},
+        {"--max-models", NULL, O_MAXMODELS, 1},
+        {"--model-dir", NULL, O_MODELDIR, 1},
+        {"--allow-host", NULL, O_ALLOWHOST, 1},
+        {"--allow-origin", NULL, O_ALLOWORIGIN, 1},
+        {"--admin-token-file", NULL, O_TOKENFILE, 1},
+        {"--admin-token", NULL, O_TOKEN, 1},
         {"--quiet", "-q", O_QUIET, 0},
         {"--verbose", "-v", O_VERBOSE, 0},
         {"--help", "-h", O_HELP, 0},
@@ -273,11 +338,72 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         case O_MAXCONN:
             if (hy_cli_parse_int(CMD, opt, val, 1, 100000, &o->p.max_connections)) return -1;
             break;
+        case O_MAXCONNIP:
+            if (hy_cli_parse_int(CMD, opt, val, 1, 100000, &o->p.max_connections_per_ip))
+                return -1;
+            break;
+        case O_HDRTIMEOUT:
+            if (parse_double(opt, val, 0.001, 3600, &d)) return -1;
+            o->p.header_timeout_ms = (int)ceil(d * 1000);
+            break;
+        case O_BODYTIMEOUT:
+            if (parse_double(opt, val, 0.001, 86400, &d)) return -1;
+            o->p.body_timeout_ms = (int)ceil(d * 1000);
+            break;
+        case O_MAXPIX:
+            if (parse_double(opt, val, 1, 1e12, &d)) return -1;
+            if (d != floor(d)) {
+                hy_cli_error(CMD, "%s: '%s' is not a whole number of pixels", opt, val);
+                return -1;
+            }
+            o->p.max_pixels = (long long)d;
+            break;
+        case O_MAXMODELS:
+            if (hy_cli_parse_int(CMD, opt, val, 1, 100000, &o->p.max_models)) return -1;
+            break;
+        case O_MODELDIR:
+            if (strchr(val, ':') || !*val) {
+                hy_cli_error(CMD, "%s: '%s': an existing folder without ':' is required", opt, val);
+                return -1;
+            }
+            if (append_list(&o->model_dirs, ':', opt, val)) return -1;
+            break;
+        case O_ALLOWHOST:
+        case O_ALLOWORIGIN:
+            if (!*val || strchr(val, ',')) {
+                hy_cli_error(CMD, "%s: '%s': one non-empty name per option", opt, val);
+                return -1;
+            }
+            if (append_list(table[k].id == O_ALLOWHOST ? &o->allow_hosts : &o->allow_origins, ',',
+                            opt, val))
+                return -1;
+            break;
+        case O_TOKENFILE:
+            if (read_token_file(opt, val, &o->admin_token)) return -1;
+            break;
+        case O_TOKEN:
+            if (!*val) {
+                hy_cli_error(CMD, "%s: empty token", opt);
+                return -1;
+            }
+            free(o->admin_token);
+            o->admin_token = strdup(val);
+            if (!o->admin_token) {
+                hy_cli_error(CMD, "out of memory");
+                return -1;
+            }
+            break;
         case O_QUIET: o->quiet = 1; break;
         case O_VERBOSE: o->verbose = 1; break;
         case O_HELP: help(); return 1;
         }
     }
+    const char *env = getenv("HY_ADMIN_TOKEN");
+    if (!o->admin_token && env && *env && !(o->admin_token = strdup(env))) return -1;
+    o->p.model_dirs = o->model_dirs;
+    o->p.allow_hosts = o->allow_hosts;
+    o->p.allow_origins = o->allow_origins;
+    o->p.admin_token = o->admin_token;
     if (o->n_models == 0) {
         hy_cli_error(
             CMD,
@@ -351,10 +477,11 @@ int hy_cli_serve(int argc, char **argv) {
         goto done;
     }
     for (int i = 0; i < o.n_models; i++) {
-        if (hy_server_add_model(srv, o.models[i].name, o.models[i].path, o.models[i].pinned) !=
-            HY_OK) {
+        hy_status ast =
+            hy_server_add_model(srv, o.models[i].name, o.models[i].path, o.models[i].pinned);
+        if (ast != HY_OK) {
             hy_cli_error(CMD, "--model: %s", hy_last_error());
-            rc = HY_CLI_USAGE;
+            rc = ast == HY_ERR_INVALID_ARG ? HY_CLI_USAGE : HY_CLI_RUNTIME; /* missing file: 1 */
             goto done;
         }
     }
@@ -398,6 +525,10 @@ done:
         free(o.models[i].name);
         free(o.models[i].path);
     }
+    free(o.model_dirs);
+    free(o.allow_hosts);
+    free(o.allow_origins);
+    free(o.admin_token);
     if (rc == HY_CLI_OK && srv) fprintf(stderr, "hotyolo serve: stopped\n");
     return rc;
 }

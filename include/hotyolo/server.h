@@ -58,7 +58,26 @@ typedef struct hy_server_params {
     int listen_early;        /* bind before the pinned models are ready (ready = 503 until
                                 then); default 0: bind only once every pinned model is warm */
     int lazy;                /* load unpinned models on first use (default 1); 0 = 503 */
-    int max_connections;     /* concurrent connections; default 256 */
+    int max_connections;     /* concurrent connections; default 256 (plus 8 reserved for
+                                /health/... and /metrics) */
+    int max_connections_per_ip; /* of those, from one client address; default 32 */
+    int header_timeout_ms;   /* a request head must be complete this long after the
+                                connection opened (absolute; slow bytes do not extend it)
+                                before 408; default 5000 */
+    int body_timeout_ms;     /* a request body must be complete this long after its head;
+                                default 60000 */
+    /* Request limits and access control (docs/http-api.md "Security"). The strings are not
+     * copied: they must stay valid until hy_server_free. */
+    long long max_pixels;    /* decoded image width * height before 413; default 40000000 */
+    int max_models;          /* served names, configured + loaded on request; default 64 */
+    const char *model_dirs;  /* ':'-separated folders a load request may read weights from,
+                                besides the folders of the models added before start; NULL */
+    const char *allow_hosts; /* ','-separated extra Host names (besides localhost, IP
+                                literals and this machine's hostname); NULL */
+    const char *allow_origins; /* ','-separated extra Origins (e.g. "https://app.example");
+                                  NULL: only the server's own origin */
+    const char *admin_token; /* when set, repository load/unload need "Authorization: Bearer
+                                <token>"; NULL = no token */
     /* One line per request (access log) and per error or lifecycle event. Called from
      * server threads, concurrently; NULL = silent. */
     hy_log_fn log;
@@ -75,7 +94,8 @@ hy_status hy_server_create(const hy_server_params *p, hy_server **out);
 /* Declares a model served as `name` (letters, digits, '.', '_', '-'; at most 63 bytes) from
  * the weights file `path` (any format hy_model_load reads). pinned: loaded at start, never
  * evicted. Only before hy_server_start. Errors: HY_ERR_INVALID_ARG (bad or duplicate
- * name), HY_ERR_BUSY (already started). */
+ * name), HY_ERR_BUSY (already started, or max_models reached), HY_ERR_NOT_FOUND (an unpinned
+ * model's path is not a readable file: checked now, so that it can load when used). */
 hy_status hy_server_add_model(hy_server *s, const char *name, const char *path, int pinned);
 
 /* Loads and warms the pinned models, then binds and serves; with listen_early it binds

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "image/image.h"
 #include "io/sha256.h"
@@ -74,14 +75,32 @@ static hy_status warm_request_path(hy_server *s, hy_model *m) {
 
 // --- versions --------------------------------------------------------------------------
 
-static void ver_free(hy__mver *v) {
+static void entry_free(hy__mentry *e) {
+    hy__free(e->path);
+    hy__free(e->config_path);
+    hy__free(e->error);
+    hy__free(e);
+}
+
+void hy__cache_put(hy__cache *c, hy__mentry *e) {
+    if (!e) return;
+    pthread_mutex_lock(&c->mu);
+    int dead = --e->users == 0 && e->unlinked;
+    pthread_mutex_unlock(&c->mu);
+    if (dead) entry_free(e);
+}
+
+/* Frees v and drops its reference to its entry (c NULL: the cache is being freed). */
+static void ver_free(hy__cache *c, hy__mver *v) {
     if (!v) return;
+    hy__mentry *e = v->entry;
     hy_model_free(v->model);
     hy__free(v->path);
     hy__free(v);
     /* Give the freed arena and weights back to the system now, so that RSS returns to its
      * level before the load (glibc otherwise keeps large freed heap blocks). */
     malloc_trim(0);
+    if (c) hy__cache_put(c, e);
 }
 
 /* Drops one reference (cache.mu held); returns the version when it must be freed. */
@@ -92,7 +111,7 @@ void hy__cache_release(hy__cache *c, hy__mver *v) {
     pthread_mutex_lock(&c->mu);
     hy__mver *dead = ver_unref_locked(v);
     pthread_mutex_unlock(&c->mu);
-    ver_free(dead);
+    ver_free(c, dead);
 }
 
 // --- entries ---------------------------------------------------------------------------
@@ -117,11 +136,9 @@ void hy__cache_free(hy__cache *c) {
         hy__mentry *next = e->next;
         if (e->cur) {
             e->cur->refs = 1; /* nothing else may hold it now */
-            ver_free(ver_unref_locked(e->cur));
+            ver_free(NULL, ver_unref_locked(e->cur));
         }
-        hy__free(e->path);
-        hy__free(e->error);
-        hy__free(e);
+        entry_free(e);
         e = next;
     }
     pthread_cond_destroy(&c->keeper_cv);
@@ -134,9 +151,18 @@ void hy__cache_free(hy__cache *c) {
 
 hy_status hy__cache_add(hy__cache *c, const char *name, const char *path, int pinned,
                         hy__mentry **out) {
+    int configured = !c->srv->started;
+    struct stat sb;
+    /* lazy models are checked at start: readiness means every configured model can serve
+     * (pinned ones are loaded at start) */
+    if (configured && !pinned &&
+        (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || access(path, R_OK) != 0))
+        return hy__error(HY_ERR_NOT_FOUND, "model '%s': '%s' is not a readable file", name, path);
     hy__mentry *e = hy__calloc(1, sizeof *e);
     char *p = hy__strdup(path);
-    if (!e || !p) {
+    if (e && configured) e->config_path = hy__strdup(path);
+    if (!e || !p || (configured && !e->config_path)) {
+        if (e) hy__free(e->config_path);
         hy__free(e);
         hy__free(p);
         return hy__error(HY_ERR_NOMEM, "out of memory (model '%s')", name);
@@ -144,6 +170,8 @@ hy_status hy__cache_add(hy__cache *c, const char *name, const char *path, int pi
     snprintf(e->name, sizeof e->name, "%s", name);
     e->path = p;
     e->pinned = pinned;
+    e->configured = configured;
+    e->users = out ? 1 : 0;
     e->state = HY__M_UNLOADED;
     e->first_request_ms = -1;
     hy__histo_init_inference(&e->infer);
@@ -151,9 +179,15 @@ hy_status hy__cache_add(hy__cache *c, const char *name, const char *path, int pi
     for (hy__mentry *it = c->head; it; it = it->next) {
         if (strcmp(it->name, name) != 0) continue;
         pthread_mutex_unlock(&c->mu);
-        hy__free(p);
-        hy__free(e);
+        entry_free(e); /* and p, its path */
         return hy__error(HY_ERR_INVALID_ARG, "model '%s' is already served", name);
+    }
+    int max = c->srv->p.max_models;
+    if (c->n >= max) {
+        pthread_mutex_unlock(&c->mu);
+        entry_free(e); /* and p, its path */
+        return hy__error(HY_ERR_BUSY, "the server already serves %d models (--max-models %d)",
+                         max, max);
     }
     if (c->tail)
         c->tail->next = e;
@@ -170,6 +204,7 @@ hy__mentry *hy__cache_find(hy__cache *c, const char *name) {
     pthread_mutex_lock(&c->mu);
     hy__mentry *e = c->head;
     while (e && strcmp(e->name, name) != 0) e = e->next;
+    if (e) e->users++;
     pthread_mutex_unlock(&c->mu);
     return e;
 }
@@ -177,15 +212,42 @@ hy__mentry *hy__cache_find(hy__cache *c, const char *name) {
 hy__mentry *hy__cache_first(hy__cache *c) {
     pthread_mutex_lock(&c->mu);
     hy__mentry *e = c->head;
+    if (e) e->users++;
     pthread_mutex_unlock(&c->mu);
     return e;
 }
 
 hy__mentry *hy__cache_next(hy__cache *c, hy__mentry *e) {
     pthread_mutex_lock(&c->mu);
-    hy__mentry *n = e->next;
+    /* an unlinked entry keeps its next pointer, which may be gone: start over then (the
+     * callers' passes are idempotent) */
+    hy__mentry *n = e->unlinked ? c->head : e->next;
+    if (n) n->users++;
     pthread_mutex_unlock(&c->mu);
+    hy__cache_put(c, e);
     return n;
+}
+
+int hy__cache_forget(hy__cache *c, hy__mentry *e) {
+    char name[HY_SERVER_NAME_MAX];
+    pthread_mutex_lock(&c->mu);
+    int drop = !e->configured && !e->cur && !e->busy && !e->unlinked;
+    if (drop) {
+        hy__mentry *prev = NULL;
+        for (hy__mentry *it = c->head; it && it != e; it = it->next) prev = it;
+        if (prev)
+            prev->next = e->next;
+        else
+            c->head = e->next;
+        if (c->tail == e) c->tail = prev;
+        c->n--;
+        e->unlinked = 1;
+        memcpy(name, e->name, sizeof name);
+    }
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (drop) hy__metrics_forget(&c->srv->metrics, name);
+    return drop;
 }
 
 // --- memory budget ---------------------------------------------------------------------
@@ -225,7 +287,7 @@ static void enforce_budget(hy__cache *c, hy__mentry *keep, size_t extra) {
         memcpy(name, victim->name, sizeof name);
         hy__mver *dead = ver_unref_locked(old);
         pthread_mutex_unlock(&c->mu);
-        ver_free(dead);
+        ver_free(c, dead);
         hy__server_log(
             s, HY_LOG_INFO,
             "model '%s' evicted (least recently used, %.1f MB) to stay within the %.1f MB budget",
@@ -249,9 +311,17 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     char err[1024] = "";
     hy_status st = HY_OK;
 
+    char logpath[512];
     pthread_mutex_lock(&c->mu);
     char *path = hy__strdup(path_arg ? path_arg : e->path);
     int swap = e->cur != NULL;
+    if (e->unlinked) { /* forgotten while this load waited for its turn */
+        e->busy = 0;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        hy__free(path);
+        return hy__error(HY_ERR_NOT_FOUND, "model '%s' is no longer served", e->name);
+    }
     if (!swap) e->state = HY__M_LOADING;
     size_t estimate = e->memory;
     pthread_mutex_unlock(&c->mu);
@@ -263,7 +333,8 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     if (!estimate) estimate = file_size(path);
     enforce_budget(c, e, estimate);
     hy__server_log(s, HY_LOG_INFO, "model '%s': %s %s", e->name,
-                   swap ? "loading new version from" : "loading", path);
+                   swap ? "loading new version from" : "loading",
+                   hy__log_escape(path, logpath, sizeof logpath));
 
     pthread_mutex_lock(&c->load_mu);
     size_t rss0 = hy__rss_bytes();
@@ -312,6 +383,7 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     v->refs = 1; /* the entry's */
 
     pthread_mutex_lock(&c->mu);
+    e->users++; /* the version's */
     hy__mver *old = e->cur;
     e->cur = v;
     char *npath = hy__strdup(v->path);
@@ -339,7 +411,7 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     hy__mver *dead = ver_unref_locked(old);
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    ver_free(dead);
+    ver_free(c, dead);
     hy__server_log(s, HY_LOG_INFO,
                    "model '%s' ready: version %s, %s, load %.1f ms, plan + warm-up %.1f ms (%d "
                    "shapes x %d runs), "
@@ -350,18 +422,25 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     enforce_budget(c, e, 0);
     return HY_OK;
 
-done:
+done:;
+    /* What HTTP clients see (/v1/models, readiness, 503s): the status only. A loader's text
+     * may quote the file's bytes; it goes to the server log (escaped) and the caller. */
+    char pub[256];
+    snprintf(pub, sizeof pub, "the weights file does not load (%s; details in the server log)",
+             hy_status_str(st));
     hy_model_free(m);
     hy__free(path);
     pthread_mutex_lock(&c->mu);
     hy__free(e->error);
-    e->error = hy__strdup(err);
+    e->error = hy__strdup(pub);
     e->failures++;
     if (!e->cur) e->state = HY__M_FAILED;
     e->busy = 0;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    hy__server_log(s, HY_LOG_ERROR, "model '%s': load failed: %s", e->name, err);
+    char logerr[1024];
+    hy__server_log(s, HY_LOG_ERROR, "model '%s': load failed: %s", e->name,
+                   hy__log_escape(err, logerr, sizeof logerr));
     return hy__error(st, "%s", err);
 }
 
@@ -385,7 +464,9 @@ hy_status hy__cache_acquire(hy__cache *c, hy__mentry *e, hy__mver **out) {
             return HY_OK;
         }
         hy_status st = HY_OK;
-        if (e->unloaded_by_request)
+        if (e->unlinked)
+            st = hy__error(HY_ERR_BUSY, "model '%s' is no longer served", e->name);
+        else if (e->unloaded_by_request)
             st = hy__error(HY_ERR_BUSY,
                            "model '%s' is unloaded (POST /v2/repository/models/%s/load loads it)",
                            e->name, e->name);
@@ -426,7 +507,7 @@ void hy__cache_unload(hy__cache *c, hy__mentry *e) {
     hy__mver *dead = ver_unref_locked(old);
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    ver_free(dead);
+    ver_free(c, dead);
     hy__server_log(c->srv, HY_LOG_INFO, "model '%s' unloaded%s", e->name,
                    old && !dead ? " (freed after its last request)" : "");
 }
@@ -459,7 +540,8 @@ void hy__cache_before_run(hy__cache *c, hy__mver *v) {
                        hy_last_error());
 }
 
-void hy__cache_after_run(hy__cache *c, hy__mver *v, double run_ms, double total_ms) {
+void hy__cache_after_run(hy__cache *c, hy__mver *v, double run_ms, double forward_ms,
+                         double total_ms) {
     hy__mentry *e = v->entry;
     int timeout_ms = c->srv->p.timeout_ms;
     int reload = 0;
@@ -470,7 +552,7 @@ void hy__cache_after_run(hy__cache *c, hy__mver *v, double run_ms, double total_
         e->first_request_ms = total_ms;
         e->first_pending = 0;
     }
-    if (timeout_ms > 0 && run_ms > timeout_ms) {
+    if (timeout_ms > 0 && forward_ms > timeout_ms) {
         if (++e->slow_streak >= WATCHDOG_STRIKES && v == e->cur && !e->reload_wanted) {
             e->reload_wanted = 1;
             e->slow_streak = 0;
@@ -485,7 +567,7 @@ void hy__cache_after_run(hy__cache *c, hy__mver *v, double run_ms, double total_
             c->srv, HY_LOG_WARN,
             "watchdog: model '%s': %d inferences in a row took longer than the %d ms timeout "
             "(last %.1f ms); reloading it",
-            e->name, WATCHDOG_STRIKES, timeout_ms, run_ms);
+            e->name, WATCHDOG_STRIKES, timeout_ms, forward_ms);
         pthread_mutex_lock(&c->keeper_mu);
         pthread_cond_signal(&c->keeper_cv);
         pthread_mutex_unlock(&c->keeper_mu);

@@ -167,6 +167,16 @@ void hy__metrics_reject(hy__metrics *m, hy__reject why) {
     pthread_mutex_unlock(&m->mu);
 }
 
+void hy__metrics_forget(hy__metrics *m, const char *model) {
+    if (!model || !*model) return;
+    pthread_mutex_lock(&m->mu);
+    int k = 0;
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->series[i].model, model) != 0) m->series[k++] = m->series[i];
+    m->n = k;
+    pthread_mutex_unlock(&m->mu);
+}
+
 size_t hy__rss_bytes(void) {
     FILE *f = fopen("/proc/self/statm", "r");
     if (!f) return 0;
@@ -185,7 +195,8 @@ static void header(hy__sbuf *b, const char *name, const char *type, const char *
 
 static const char *const reject_names[HY__REJ_COUNT] = {
     "queue_full",         "timeout",     "body_too_large", "bad_request", "not_found",
-    "method_not_allowed", "unavailable", "internal",
+    "method_not_allowed", "unavailable", "internal",       "forbidden",   "unauthorized",
+    "unsupported_media_type", "too_many_models",
 };
 
 /* Per-model values copied under the cache lock, written afterwards. */

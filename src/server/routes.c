@@ -4,21 +4,24 @@
  * context is created), once per chunk of body (appended, bounded by max_body), then once
  * with no data, when the route runs and queues its response. hy__route_completed ends the
  * request: access log line, metrics, cleanup. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "server/server_impl.h"
 
 #define MAX_DET_LIMIT 10000
-#define JSON_MAX_DEPTH 16
 #define MULTIPART_CHUNK (64 * 1024)
 
 typedef struct hy__req {
@@ -27,7 +30,10 @@ typedef struct hy__req {
     char *url;
     uint8_t *body; /* (len) request body, NULL when none */
     size_t len, cap;
-    int too_large; /* body over max_body: read and dropped, answered 413 */
+    size_t limit;  /* body limit of the route (bytes) */
+    int too_large; /* body over the limit: read and dropped, answered 413 */
+    hy__mentry *ent;  /* the model the request is about, referenced; NULL */
+    const char *www_auth; /* WWW-Authenticate header of a 401 */
     int no_memory;
     int code;                       /* response status, 0 until queued */
     char model[HY_SERVER_NAME_MAX]; /* metric label: a served model, or "" */
@@ -51,6 +57,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, hy__req *r, int code, con
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (retry_after) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
     if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (r->www_auth) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_auth);
     r->code = code;
     enum MHD_Result ret = MHD_queue_response(c, (unsigned int)code, resp);
     MHD_destroy_response(resp);
@@ -119,6 +126,520 @@ static json_object *json_str_or_null(const char *s) {
     return s && *s ? json_object_new_string(s) : NULL;
 }
 
+// --- request validation: pure functions (server_impl.h; fuzzed without a socket) --------
+
+#define JSON_NUMBER_MAX 64   /* characters of one JSON number */
+#define V2_EXTRA_VALUES 256  /* values of an infer body besides its data: keys, shape, id */
+#define V2_MAX_DEPTH 10      /* root, inputs, input, data nested [1][3][H][W], + slack */
+#define ADMIN_MAX_VALUES 64  /* {"parameters": {"path": ...}} needs 3 */
+#define ADMIN_MAX_DEPTH 4
+#define SMALL_BODY_MAX (64 * 1024) /* bodies of every endpoint but detect and infer */
+#define V2_BYTES_PER_VALUE 24 /* "0.123456789012345678," is 21: a generous legitimate bound */
+#define MAX_QUERY_ARGS 16
+#define MAX_CLASS_IDS 1024
+
+char *hy__log_escape(const char *s, char *out, size_t cap) {
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (!cap) return out;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        int esc = *p < 0x20 || *p >= 0x7f || *p == '\\';
+        if (o + (esc ? 4 : 1) >= cap) break;
+        if (esc) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static size_t json_ws(const char *b, size_t n, size_t i) {
+    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r')) i++;
+    return i;
+}
+
+static int is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A string starting at b[i] == '"'; returns the index after it, 0 on a syntax error. */
+static size_t json_string(const char *b, size_t n, size_t i, const char **why) {
+    for (i++; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (c == '"') return i + 1;
+        if (c < 0x20) {
+            *why = "a control character in a string";
+            return 0;
+        }
+        if (c != '\\') continue;
+        if (++i >= n) break;
+        if (b[i] == 'u') {
+            if (i + 4 >= n || !is_hex(b[i + 1]) || !is_hex(b[i + 2]) || !is_hex(b[i + 3]) ||
+                !is_hex(b[i + 4])) {
+                *why = "a bad \\u escape";
+                return 0;
+            }
+            if (!strncmp(b + i + 1, "0000", 4)) {
+                *why = "a NUL character (\\u0000) in a string";
+                return 0;
+            }
+            i += 4;
+        } else if (!strchr("\"\\/bfnrt", b[i]) || !b[i]) {
+            *why = "a bad escape in a string";
+            return 0;
+        }
+    }
+    *why = "unexpected end of text in a string";
+    return 0;
+}
+
+/* A number at b[i]; returns the index after it, 0 on a syntax error. */
+static size_t json_number(const char *b, size_t n, size_t i, const char **why) {
+    size_t s = i;
+    if (i < n && b[i] == '-') i++;
+    if (i < n && b[i] == '0') {
+        i++;
+    } else if (i < n && b[i] >= '1' && b[i] <= '9') {
+        while (i < n && b[i] >= '0' && b[i] <= '9') i++;
+    } else {
+        *why = "a bad number";
+        return 0;
+    }
+    if (i < n && b[i] == '.') {
+        size_t d = ++i;
+        while (i < n && b[i] >= '0' && b[i] <= '9') i++;
+        if (i == d) {
+            *why = "a bad number";
+            return 0;
+        }
+    }
+    if (i < n && (b[i] == 'e' || b[i] == 'E')) {
+        i++;
+        if (i < n && (b[i] == '+' || b[i] == '-')) i++;
+        size_t d = i;
+        while (i < n && b[i] >= '0' && b[i] <= '9') i++;
+        if (i == d) {
+            *why = "a bad number";
+            return 0;
+        }
+    }
+    if (i - s > JSON_NUMBER_MAX) {
+        *why = "a number longer than 64 characters";
+        return 0;
+    }
+    return i;
+}
+
+int hy__json_precheck(const char *b, size_t n, size_t max_values, size_t max_nodes, int max_depth,
+                      char *err, size_t cap) {
+    enum { VALUE, VALUE_OR_END, KEY, KEY_OR_END, AFTER } expect = VALUE;
+    char stack[64];
+    int depth = 0;
+    size_t values = 0, nodes = 0, i = 0;
+    const char *why = NULL;
+    if (max_depth > (int)sizeof stack) max_depth = (int)sizeof stack;
+    if (!b && n) n = 0;
+    for (;;) {
+        i = json_ws(b, n, i);
+        if (i == n) {
+            if (expect == AFTER && depth == 0) return 0;
+            why = n ? "unexpected end of text" : "empty body";
+            break;
+        }
+        char c = b[i];
+        if (expect == AFTER && depth == 0) {
+            why = "extra text after the JSON value";
+            break;
+        }
+        if (expect == AFTER) {
+            char top = stack[depth - 1];
+            if (c == ',') {
+                expect = top == '{' ? KEY : VALUE;
+            } else if ((c == ']' && top == '[') || (c == '}' && top == '{')) {
+                depth--;
+            } else {
+                why = top == '{' ? "expected ',' or '}'" : "expected ',' or ']'";
+                break;
+            }
+            i++;
+            continue;
+        }
+        if ((expect == VALUE_OR_END && c == ']') || (expect == KEY_OR_END && c == '}')) {
+            depth--;
+            expect = AFTER;
+            i++;
+            continue;
+        }
+        if (++values > max_values) {
+            snprintf(err, cap, "the JSON body has more than the %zu values this endpoint accepts",
+                     max_values);
+            return -1;
+        }
+        /* objects, arrays, keys and strings cost json-c 50-600 bytes each, numbers ~100 */
+        if ((c == '{' || c == '[' || c == '"') && ++nodes > max_nodes) {
+            snprintf(err, cap,
+                     "the JSON body has more than the %zu objects, arrays and strings this "
+                     "endpoint accepts",
+                     max_nodes);
+            return -1;
+        }
+        if (expect == KEY || expect == KEY_OR_END) {
+            if (c != '"' || !(i = json_string(b, n, i, &why))) {
+                if (!why) why = "expected a string key";
+                break;
+            }
+            i = json_ws(b, n, i);
+            if (i == n || b[i] != ':') {
+                why = "expected ':' after a key";
+                break;
+            }
+            i++;
+            expect = VALUE;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (depth >= max_depth) {
+                snprintf(err, cap, "the JSON body nests deeper than %d levels", max_depth);
+                return -1;
+            }
+            stack[depth++] = c;
+            expect = c == '{' ? KEY_OR_END : VALUE_OR_END;
+            i++;
+            continue;
+        }
+        size_t next = 0;
+        if (c == '"')
+            next = json_string(b, n, i, &why);
+        else if (c == '-' || (c >= '0' && c <= '9'))
+            next = json_number(b, n, i, &why);
+        else if (n - i >= 4 && !memcmp(b + i, "true", 4))
+            next = i + 4;
+        else if (n - i >= 5 && !memcmp(b + i, "false", 5))
+            next = i + 5;
+        else if (n - i >= 4 && !memcmp(b + i, "null", 4))
+            next = i + 4;
+        if (!next) {
+            if (!why) why = "unexpected character";
+            break;
+        }
+        i = next;
+        expect = AFTER;
+    }
+    snprintf(err, cap, "the body is not valid JSON: %s (byte %zu)", why, i);
+    return -1;
+}
+
+size_t hy__v2_max_values(int max_side) {
+    return (size_t)3 * (size_t)max_side * (size_t)max_side + V2_EXTRA_VALUES;
+}
+
+size_t hy__v2_max_nodes(int max_side) {
+    return (size_t)3 * (size_t)max_side + V2_EXTRA_VALUES; /* data rows [1][3][H] + the rest */
+}
+
+/* Parses a prechecked body with json-c; the root must be an object. */
+static json_object *parse_json(const char *body, size_t len, int depth, char *err, size_t cap) {
+    json_tokener *tok = json_tokener_new_ex(depth + 1);
+    if (!tok) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    json_object *o =
+        json_tokener_parse_ex(tok, body, (int)HY_MIN(len, (size_t)INT32_MAX));
+    enum json_tokener_error je = json_tokener_get_error(tok);
+    json_tokener_free(tok);
+    if (!o || je != json_tokener_success) {
+        json_object_put(o);
+        snprintf(err, cap, "the body is not valid JSON: %s",
+                 je == json_tokener_continue ? "unexpected end of text"
+                                             : json_tokener_error_desc(je));
+        return NULL;
+    }
+    if (!json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        snprintf(err, cap, "the body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+static json_object *member(json_object *o, const char *key) {
+    json_object *v = NULL;
+    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v)
+               ? v
+               : NULL;
+}
+
+/* Flattens (possibly nested) number arrays into x[*n..cap); -1 with err on a value that is
+ * not a number, not a finite float32 in [0, 1], or one too many. */
+static int flatten(json_object *a, float *x, size_t cap, size_t *n, int depth, char *err,
+                   size_t errcap) {
+    if (depth > V2_MAX_DEPTH) return -1;
+    size_t len = json_object_array_length(a);
+    for (size_t i = 0; i < len; i++) {
+        json_object *v = json_object_array_get_idx(a, i);
+        if (json_object_is_type(v, json_type_array)) {
+            if (flatten(v, x, cap, n, depth + 1, err, errcap) != 0) return -1;
+            continue;
+        }
+        if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int)) {
+            snprintf(err, errcap, "inputs[0].data[%zu]: not a number", *n);
+            return -1;
+        }
+        if (*n >= cap) {
+            snprintf(err, errcap, "inputs[0].data: more than the %zu numbers of the shape", cap);
+            return -1;
+        }
+        double d = json_object_get_double(v);
+        float f = (float)d;
+        /* the network expects pixels / 255; larger values overflow its activations */
+        if (!isfinite(f) || !(f >= 0.0f && f <= 1.0f)) {
+            snprintf(err, errcap,
+                     "inputs[0].data[%zu]: %.9g is not a finite FP32 value in [0, 1] (pixel / 255)",
+                     *n, d);
+            return -1;
+        }
+        x[(*n)++] = f;
+    }
+    return 0;
+}
+
+static const char *json_str(json_object *o) {
+    return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
+}
+
+int hy__v2_parse_infer(const char *body, size_t len, int max_side, hy__v2_input *out, char *err,
+                       size_t cap) {
+    memset(out, 0, sizeof *out);
+    if (hy__json_precheck(body, len, hy__v2_max_values(max_side), hy__v2_max_nodes(max_side),
+                          V2_MAX_DEPTH, err, cap) != 0)
+        return -1;
+    json_object *req = parse_json(body, len, V2_MAX_DEPTH, err, cap);
+    if (!req) return -1;
+    int rc = -1;
+    json_object *inputs = member(req, "inputs");
+    if (!inputs || !json_object_is_type(inputs, json_type_array) ||
+        json_object_array_length(inputs) != 1) {
+        snprintf(err, cap, "inputs: an array with one tensor (\"images\") is required");
+        goto done;
+    }
+    json_object *in = json_object_array_get_idx(inputs, 0);
+    const char *name = json_str(member(in, "name")), *type = json_str(member(in, "datatype"));
+    json_object *jshape = member(in, "shape"), *jdata = member(in, "data");
+    if (!name || strcmp(name, "images") != 0) {
+        snprintf(err, cap, "inputs[0].name: '%.64s' is not an input of the model (expected 'images')",
+                 name ? name : "");
+        goto done;
+    }
+    if (!type || strcmp(type, "FP32") != 0) {
+        snprintf(err, cap, "inputs[0].datatype: '%.64s' is not supported (expected 'FP32')",
+                 type ? type : "");
+        goto done;
+    }
+    long dims[4] = {0};
+    int ok = jshape && json_object_is_type(jshape, json_type_array) &&
+             json_object_array_length(jshape) == 4;
+    for (int i = 0; ok && i < 4; i++) {
+        json_object *d = json_object_array_get_idx(jshape, (size_t)i);
+        ok = json_object_is_type(d, json_type_int);
+        if (ok) dims[i] = (long)json_object_get_int64(d);
+    }
+    if (!ok || dims[0] != 1 || dims[1] != 3 || dims[2] < 32 || dims[3] < 32 || dims[2] % 32 ||
+        dims[3] % 32 || dims[2] > max_side || dims[3] > max_side) {
+        snprintf(err, cap,
+                 "inputs[0].shape: expected [1, 3, H, W] with H and W multiples of 32 in [32, %d]%s",
+                 max_side, ok ? "" : " (four integers)");
+        if (ok)
+            snprintf(err + strlen(err), cap - strlen(err), ", got [%ld, %ld, %ld, %ld]", dims[0],
+                     dims[1], dims[2], dims[3]);
+        goto done;
+    }
+    size_t n = (size_t)3 * (size_t)dims[2] * (size_t)dims[3];
+    if (!jdata || !json_object_is_type(jdata, json_type_array)) {
+        snprintf(err, cap, "inputs[0].data: an array of %zu numbers is required", n);
+        goto done;
+    }
+    out->x = hy__malloc(n * sizeof *out->x);
+    if (!out->x) {
+        snprintf(err, cap, "out of memory");
+        goto done;
+    }
+    size_t got = 0;
+    if (flatten(jdata, out->x, n, &got, 0, err, cap) != 0) goto done;
+    if (got != n) {
+        snprintf(err, cap, "inputs[0].data: %zu numbers for shape [1, 3, %ld, %ld], expected %zu",
+                 got, dims[2], dims[3], n);
+        goto done;
+    }
+    json_object *id = member(req, "id");
+    if (id && json_object_is_type(id, json_type_string)) {
+        out->id_json = hy__strdup(json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN));
+        if (!out->id_json) {
+            snprintf(err, cap, "out of memory");
+            goto done;
+        }
+    }
+    out->h = (int)dims[2];
+    out->w = (int)dims[3];
+    rc = 0;
+done:
+    json_object_put(req);
+    if (rc) hy__v2_input_free(out);
+    return rc;
+}
+
+void hy__v2_input_free(hy__v2_input *in) {
+    hy__free(in->x);
+    hy__free(in->id_json);
+    memset(in, 0, sizeof *in);
+}
+
+/* 1 when `item` (len bytes) is one of the ','-separated names of list (case-sensitive
+ * unless icase). */
+static int in_list(const char *list, const char *item, size_t len, int icase) {
+    for (const char *p = list; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n && *p == ' ') p++, n--;
+        while (n && p[n - 1] == ' ') n--;
+        if (n == len && (icase ? !strncasecmp(p, item, n) : !strncmp(p, item, n)) && len)
+            return 1;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+static int has_control(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return 1;
+    return 0;
+}
+
+int hy__query_arg_check(const char *allowed, const char *key, size_t key_len, const char *value,
+                        size_t value_len, char *err, size_t cap) {
+    char shown[96];
+    char kbuf[64];
+    snprintf(kbuf, sizeof kbuf, "%.*s", (int)HY_MIN(key_len, sizeof kbuf - 1), key ? key : "");
+    hy__log_escape(kbuf, shown, sizeof shown);
+    if (!key || has_control(key, key_len) || !in_list(allowed, key, key_len, 0)) {
+        snprintf(err, cap, "unknown query parameter '%s' (accepted: %s)", shown,
+                 allowed && *allowed ? allowed : "none");
+        return -1;
+    }
+    if (value && has_control(value, value_len)) {
+        snprintf(err, cap, "query parameter '%s': the value holds a NUL or control character",
+                 shown);
+        return -1;
+    }
+    return 0;
+}
+
+int hy__parse_classes(const char *s, int *ids, int cap, int max_id, int *n, char *err,
+                      size_t errcap) {
+    *n = 0;
+    const char *p = s ? s : "";
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[16];
+        char *end;
+        long v = -1;
+        if (len && len < sizeof item) {
+            memcpy(item, p, len);
+            item[len] = '\0';
+            errno = 0;
+            v = item[0] >= '0' && item[0] <= '9' ? strtol(item, &end, 10) : -1;
+            if (v >= 0 && (*end || errno)) v = -1;
+        }
+        if (*n >= cap) {
+            snprintf(err, errcap, "classes: more than %d class ids", cap);
+            return -1;
+        }
+        if (v < 0 || v > max_id) {
+            snprintf(err, errcap,
+                     "classes: '%.64s' is not a comma-separated list of class ids in [0, %d]",
+                     s ? s : "", max_id);
+            return -1;
+        }
+        ids[(*n)++] = (int)v;
+        if (!comma) return 0;
+        p = comma + 1;
+    }
+}
+
+/* host without its ":port" into out; 0 when malformed. */
+static int host_name(const char *host, char *out, size_t cap) {
+    size_t n = strlen(host);
+    if (host[0] == '[') {
+        const char *rb = strchr(host, ']');
+        if (!rb || (rb[1] && rb[1] != ':')) return 0;
+        n = (size_t)(rb - host) + 1;
+    } else {
+        const char *colon = strrchr(host, ':');
+        if (colon) n = (size_t)(colon - host);
+    }
+    if (n == 0 || n >= cap) return 0;
+    memcpy(out, host, n);
+    out[n] = '\0';
+    return 1;
+}
+
+int hy__host_allowed(const char *host, const char *hostname, const char *allow) {
+    char name[256], ip[sizeof(struct in6_addr)];
+    if (!host || !host_name(host, name, sizeof name) || has_control(name, strlen(name))) return 0;
+    if (name[0] == '[') { /* an IPv6 literal */
+        name[strlen(name) - 1] = '\0';
+        return inet_pton(AF_INET6, name + 1, ip) == 1;
+    }
+    /* IP literals are safe: a rebinding attack needs a name the attacker's DNS answers */
+    if (inet_pton(AF_INET, name, ip) == 1 || !strcasecmp(name, "localhost")) return 1;
+    if (hostname && *hostname && !strcasecmp(name, hostname)) return 1;
+    return in_list(allow, "*", 1, 0) || in_list(allow, name, strlen(name), 1);
+}
+
+int hy__origin_allowed(const char *origin, const char *host, const char *allow) {
+    if (!origin) return 1;
+    if (in_list(allow, "*", 1, 0) || in_list(allow, origin, strlen(origin), 1)) return 1;
+    if (!host || !*host) return 0;
+    const char *rest = !strncasecmp(origin, "http://", 7)    ? origin + 7
+                       : !strncasecmp(origin, "https://", 8) ? origin + 8
+                                                             : NULL;
+    return rest && !strcasecmp(rest, host);
+}
+
+int hy__path_in_dirs(const char *path, const char *dirs, char *resolved, size_t cap) {
+    char real[PATH_MAX], dir[PATH_MAX], rdir[PATH_MAX];
+    struct stat sb;
+    if (!path || !*path || !dirs || !realpath(path, real) || stat(real, &sb) != 0 ||
+        !S_ISREG(sb.st_mode))
+        return 0;
+    for (const char *p = dirs; *p;) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        if (n && n < sizeof dir) {
+            memcpy(dir, p, n);
+            dir[n] = '\0';
+            if (realpath(dir, rdir)) {
+                size_t dn = strlen(rdir);
+                if (dn == 1 || (!strncmp(real, rdir, dn) && real[dn] == '/')) {
+                    if (strlen(real) >= cap) return 0;
+                    memcpy(resolved, real, strlen(real) + 1);
+                    return 1;
+                }
+            }
+        }
+        if (!colon) break;
+        p = colon + 1;
+    }
+    return 0;
+}
+
 // --- request arguments -----------------------------------------------------------------
 
 /* Query argument as a float in [lo, hi]; 0 ok (left as is when absent), -1 with err. */
@@ -173,6 +694,8 @@ static hy__mentry *find_model(hy_server *s, struct MHD_Connection *c, hy__req *r
                            name ? name : "");
         return NULL;
     }
+    hy__cache_put(&s->cache, r->ent);
+    r->ent = e; /* dropped when the request completes */
     snprintf(r->model, sizeof r->model, "%s", e->name);
     return e;
 }
@@ -468,10 +991,17 @@ static enum MHD_Result h_detect(hy_server *s, struct MHD_Connection *c, hy__req 
                            "imgsz: %d is not served (served sizes: %s)", imgsz, list);
     }
     dp.imgsz = imgsz;
+    int classes[MAX_CLASS_IDS], n_classes = 0;
+    const char *cls = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "classes");
+    if (cls && hy__parse_classes(cls, classes, MAX_CLASS_IDS, 65535, &n_classes, err, sizeof err))
+        return reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST, "%s", err);
     const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
+    char first_name[HY_SERVER_NAME_MAX] = "";
     if (!name) {
         hy__mentry *first = hy__cache_first(&s->cache);
-        name = first ? first->name : "";
+        if (first) memcpy(first_name, first->name, sizeof first_name);
+        hy__cache_put(&s->cache, first);
+        name = first_name;
     }
     hy__mentry *e = find_model(s, c, r, name, &ret);
     if (!e) return ret;
@@ -487,6 +1017,20 @@ static enum MHD_Result h_detect(hy_server *s, struct MHD_Connection *c, hy__req 
             img_len ? "the body is not a JPEG or PNG image"
                     : "empty body: send a JPEG or PNG image (raw body or multipart field 'image')");
     }
+    /* the decoded size, from the headers alone, before any pixel memory is spent */
+    int iw = 0, ih = 0;
+    if (hy_image_probe(img, img_len, &iw, &ih) != HY_OK) {
+        hy__free(img);
+        return reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST,
+                           "cannot decode the image: %s", hy_last_error());
+    }
+    if ((long long)iw * ih > s->p.max_pixels) {
+        hy__free(img);
+        return reply_error(s, c, r, MHD_HTTP_CONTENT_TOO_LARGE, HY__REJ_BODY_TOO_LARGE,
+                           "image of %dx%d = %lld pixels is over the %lld pixel limit "
+                           "(--max-pixels)",
+                           iw, ih, (long long)iw * ih, s->p.max_pixels);
+    }
     hy__job *j = NULL;
     if (hy__job_new(HY__JOB_DETECT, &j) != HY_OK) {
         hy__free(img);
@@ -499,6 +1043,25 @@ static enum MHD_Result h_detect(hy_server *s, struct MHD_Connection *c, hy__req 
     if (!j->ver) {
         hy__job_free(s, j);
         return ret;
+    }
+    if (n_classes) {
+        int nc = hy_model_num_classes(j->ver->model);
+        for (int i = 0; i < n_classes; i++)
+            if (classes[i] >= nc) {
+                hy__job_free(s, j);
+                return reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST,
+                                   "classes: class id %d is out of range (model '%s' has %d "
+                                   "classes, 0..%d)",
+                                   classes[i], name, nc, nc - 1);
+            }
+        j->classes = hy__malloc((size_t)n_classes * sizeof *j->classes);
+        if (!j->classes) {
+            hy__job_free(s, j);
+            return MHD_NO;
+        }
+        memcpy(j->classes, classes, (size_t)n_classes * sizeof *classes);
+        j->dp.classes = j->classes;
+        j->dp.n_classes = n_classes;
     }
     if (!run_job(s, c, r, j, &ret)) return ret;
     if (j->st != HY_OK) {
@@ -591,158 +1154,32 @@ static enum MHD_Result h_v2_model_ready(hy_server *s, struct MHD_Connection *c, 
     return reply_json(c, r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
 }
 
-static json_object *parse_json_body(const hy__req *r, char *err, size_t cap) {
-    if (!r->body || !r->len) {
-        snprintf(err, cap, "empty body: a JSON object is required");
+/* A small JSON object body (repository endpoints), bounded before json-c sees it. */
+static json_object *parse_small_body(const hy__req *r, char *err, size_t cap) {
+    if (hy__json_precheck((const char *)r->body, r->len, ADMIN_MAX_VALUES, ADMIN_MAX_VALUES,
+                          ADMIN_MAX_DEPTH, err, cap) != 0)
         return NULL;
-    }
-    json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-    if (!tok) {
-        snprintf(err, cap, "out of memory");
-        return NULL;
-    }
-    json_object *o =
-        json_tokener_parse_ex(tok, (const char *)r->body, (int)HY_MIN(r->len, (size_t)INT32_MAX));
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (!o || je != json_tokener_success) {
-        json_object_put(o);
-        snprintf(err, cap, "the body is not valid JSON: %s",
-                 je == json_tokener_continue ? "unexpected end of text"
-                                             : json_tokener_error_desc(je));
-        return NULL;
-    }
-    for (size_t i = used; i < r->len; i++)
-        if (r->body[i] != ' ' && r->body[i] != '\n' && r->body[i] != '\r' && r->body[i] != '\t') {
-            json_object_put(o);
-            snprintf(err, cap, "the body is not valid JSON: extra text after the object");
-            return NULL;
-        }
-    if (!json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        snprintf(err, cap, "the body must be a JSON object");
-        return NULL;
-    }
-    return o;
+    return parse_json((const char *)r->body, r->len, ADMIN_MAX_DEPTH, err, cap);
 }
 
-static json_object *member(json_object *o, const char *key) {
-    json_object *v = NULL;
-    return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v)
-               ? v
-               : NULL;
-}
-
-/* Flattens (possibly nested) number arrays into x[*n..cap); -1 on a non-number or too many. */
-static int flatten(json_object *a, float *x, size_t cap, size_t *n, int depth) {
-    if (depth > JSON_MAX_DEPTH) return -1;
-    size_t len = json_object_array_length(a);
-    for (size_t i = 0; i < len; i++) {
-        json_object *v = json_object_array_get_idx(a, i);
-        if (json_object_is_type(v, json_type_array)) {
-            if (flatten(v, x, cap, n, depth + 1) != 0) return -1;
-            continue;
-        }
-        if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-            return -1;
-        double d = json_object_get_double(v);
-        if (*n >= cap || !isfinite(d)) return -1;
-        x[(*n)++] = (float)d;
-    }
-    return 0;
-}
-
-/* Validates a v2 request against the "images" input (1, 3, H, W) FP32 and reads its data
- * into *x_out (hy__malloc'd). 0 ok, -1 with err. */
-static int read_v2_input(hy_server *s, json_object *req, float **x_out, int *h_out, int *w_out,
-                         char *err, size_t cap) {
-    json_object *inputs = member(req, "inputs");
-    if (!inputs || !json_object_is_type(inputs, json_type_array) ||
-        json_object_array_length(inputs) != 1) {
-        snprintf(err, cap, "inputs: an array with one tensor (\"images\") is required");
-        return -1;
-    }
-    json_object *in = json_object_array_get_idx(inputs, 0);
-    json_object *jname = member(in, "name"), *jtype = member(in, "datatype"),
-                *jshape = member(in, "shape"), *jdata = member(in, "data");
-    if (!jname || strcmp(json_object_get_string(jname), "images") != 0) {
-        snprintf(err, cap, "inputs[0].name: '%s' is not an input of the model (expected 'images')",
-                 jname ? json_object_get_string(jname) : "");
-        return -1;
-    }
-    if (!jtype || strcmp(json_object_get_string(jtype), "FP32") != 0) {
-        snprintf(err, cap, "inputs[0].datatype: '%s' is not supported (expected 'FP32')",
-                 jtype ? json_object_get_string(jtype) : "");
-        return -1;
-    }
-    long dims[4] = {0};
-    int ok = jshape && json_object_is_type(jshape, json_type_array) &&
-             json_object_array_length(jshape) == 4;
-    for (int i = 0; ok && i < 4; i++) {
-        json_object *d = json_object_array_get_idx(jshape, (size_t)i);
-        ok = json_object_is_type(d, json_type_int);
-        if (ok) dims[i] = (long)json_object_get_int64(d);
-    }
-    int mx = max_imgsz(s);
-    if (!ok || dims[0] != 1 || dims[1] != 3 || dims[2] < 32 || dims[3] < 32 || dims[2] % 32 ||
-        dims[3] % 32 || dims[2] > mx || dims[3] > mx) {
-        snprintf(
-            err, cap,
-            "inputs[0].shape: expected [1, 3, H, W] with H and W multiples of 32 in [32, %d]%s", mx,
-            ok ? "" : " (four integers)");
-        if (ok)
-            snprintf(err + strlen(err), cap - strlen(err), ", got [%ld, %ld, %ld, %ld]", dims[0],
-                     dims[1], dims[2], dims[3]);
-        return -1;
-    }
-    size_t n = (size_t)3 * (size_t)dims[2] * (size_t)dims[3];
-    if (!jdata || !json_object_is_type(jdata, json_type_array)) {
-        snprintf(err, cap, "inputs[0].data: an array of %zu numbers is required", n);
-        return -1;
-    }
-    float *x = hy__malloc(n * sizeof *x);
-    if (!x) {
-        snprintf(err, cap, "out of memory");
-        return -1;
-    }
-    size_t got = 0;
-    if (flatten(jdata, x, n, &got, 0) != 0 || got != n) {
-        hy__free(x);
-        snprintf(err, cap,
-                 "inputs[0].data: expected %zu finite numbers for shape [1, 3, %ld, %ld]%s", n,
-                 dims[2], dims[3], got < n ? "" : " (got more, or a non-number)");
-        return -1;
-    }
-    *x_out = x;
-    *h_out = (int)dims[2];
-    *w_out = (int)dims[3];
-    return 0;
-}
-
-static char *v2_output(const hy__mver *v, json_object *req, const hy__job *j, size_t rows, size_t a,
-                       size_t *len) {
+static char *v2_output(const hy__mver *v, const char *id_json, const hy__job *j, size_t rows,
+                       size_t a, size_t *len) {
     hy__sbuf b = {0};
     hy__sbuf_put(&b, "{\"model_name\":", 14);
     json_object *js = json_object_new_string(v->entry->name);
     hy__sbuf_printf(&b, "%s,\"model_version\":\"%s\"", js ? json_object_to_json_string(js) : "\"\"",
                     v->version);
     json_object_put(js);
-    json_object *id = member(req, "id");
-    if (id && json_object_is_type(id, json_type_string))
-        hy__sbuf_printf(&b, ",\"id\":%s",
-                        json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN));
+    if (id_json) {
+        hy__sbuf_put(&b, ",\"id\":", 6);
+        hy__sbuf_put(&b, id_json, strlen(id_json));
+    }
     hy__sbuf_printf(&b,
                     ",\"outputs\":[{\"name\":\"output0\",\"datatype\":\"FP32\",\"shape\":[1,%zu,%"
                     "zu],\"data\":[",
                     rows, a);
-    for (size_t i = 0; i < j->out_len && !b.failed; i++) {
-        float f = j->out[i];
-        if (isfinite(f))
-            hy__sbuf_printf(&b, i ? ",%.9g" : "%.9g", (double)f);
-        else
-            hy__sbuf_put(&b, i ? ",null" : "null", i ? 5 : 4);
-    }
+    for (size_t i = 0; i < j->out_len && !b.failed; i++)
+        hy__sbuf_printf(&b, i ? ",%.9g" : "%.9g", (double)j->out[i]);
     hy__sbuf_put(&b, "]}]}", 4);
     return hy__sbuf_take(&b, len);
 }
@@ -753,52 +1190,56 @@ static enum MHD_Result h_v2_infer(hy_server *s, struct MHD_Connection *c, hy__re
     char err[512];
     hy__mentry *e = find_model(s, c, r, name, &ret);
     if (!e) return ret;
-    json_object *req = parse_json_body(r, err, sizeof err);
-    if (!req) return reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST, "%s", err);
-    float *x = NULL;
-    int h = 0, w = 0;
-    if (read_v2_input(s, req, &x, &h, &w, err, sizeof err) != 0) {
-        json_object_put(req);
+    hy__v2_input in;
+    if (hy__v2_parse_infer((const char *)r->body, r->len, max_imgsz(s), &in, err, sizeof err) != 0)
         return reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST, "%s", err);
-    }
+    hy__free(r->body); /* the floats are all that is needed now */
+    r->body = NULL;
+    r->len = r->cap = 0;
     hy__job *j = NULL;
     if (hy__job_new(HY__JOB_FORWARD, &j) != HY_OK) {
-        hy__free(x);
-        json_object_put(req);
+        hy__v2_input_free(&in);
         return MHD_NO;
     }
-    j->x = x;
-    j->h = h;
-    j->w = w;
+    j->x = in.x;
+    in.x = NULL;
+    j->h = in.h;
+    j->w = in.w;
     j->ver = acquire_model(s, c, r, e, &ret);
     if (!j->ver) {
         hy__job_free(s, j);
-        json_object_put(req);
+        hy__v2_input_free(&in);
         return ret;
     }
-    size_t rows = 4 + (size_t)hy_model_num_classes(j->ver->model), a = anchors(h, w);
+    size_t rows = 4 + (size_t)hy_model_num_classes(j->ver->model), a = anchors(j->h, j->w);
     j->out_len = rows * a;
     j->out = hy__malloc(j->out_len * sizeof *j->out);
     if (!j->out) {
         hy__job_free(s, j);
-        json_object_put(req);
+        hy__v2_input_free(&in);
         return MHD_NO;
     }
     if (!run_job(s, c, r, j, &ret)) {
-        json_object_put(req);
+        hy__v2_input_free(&in);
         return ret;
     }
+    size_t bad_at = j->out_len;
+    for (size_t i = 0; j->st == HY_OK && i < j->out_len && bad_at == j->out_len; i++)
+        if (!isfinite(j->out[i])) bad_at = i;
     if (j->st != HY_OK) {
         int bad = input_error(j->st);
         ret = reply_error(s, c, r, bad ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
                           bad ? HY__REJ_BAD_REQUEST : HY__REJ_INTERNAL, "%s", j->err);
+    } else if (bad_at < j->out_len) { /* never answer null: say so */
+        ret = reply_error(s, c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, HY__REJ_INTERNAL,
+                          "the model produced a non-finite output (element %zu)", bad_at);
     } else {
         size_t len = 0;
-        char *body = v2_output(j->ver, req, j, rows, a, &len);
+        char *body = v2_output(j->ver, in.id_json, j, rows, a, &len);
         ret = body ? reply(c, r, MHD_HTTP_OK, "application/json", body, len, NULL, NULL) : MHD_NO;
     }
     hy__job_free(s, j);
-    json_object_put(req);
+    hy__v2_input_free(&in);
     return ret;
 }
 
@@ -809,7 +1250,7 @@ static enum MHD_Result h_repo_index(hy_server *s, struct MHD_Connection *c, hy__
     char err[256];
     int only_ready = 0;
     if (r->len) { /* optional {"ready": true} */
-        json_object *req = parse_json_body(r, err, sizeof err);
+        json_object *req = parse_small_body(r, err, sizeof err);
         if (!req) return reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST, "%s", err);
         json_object *jr = member(req, "ready");
         only_ready = jr && json_object_get_boolean(jr);
@@ -835,9 +1276,48 @@ static enum MHD_Result h_repo_index(hy_server *s, struct MHD_Connection *c, hy__
     return reply_json(c, r, MHD_HTTP_OK, arr);
 }
 
+/* A load path a request may use: in a --model-dir, or in the folder of a model given at
+ * start (or below it). resolved: its realpath. */
+static int load_path_allowed(hy_server *s, const char *path, char *resolved, size_t cap) {
+    if (s->p.model_dirs && hy__path_in_dirs(path, s->p.model_dirs, resolved, cap)) return 1;
+    int ok = 0;
+    for (hy__mentry *e = hy__cache_first(&s->cache); e; e = hy__cache_next(&s->cache, e)) {
+        char dir[PATH_MAX] = "";
+        pthread_mutex_lock(&s->cache.mu);
+        if (e->config_path && strlen(e->config_path) < sizeof dir)
+            memcpy(dir, e->config_path, strlen(e->config_path) + 1);
+        pthread_mutex_unlock(&s->cache.mu);
+        char *slash = strrchr(dir, '/');
+        if (slash == dir) slash[1] = '\0';
+        else if (slash) *slash = '\0';
+        else if (dir[0]) snprintf(dir, sizeof dir, ".");
+        /* one folder: no ':' splitting of a path that holds one */
+        if (dir[0] && !strchr(dir, ':') && hy__path_in_dirs(path, dir, resolved, cap)) {
+            ok = 1;
+            hy__cache_put(&s->cache, e);
+            break;
+        }
+    }
+    return ok;
+}
+
+/* What a client may see of a failed load: no loader text (it can quote the file). */
+static const char *load_failure_text(hy_status st) {
+    switch (st) {
+    case HY_ERR_FORMAT:
+    case HY_ERR_MISMATCH:
+    case HY_ERR_UNSUPPORTED: return "not a supported YOLOv8 weights file";
+    case HY_ERR_UNSAFE: return "the file holds content hotyolo refuses to load";
+    case HY_ERR_IO:
+    case HY_ERR_NOT_FOUND: return "the file cannot be read";
+    case HY_ERR_NOMEM: return "out of memory";
+    default: return hy_status_str(st);
+    }
+}
+
 static enum MHD_Result h_repo_load(hy_server *s, struct MHD_Connection *c, hy__req *r,
                                    const char *name) {
-    char err[512];
+    char err[512], resolved[PATH_MAX];
     const char *path = NULL;
     json_object *req = NULL;
     if (!hy__server_valid_name(name))
@@ -845,7 +1325,7 @@ static enum MHD_Result h_repo_load(hy_server *s, struct MHD_Connection *c, hy__r
                            "model name '%s': use 1 to %d letters, digits, '.', '_' or '-'", name,
                            HY_SERVER_NAME_MAX - 1);
     if (r->len) {
-        req = parse_json_body(r, err, sizeof err);
+        req = parse_small_body(r, err, sizeof err);
         if (!req) return reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST, "%s", err);
         json_object *jp = member(member(req, "parameters"), "path");
         if (jp && !json_object_is_type(jp, json_type_string)) {
@@ -854,36 +1334,42 @@ static enum MHD_Result h_repo_load(hy_server *s, struct MHD_Connection *c, hy__r
                                "parameters.path: a string is required");
         }
         path = jp ? json_object_get_string(jp) : NULL;
-    }
-    struct stat st;
-    if (path && (stat(path, &st) != 0 || !S_ISREG(st.st_mode))) {
-        enum MHD_Result ret = reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST,
-                                          "parameters.path: '%s' is not a readable file", path);
+        if (path && (strlen(path) != (size_t)json_object_get_string_len(jp) ||
+                     !load_path_allowed(s, path, resolved, sizeof resolved))) {
+            json_object_put(req);
+            /* one answer whether or not the file exists: nothing to probe the disk with */
+            return reply_error(s, c, r, MHD_HTTP_FORBIDDEN, HY__REJ_FORBIDDEN,
+                               "parameters.path: not a file in the model directories "
+                               "(--model-dir, or the folder of a --model given at start)");
+        }
         json_object_put(req);
-        return ret;
+        path = path ? resolved : NULL;
     }
     hy__mentry *e = hy__cache_find(&s->cache, name);
-    if (!e && !path) {
-        json_object_put(req);
+    if (!e && !path)
         return reply_error(s, c, r, MHD_HTTP_NOT_FOUND, HY__REJ_NOT_FOUND,
                            "unknown model '%s' (give {\"parameters\": {\"path\": ...}} to add it)",
                            name);
-    }
-    if (!e && hy__cache_add(&s->cache, name, path, 0, &e) != HY_OK)
-        e = hy__cache_find(&s->cache, name); /* added meanwhile by another request */
     if (!e) {
-        json_object_put(req);
-        return MHD_NO;
+        hy_status ast = hy__cache_add(&s->cache, name, path, 0, &e);
+        if (ast == HY_ERR_BUSY)
+            return reply_error(s, c, r, MHD_HTTP_CONFLICT, HY__REJ_TOO_MANY_MODELS, "%s",
+                               hy_last_error());
+        if (ast != HY_OK) e = hy__cache_find(&s->cache, name); /* added meanwhile */
     }
+    if (!e) return MHD_NO;
+    hy__cache_put(&s->cache, r->ent);
+    r->ent = e;
     snprintf(r->model, sizeof r->model, "%s", e->name);
     hy_status lst = hy__cache_load(&s->cache, e, path);
-    json_object_put(req);
     if (lst != HY_OK) {
-        /* a file that does not load is the caller's input; anything else is ours */
+        /* a name added by a request is not kept when its file does not load */
+        if (hy__cache_forget(&s->cache, e)) r->model[0] = '\0';
         int bad = input_error(lst) || lst == HY_ERR_IO || lst == HY_ERR_NOT_FOUND;
         return reply_error(s, c, r, bad ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
                            bad ? HY__REJ_BAD_REQUEST : HY__REJ_INTERNAL,
-                           "cannot load model '%s': %s", name, hy_last_error());
+                           "cannot load model '%s': %s (details in the server log)", name,
+                           load_failure_text(lst));
     }
     json_object *o = json_object_new_object();
     if (o) {
@@ -903,6 +1389,8 @@ static enum MHD_Result h_repo_unload(hy_server *s, struct MHD_Connection *c, hy_
     hy__mentry *e = find_model(s, c, r, name, &ret);
     if (!e) return ret;
     hy__cache_unload(&s->cache, e);
+    /* a name added by a load request goes away with its model; configured names stay */
+    if (hy__cache_forget(&s->cache, e)) r->model[0] = '\0';
     json_object *o = json_object_new_object();
     if (o) {
         json_object_object_add(o, "name", json_object_new_string(e->name));
@@ -916,24 +1404,28 @@ static enum MHD_Result h_repo_unload(hy_server *s, struct MHD_Connection *c, hy_
 typedef struct route {
     const char *method, *pattern; /* "{m}" matches one path segment: the model name */
     handler_fn fn;
+    const char *query; /* accepted query parameters, ','-separated */
+    int admin;         /* changes server state: token, JSON body, no foreign origin */
 } route;
 
+#define DETECT_QUERY "model,conf,iou,max_det,imgsz,classes"
+
 static const route routes[] = {
-    {"GET", "/", h_page},
-    {"GET", "/health/live", h_live},
-    {"GET", "/health/ready", h_ready},
-    {"GET", "/metrics", h_metrics},
-    {"GET", "/v1/models", h_models},
-    {"POST", "/v1/detect", h_detect},
-    {"GET", "/v2", h_v2_server},
-    {"GET", "/v2/health/live", h_live},
-    {"GET", "/v2/health/ready", h_ready},
-    {"GET", "/v2/models/{m}", h_v2_meta},
-    {"GET", "/v2/models/{m}/ready", h_v2_model_ready},
-    {"POST", "/v2/models/{m}/infer", h_v2_infer},
-    {"POST", "/v2/repository/index", h_repo_index},
-    {"POST", "/v2/repository/models/{m}/load", h_repo_load},
-    {"POST", "/v2/repository/models/{m}/unload", h_repo_unload},
+    {"GET", "/", h_page, "", 0},
+    {"GET", "/health/live", h_live, "", 0},
+    {"GET", "/health/ready", h_ready, "", 0},
+    {"GET", "/metrics", h_metrics, "", 0},
+    {"GET", "/v1/models", h_models, "", 0},
+    {"POST", "/v1/detect", h_detect, DETECT_QUERY, 0},
+    {"GET", "/v2", h_v2_server, "", 0},
+    {"GET", "/v2/health/live", h_live, "", 0},
+    {"GET", "/v2/health/ready", h_ready, "", 0},
+    {"GET", "/v2/models/{m}", h_v2_meta, "", 0},
+    {"GET", "/v2/models/{m}/ready", h_v2_model_ready, "", 0},
+    {"POST", "/v2/models/{m}/infer", h_v2_infer, "", 0},
+    {"POST", "/v2/repository/index", h_repo_index, "", 0},
+    {"POST", "/v2/repository/models/{m}/load", h_repo_load, "", 1},
+    {"POST", "/v2/repository/models/{m}/unload", h_repo_unload, "", 1},
 };
 
 static int match(const char *pattern, const char *url, char *name, size_t cap) {
@@ -952,16 +1444,102 @@ static int match(const char *pattern, const char *url, char *name, size_t cap) {
     return 1;
 }
 
+/* Body limit of a request, known from its headers: detection takes images up to
+ * --max-body; an infer body is bounded by the largest input it can hold; the rest are
+ * small JSON. */
+static size_t body_limit(const hy_server *s, const char *url) {
+    size_t lim = SMALL_BODY_MAX;
+    size_t ul = strlen(url);
+    if (!strcmp(url, "/v1/detect"))
+        lim = s->p.max_body;
+    else if (!strncmp(url, "/v2/models/", 11) && ul > 17 && !strcmp(url + ul - 6, "/infer"))
+        lim = hy__v2_max_values(max_imgsz(s)) * V2_BYTES_PER_VALUE;
+    return HY_MIN(lim, s->p.max_body);
+}
+
+typedef struct query_scan {
+    const char *allowed;
+    int n, failed;
+    char seen[MAX_QUERY_ARGS][16];
+    char err[256];
+} query_scan;
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_len, const char *value, size_t value_len) {
+    query_scan *q = cls;
+    if (hy__query_arg_check(q->allowed, key, key_len, value, value_len, q->err, sizeof q->err)) {
+        q->failed = 1;
+        return MHD_NO;
+    }
+    for (int i = 0; i < q->n; i++)
+        if (!strcmp(q->seen[i], key)) {
+            snprintf(q->err, sizeof q->err, "query parameter '%s' is given twice", key);
+            q->failed = 1;
+            return MHD_NO;
+        }
+    if (q->n < MAX_QUERY_ARGS && key_len < sizeof q->seen[0])
+        snprintf(q->seen[q->n++], sizeof q->seen[0], "%s", key);
+    return MHD_YES;
+}
+
+/* Constant-time comparison of a header value with the token. */
+static int token_ok(const char *auth, const char *token) {
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0) return 0;
+    const char *got = auth + 7;
+    size_t gl = strlen(got), tl = strlen(token);
+    unsigned char diff = (unsigned char)(gl != tl);
+    for (size_t i = 0; i < tl; i++) diff |= (unsigned char)(token[i] ^ (i < gl ? got[i] : 0));
+    return diff == 0;
+}
+
+/* Content type of a state-changing request: JSON when there is a body; the types an HTML
+ * form or a "simple" cross-site fetch can send are always refused. 1 ok. */
+static int admin_content_type_ok(struct MHD_Connection *c, const hy__req *r) {
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ct) return r->len == 0;
+    size_t n = strcspn(ct, "; \t");
+    return n == 16 && !strncasecmp(ct, "application/json", 16);
+}
+
 static enum MHD_Result dispatch(hy_server *s, struct MHD_Connection *c, hy__req *r, const char *url,
                                 const char *method) {
     char name[HY_SERVER_NAME_MAX + 1];
     char allow[64] = "";
+    /* Host and Origin first: a page on another site (or a DNS-rebound name) gets nothing */
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    char hostname[256] = "";
+    if (gethostname(hostname, sizeof hostname - 1) != 0) hostname[0] = '\0';
+    if (host && !hy__host_allowed(host, hostname, s->p.allow_hosts))
+        return reply_error(s, c, r, MHD_HTTP_FORBIDDEN, HY__REJ_FORBIDDEN,
+                           "Host '%.100s' is not a name of this server (see --allow-host)", host);
+    if (origin && !hy__origin_allowed(origin, host, s->p.allow_origins))
+        return reply_error(s, c, r, MHD_HTTP_FORBIDDEN, HY__REJ_FORBIDDEN,
+                           "cross-origin request from '%.100s' refused (see --allow-origin)",
+                           origin);
     int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     for (size_t i = 0; i < HY_ARRAY_LEN(routes); i++) {
         const route *rt = &routes[i];
         if (!match(rt->pattern, url, name, sizeof name)) continue;
-        if (!strcmp(method, rt->method) || (is_get && !strcmp(rt->method, "GET")))
+        if (!strcmp(method, rt->method) || (is_get && !strcmp(rt->method, "GET"))) {
+            if (rt->admin && s->p.admin_token && *s->p.admin_token &&
+                !token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_AUTHORIZATION),
+                          s->p.admin_token)) {
+                r->www_auth = "Bearer realm=\"hotyolo\"";
+                return reply_error(s, c, r, MHD_HTTP_UNAUTHORIZED, HY__REJ_UNAUTHORIZED,
+                                   "%s needs 'Authorization: Bearer <token>' (--admin-token)",
+                                   url);
+            }
+            if (rt->admin && !admin_content_type_ok(c, r))
+                return reply_error(s, c, r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, HY__REJ_MEDIA_TYPE,
+                                   "%s needs 'Content-Type: application/json' (or no body)", url);
+            query_scan q = {.allowed = rt->query};
+            MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+            if (q.failed)
+                return reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST, "%s", q.err);
             return rt->fn(s, c, r, name);
+        }
         if (!strstr(allow, rt->method))
             snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
                      allow[0] ? ", " : "", rt->method);
@@ -1004,25 +1582,26 @@ enum MHD_Result hy__route_access(void *cls, struct MHD_Connection *conn, const c
         r->t0 = hy__now_ms();
         snprintf(r->method, sizeof r->method, "%s", method);
         r->url = hy__strdup(url);
+        r->limit = body_limit(s, url);
         *req_cls = r;
         atomic_fetch_add(&s->in_flight, 1);
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
-        if (n > s->p.max_body) {
+        if (n > r->limit) {
             r->too_large = 1;
             /* A client waiting for "100 Continue" gets the 413 before it sends the body. */
             const char *expect =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
             if (expect && !strcasecmp(expect, "100-continue"))
                 return reply_error(s, conn, r, MHD_HTTP_CONTENT_TOO_LARGE, HY__REJ_BODY_TOO_LARGE,
-                                   "request body of %llu bytes is over the %zu byte limit", n,
-                                   s->p.max_body);
+                                   "request body of %llu bytes is over the %zu byte limit of %s",
+                                   n, r->limit, url);
         }
         return MHD_YES;
     }
     if (*upload_data_size) { /* a chunk of body */
-        if (!r->too_large && append_body(r, upload_data, *upload_data_size, s->p.max_body) != 0) {
+        if (!r->too_large && append_body(r, upload_data, *upload_data_size, r->limit) != 0) {
             r->too_large = !r->no_memory;
             hy__free(r->body);
             r->body = NULL;
@@ -1037,7 +1616,7 @@ enum MHD_Result hy__route_access(void *cls, struct MHD_Connection *conn, const c
                            "out of memory");
     if (r->too_large)
         return reply_error(s, conn, r, MHD_HTTP_CONTENT_TOO_LARGE, HY__REJ_BODY_TOO_LARGE,
-                           "request body is over the %zu byte limit", s->p.max_body);
+                           "request body is over the %zu byte limit of %s", r->limit, url);
     return dispatch(s, conn, r, url, method);
 }
 
@@ -1053,12 +1632,15 @@ void hy__route_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                                                   : HY_LOG_INFO;
     const char *aborted =
         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)";
+    /* the URL and error texts carry request bytes: escaped, so no line can be forged */
+    char url[512], err[1024];
+    hy__log_escape(r->url ? r->url : "?", url, sizeof url);
     if (r->err[0])
-        hy__server_log(s, lvl, "%s %s %d %.1f ms%s: %s", r->method, r->url ? r->url : "?", r->code,
-                       ms, aborted, r->err);
+        hy__server_log(s, lvl, "%s %s %d %.1f ms%s: %s", r->method, url, r->code, ms, aborted,
+                       hy__log_escape(r->err, err, sizeof err));
     else
-        hy__server_log(s, lvl, "%s %s %d %.1f ms%s", r->method, r->url ? r->url : "?", r->code, ms,
-                       aborted);
+        hy__server_log(s, lvl, "%s %s %d %.1f ms%s", r->method, url, r->code, ms, aborted);
+    hy__cache_put(&s->cache, r->ent);
     atomic_fetch_sub(&s->in_flight, 1);
     hy__free(r->body);
     hy__free(r->url);

@@ -20,6 +20,9 @@
 #define DRAIN_GRACE_MS 100   /* connections accepted just before the stop get their request in */
 #define DRAIN_EXTRA_MS 5000  /* drain limit beyond the request timeout */
 #define CONNECTION_IDLE_S 60 /* MHD closes idle keep-alive connections after this */
+/* MHD's memory per connection (head + read buffer): above the gate's head limit, so that a
+ * keep-alive follow-up head over the limit reaches our JSON check instead of MHD's page. */
+#define MHD_MEMORY_BYTES (64 * 1024)
 
 // --- helpers ---------------------------------------------------------------------------
 
@@ -67,6 +70,11 @@ hy_server_params hy_server_default_params(void) {
     p.max_body = (size_t)32 << 20;
     p.lazy = 1;
     p.max_connections = 256;
+    p.max_connections_per_ip = 32;
+    p.header_timeout_ms = 5000;
+    p.body_timeout_ms = 60000;
+    p.max_pixels = 40000000;
+    p.max_models = 64;
     return p;
 }
 
@@ -98,9 +106,21 @@ static hy_status check_params(const hy_server_params *p) {
     if (p->max_body < 1) return hy__error(HY_ERR_INVALID_ARG, "max_body: must be at least 1 byte");
     if (!(p->rewarm_idle_s >= 0) || !(p->rewarm_interval_s >= 0))
         return hy__error(HY_ERR_INVALID_ARG, "rewarm_idle_s / rewarm_interval_s: must be >= 0");
+    if (p->max_pixels < 1 || p->max_models < 1 || p->max_models > 100000)
+        return hy__error(HY_ERR_INVALID_ARG, "max_pixels / max_models: must be >= 1 (max_models "
+                                             "<= 100000)");
     if (p->max_connections < 1 || p->max_connections > 100000)
         return hy__error(HY_ERR_INVALID_ARG, "max_connections: %d is not in [1, 100000]",
                          p->max_connections);
+    if (p->max_connections_per_ip < 1 || p->max_connections_per_ip > 100000)
+        return hy__error(HY_ERR_INVALID_ARG, "max_connections_per_ip: %d is not in [1, 100000]",
+                         p->max_connections_per_ip);
+    if (p->header_timeout_ms < 1 || p->header_timeout_ms > 3600000)
+        return hy__error(HY_ERR_INVALID_ARG, "header_timeout_ms: %d is not in [1, 3600000]",
+                         p->header_timeout_ms);
+    if (p->body_timeout_ms < 1 || p->body_timeout_ms > 86400000)
+        return hy__error(HY_ERR_INVALID_ARG, "body_timeout_ms: %d is not in [1, 86400000]",
+                         p->body_timeout_ms);
     return HY_OK;
 }
 
@@ -180,14 +200,16 @@ int hy__server_ready(struct hy_server *s, char *reason, size_t cap) {
     int ready = 1;
     pthread_mutex_lock(&s->cache.mu);
     for (hy__mentry *e = s->cache.head; e && ready; e = e->next) {
-        if (!e->pinned || e->unloaded_by_request || e->state == HY__M_READY) continue;
+        if (!e->pinned || e->state == HY__M_READY) continue; /* unloaded pinned: not ready */
         ready = 0;
         if (e->state == HY__M_FAILED)
             snprintf(reason, cap, "model '%s' failed to load: %s", e->name,
                      e->error ? e->error : "");
         else
             snprintf(reason, cap, "model '%s' is %s", e->name,
-                     e->state == HY__M_UNLOADED ? "waiting to load" : hy__mstate_name(e->state));
+                     e->state != HY__M_UNLOADED ? hy__mstate_name(e->state)
+                     : e->unloaded_by_request   ? "unloaded on request"
+                                                : "waiting to load");
     }
     pthread_mutex_unlock(&s->cache.mu);
     return ready;
@@ -204,35 +226,24 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     hy__server_log(s, HY_LOG_WARN, "http: %s", buf);
 }
 
+/* MHD serves the connections the gate (gate.c) hands it: it has no listening socket. */
 static hy_status bind_http(hy_server *s) {
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                         MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (strchr(s->host, ':')) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)s->p.port);
-        inet_pton(AF_INET6, s->host, &a->sin6_addr); /* checked at create */
-        flags |= MHD_USE_IPv6;
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)s->p.port);
-        inet_pton(AF_INET, s->host, &a->sin_addr);
-    }
+                         MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
     errno = 0;
     s->mhd = MHD_start_daemon(
-        flags, (uint16_t)s->p.port, NULL, NULL, hy__route_access, s, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, s, /* first: covers the others */
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-        hy__route_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->p.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_IDLE_S, MHD_OPTION_END);
+        flags, 0, NULL, NULL, hy__gate_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        s, /* first: covers the others */
+        MHD_OPTION_NOTIFY_COMPLETED, hy__gate_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        hy__gate_notify, s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)(s->p.max_connections + HY__GATE_RESERVE), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)CONNECTION_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)MHD_MEMORY_BYTES, MHD_OPTION_END);
     if (!s->mhd)
-        return hy__error(HY_ERR_IO, "cannot listen on %s port %d: %s", s->host, s->p.port,
-                         errno ? strerror(errno) : "libmicrohttpd refused to start");
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : s->p.port;
+        return hy__error(HY_ERR_IO, "cannot start libmicrohttpd: %s",
+                         errno ? strerror(errno) : "it refused to start");
+    hy_status st = hy__gate_start(s);
+    if (st != HY_OK) return st;
     hy__server_log(s, HY_LOG_INFO, "listening on http://%s%s%s:%d/",
                    strchr(s->host, ':') ? "[" : "", s->host, strchr(s->host, ':') ? "]" : "",
                    s->port);
@@ -328,8 +339,7 @@ void hy_server_stop(hy_server *s) {
     }
     if (s->mhd) {
         /* Stop accepting: close the listening socket, keep the open connections. */
-        MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-        if (fd != MHD_INVALID_SOCKET) close(fd);
+        hy__gate_quiesce(s);
         double t0 = hy__now_ms();
         double limit = (s->p.timeout_ms > 0 ? s->p.timeout_ms : 30000) + DRAIN_EXTRA_MS;
         sleep_ms(DRAIN_GRACE_MS);
@@ -338,9 +348,11 @@ void hy_server_stop(hy_server *s) {
         hy__server_log(s, left ? HY_LOG_WARN : HY_LOG_INFO, "stopping: %s after %.0f ms",
                        left ? "requests still in flight" : "drained every request in flight",
                        hy__now_ms() - t0);
+        hy__gate_stop(s);        /* no more handovers */
         MHD_stop_daemon(s->mhd); /* joins the connection threads */
         s->mhd = NULL;
     }
+    hy__gate_free(s);
     hy__cache_keeper_stop(&s->cache);
     if (s->queue_running) {
         hy__queue_stop(&s->queue);

@@ -34,9 +34,13 @@
     X(destroy_response, MHD_destroy_response)                                                     \
     X(add_response_header, MHD_add_response_header)                                               \
     X(lookup_connection_value, MHD_lookup_connection_value)                                       \
+    X(get_connection_values_n, MHD_get_connection_values_n)                                       \
     X(create_post_processor, MHD_create_post_processor)                                           \
     X(post_process, MHD_post_process)                                                             \
-    X(destroy_post_processor, MHD_destroy_post_processor)
+    X(destroy_post_processor, MHD_destroy_post_processor)                                       \
+    X(add_connection, MHD_add_connection)                                                         \
+    X(get_connection_info, MHD_get_connection_info)                                               \
+    X(get_connection_values, MHD_get_connection_values)
 
 typedef struct hy__mhd_api {
 #define HY_MHD_FIELD(field, name) __typeof__(&name) field;
@@ -58,9 +62,13 @@ hy_status hy__mhd_load(void);
 #define MHD_destroy_response (*hy__mhd.destroy_response)
 #define MHD_add_response_header (*hy__mhd.add_response_header)
 #define MHD_lookup_connection_value (*hy__mhd.lookup_connection_value)
+#define MHD_get_connection_values_n (*hy__mhd.get_connection_values_n)
 #define MHD_create_post_processor (*hy__mhd.create_post_processor)
 #define MHD_post_process (*hy__mhd.post_process)
 #define MHD_destroy_post_processor (*hy__mhd.destroy_post_processor)
+#define MHD_add_connection (*hy__mhd.add_connection)
+#define MHD_get_connection_info (*hy__mhd.get_connection_info)
+#define MHD_get_connection_values (*hy__mhd.get_connection_values)
 #endif
 
 #define HY_SERVER_NAME_MAX 64 /* model name buffer, NUL included */
@@ -103,6 +111,10 @@ typedef enum hy__reject {
     HY__REJ_METHOD,         /* 405 */
     HY__REJ_UNAVAILABLE,    /* 503: model not loaded / loading / failed, server draining */
     HY__REJ_INTERNAL,       /* 500 */
+    HY__REJ_FORBIDDEN,      /* 403: foreign Host or Origin, load path outside the model dirs */
+    HY__REJ_UNAUTHORIZED,   /* 401: admin endpoint without the bearer token */
+    HY__REJ_MEDIA_TYPE,     /* 415: state-changing request whose body is not JSON */
+    HY__REJ_TOO_MANY_MODELS,/* 409: --max-models names already served */
     HY__REJ_COUNT
 } hy__reject;
 
@@ -118,6 +130,8 @@ void hy__metrics_free(hy__metrics *m);
 /* model: a served model's name, or "" for requests not about one. */
 void hy__metrics_request(hy__metrics *m, const char *model, int code, double seconds);
 void hy__metrics_reject(hy__metrics *m, hy__reject why);
+/* Drops the request series of a model that is no longer served. */
+void hy__metrics_forget(hy__metrics *m, const char *model);
 /* Process resident set size in bytes (/proc/self/statm), 0 if unknown. */
 size_t hy__rss_bytes(void);
 
@@ -150,10 +164,17 @@ typedef struct hy__mver {
     int refs;      /* guarded by cache.mu */
 } hy__mver;
 
-/* A served name. Entries are only added (never removed before hy__cache_free), so a pointer
- * to one stays valid for the server's life. Fields guarded by cache.mu. */
+/* A served name. Reference counted (users): whoever holds a pointer from hy__cache_find /
+ * first / next / add, and every version of it, holds one. A name added by a load request
+ * is unlinked (gone from listings and lookups) when its load fails or it is unloaded, and
+ * freed with its last reference. Fields guarded by cache.mu. */
 struct hy__mentry {
     char name[HY_SERVER_NAME_MAX];
+    int users;              /* references (see above) */
+    int configured;         /* added before start (command line): never unlinked */
+    char *config_path;      /* configured: the path given then (its folder may be loaded
+                               from), NULL otherwise; never changes */
+    int unlinked;           /* no longer in the list; freed when users drops to 0 */
     char *path;             /* weights file of the current (or next) version */
     int pinned;
     int unloaded_by_request; /* explicit unload: not lazily reloaded */
@@ -198,9 +219,15 @@ void hy__cache_free(hy__cache *c);
 /* Adds a name (validated by the caller). HY_ERR_INVALID_ARG when it exists. */
 hy_status hy__cache_add(hy__cache *c, const char *name, const char *path, int pinned,
                         hy__mentry **out);
+/* Each returns a referenced entry (NULL when none); hy__cache_put drops it. next drops the
+ * reference to e. Before start, add also checks that path is a readable file. */
 hy__mentry *hy__cache_find(hy__cache *c, const char *name); /* NULL when unknown */
 hy__mentry *hy__cache_first(hy__cache *c);
 hy__mentry *hy__cache_next(hy__cache *c, hy__mentry *e);
+void hy__cache_put(hy__cache *c, hy__mentry *e);
+/* Unlinks e when it was added by a request and has no serving version (failed load or
+ * unload): its name, listings and metric series go away. 1 when unlinked. */
+int hy__cache_forget(hy__cache *c, hy__mentry *e);
 /* A reference to the serving version; loads it first when lazy loading applies (the caller
  * waits). HY_ERR_BUSY (reason in hy_last_error) when it cannot serve now. */
 hy_status hy__cache_acquire(hy__cache *c, hy__mentry *e, hy__mver **out);
@@ -212,8 +239,11 @@ hy_status hy__cache_load(hy__cache *c, hy__mentry *e, const char *path);
 void hy__cache_unload(hy__cache *c, hy__mentry *e);
 /* Keep warm (worker side): re-warms when idle too long; then marks the start of a run. */
 void hy__cache_before_run(hy__cache *c, hy__mver *v);
-/* Records a finished run: counts, inference histogram, first latency, watchdog. */
-void hy__cache_after_run(hy__cache *c, hy__mver *v, double run_ms, double total_ms);
+/* Records a finished run: counts, inference histogram (run_ms: worker time), first latency,
+ * watchdog (forward_ms: the forward pass only, so a slow decode is not a hung model; < 0 =
+ * the run failed before its forward pass). */
+void hy__cache_after_run(hy__cache *c, hy__mver *v, double run_ms, double forward_ms,
+                         double total_ms);
 hy_status hy__cache_keeper_start(hy__cache *c);
 void hy__cache_keeper_stop(hy__cache *c);
 
@@ -250,6 +280,7 @@ typedef struct hy__job {
     uint8_t *image;         /* detect: encoded JPEG/PNG bytes (image_len) */
     size_t image_len;
     hy_detect_params dp;
+    int *classes;           /* detect: dp.classes, owned (the job may outlive its request) */
     float *x;               /* forward: (1, 3, h, w) */
     int h, w;
     float *out;             /* forward: (4 + nc, A) */
@@ -301,6 +332,7 @@ struct hy_server {
     hy__queue queue;
     hy__metrics metrics;
     struct MHD_Daemon *mhd;
+    struct hy__gate *gate;  /* listening socket, request-head checks, connection limits */
     int port;
     int started, stopped, queue_running;
     atomic_int draining;    /* stop requested: ready = 503 */
@@ -321,6 +353,30 @@ double hy__unix_now(void); /* wall clock, seconds */
 /* Model names: 1..63 bytes of letters, digits, '.', '_', '-' (safe in URLs and labels). */
 int hy__server_valid_name(const char *name);
 
+// --- connection gate (gate.c) ---------------------------------------------------------
+
+/* The gate owns the listening socket: it accepts, reads each new connection's first request
+ * head (header deadline, size caps), answers a malformed or over-limit head with the JSON
+ * error itself, and hands the rest to MHD (MHD_add_connection) within the connection
+ * limits: --max-connections, per client address, plus a reserve for probes and /metrics.
+ * It also enforces body and keep-alive deadlines on the connections MHD serves. */
+typedef struct hy__gate hy__gate;
+#define HY__GATE_RESERVE 8 /* connections above max_connections for probes and /metrics */
+/* Binds host:port and starts the gate thread; s->port is set. MHD must be started first
+ * (with the hy__gate_* callbacks below). */
+hy_status hy__gate_start(struct hy_server *s);
+void hy__gate_quiesce(struct hy_server *s); /* closes the listening socket */
+void hy__gate_stop(struct hy_server *s);    /* before MHD_stop_daemon: no more handovers */
+void hy__gate_free(struct hy_server *s);    /* after MHD_stop_daemon */
+/* MHD callbacks: the access handler and completion wrap hy__route_access/_completed. */
+enum MHD_Result hy__gate_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **req_cls);
+void hy__gate_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                        enum MHD_RequestTerminationCode toe);
+void hy__gate_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                     enum MHD_ConnectionNotificationCode toe);
+
 // --- HTTP (routes.c, page.c) -----------------------------------------------------------
 
 enum MHD_Result hy__route_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -330,5 +386,52 @@ void hy__route_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe);
 /* The page served at GET / (static text, len bytes). */
 const char *hy__server_page_html(size_t *len);
+
+// --- request validation: pure functions (no MHD, no server), fuzzable (routes.c) --------
+
+/* Validates JSON syntax in one linear pass without allocating, and bounds what parsing it
+ * can cost: at most max_values values (object keys, objects, arrays, strings, numbers,
+ * literals), of which at most max_nodes objects, arrays, keys and strings (the costly ones
+ * to json-c), nesting at most max_depth, numbers at most 64 characters, no \u0000. 0 ok;
+ * -1 with err. */
+int hy__json_precheck(const char *body, size_t len, size_t max_values, size_t max_nodes,
+                      int max_depth, char *err, size_t cap);
+/* What a KServe v2 infer body may hold when the largest served side is max_side: values
+ * (3*S*S numbers + 256) and nodes (3*S row arrays + 256). */
+size_t hy__v2_max_values(int max_side);
+size_t hy__v2_max_nodes(int max_side);
+
+/* A parsed KServe v2 infer request: input "images" (1, 3, h, w) FP32 in [0, 1]. */
+typedef struct hy__v2_input {
+    float *x;      /* (1, 3, h, w), hy__malloc'd */
+    int h, w;
+    char *id_json; /* the request's "id" as JSON text (hy__malloc'd), NULL when none */
+} hy__v2_input;
+/* Parses and validates an infer body (precheck, then JSON): H and W multiples of 32 in
+ * [32, max_side], exactly 3*H*W numbers, each a finite float32 in [0, 1]. 0 ok (free with
+ * hy__v2_input_free); -1 with err (a client error). */
+int hy__v2_parse_infer(const char *body, size_t len, int max_side, hy__v2_input *out, char *err,
+                       size_t cap);
+void hy__v2_input_free(hy__v2_input *in);
+
+/* One query argument of a route whose accepted names are `allowed` (','-separated, "" =
+ * none): 0 when the name is accepted and neither name nor value holds a NUL or control
+ * byte; -1 with err naming it. */
+int hy__query_arg_check(const char *allowed, const char *key, size_t key_len, const char *value,
+                        size_t value_len, char *err, size_t cap);
+/* "0,2,5" -> ids (at most cap, each in [0, max_id]); 0 ok, -1 with err. */
+int hy__parse_classes(const char *s, int *ids, int cap, int max_id, int *n, char *err,
+                      size_t errcap);
+/* Host header (with or without ":port"): localhost, an IP literal, `hostname` (this
+ * machine, may be NULL) or a name in allow (','-separated, may be NULL). 1 allowed. */
+int hy__host_allowed(const char *host, const char *hostname, const char *allow);
+/* Origin header vs the request's Host: same origin ("http://" + host) or in allow. */
+int hy__origin_allowed(const char *origin, const char *host, const char *allow);
+/* realpath(path) when it is a regular file inside one of dirs (':'-separated realpaths or
+ * not), into resolved (PATH_MAX); 1 allowed, 0 not (nothing says whether the file exists). */
+int hy__path_in_dirs(const char *path, const char *dirs, char *resolved, size_t cap);
+/* Copies s into out (cap bytes, NUL-terminated), control bytes, '\' and bytes >= 0x7f
+ * written as \xNN: a request's text cannot forge a log line. Returns out. */
+char *hy__log_escape(const char *s, char *out, size_t cap);
 
 #endif

@@ -125,7 +125,7 @@ check "a pinned model that cannot load: exit 1 naming it" '[ $rc -eq 1 ] && grep
 "$cli" convert "$model" "$tmp/n.safetensors" >/dev/null 2>&1
 [ -s "$tmp/n.safetensors" ] || echo "note: convert failed"
 
-start A --model "m=$model,pin" --imgsz 320 --warmup 5 --listen-early --workers 2
+start A --model "m=$model,pin" --imgsz 320 --warmup 5 --listen-early --workers 2 --model-dir "$tmp"
 check "A: --listen-early binds before warm-up" '[ -n "$port" ]'
 : >"$tmp/polls"
 live_during=""
@@ -291,8 +291,9 @@ check "A: after the swap: new version, format safetensors, ready" '[ "$(json_fie
 req --data-binary @"$bus" "$base/v1/detect?imgsz=320"
 dets_norm "$tmp/body" >"$tmp/swap.dets"
 check "A: the swapped-in version detects the same objects" '[ "$code" = 200 ] && [ "$(cut -d" " -f1 "$tmp/swap.dets" | tr "\n" " ")" = "$(cut -d" " -f1 "$tmp/cli.dets" | tr "\n" " ")" ]'
-req --data-binary "{\"parameters\":{\"path\":\"$tmp/missing.pt\"}}" "$base/v2/repository/models/m/load"
-check "A: load from a missing path -> 400, old version keeps serving" '[ "$code" = 400 ] && json_error 400'
+# (issue 14: a load path that does not resolve inside a model directory is 403, JSON only)
+req -H 'Content-Type: application/json' --data-binary "{\"parameters\":{\"path\":\"$tmp/missing.pt\"}}" "$base/v2/repository/models/m/load"
+check "A: load from a missing path -> 403, old version keeps serving" '[ "$code" = 403 ] && json_error 403'
 get /v2/models/m/ready
 check "A: still ready after the failed load" '[ "$code" = 200 ]'
 
@@ -385,7 +386,7 @@ check "D: SIGTERM: exit 0" '[ "$exit_rc" -eq 0 ]'
 # turn it off for this server so that RSS shows what the server itself frees.
 saved_asan="${ASAN_OPTIONS-}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
-start E --model "m=$model,pin" --imgsz 320 --no-warmup
+start E --model "m=$model,pin" --imgsz 320 --no-warmup --model-dir "$tmp"
 export ASAN_OPTIONS="$saved_asan"
 [ -z "$saved_asan" ] && unset ASAN_OPTIONS
 check "E: started" '[ -n "$port" ]'
@@ -393,7 +394,7 @@ rss_first=""
 swap_fail=0
 for i in $(seq 1 20); do
     if [ $((i % 2)) -eq 1 ]; then p="$model"; else p="$tmp/n.safetensors"; fi
-    c="$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 --data-binary "{\"parameters\":{\"path\":\"$p\"}}" \
+    c="$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 -H 'Content-Type: application/json' --data-binary "{\"parameters\":{\"path\":\"$p\"}}" \
         "$base/v2/repository/models/m/load")"
     [ "$c" = 200 ] || swap_fail=$((swap_fail + 1))
     curl -s -o /dev/null --max-time 60 --data-binary @"$bus" "$base/v1/detect"
