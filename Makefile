@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 ASSETS     ?= $(abspath ../shared/assets)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo test test-asan test-tsan bench clean
+.PHONY: all deps build demo test test-asan test-tsan fuzz fuzz-ci bench clean
 
 all: build
 
@@ -43,8 +43,19 @@ test-tsan: deps
 	cd $(TSAN_BUILD) && ./hotyolo bench $(abspath $(ASSETS))/weights/yolov8n.pt --imgsz 64 --runs 3 --engines 1 \
 	  --threads 2 >/dev/null # its reference loops run on 2 threads; TSan exits 66 on a report
 
+# libFuzzer targets (fuzz/, docs/fuzzing.md) built with clang + ASan + UBSan in build-fuzz,
+# each run FUZZ_SECONDS; exits non-zero on a finding (reproducers in build-fuzz/findings/).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?=
+fuzz: deps
+	HY_ASSETS=$(ASSETS) FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh $(FUZZ_TARGETS)
+
+# CI: every target for 60 s, two at a time (~5 min of fuzzing on 2 cores).
+fuzz-ci: deps
+	HY_ASSETS=$(ASSETS) FUZZ_SECONDS=60 FUZZ_JOBS=2 ./scripts/fuzz.sh
+
 bench: build
 	@./scripts/bench.sh $(BUILD) $(ASSETS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-fuzz

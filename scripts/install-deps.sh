@@ -17,6 +17,7 @@ PKGS=(
   chromium              # headless browser for the `serve` web page test
   prometheus            # scrapes /metrics in the `serve` Prometheus test
   nodejs                # drives Chromium in the web page test; ONNX Runtime peer in make bench
+  clang libclang-rt-dev # libFuzzer + ASan/UBSan runtimes for make fuzz (docs/fuzzing.md)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -183,7 +183,7 @@ static zb real_dag_pt(void) {
         for (size_t i = 0; i < hy__zip_count(z); i++) {
             const hy__zip_entry *e = hy__zip_entry_at(z, i);
             hy__zip_data d;
-            if (hy__zip_read(z, e, &d) != HY_OK) continue;
+            if (hy__zip_read(z, e, SIZE_MAX, &d) != HY_OK) continue;
             size_t nl = strlen(e->name);
             if (nl >= 8 && !strcmp(e->name + nl - 8, "data.pkl") && d.size &&
                 d.data[d.size - 1] == '.') {

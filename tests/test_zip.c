@@ -55,7 +55,7 @@ static void check_archive(const zb *z) {
         ASSERT_EQ(e->method, want[i].method);
         ASSERT_EQ(e->size, want[i].n);
         hy__zip_data d;
-        ASSERT_OK(hy__zip_read(r, e, &d));
+        ASSERT_OK(hy__zip_read(r, e, SIZE_MAX, &d));
         ASSERT_EQ(d.size, want[i].n);
         if (want[i].n) ASSERT_TRUE(memcmp(d.data, want[i].data, want[i].n) == 0);
         ASSERT_TRUE(want[i].method == 0 ? d.owned == NULL : (want[i].n == 0 || d.owned != NULL));
@@ -111,13 +111,13 @@ HY_TEST(real_torch_archive) {
     ASSERT_EQ(e->size, 82200);
     ASSERT_EQ(e->crc32, 0x06d9adaa);
     hy__zip_data d;
-    ASSERT_OK(hy__zip_read(r, hy__zip_find(r, "yolov8n/version"), &d));
+    ASSERT_OK(hy__zip_read(r, hy__zip_find(r, "yolov8n/version"), SIZE_MAX, &d));
     ASSERT_EQ(d.size, 2);
     ASSERT_TRUE(memcmp(d.data, "3\n", 2) == 0);
     hy__zip_data_free(&d);
     uint64_t total = 0;
     for (size_t i = 0; i < hy__zip_count(r); i++) {
-        ASSERT_OK(hy__zip_read(r, hy__zip_entry_at(r, i), &d)); /* every CRC checks */
+        ASSERT_OK(hy__zip_read(r, hy__zip_entry_at(r, i), SIZE_MAX, &d)); /* every CRC checks */
         total += d.size;
         hy__zip_data_free(&d);
     }
@@ -152,7 +152,7 @@ static hy_status open_read_all(const uint8_t *buf, size_t len) {
     hy_status st = hy__zip_open(buf, len, "bad.zip", &r);
     for (size_t i = 0; !st && i < hy__zip_count(r); i++) {
         hy__zip_data d;
-        st = hy__zip_read(r, hy__zip_entry_at(r, i), &d);
+        st = hy__zip_read(r, hy__zip_entry_at(r, i), SIZE_MAX, &d);
         if (!st) hy__zip_data_free(&d);
     }
     hy__zip_close(r);
@@ -280,6 +280,27 @@ static uint8_t *append_entry(const uint8_t *src, size_t len, const char *name,
     return b;
 }
 
+/* hy__zip_read refuses a deflated entry declaring more than the caller's limit before
+ * allocating it; at the limit it reads. 64 MiB of zeros deflate to ~64 KB. */
+HY_TEST(read_refuses_entry_over_callers_limit) {
+    enum { BIG = 64 << 20 };
+    uint8_t *zero = calloc(1, BIG);
+    zb z = {0};
+    zb_add(&z, "a/big", zero, BIG, 8);
+    zb_finish(&z, 0, NULL);
+    free(zero);
+    hy__zip *r = NULL;
+    ASSERT_OK(hy__zip_open(z.buf, z.len, "big.zip", &r));
+    hy__zip_data d;
+    ASSERT_ERR(hy__zip_read(r, hy__zip_find(r, "a/big"), (size_t)BIG - 1, &d), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "big.zip: zip entry 'a/big' inflates to 67108864 bytes");
+    ASSERT_OK(hy__zip_read(r, hy__zip_find(r, "a/big"), BIG, &d));
+    ASSERT_EQ(d.size, BIG);
+    hy__zip_data_free(&d);
+    hy__zip_close(r);
+    free(z.buf);
+}
+
 /* A second data.pkl hidden behind the clean one (PyTorch would read the last), and names a
  * reader could resolve to the same entry: refused, naming the file and both entries. */
 HY_TEST(duplicate_entries_refused) {
@@ -293,7 +314,7 @@ HY_TEST(duplicate_entries_refused) {
     ASSERT_OK(hy__zip_open(b, n, "appended.pt", &r)); /* control: the rebuild is valid */
     ASSERT_EQ(hy__zip_count(r), 362);
     hy__zip_data d;
-    ASSERT_OK(hy__zip_read(r, hy__zip_find(r, "yolov8n/extra"), &d));
+    ASSERT_OK(hy__zip_read(r, hy__zip_find(r, "yolov8n/extra"), SIZE_MAX, &d));
     ASSERT_EQ(d.size, sizeof evil - 1);
     hy__zip_data_free(&d);
     hy__zip_close(r);

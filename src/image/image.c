@@ -96,17 +96,7 @@ hy_status hy__image_orient(hy_image *img, int orientation) {
 // --- load --------------------------------------------------------------------------------------
 
 hy_status hy_image_load(const char *path, hy_image **out) {
-    if (!path || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_image_load: NULL argument");
-    uint8_t *buf;
-    size_t len;
-    hy_status st = hy__file_read(path, &buf, &len); // its errors name the path
-    if (st) return st;
-    hy_image *img;
-    st = hy_image_decode(buf, len, &img);
-    hy__free(buf);
-    if (st) return hy__error_prefix(st, "%s", path);
-    *out = img;
-    return HY_OK;
+    return hy_image_load_ex(path, HY_IMAGE_REPAIR_NO_EOI, out); /* hy_image_decode's default */
 }
 
 // --- JPEG writing ------------------------------------------------------------------------------

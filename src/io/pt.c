@@ -185,7 +185,7 @@ static hy_status resolve_zip_storage(loader *L, hy__pkl_storage *s, const char *
         L->cap_owned = cap;
     }
     hy__zip_data d;
-    hy_status st = hy__zip_read(L->zip, e, &d);
+    hy_status st = hy__zip_read(L->zip, e, 0, &d); /* stored only: deflated is handled above */
     if (st) return st;
     L->owned[L->n_owned++] = d;
     s->data = d.data;
@@ -652,7 +652,7 @@ static hy_status load_zip(loader *L, hy__pkl_arena *arena, hy__pkl_value **root)
     const hy__zip_entry *bo = hy__zip_find(L->zip, rec);
     if (bo) {
         hy__zip_data d;
-        if ((st = hy__zip_read(L->zip, bo, &d))) return st;
+        if ((st = hy__zip_read(L->zip, bo, 16, &d))) return st; /* "little" or "big" */
         bool big = d.size == 3 && !memcmp(d.data, "big", 3);
         hy__zip_data_free(&d);
         if (big)
@@ -669,7 +669,7 @@ static hy_status load_zip(loader *L, hy__pkl_arena *arena, hy__pkl_value **root)
                              L->out_budget >> 20);
         L->inflated = (size_t)pkl->size;
     }
-    if ((st = hy__zip_read(L->zip, pkl, &d))) return st;
+    if ((st = hy__zip_read(L->zip, pkl, L->out_budget, &d))) return st;
     st = hy__pkl_load(arena, d.data, d.size, L->what, NULL, root);
     hy__zip_data_free(&d);
     return st;

@@ -423,7 +423,8 @@ static hy_status inflate_entry(const hy__zip *z, const hy__zip_entry *e, uint8_t
     return HY_OK;
 }
 
-hy_status hy__zip_read(const hy__zip *z, const hy__zip_entry *e, hy__zip_data *out) {
+hy_status hy__zip_read(const hy__zip *z, const hy__zip_entry *e, size_t max_inflated,
+                       hy__zip_data *out) {
     if (!z || !e || !out) return hy__error(HY_ERR_INVALID_ARG, "hy__zip_read: NULL argument");
     if (e->flags & 1u)
         return hy__error(HY_ERR_UNSUPPORTED, "%s: zip entry '%s' is encrypted", z->what, e->name);
@@ -442,6 +443,11 @@ hy_status hy__zip_read(const hy__zip *z, const hy__zip_entry *e, hy__zip_data *o
             return hy__error(
                 HY_ERR_FORMAT, "%s: zip entry '%s' claims %llu bytes from %llu compressed", z->what,
                 e->name, (unsigned long long)e->size, (unsigned long long)e->comp_size);
+        if (e->size > max_inflated) /* bounded before allocating: the caller knows its need */
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: zip entry '%s' inflates to %llu bytes, over the %zu-byte limit "
+                             "for it",
+                             z->what, e->name, (unsigned long long)e->size, max_inflated);
         owned = hy__malloc((size_t)e->size);
         if (!owned)
             return hy__error(HY_ERR_NOMEM, "%s: zip entry '%s': cannot allocate %llu bytes",

@@ -14,7 +14,7 @@
  *   if (hy__zip_open(buf, len, "model.pt", &z)) return ...;
  *   const hy__zip_entry *e = hy__zip_find(z, "archive/data.pkl");
  *   hy__zip_data d;
- *   if (e && hy__zip_read(z, e, &d) == HY_OK) { use(d.data, d.size); hy__zip_data_free(&d); }
+ *   if (e && hy__zip_read(z, e, SIZE_MAX, &d) == HY_OK) { use(d.data, d.size); hy__zip_data_free(&d); }
  *   hy__zip_close(z);
  */
 #ifndef HY_IO_ZIP_H
@@ -58,10 +58,13 @@ typedef struct hy__zip_data {
     uint8_t *owned;
 } hy__zip_data;
 
-/* Reads (inflating if needed) and CRC-checks an entry. Errors name the archive and entry:
- * HY_ERR_FORMAT (bad deflate stream, size or CRC mismatch), HY_ERR_UNSUPPORTED (encrypted,
- * or a method other than stored/deflated), HY_ERR_NOMEM. */
-hy_status hy__zip_read(const hy__zip *z, const hy__zip_entry *e, hy__zip_data *out);
+/* Reads (inflating if needed) and CRC-checks an entry. A deflated entry declaring more than
+ * max_inflated bytes is refused before anything is allocated (stored entries are views of the
+ * mapping and cost nothing). Errors name the archive and entry: HY_ERR_FORMAT (bad deflate
+ * stream, size or CRC mismatch, over max_inflated), HY_ERR_UNSUPPORTED (encrypted, or a method
+ * other than stored/deflated), HY_ERR_NOMEM. */
+hy_status hy__zip_read(const hy__zip *z, const hy__zip_entry *e, size_t max_inflated,
+                       hy__zip_data *out);
 void hy__zip_data_free(hy__zip_data *d);
 
 /* Uncompressed bytes [begin, end) of an entry into dst (end - begin bytes), without
