@@ -403,4 +403,45 @@ HY_TEST(real_checkpoint_metadata_unchanged) {
     hy_free(s);
 }
 
+/* A container shared under a dict key longer than the path limit (160): the second
+ * occurrence's {"$ref"} is the truncated path ending in "...", a proper string (the path
+ * was once stored without its NUL, and the reference read on into the heap). */
+HY_TEST(shared_container_under_long_key) {
+    char key[201];
+    memset(key, 'k', 200);
+    key[200] = 0;
+    pk p = {0};
+    pk_model_prefix(&p);
+    pk_str(&p, "train_args");
+    pk_lit(&p, "}");
+    pk_str(&p, key);
+    pk_lit(&p, "](]");     /* outer list, MARK, shared list */
+    pk_op_u32(&p, 'r', 5); /* LONG_BINPUT 5 */
+    pk_op_u32(&p, 'j', 5); /* LONG_BINGET 5 */
+    pk_lit(&p, "esu.");    /* APPENDS, SETITEM, close the top-level dict */
+    zb z = pt_zip(&p);
+    const char *path = write_tmp("longkey.pt", &z);
+    free(z.buf);
+    ASSERT_TRUE(path != NULL);
+    char *s = NULL;
+    ASSERT_OK(hy_inspect(path, 0, &s));
+    json_object *o = json_tokener_parse(s);
+    json_object *v = jget(o, "metadata", "train_args", key);
+    ASSERT_TRUE(v && json_object_is_type(v, json_type_array));
+    ASSERT_EQ(json_object_array_length(v), 2);
+    char want[256];
+    snprintf(want, sizeof want, "%.160s...", "train_args." "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+             "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+             "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk");
+    const char *r = ref_of(json_object_array_get_idx(v, 1));
+    if (!r || strcmp(r, want)) {
+        fprintf(stderr, "  $ref is '%s'\n  want    '%s'\n", r ? r : "(none)", want);
+        json_object_put(o);
+        hy_free(s);
+        HY_FAIL_("wrong $ref");
+    }
+    json_object_put(o);
+    hy_free(s);
+}
+
 HY_TEST_MAIN()

@@ -404,10 +404,11 @@ HY_TEST(unsafe_globals_every_form) {
     int refused = 0;
     for (size_t i = 0; i < HY_ARRAY_LEN(pv_unsafe_globals); i++) {
         const char *mod = pv_unsafe_globals[i][0], *name = pv_unsafe_globals[i][1];
-        char want[256];
-        snprintf(want, sizeof want, "vec: refusing pickle global '%s.%s' (",
-                 strcmp(mod, "__builtin__") ? mod : "builtins", name);
         for (int form = 0; form < 4; form++) {
+            /* Python 2 names are mapped for protocol < 3 only (form 2 is protocol 4). */
+            char want[256];
+            snprintf(want, sizeof want, "vec: refusing pickle global '%s.%s' (",
+                     strcmp(mod, "__builtin__") || form == 2 ? mod : "builtins", name);
             size_t n = make_global_pickle(buf, form, mod, name);
             hy__pkl_arena *a = NULL;
             hy__pkl_value *r = NULL;
@@ -714,16 +715,32 @@ HY_TEST(consumed_and_trailing_bytes) {
     hy__pkl_arena_free(NULL);
 }
 
-HY_TEST(build_on_non_objects_is_ignored) {
-    /* OrderedDict() with BUILD({'_metadata': {}}) as torch state_dicts have; BUILD on a list. */
+HY_TEST(build_on_non_objects) {
+    /* OrderedDict() with BUILD({'_metadata': {}}) as torch state_dicts have: accepted. */
     hy__pkl_arena *a = NULL;
     hy__pkl_value *r;
-    ASSERT_OK(
-        LOAD_LIT(&a, "ccollections\nOrderedDict\n)R}X\t\x00\x00\x00_metadata}sb]Nb\x86.", &r));
+    ASSERT_OK(LOAD_LIT(&a, "ccollections\nOrderedDict\n)R}X\t\x00\x00\x00_metadata}sbN\x86.",
+                       &r));
     ASSERT_EQ(r->kind, HY_PKL_TUPLE);
     ASSERT_EQ(r->u.seq.items[0]->kind, HY_PKL_DICT);
     ASSERT_EQ(r->u.seq.items[0]->u.dict.n, 0);
     hy__pkl_arena_free(a);
+    a = NULL;
+    /* Python applies BUILD to lists / sets / dicts / tensors (or fails): refused, never
+     * silently ignored. */
+    static const char *const bad[] = {
+        "]Nb.",    /* list */
+        "\x8fNb.", /* set */
+        "}}b.",    /* plain dict */
+        /* OrderedDict with a state holding a global (not plain data) */
+        "ccollections\nOrderedDict\n)R}\x8c\x01xccollections\nOrderedDict\nsb.",
+    };
+    for (size_t i = 0; i < HY_ARRAY_LEN(bad); i++) {
+        ASSERT_ERR(load(&a, (const uint8_t *)bad[i], strlen(bad[i]), &r), HY_ERR_UNSAFE);
+        ASSERT_CONTAINS(hy_last_error(), "BUILD on");
+        hy__pkl_arena_free(a);
+        a = NULL;
+    }
 }
 
 // --- every prefix, random corruption ----------------------------------------------------------
@@ -770,6 +787,138 @@ HY_TEST(random_corruption_never_crashes) {
     free(buf);
     printf("  corrupted pickles: %d loaded, %d refused\n", counts[1], counts[0]);
     ASSERT_EQ(hy__alloc_live(), live0);
+}
+
+// --- PyTorch-parity holes (issue 14 review) ---------------------------------------------------
+
+typedef struct parity_case {
+    const char *p;
+    size_t n;
+    int fmt;          /* HY_PKL_FMT_* */
+    hy_status want;
+    const char *msg;  /* substring of the error, or NULL */
+} parity_case;
+
+#define PC(lit, fmt, want, msg) {lit, sizeof(lit) - 1, fmt, want, msg}
+#define ANY HY_PKL_FMT_ANY
+/* ('storage', torch.FloatStorage, '0', 'cpu', 1) as a persistent id */
+#define PID "(\x8c\x07storagectorch\nFloatStorage\n\x8c\x01" "0\x8c\x03" "cpuK\x01tQ"
+#define PID_INT "(\x8c\x07storagectorch\nFloatStorage\nK\x00\x8c\x03" "cpuK\x01tQ"
+#define PID6 "(\x8c\x07storagectorch\nFloatStorage\n\x8c\x01" "0\x8c\x03" "cpuK\x01NtQ"
+/* _rebuild_tensor_v2(PID, 0, (1,), (1,), False, <hooks>[, <metadata>]) */
+#define TV2 "ctorch._utils\n_rebuild_tensor_v2\n(" PID "K\x00(K\x01t(K\x01t\x89"
+#define OD "ccollections\nOrderedDict\n)R"
+#define SILU "\x80\x02" "ctorch.nn.modules.activation\nSiLU\n)\x81"
+
+static void run_parity(const parity_case *c, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        hy__pkl_arena *a = NULL;
+        hy__pkl_value *r = NULL;
+        ASSERT_OK(hy__pkl_arena_create(&a));
+        hy__pkl_arena_set_format(a, c[i].fmt);
+        hy_status st = hy__pkl_load(a, (const uint8_t *)c[i].p, c[i].n, "vec", NULL, &r);
+        hy__pkl_arena_free(a);
+        if (st != c[i].want)
+            HY_FAIL_("case %zu: %s, expected %s (%s)", i, hy_status_name(st),
+                     hy_status_name(c[i].want), st ? hy_last_error() : "loaded");
+        if (c[i].msg) ASSERT_CONTAINS(hy_last_error(), c[i].msg);
+    }
+}
+
+/* REDUCE on a module class runs cls.__init__ in Python (DetectionModel() reads
+ * yolov8n.yaml from the working directory; YOLOv5 Model() eval()s its strings). */
+HY_TEST(opaque_class_reduce_refused) {
+    static const parity_case c[] = {
+        PC("\x80\x02" "cultralytics.nn.tasks\nDetectionModel\n)R.", ANY, HY_ERR_UNSAFE,
+           "REDUCE would run its __init__"),
+        PC("\x80\x02" "cmodels.yolo\nModel\n)R.", ANY, HY_ERR_UNSAFE, "REDUCE would run"),
+        PC("(cultralytics.nn.tasks\nDetectionModel\no.", ANY, HY_OK, NULL),  /* OBJ: __new__ */
+        PC("(iultralytics.nn.tasks\nDetectionModel\n.", ANY, HY_OK, NULL),   /* INST: __new__ */
+        PC("\x80\x02" "cultralytics.nn.tasks\nDetectionModel\n)\x81.", ANY, HY_OK, NULL),
+        PC("\x80\x02" "ccopyreg\n__newobj__\ncultralytics.nn.tasks\nDetectionModel\n\x85R.", ANY,
+           HY_OK, NULL),
+        /* SimpleNamespace() without arguments: allowed (both module paths) */
+        PC("\x80\x02" "cultralytics.utils\nIterableSimpleNamespace\n)R}b.", ANY, HY_OK, NULL),
+        PC("\x80\x02" "cultralytics.yolo.utils\nIterableSimpleNamespace\n)R}b.", ANY, HY_OK, NULL),
+    };
+    run_parity(c, HY_ARRAY_LEN(c));
+}
+
+/* Values PyTorch installs, applies or calls after unpickling: hooks, tensor metadata,
+ * parameter / subclass state, module attributes that override what nn.Module calls. */
+HY_TEST(applied_values_refused) {
+    static const parity_case c[] = {
+        PC(TV2 "NtR.", ANY, HY_OK, NULL),
+        PC(TV2 OD "tR.", ANY, HY_OK, NULL),
+        PC(TV2 "}K\x01K\x01stR.", ANY, HY_ERR_UNSAFE, "backward hooks must be empty"),
+        PC(TV2 "N}\x8c\x03neg\x89stR.", ANY, HY_OK, NULL),
+        PC(TV2 "N}\x8c\x03neg\x88stR.", ANY, HY_ERR_UNSUPPORTED, "tensor metadata"),
+        PC(TV2 "N}\x8c\x03negK\x01stR.", ANY, HY_ERR_UNSUPPORTED, "tensor metadata"),
+        PC("ctorch._utils\n_rebuild_parameter\n(" TV2 "NtR\x88" OD "tR.", ANY, HY_OK, NULL),
+        PC("ctorch._utils\n_rebuild_parameter\n(" TV2 "NtR\x88}K\x01K\x01stR.", ANY,
+           HY_ERR_UNSAFE, "backward hooks must be empty"),
+        PC("ctorch._utils\n_rebuild_parameter_with_state\n(" TV2 "NtR\x88N}tR.", ANY, HY_OK, NULL),
+        PC("ctorch._utils\n_rebuild_parameter_with_state\n(" TV2 "NtR\x88N}\x8c\x01" "aK\x01stR.",
+           ANY, HY_ERR_UNSAFE, "non-empty state"),
+        PC("ctorch._tensor\n_rebuild_from_type_v2\n(ctorch._utils\n_rebuild_tensor_v2\nctorch\n"
+           "Tensor\n(" PID "K\x00(K\x01t(K\x01t\x89Nt}\x8c\x01" "aK\x01stR.",
+           ANY, HY_ERR_UNSAFE, "non-empty state"),
+        /* module BUILD state */
+        PC(SILU "}\x8c\x07" "inplace\x89sb.", ANY, HY_OK, NULL),
+        PC(SILU "}\x8c\x0e_forward_hooks" OD "sb.", ANY, HY_OK, NULL),
+        PC(SILU "}\x8c\x0e_forward_hooks}K\x01K\x02ssb.", ANY, HY_ERR_UNSAFE, "non-empty hooks"),
+        PC(SILU "}\x8c\x07" "forwardNsb.", ANY, HY_ERR_UNSAFE, "overrides a method"),
+        PC(SILU "}\x8c\x0c__setstate__Nsb.", ANY, HY_ERR_UNSAFE, "overrides a method"),
+        PC(SILU "}\x8c\x01xctorch\nfloat16\nsb.", ANY, HY_ERR_UNSAFE, "stored as data"),
+        PC(SILU "}\x8c\x01x]ctorch\nfloat16\nasb.", ANY, HY_ERR_UNSAFE, "stored as data"),
+        PC(SILU "(}}tb.", ANY, HY_ERR_UNSAFE, "BUILD state is not a dict"),
+        /* BUILD on what Python would apply it to */
+        PC(TV2 "NtR}b.", ANY, HY_ERR_UNSAFE, "BUILD on a tensor"),
+        PC(PID "}b.", ANY, HY_ERR_UNSAFE, "BUILD on a storage"),
+    };
+    run_parity(c, HY_ARRAY_LEN(c));
+}
+
+/* Persistent ids as PyTorch's loader of each format reads them. */
+HY_TEST(persistent_ids_per_format) {
+    enum { ZIP = HY_PKL_FMT_ZIP, LEG = HY_PKL_FMT_LEGACY };
+    static const parity_case c[] = {
+        PC(PID ".", ZIP, HY_OK, NULL),
+        PC(PID6 ".", ZIP, HY_ERR_FORMAT, "expected 5"),
+        PC(PID ".", LEG, HY_ERR_FORMAT, "expected 6"),
+        PC(PID6 ".", LEG, HY_OK, NULL),
+        PC("(\x8c\x06modulecultralytics.nn.tasks\nDetectionModel\n\x8c\x00\x8c\x00tQ.", ZIP,
+           HY_ERR_FORMAT, "'module' persistent id in a zip"),
+        PC("(\x8c\x06modulecultralytics.nn.tasks\nDetectionModel\n\x8c\x00\x8c\x00tQ.", LEG, HY_OK,
+           NULL),
+        PC("(\x8c\x06modulecultralytics.nn.tasks\nDetectionModel\n\x8c\x01x\x8c\x01ytQ.", LEG,
+           HY_ERR_UNSUPPORTED, "with source code"),
+        /* integer key 0 and string key "0": two storages to PyTorch, one record */
+        PC("\x80\x02(" PID_INT PID "t.", ANY, HY_ERR_FORMAT, "both as an int and a string"),
+        PC("\x80\x02(" PID_INT PID_INT "t.", ANY, HY_OK, NULL),
+    };
+    run_parity(c, HY_ARRAY_LEN(c));
+}
+
+/* Python 2 names are mapped only below protocol 3; 'exceptions' never maps to builtins.
+ * Text integers are read by Python with int(s, 0): leading zeros differ from base 10. */
+HY_TEST(python2_names_and_text_ints) {
+    static const parity_case c[] = {
+        PC("c__builtin__\nset\n)R.", ANY, HY_OK, NULL),
+        PC("\x80\x02" "c__builtin__\nset\n)R.", ANY, HY_OK, NULL),
+        PC("\x80\x03" "c__builtin__\nset\n)R.", ANY, HY_ERR_UNSAFE, "'__builtin__.set'"),
+        PC("\x80\x04" "c__builtin__\nset\n)R.", ANY, HY_ERR_UNSAFE, "'__builtin__.set'"),
+        PC("\x80\x02" "cexceptions\nset\n)R.", ANY, HY_ERR_UNSAFE, "'exceptions.set'"),
+        PC("I10\n.", ANY, HY_OK, NULL),
+        PC("I0\n.", ANY, HY_OK, NULL),
+        PC("I01\n.", ANY, HY_OK, NULL), /* True */
+        PC("I010\n.", ANY, HY_ERR_UNSUPPORTED, "leading zero"),
+        PC("I-010\n.", ANY, HY_ERR_UNSUPPORTED, "leading zero"),
+        PC("L010L\n.", ANY, HY_ERR_UNSUPPORTED, "leading zero"),
+        PC("I0x10\n.", ANY, HY_ERR_UNSUPPORTED, NULL),
+        PC("I1_0\n.", ANY, HY_ERR_UNSUPPORTED, NULL),
+    };
+    run_parity(c, HY_ARRAY_LEN(c));
 }
 
 HY_TEST_MAIN()

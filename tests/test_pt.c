@@ -672,8 +672,8 @@ HY_TEST(data_pkl_is_taken_from_first_entry_folder) {
     zb_add(&z, "evil/data.pkl", evil.b, evil.n, 0);
     zb_finish(&z, 0, NULL);
     hy__pt_file *f = NULL;
-    ASSERT_ERR(load_zb(&z, &f), HY_ERR_UNSAFE);
-    ASSERT_CONTAINS(hy_last_error(), "crafted.pt: refusing pickle global 'pydoc.pipepager'");
+    ASSERT_ERR(load_zb(&z, &f), HY_ERR_UNSAFE); /* records outside "evil/": refused */
+    ASSERT_CONTAINS(hy_last_error(), "crafted.pt: zip record 'good/data.pkl' is not part of");
     free(z.buf);
     /* first entry in another folder and no data.pkl there: refused as not torch.save */
     zb y = {0};
@@ -1209,6 +1209,108 @@ HY_TEST(tensor_to_f32_all_dtypes) {
     ASSERT_TRUE(out[0] == 1 && out[1] == -2 && out[2] == 0.5f);
     t.dtype = HY_DTYPE_COUNT;
     ASSERT_ERR(hy__pt_tensor_to_f32(&t, out), HY_ERR_UNSUPPORTED);
+}
+
+// --- PyTorch-parity holes (issue 14 review) -------------------------------------------------
+
+/* The legacy fixture with its second pickle (protocol version 1001) rewritten to carry a
+ * 600-byte BINBYTES blob (popped) over bytes 22..621: the first 512 bytes can then be made
+ * a tar header whose checksum Python's tarfile accepts (torch.load tries tarfile.open
+ * first and unpickles the tar's members without restrictions). how: 0 no checksum,
+ * 1 unsigned sum as "%06o\0 ", 2 signed sum as "%07o ". CPython 3's tarfile.open(mode="r:")
+ * opens how 1 and 2 as archives (checked when this test was written). */
+static uint8_t *tar_polyglot(int how, size_t *len) {
+    FILE *fp = fopen(hy_test_asset("fixtures/pt/tiny_state_dict_legacy_format.pt"), "rb");
+    if (!fp) return NULL;
+    static uint8_t orig[1 << 16];
+    size_t n = fread(orig, 1, sizeof orig, fp);
+    fclose(fp);
+    if (n < 21 || memcmp(orig + 15, "\x80\x02M\xe9\x03.", 6)) return NULL;
+    uint8_t *b = calloc(1, n + 700);
+    size_t k = 0;
+    memcpy(b, orig, 15), k = 15;
+    memcpy(b + k, "\x80\x02" "B\x58\x02\x00\x00", 7), k += 7; /* BINBYTES of 600 */
+    for (size_t i = 0; i < 600; i++) b[k + i] = (uint8_t)(i % 7 == 0 ? 0xff : i % 5);
+    k += 600;
+    memcpy(b + k, "0M\xe9\x03.", 5), k += 5; /* POP, 1001, STOP */
+    memcpy(b + k, orig + 21, n - 21), k += n - 21;
+    /* numeric header fields tarfile parses (mode..mtime, devmajor/devminor): octal zeros */
+    memcpy(b + 100, "0000644\0" "0000000\0" "0000000\0" "00000000000\0" "00000000000\0", 48);
+    memcpy(b + 329, "0000000\0" "0000000\0", 16);
+    memset(b + 148, how ? ' ' : 0, 8);
+    long usum = 0, ssum = 0;
+    for (int i = 0; i < 512; i++) usum += b[i], ssum += (int8_t)b[i];
+    char f[16];
+    if (how == 1) snprintf(f, sizeof f, "%06lo", usum), memcpy(b + 148, f, 6), b[154] = 0;
+    if (how == 2) snprintf(f, sizeof f, "%07lo", ssum), memcpy(b + 148, f, 7);
+    *len = k;
+    return b;
+}
+
+HY_TEST(legacy_file_that_is_also_a_tar_refused) {
+    size_t n = 0;
+    hy__pt_file *f = NULL;
+    uint8_t *b = tar_polyglot(0, &n); /* control: the rewritten pickle loads as before */
+    ASSERT_TRUE(b != NULL);
+    ASSERT_OK(hy__pt_load_buffer(b, n, "legacy.pt", &f));
+    ASSERT_EQ(f->legacy_format, 1);
+    ASSERT_TRUE(f->n_tensors > 0);
+    hy__pt_free(f);
+    free(b);
+    for (int how = 1; how <= 2; how++) {
+        b = tar_polyglot(how, &n);
+        ASSERT_ERR(hy__pt_load_buffer(b, n, "polyglot.pt", &f), HY_ERR_UNSAFE);
+        ASSERT_CONTAINS(hy_last_error(), "polyglot.pt: the first 512 bytes are a valid tar header");
+        free(b);
+    }
+}
+
+/* torch.load hands an archive with a constants.pkl record to torch.jit.load (TorchScript:
+ * runs code/); only the records torch.save writes are accepted. */
+HY_TEST(zip_records_allow_list) {
+    pk p;
+    pk_begin(&p);
+    const int64_t s[] = {2}, st[] = {1};
+    pk_tensor(&p, "w", "FloatStorage", "0", 24, 0, 1, s, st);
+    pk_tensor(&p, "v", "FloatStorage", "abc", 24, 0, 1, s, st);
+    pk_end(&p);
+    for (int i = 0; i < 24; i++) seq24[i] = (float)i;
+    static const char *const extra[][2] = {
+        {"archive/constants.pkl", "archive/constants.pkl"},
+        {"archive/code/__torch__.py", "archive/code/__torch__.py"},
+        {"archive/extra/notes.txt", "archive/extra/notes.txt"},
+        {"archive/data/zzz", "archive/data/zzz"}, /* a storage the pickle does not name */
+        {"other/data/1", "other/data/1"},         /* outside the archive folder */
+        {".data/version", NULL},                  /* torch.save's own records: accepted */
+        {".format_version", NULL},
+        {".storage_alignment", NULL},
+        {".data/serialization_id", NULL},
+        {"byteorder", NULL},
+        {"data/7", NULL},
+    };
+    for (size_t i = 0; i < HY_ARRAY_LEN(extra); i++) {
+        zb z = {0};
+        char name[128];
+        snprintf(name, sizeof name, "%s%s", extra[i][1] ? "" : "archive/", extra[i][0]);
+        zb_add(&z, "archive/data.pkl", p.b, p.n, 0);
+        zb_add(&z, "archive/data/0", seq24, sizeof seq24, 0);
+        zb_add(&z, "archive/data/abc", seq24, sizeof seq24, 0);
+        zb_add(&z, name, "little", 6, 0);
+        zb_finish(&z, 0, NULL);
+        hy__pt_file *f = NULL;
+        hy_status rc = load_zb(&z, &f);
+        free(z.buf);
+        if (extra[i][1]) {
+            if (rc != HY_ERR_UNSAFE) HY_FAIL_("%s: %s, expected UNSAFE", name, hy_status_name(rc));
+            char want[256];
+            snprintf(want, sizeof want, "crafted.pt: zip record '%s' is not part of", name);
+            ASSERT_CONTAINS(hy_last_error(), want);
+        } else {
+            if (rc != HY_OK) HY_FAIL_("%s: %s", name, hy_last_error());
+            ASSERT_EQ(f->n_tensors, 2);
+            hy__pt_free(f);
+        }
+    }
 }
 
 HY_TEST_MAIN()

@@ -400,4 +400,71 @@ HY_TEST(random_corruption_never_crashes) {
     ASSERT_EQ(hy__alloc_live(), live0);
 }
 
+// --- PyTorch-parity holes (issue 14 review) -------------------------------------------------
+
+/* The plain archive plus `tail` appended, the real EOCD's comment length set to comment_len. */
+static uint8_t *with_tail(const zb *z, const uint8_t *tail, size_t n, uint32_t comment_len,
+                          size_t *len) {
+    uint8_t *b = malloc(z->len + n);
+    memcpy(b, z->buf, z->len);
+    memcpy(b + z->len, tail, n);
+    wr16(b + z->len - 22 + 20, comment_len);
+    *len = z->len + n;
+    return b;
+}
+
+/* PyTorch's miniz takes the LAST "PK\5\6" with 22 bytes after it, ignoring its comment
+ * length; the previous reader took the last one whose comment fits. Archives where the two
+ * rules can differ (another signature in the tail, a comment that does not end the file)
+ * are refused. */
+HY_TEST(eocd_ambiguity_refused) {
+    zb z = build(0, NULL);
+    ASSERT_OK(open_read_all(z.buf, z.len));
+    uint8_t fake[22] = {0x50, 0x4b, 0x05, 0x06}; /* an empty archive's EOCD */
+    size_t n;
+    /* fake EOCD inside the real one's comment, its own comment length not fitting: miniz
+     * reads the fake (an empty archive), the old rule the real one */
+    wr16(fake + 20, 0x1234);
+    uint8_t *b = with_tail(&z, fake, sizeof fake, sizeof fake, &n);
+    ASSERT_ERR(open_read_all(b, n), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "several end-of-central-directory signatures");
+    free(b);
+    /* fake EOCD with a fitting comment length: both rules pick it; still two signatures */
+    wr16(fake + 20, 0);
+    b = with_tail(&z, fake, sizeof fake, sizeof fake, &n);
+    ASSERT_ERR(open_read_all(b, n), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "several end-of-central-directory signatures");
+    free(b);
+    /* bytes after the EOCD's comment (comment length 0, 5 bytes follow) */
+    b = with_tail(&z, (const uint8_t *)"abcde", 5, 0, &n);
+    ASSERT_ERR(open_read_all(b, n), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "does not end the file");
+    free(b);
+    /* the same 5 bytes declared as the comment: fine */
+    b = with_tail(&z, (const uint8_t *)"abcde", 5, 5, &n);
+    ASSERT_OK(open_read_all(b, n));
+    free(b);
+    free(z.buf);
+}
+
+/* A deflate stream that ends before the declared size: PyTorch fails the read; a range
+ * ending exactly where the stream ends must not be accepted either. */
+HY_TEST(read_range_stream_ending_early) {
+    zb z = build(0, NULL);
+    size_t c = cd_rec(&z, 4); /* a/data/1: 10 bytes deflated */
+    wr32(z.buf + c + 24, 20); /* declared size 20 */
+    hy__zip *r = NULL;
+    ASSERT_OK(hy__zip_open(z.buf, z.len, "t.zip", &r));
+    const hy__zip_entry *e = hy__zip_find(r, "a/data/1");
+    ASSERT_EQ(e->size, 20);
+    uint8_t got[20];
+    ASSERT_OK(hy__zip_read_range(r, e, 0, 5, got)); /* a prefix cannot tell */
+    ASSERT_ERR(hy__zip_read_range(r, e, 0, 10, got), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "stream ends after 10 of 20 bytes");
+    ASSERT_ERR(hy__zip_read_range(r, e, 3, 10, got), HY_ERR_FORMAT);
+    ASSERT_ERR(hy__zip_read_range(r, e, 0, 20, got), HY_ERR_FORMAT);
+    hy__zip_close(r);
+    free(z.buf);
+}
+
 HY_TEST_MAIN()

@@ -26,6 +26,7 @@ struct hy__pkl_arena {
     bool over_limit;
     hy__pkl_value *storages;    /* LIST of STORAGE values, first-seen order */
     hy__pkl_value *storage_map; /* DICT key STR -> STORAGE */
+    int format;                 /* HY_PKL_FMT_*: how persistent ids are read */
     /* Immutable singletons shared by every load. */
     hy__pkl_value none, true_v, false_v, empty_tuple;
     hy__pkl_value *small_ints[SMALL_INT_MAX - SMALL_INT_MIN + 1];
@@ -87,6 +88,10 @@ hy_status hy__pkl_arena_create(hy__pkl_arena **out) {
     a->storage_map->kind = HY_PKL_DICT;
     *out = a;
     return HY_OK;
+}
+
+void hy__pkl_arena_set_format(hy__pkl_arena *a, int fmt) {
+    if (a) a->format = fmt;
 }
 
 void hy__pkl_arena_free(hy__pkl_arena *a) {
@@ -327,10 +332,11 @@ bool hy__pkl_is_class(const hy__pkl_value *v, const char *module, const char *na
  * (e.g. ultralytics.*) would admit functions that run code (check_requirements runs pip).
  *   HY_PKL_ROLE_CALLABLE  may be called by REDUCE/INST/OBJ; interpreted here, never run.
  *   HY_PKL_ROLE_TYPE      an operand only (storage classes, dtypes, base types).
- *   HY_PKL_ROLE_OPAQUE    a class that may only be instantiated WITHOUT arguments (NEWOBJ
- *                         with (), REDUCE with (), copyreg helpers) and then BUILD-filled:
- *                         what torch.save writes for nn.Module objects. The structure walk
- *                         reads their state; nothing of theirs is ever called. */
+ *   HY_PKL_ROLE_OPAQUE    a class that may only be created the way cls.__new__(cls) does it
+ *                         (NEWOBJ with (), copyreg helpers, INST/OBJ without arguments;
+ *                         never REDUCE, which runs __init__) and then BUILD-filled: what
+ *                         torch.save writes for nn.Module objects. The structure walk reads
+ *                         their state; nothing of theirs is ever called. */
 #define C HY_PKL_ROLE_CALLABLE
 #define T HY_PKL_ROLE_TYPE
 #define O HY_PKL_ROLE_OPAQUE
@@ -436,11 +442,12 @@ unsigned hy__pkl_global_role(const char *module, const char *name) {
     return 0;
 }
 
-/* Python 2 module names, as pickle's fix_imports maps them. */
+/* Python 2 module names, as pickle's fix_imports maps them (only for protocol < 3;
+ * 'exceptions' is mapped by CPython per exception name only, so not here). */
 static const char *normalize_module(const char *m) {
     static const char *const map[][2] = {
-        {"__builtin__", "builtins"}, {"exceptions", "builtins"}, {"copy_reg", "copyreg"},
-        {"cPickle", "pickle"},       {"commands", "subprocess"}, {"UserDict", "collections"},
+        {"__builtin__", "builtins"}, {"copy_reg", "copyreg"},    {"cPickle", "pickle"},
+        {"commands", "subprocess"},  {"UserDict", "collections"},
     };
     for (size_t i = 0; i < HY_ARRAY_LEN(map); i++)
         if (!strcmp(m, map[i][0])) return map[i][1];
@@ -516,6 +523,8 @@ typedef struct vm {
     size_t n_marks, marks_cap;
     hy__pkl_value **memo;
     size_t memo_cap, memo_count, memo_limit;
+    int proto;        /* the PROTO opcode's value; 0 without one */
+    size_t walk_left; /* value visits left for state checks (bounds shared / cyclic state) */
 } vm;
 
 static hy_status fail(vm *m, hy_status st, const char *fmt, ...)
@@ -671,7 +680,7 @@ static hy_status make_global(vm *m, const char *module, size_t mlen, const char 
         return fail(m, HY_ERR_FORMAT, "malformed global name");
     char *mod = arena_strndup(m->a, module, mlen), *nm = arena_strndup(m->a, name, nlen);
     if (!mod || !nm) return oom(m);
-    const char *norm = normalize_module(mod);
+    const char *norm = m->proto < 3 ? normalize_module(mod) : mod;
     if (!hy__pkl_global_role(norm, nm))
         return refuse(m, norm, nm, "not in the allow-list of checkpoint globals");
     hy__pkl_value *g = new_value(m->a, HY_PKL_GLOBAL);
@@ -742,7 +751,25 @@ static hy_status rebuild_tensor(vm *m, const hy__pkl_value *args, bool v2, hy__p
             !as_int(a[3]->u.seq.items[i], &t->stride[i]) || t->stride[i] < 0)
             return fail(m, HY_ERR_FORMAT, "tensor size/stride %d is not a non-negative int", i);
     }
-    if (v2 && a[4]->kind == HY_PKL_BOOL) t->requires_grad = a[4]->u.b;
+    if (v2) {
+        /* backward_hooks: PyTorch installs them on the tensor. metadata: flags applied by
+         * torch._utils.set_tensor_metadata (e.g. conj / neg bits change what is read). */
+        if (a[5]->kind != HY_PKL_NONE && !(a[5]->kind == HY_PKL_DICT && a[5]->u.dict.n == 0))
+            return fail(m, HY_ERR_UNSAFE,
+                        "_rebuild_tensor_v2: backward hooks must be empty (PyTorch would "
+                        "install them)");
+        if (n == 7 && a[6]->kind != HY_PKL_NONE) {
+            if (a[6]->kind != HY_PKL_DICT)
+                return fail(m, HY_ERR_FORMAT, "_rebuild_tensor_v2: metadata is not a dict");
+            for (size_t i = 0; i < a[6]->u.dict.n; i++)
+                if (a[6]->u.dict.keys[i]->kind != HY_PKL_STR ||
+                    a[6]->u.dict.vals[i]->kind != HY_PKL_BOOL || a[6]->u.dict.vals[i]->u.b)
+                    return fail(m, HY_ERR_UNSUPPORTED,
+                                "_rebuild_tensor_v2: tensor metadata other than false flags "
+                                "(PyTorch would read the data differently)");
+        }
+        if (a[4]->kind == HY_PKL_BOOL) t->requires_grad = a[4]->u.b;
+    }
     v->u.tensor = t;
     *out = v;
     return HY_OK;
@@ -787,10 +814,30 @@ static bool is_tensor_rebuild(const hy__pkl_value *g) {
            global_is(g, "torch._utils", "_rebuild_parameter_with_state");
 }
 
-/* What REDUCE(callable, args) evaluates to. Only allow-listed callables are interpreted, and
- * OPAQUE classes may be instantiated without arguments; everything else is refused.
- * Nothing is ever executed. */
-static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth,
+static bool is_namespace(const hy__pkl_value *g) {
+    return global_is(g, "ultralytics.utils", "IterableSimpleNamespace") ||
+           global_is(g, "ultralytics.yolo.utils", "IterableSimpleNamespace");
+}
+
+/* None or an empty dict / list / tuple / set. */
+static bool is_empty(const hy__pkl_value *v) {
+    switch (v->kind) {
+    case HY_PKL_NONE: return true;
+    case HY_PKL_DICT: return v->u.dict.n == 0;
+    case HY_PKL_TUPLE:
+    case HY_PKL_LIST:
+    case HY_PKL_SET: return v->u.seq.n == 0;
+    default: return false;
+    }
+}
+
+/* What REDUCE(callable, args) evaluates to (inst: INST / OBJ, which create an instance with
+ * cls.__new__(cls) when there are no arguments). Only allow-listed callables are
+ * interpreted; OPAQUE classes are instantiated only the way cls.__new__ does it (REDUCE
+ * would run cls.__init__: DetectionModel() reads a yaml from the working directory), except
+ * IterableSimpleNamespace(), whose __init__ without arguments does nothing. Nothing is ever
+ * executed. */
+static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth, bool inst,
                       hy__pkl_value **out) {
     if (fn->kind != HY_PKL_GLOBAL)
         return fail(m, HY_ERR_FORMAT, "REDUCE callable is a %s, not a global",
@@ -809,12 +856,17 @@ static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth,
             return refuse(m, mod, name,
                           "a class called with arguments; only instantiation without "
                           "arguments is allowed");
+        if (!inst && !is_namespace(fn))
+            return refuse(m, mod, name,
+                          "a class called by REDUCE would run its __init__; only NEWOBJ / "
+                          "copyreg instantiation (cls.__new__) is allowed");
         return new_object(m, fn, args, NULL, out);
     }
 
     if (global_is(fn, "collections", "OrderedDict")) {
         hy__pkl_value *d = new_value(m->a, HY_PKL_DICT);
         if (!d) return oom(m);
+        d->u.dict.ordered = true;
         if (n > 1) return fail(m, HY_ERR_FORMAT, "%s.%s() takes at most 1 argument", mod, name);
         if (n == 1) {
             hy_status st = dict_update(m, d, a[0]);
@@ -842,10 +894,20 @@ static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth,
     if (global_is(fn, "torch._utils", "_rebuild_tensor")) return rebuild_tensor(m, args, false, out);
     if (global_is(fn, "torch._utils", "_rebuild_parameter") ||
         global_is(fn, "torch._utils", "_rebuild_parameter_with_state")) {
-        if (n < 1 || a[0]->kind != HY_PKL_TENSOR)
-            return fail(m, HY_ERR_FORMAT, "%s: first argument is not a tensor", name);
+        /* (data, requires_grad, backward_hooks[, state]): PyTorch installs the hooks and
+         * sets the state's attributes on the Parameter: only empty ones are accepted. */
+        size_t want = global_is(fn, "torch._utils", "_rebuild_parameter") ? 3 : 4;
+        if (n != want || a[0]->kind != HY_PKL_TENSOR || a[1]->kind != HY_PKL_BOOL)
+            return fail(m, HY_ERR_FORMAT, "%s takes (tensor, bool, hooks%s)", name,
+                        want == 4 ? ", state" : "");
+        if (!is_empty(a[2]) || a[2]->kind == HY_PKL_SET || a[2]->kind == HY_PKL_LIST)
+            return fail(m, HY_ERR_UNSAFE,
+                        "%s: backward hooks must be empty (PyTorch would call them)", name);
+        if (want == 4 && !is_empty(a[3]))
+            return fail(m, HY_ERR_UNSAFE,
+                        "%s: a non-empty state (PyTorch would set it as attributes)", name);
         a[0]->u.tensor->is_parameter = true;
-        if (n >= 2 && a[1]->kind == HY_PKL_BOOL) a[0]->u.tensor->requires_grad = a[1]->u.b;
+        a[0]->u.tensor->requires_grad = a[1]->u.b;
         *out = a[0];
         return HY_OK;
     }
@@ -853,12 +915,14 @@ static hy_status call(vm *m, hy__pkl_value *fn, hy__pkl_value *args, int depth,
         /* (func, type, args, state): a tensor subclass; the data comes from func(*args). */
         if (n != 4 || a[0]->kind != HY_PKL_GLOBAL || a[2]->kind != HY_PKL_TUPLE || depth > 4)
             return fail(m, HY_ERR_FORMAT, "malformed _rebuild_from_type_v2 call");
+        if (!is_empty(a[3])) /* PyTorch would apply it with __setstate__ / setattr */
+            return fail(m, HY_ERR_UNSAFE, "_rebuild_from_type_v2 with a non-empty state");
         if (!is_tensor_rebuild(a[0]))
             return refuse(m, a[0]->u.global.module, a[0]->u.global.name,
                           "_rebuild_from_type_v2 may only apply a tensor rebuild function");
         if (!global_is(a[1], "torch", "Tensor") && !global_is(a[1], "torch.nn.parameter", "Parameter"))
             return fail(m, HY_ERR_FORMAT, "_rebuild_from_type_v2: type is not a torch tensor type");
-        return call(m, a[0], a[2], depth + 1, out);
+        return call(m, a[0], a[2], depth + 1, false, out);
     }
     if (global_is(fn, "copyreg", "__newobj__")) { /* copyreg.__newobj__(cls, *args) */
         if (n < 1) return fail(m, HY_ERR_FORMAT, "copyreg.__newobj__ without a class");
@@ -897,6 +961,7 @@ static hy_status newobj(vm *m, hy__pkl_value *cls, hy__pkl_value *args, hy__pkl_
                       "arguments is allowed");
     if (dict) {
         *out = new_value(m->a, HY_PKL_DICT);
+        if (*out) (*out)->u.dict.ordered = true;
         return *out ? HY_OK : oom(m);
     }
     if (set) {
@@ -914,14 +979,26 @@ static hy_status persistent_load(vm *m, hy__pkl_value *pid, hy__pkl_value **out)
                     hy__pkl_kind_name(pid->kind));
     hy__pkl_value *const *a = pid->u.seq.items;
     size_t n = pid->u.seq.n;
-    if (hy__pkl_is_str(a[0], "module") && n == 4 && a[1]->kind == HY_PKL_GLOBAL) {
+    int fmt = m->a->format;
+    if (hy__pkl_is_str(a[0], "module")) {
+        /* Legacy only (the zip loader asserts 'storage'); PyTorch compares the source
+         * fields with the class's current source: only empty ones are accepted. */
+        if (fmt == HY_PKL_FMT_ZIP)
+            return fail(m, HY_ERR_FORMAT, "'module' persistent id in a zip checkpoint");
+        if (n != 4 || a[1]->kind != HY_PKL_GLOBAL)
+            return fail(m, HY_ERR_FORMAT, "malformed 'module' persistent id");
+        for (int i = 2; i < 4; i++)
+            if (a[i]->kind != HY_PKL_NONE && !(a[i]->kind == HY_PKL_STR && a[i]->u.str.len == 0))
+                return fail(m, HY_ERR_UNSUPPORTED,
+                            "'module' persistent id with source code (legacy full-model save)");
         *out = a[1];
         return HY_OK;
     }
     if (!hy__pkl_is_str(a[0], "storage"))
         return fail(m, HY_ERR_FORMAT, "unsupported persistent id (first item is not 'storage')");
-    if (n != 5 && n != 6)
-        return fail(m, HY_ERR_FORMAT, "storage persistent id has %zu items, expected 5", n);
+    if (fmt == HY_PKL_FMT_ZIP ? n != 5 : fmt == HY_PKL_FMT_LEGACY ? n != 6 : (n != 5 && n != 6))
+        return fail(m, HY_ERR_FORMAT, "storage persistent id has %zu items, expected %d", n,
+                    fmt == HY_PKL_FMT_LEGACY ? 6 : 5);
     if (n == 6 && a[5]->kind != HY_PKL_NONE)
         return fail(m, HY_ERR_UNSUPPORTED,
                     "storage views (legacy view_metadata) are not supported");
@@ -935,7 +1012,8 @@ static hy_status persistent_load(vm *m, hy__pkl_value *pid, hy__pkl_value **out)
     if (!as_int(a[4], &numel) || numel < 0)
         return fail(m, HY_ERR_FORMAT, "storage size is not a non-negative int");
     hy__pkl_value *key = a[2];
-    if (key->kind == HY_PKL_INT) { /* normalise integer keys to their decimal string */
+    bool int_key = key->kind == HY_PKL_INT;
+    if (int_key) { /* normalise integer keys to their decimal string */
         char buf[32];
         int len = snprintf(buf, sizeof buf, "%lld", (long long)key->u.i);
         key = new_bytes(m->a, HY_PKL_STR, buf, (size_t)len);
@@ -948,6 +1026,9 @@ static hy_status persistent_load(vm *m, hy__pkl_value *pid, hy__pkl_value **out)
     size_t i = dict_find(m->a->storage_map, key);
     if (i != SIZE_MAX) { /* torch caches storages by key: the first description wins */
         *out = m->a->storage_map->u.dict.vals[i];
+        if ((*out)->u.storage->int_key != int_key) /* torch keeps 0 and "0" apart */
+            return fail(m, HY_ERR_FORMAT, "storage key '%s' given both as an int and a string",
+                        key->u.str.data);
         return HY_OK;
     }
     hy__pkl_storage *s = arena_zalloc(m->a, sizeof *s);
@@ -959,6 +1040,7 @@ static hy_status persistent_load(vm *m, hy__pkl_value *pid, hy__pkl_value **out)
     s->dtype = dt;
     s->elem_size = es;
     s->numel = (uint64_t)numel;
+    s->int_key = int_key;
     v->u.storage = s;
     if (!dict_set(m->a, m->a->storage_map, key, v) || !seq_push(m->a, m->a->storages, v))
         return oom(m);
@@ -966,12 +1048,105 @@ static hy_status persistent_load(vm *m, hy__pkl_value *pid, hy__pkl_value **out)
     return HY_OK;
 }
 
+/* Plain data only: None, bool, numbers, str, bytes and containers of them. */
+static hy_status check_plain(vm *m, const hy__pkl_value *v, int depth, bool *plain) {
+    if (!m->walk_left--) return fail(m, HY_ERR_FORMAT, "BUILD state too large to check");
+    switch (v->kind) {
+    case HY_PKL_TUPLE:
+    case HY_PKL_LIST:
+    case HY_PKL_SET:
+        if (depth > 64) return fail(m, HY_ERR_FORMAT, "BUILD state nested too deeply");
+        for (size_t i = 0; i < v->u.seq.n && *plain; i++) {
+            hy_status st = check_plain(m, v->u.seq.items[i], depth + 1, plain);
+            if (st) return st;
+        }
+        return HY_OK;
+    case HY_PKL_DICT:
+        if (depth > 64) return fail(m, HY_ERR_FORMAT, "BUILD state nested too deeply");
+        for (size_t i = 0; i < v->u.dict.n && *plain; i++) {
+            hy_status st = check_plain(m, v->u.dict.keys[i], depth + 1, plain);
+            if (!st) st = check_plain(m, v->u.dict.vals[i], depth + 1, plain);
+            if (st) return st;
+        }
+        return HY_OK;
+    case HY_PKL_GLOBAL:
+    case HY_PKL_OBJECT:
+    case HY_PKL_STORAGE:
+    case HY_PKL_TENSOR: *plain = false; return HY_OK;
+    default: return HY_OK;
+    }
+}
+
+/* A global stored as data anywhere in v (objects and tensors are checked on their own). */
+static hy_status find_global(vm *m, const hy__pkl_value *v, int depth, const hy__pkl_value **g) {
+    if (!m->walk_left--) return fail(m, HY_ERR_FORMAT, "BUILD state too large to check");
+    if (v->kind == HY_PKL_GLOBAL) {
+        *g = v;
+        return HY_OK;
+    }
+    bool seq = v->kind == HY_PKL_TUPLE || v->kind == HY_PKL_LIST || v->kind == HY_PKL_SET;
+    if (!seq && v->kind != HY_PKL_DICT) return HY_OK;
+    if (depth > 64) return fail(m, HY_ERR_FORMAT, "BUILD state nested too deeply");
+    size_t n = seq ? v->u.seq.n : v->u.dict.n;
+    for (size_t i = 0; i < n && !*g; i++) {
+        hy_status st = seq ? find_global(m, v->u.seq.items[i], depth + 1, g)
+                           : find_global(m, v->u.dict.keys[i], depth + 1, g);
+        if (!st && !seq && !*g) st = find_global(m, v->u.dict.vals[i], depth + 1, g);
+        if (st) return st;
+    }
+    return HY_OK;
+}
+
+/* State PyTorch would set as instance attributes of a module: nothing it would call. */
+static hy_status check_module_state(vm *m, const hy__pkl_value *obj, const hy__pkl_value *state) {
+    const char *mod = obj->u.obj.module, *name = obj->u.obj.name;
+    if (state->kind != HY_PKL_DICT)
+        return refuse(m, mod, name, "BUILD state is not a dict");
+    for (size_t i = 0; i < state->u.dict.n; i++) {
+        const hy__pkl_value *k = state->u.dict.keys[i], *v = state->u.dict.vals[i];
+        if (k->kind != HY_PKL_STR) return refuse(m, mod, name, "BUILD state key is not a str");
+        const char *s = k->u.str.data;
+        /* Called by nn.Module.__call__ / pickle itself when found on the instance. */
+        if (strstr(s, "hooks") && !(is_empty(v) && v->kind != HY_PKL_TUPLE))
+            return refuse(m, mod, name, "BUILD state sets non-empty hooks (PyTorch calls them)");
+        if (!strcmp(s, "forward") || !strcmp(s, "_call_impl") || !strcmp(s, "_wrapped_call_impl") ||
+            !strncmp(s, "__", 2) ||
+            (!strcmp(s, "_compiled_call_impl") && v->kind != HY_PKL_NONE))
+            return refuse(m, mod, name, "BUILD state overrides a method PyTorch calls");
+        const hy__pkl_value *g = NULL;
+        hy_status st = find_global(m, v, 0, &g);
+        if (st) return st;
+        if (g) {
+            char q[200];
+            quote_global(q, sizeof q, g->u.global.module, g->u.global.name);
+            return hy__error(HY_ERR_UNSAFE,
+                             "%s: pickle byte %zu: refusing global '%s' stored as data in the "
+                             "state of %s.%s (PyTorch code may call it)",
+                             m->what, m->op_off, q, mod, name);
+        }
+    }
+    return HY_OK;
+}
+
 static hy_status build(vm *m, hy__pkl_value *obj, hy__pkl_value *state) {
     if (obj->kind == HY_PKL_GLOBAL) /* would set attributes of the class / function itself */
         return refuse(m, obj->u.global.module, obj->u.global.name,
                       "BUILD on a global would change the class or function");
-    if (obj->kind != HY_PKL_OBJECT)
-        return HY_OK; /* dict attributes (e.g. _metadata), tensors: ignored */
+    if (obj->kind == HY_PKL_DICT && obj->u.dict.ordered) {
+        /* OrderedDict attributes (torch.save: state_dict()._metadata): plain data only. */
+        bool plain = true;
+        hy_status st = state->kind == HY_PKL_DICT ? check_plain(m, state, 0, &plain) : HY_OK;
+        if (st) return st;
+        if (state->kind != HY_PKL_DICT || !plain)
+            return fail(m, HY_ERR_UNSAFE,
+                        "BUILD on an OrderedDict with a state other than plain data");
+        return HY_OK; /* not needed: ignored */
+    }
+    if (obj->kind != HY_PKL_OBJECT) /* Python would apply it (Tensor.__setstate__ repoints data) */
+        return fail(m, HY_ERR_UNSAFE, "BUILD on a %s (PyTorch would apply the state; refused)",
+                    obj->kind == HY_PKL_DICT ? "plain dict" : hy__pkl_kind_name(obj->kind));
+    hy_status cst = check_module_state(m, obj, state);
+    if (cst) return cst;
     hy__pkl_value *old = obj->u.obj.state;
     if (old && old->kind == HY_PKL_DICT && state->kind == HY_PKL_DICT && old != state) {
         hy_status st = dict_update(m, old, state);
@@ -1020,6 +1195,13 @@ static hy_status parse_text_int(vm *m, const char *s, size_t n, bool is_long, hy
         *out = buf[1] == '1' ? &m->a->true_v : &m->a->false_v;
         return HY_OK;
     }
+    /* Python reads these with int(s, 0): '0x..', '0o..', '1_0' and '010' differ from base 10. */
+    const char *d = buf + (buf[0] == '-' || buf[0] == '+');
+    if (d[0] == '0' && d[1] != 0)
+        return fail(m, HY_ERR_UNSUPPORTED, "text integer '%s' (prefix or leading zero)", buf);
+    for (const char *c = d; *c; c++)
+        if (*c < '0' || *c > '9')
+            return fail(m, HY_ERR_UNSUPPORTED, "text integer '%s' is malformed", buf);
     char *e;
     errno = 0;
     long long v = strtoll(buf, &e, 10);
@@ -1094,7 +1276,7 @@ static hy_status run(vm *m, hy__pkl_value **result) {
         case OP_PROTO:
             if ((st = need(m, 1))) return st;
             if (*m->p > 5) return fail(m, HY_ERR_UNSUPPORTED, "pickle protocol %u", *m->p);
-            m->p++;
+            m->proto = *m->p++;
             break;
         case OP_FRAME:
             if ((st = need(m, 8))) return st;
@@ -1294,7 +1476,7 @@ static hy_status run(vm *m, hy__pkl_value **result) {
             st = make_global(m, v->u.str.data, v->u.str.len, w->u.str.data, w->u.str.len);
             break;
         case OP_REDUCE:
-            if ((st = pop(m, &w)) || (st = pop(m, &v)) || (st = call(m, v, w, 0, &x))) return st;
+            if ((st = pop(m, &w)) || (st = pop(m, &v)) || (st = call(m, v, w, 0, false, &x))) return st;
             st = push(m, x);
             break;
         case OP_NEWOBJ:
@@ -1318,7 +1500,7 @@ static hy_status run(vm *m, hy__pkl_value **result) {
             v = m->stack[--m->sp];
             if ((st = pop_mark(m, &base, &n))) return st;
             if (!(w = new_seq(m->a, HY_PKL_TUPLE, m->stack + base, n))) return oom(m);
-            if ((st = call(m, v, w, 0, &x))) return st;
+            if ((st = call(m, v, w, 0, true, &x))) return st;
             st = push(m, x);
             break;
         case OP_OBJ:
@@ -1326,7 +1508,7 @@ static hy_status run(vm *m, hy__pkl_value **result) {
             if (n < 1) return fail(m, HY_ERR_FORMAT, "OBJ without a class");
             v = m->stack[base];
             if (!(w = new_seq(m->a, HY_PKL_TUPLE, m->stack + base + 1, n - 1))) return oom(m);
-            if ((st = call(m, v, w, 0, &x))) return st;
+            if ((st = call(m, v, w, 0, true, &x))) return st;
             st = push(m, x);
             break;
         case OP_BUILD:
@@ -1368,6 +1550,7 @@ hy_status hy__pkl_load(hy__pkl_arena *a, const uint8_t *buf, size_t len, const c
     a->over_limit = false;
     vm m = {.a = a, .what = what, .start = buf, .p = buf, .end = buf + len};
     m.memo_limit = len + 256; /* sequential memo indices never exceed the opcode count */
+    m.walk_left = (len > (SIZE_MAX >> 5) ? SIZE_MAX >> 1 : len * 16) + ((size_t)1 << 20);
     m.stack_cap = 64;         /* never NULL: stack + base is formed even for empty frames */
     m.stack = hy__malloc(m.stack_cap * sizeof *m.stack);
     if (!m.stack) return hy__error(HY_ERR_NOMEM, "%s: out of memory", what);

@@ -14,8 +14,10 @@
  *   torch._tensor._rebuild_from_type_v2            -> applies its (rebuild) function
  *   copyreg.__newobj__(cls) / _reconstructor(cls, object, None) -> as NEWOBJ
  *   persistent id ('storage', torch.XStorage, key, location, numel[, None]) -> HY_PKL_STORAGE
- * Classes with the OPAQUE role (Ultralytics / torch.nn / YOLOv5 modules), instantiated
- * without arguments, become HY_PKL_OBJECT values recording the class and the BUILD state.
+ * Classes with the OPAQUE role (Ultralytics / torch.nn / YOLOv5 modules), created as
+ * cls.__new__(cls) would (NEWOBJ, copyreg; REDUCE only for IterableSimpleNamespace()),
+ * become HY_PKL_OBJECT values recording the class and the BUILD state (a dict holding no
+ * hooks, method overrides or globals).
  * The result is what torch.load(weights_only=True) accepts, restricted further: a file
  * this reader accepts makes PyTorch run no code but the allowed classes' __new__ /
  * __setstate__.
@@ -72,6 +74,7 @@ typedef struct hy__pkl_storage {
     size_t nbytes;
     int resolved;
     const void *entry;       /* the deflated hy__zip_entry, or NULL */
+    bool int_key;            /* the persistent id gave the key as an int */
 } hy__pkl_storage;
 
 typedef struct hy__pkl_tensor {
@@ -103,6 +106,7 @@ struct hy__pkl_value {
             size_t n, cap;
             uint32_t *index; /* open-addressing hash of entry index + 1 (0 = empty) */
             size_t index_cap;
+            bool ordered; /* collections.OrderedDict (may take BUILD state), else a dict */
         } dict;
         struct {
             const char *module, *name;
@@ -122,6 +126,11 @@ struct hy__pkl_value {
 
 /* Creates an empty arena. */
 hy_status hy__pkl_arena_create(hy__pkl_arena **out);
+/* The container the pickles come from: persistent ids are checked as PyTorch's loader for
+ * that format reads them (zip: ('storage', type, key, location, numel) only; legacy: 6-item
+ * storage ids and ('module', cls, '', '') ids). HY_PKL_FMT_ANY (the default) accepts both. */
+enum { HY_PKL_FMT_ANY, HY_PKL_FMT_ZIP, HY_PKL_FMT_LEGACY };
+void hy__pkl_arena_set_format(hy__pkl_arena *a, int fmt);
 /* Frees every value ever loaded into the arena; NULL is a no-op. */
 void hy__pkl_arena_free(hy__pkl_arena *a);
 

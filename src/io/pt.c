@@ -623,6 +623,42 @@ static hy_status extract(loader *L, const hy__pkl_value *root) {
 
 // --- containers -----------------------------------------------------------------------------
 
+/* Record names torch.load's zip reader knows. Any other record (constants.pkl makes it a
+ * TorchScript archive that torch.load hands to torch.jit.load, which runs code/) or an
+ * entry outside "<prefix>/" is refused. data/<key>: digits, or (storages_known) a key the
+ * pickle names. */
+static hy_status check_records(loader *L, bool storages_known) {
+    static const char *const fixed[] = {"data.pkl",     "byteorder",         "version",
+                                        ".data/version", ".data/serialization_id",
+                                        ".format_version", ".storage_alignment"};
+    size_t plen = strlen(L->prefix);
+    for (size_t i = 0; i < hy__zip_count(L->zip); i++) {
+        const char *name = hy__zip_entry_at(L->zip, i)->name, *r = name + plen + 1;
+        bool ok = !strncmp(name, L->prefix, plen) && name[plen] == '/';
+        for (size_t k = 0; ok && k < HY_ARRAY_LEN(fixed); k++)
+            if (!strcmp(r, fixed[k])) goto next;
+        if (ok && !strncmp(r, "data/", 5) && r[5]) {
+            const char *key = r + 5;
+            bool digits = strspn(key, "0123456789") == strlen(key);
+            if (digits || !storages_known) continue;
+            if (L->f->arena && hy__pkl_storage_find(L->f->arena, key)) continue;
+        }
+        char q[200];
+        size_t k = 0;
+        for (const char *c = name; *c && k + 5 < sizeof q; c++)
+            k += (size_t)snprintf(q + k, sizeof q - k,
+                                  (unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f ? "%c"
+                                                                                      : "\\x%02x",
+                                  (unsigned char)*c);
+        return hy__error(HY_ERR_UNSAFE,
+                         "%s: zip record '%s' is not part of a torch.save checkpoint (a "
+                         "TorchScript archive or extra files: refused)",
+                         L->what, q);
+    next:;
+    }
+    return HY_OK;
+}
+
 static hy_status load_zip(loader *L, hy__pkl_arena *arena, hy__pkl_value **root) {
     hy_status st = hy__zip_open(L->buf, L->len, L->what, &L->zip);
     if (st) return st;
@@ -647,6 +683,8 @@ static hy_status load_zip(loader *L, hy__pkl_arena *arena, hy__pkl_value **root)
             "entry (not a torch.save checkpoint)",
             L->what);
 
+    if ((st = check_records(L, false))) return st;
+    hy__pkl_arena_set_format(arena, HY_PKL_FMT_ZIP);
     char rec[600];
     snprintf(rec, sizeof rec, "%s/byteorder", L->prefix);
     const hy__zip_entry *bo = hy__zip_find(L->zip, rec);
@@ -672,12 +710,13 @@ static hy_status load_zip(loader *L, hy__pkl_arena *arena, hy__pkl_value **root)
     if ((st = hy__zip_read(L->zip, pkl, L->out_budget, &d))) return st;
     st = hy__pkl_load(arena, d.data, d.size, L->what, NULL, root);
     hy__zip_data_free(&d);
-    return st;
+    return st ? st : check_records(L, true);
 }
 
 static hy_status load_legacy(loader *L, hy__pkl_arena *arena, hy__pkl_value **root) {
     size_t pos = 0, used;
     hy__pkl_value *v;
+    hy__pkl_arena_set_format(arena, HY_PKL_FMT_LEGACY);
     hy_status st = hy__pkl_load(arena, L->buf, L->len, L->what, &used, &v);
     if (st) return st;
     if (v->kind != HY_PKL_BIGINT || v->u.str.len != sizeof LEGACY_MAGIC ||
@@ -757,6 +796,55 @@ static hy_status index_names(hy__pt_file *f, const char *what) {
     return HY_OK;
 }
 
+/* True when buf starts with a block Python's tarfile accepts as a header: the checksum
+ * field (bytes 148-155, read as tarfile.nti does) equals the byte sum with that field as
+ * spaces, unsigned or signed. torch.load's legacy path tries tarfile.open first. */
+static bool is_tar_header(const uint8_t *buf, size_t len) {
+    if (len < 512) return false;
+    int64_t usum = 256, ssum = 256;
+    bool zero = true;
+    for (size_t i = 0; i < 512; i++) {
+        if (buf[i]) zero = false;
+        if (i >= 148 && i < 156) continue;
+        usum += buf[i];
+        ssum += (int8_t)buf[i];
+    }
+    if (zero) return false; /* an end-of-archive block: tarfile.open fails */
+    const uint8_t *f = buf + 148;
+    int64_t n = 0;
+    if (f[0] == 0x80 || f[0] == 0xff) { /* base-256 */
+        for (int i = 1; i < 8; i++) n = n * 256 + f[i];
+        if (f[0] == 0xff) n -= (int64_t)1 << 56;
+        return n == usum || n == ssum;
+    }
+    /* nts(): up to the first NUL; int(s.strip() or "0", 8): sign, "0o", '_' between digits. */
+    char s[9];
+    size_t k = 0;
+    while (k < 8 && f[k]) s[k] = (char)f[k], k++;
+    s[k] = 0;
+    const char *p = s, *e = s + k;
+    while (p < e && (*p == ' ' || (*p >= '\t' && *p <= '\r') || (*p >= 0x1c && *p <= 0x1f))) p++;
+    while (e > p && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r') ||
+                     (e[-1] >= 0x1c && e[-1] <= 0x1f)))
+        e--;
+    if (p == e) return usum == 0 || ssum == 0;
+    bool neg = false;
+    if (*p == '+' || *p == '-') neg = *p++ == '-';
+    if (e - p > 2 && p[0] == '0' && (p[1] == 'o' || p[1] == 'O')) p += 2;
+    if (p == e) return false;
+    for (bool prev_digit = p > s && (p[-1] == 'o' || p[-1] == 'O'); p < e; p++) {
+        if (*p == '_' && prev_digit && p + 1 < e && p[1] >= '0' && p[1] <= '7') {
+            prev_digit = false;
+            continue;
+        }
+        if (*p < '0' || *p > '7') return false;
+        n = n * 8 + (*p - '0');
+        prev_digit = true;
+    }
+    if (neg) n = -n;
+    return n == usum || n == ssum;
+}
+
 hy_status hy__pt_load_buffer(const uint8_t *buf, size_t len, const char *what, hy__pt_file **out) {
     if (!what) what = "<buffer>";
     if (!out || (!buf && len))
@@ -771,7 +859,13 @@ hy_status hy__pt_load_buffer(const uint8_t *buf, size_t len, const char *what, h
     L.f = f;
     if ((st = hy__pkl_arena_create(&f->arena))) goto done;
     hy__pkl_value *root = NULL;
-    if (len >= 4 && buf[0] == 'P' && buf[1] == 'K' && (buf[2] == 3 || buf[2] == 5)) {
+    if (is_tar_header(buf, len)) {
+        st = hy__error(HY_ERR_UNSAFE,
+                       "%s: the first 512 bytes are a valid tar header: torch.load would read "
+                       "it as a tar-format checkpoint (PyTorch < 0.4, unpickled without "
+                       "restrictions); refused",
+                       what);
+    } else if (len >= 4 && buf[0] == 'P' && buf[1] == 'K' && (buf[2] == 3 || buf[2] == 5)) {
         st = load_zip(&L, f->arena, &root);
     } else if (buf[0] == 0x80) {
         f->legacy_format = 1;

@@ -56,19 +56,30 @@ typedef struct cd_info {
 static hy_status find_cd(const uint8_t *buf, size_t len, const char *what, cd_info *out) {
     if (len < EOCD_SIZE)
         return hy__error(HY_ERR_FORMAT, "%s: not a zip archive (%zu bytes, too short)", what, len);
-    /* Search back from the end for the EOCD signature; the comment is at most 64 KiB. */
+    /* Search back from the end for the EOCD signature; the comment is at most 64 KiB.
+     * PyTorch's miniz takes the LAST signature with 22 bytes after it, whatever its comment
+     * length says; other readers take the last whose comment ends the file. Only an
+     * archive where both agree, with no other signature in the searched tail, is read. */
     size_t lo = len - EOCD_SIZE > MAX_COMMENT ? len - EOCD_SIZE - MAX_COMMENT : 0;
     size_t eocd = SIZE_MAX;
     for (size_t i = len - EOCD_SIZE + 1; i-- > lo;) {
-        if (rd32(buf + i) == SIG_EOCD && i + EOCD_SIZE + rd16(buf + i + 20) <= len) {
-            eocd = i;
-            break;
-        }
+        if (rd32(buf + i) != SIG_EOCD) continue;
+        if (eocd != SIZE_MAX)
+            return hy__error(HY_ERR_FORMAT,
+                             "%s: zip archive has several end-of-central-directory signatures "
+                             "(at %zu and %zu): readers disagree on which one is real",
+                             what, i, eocd);
+        eocd = i;
     }
     if (eocd == SIZE_MAX)
         return hy__error(HY_ERR_FORMAT,
                          "%s: not a zip archive or truncated (no end-of-central-directory record)",
                          what);
+    if (eocd + EOCD_SIZE + rd16(buf + eocd + 20) != len)
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: zip end-of-central-directory record (comment of %u bytes) does not "
+                         "end the file: readers disagree on the archive",
+                         what, rd16(buf + eocd + 20));
     const uint8_t *e = buf + eocd;
     uint16_t disk = rd16(e + 4), cd_disk = rd16(e + 6);
     uint64_t n_disk = rd16(e + 8), count = rd16(e + 10);
@@ -562,6 +573,11 @@ hy_status hy__zip_read_range(const hy__zip *z, const hy__zip_entry *e, uint64_t 
     }
     inflateEnd(&s);
     hy__free(scratch);
+    if (rc == Z_STREAM_END && pos < e->size) /* PyTorch's reader fails on a short stream */
+        return hy__error(HY_ERR_FORMAT,
+                         "%s: zip entry '%s': corrupt deflate data (stream ends after %llu of "
+                         "%llu bytes)",
+                         z->what, e->name, (unsigned long long)pos, (unsigned long long)e->size);
     if (pos < end)
         return hy__error(HY_ERR_FORMAT,
                          "%s: zip entry '%s': corrupt deflate data (%s after %llu bytes)", z->what,

@@ -150,7 +150,7 @@ static size_t path_push(jctx *j, const char *step) {
     if (n > JSON_PATH_MAX - old) {
         memcpy(j->path + old, step, JSON_PATH_MAX - old);
         memcpy(j->path + JSON_PATH_MAX, "...", 4);
-        j->path_len = JSON_PATH_MAX;
+        j->path_len = JSON_PATH_MAX + 3; /* strlen(path): seen_add copies path_len + 1 */
     } else {
         memcpy(j->path + old, step, n + 1);
         j->path_len = old + n;
