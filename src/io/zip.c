@@ -56,21 +56,18 @@ typedef struct cd_info {
 static hy_status find_cd(const uint8_t *buf, size_t len, const char *what, cd_info *out) {
     if (len < EOCD_SIZE)
         return hy__error(HY_ERR_FORMAT, "%s: not a zip archive (%zu bytes, too short)", what, len);
-    /* Search back from the end for the EOCD signature; the comment is at most 64 KiB.
-     * PyTorch's miniz takes the LAST signature with 22 bytes after it, whatever its comment
-     * length says; other readers take the last whose comment ends the file. Only an
-     * archive where both agree, with no other signature in the searched tail, is read. */
+    /* The EOCD is the LAST signature with 22 bytes after it: PyTorch's miniz takes that one
+     * whatever its comment length says, Python's zipfile the last one too (the comment is at
+     * most 64 KiB). It must end the file exactly (its comment reaching the last byte), so a
+     * reader that instead takes the last record whose comment fits finds the same one. An
+     * earlier signature (in tensor data, or a decoy) is then never read by anyone. */
     size_t lo = len - EOCD_SIZE > MAX_COMMENT ? len - EOCD_SIZE - MAX_COMMENT : 0;
     size_t eocd = SIZE_MAX;
-    for (size_t i = len - EOCD_SIZE + 1; i-- > lo;) {
-        if (rd32(buf + i) != SIG_EOCD) continue;
-        if (eocd != SIZE_MAX)
-            return hy__error(HY_ERR_FORMAT,
-                             "%s: zip archive has several end-of-central-directory signatures "
-                             "(at %zu and %zu): readers disagree on which one is real",
-                             what, i, eocd);
-        eocd = i;
-    }
+    for (size_t i = len - EOCD_SIZE + 1; i-- > lo;)
+        if (rd32(buf + i) == SIG_EOCD) {
+            eocd = i;
+            break;
+        }
     if (eocd == SIZE_MAX)
         return hy__error(HY_ERR_FORMAT,
                          "%s: not a zip archive or truncated (no end-of-central-directory record)",
