@@ -76,6 +76,11 @@ static void help(void) {
            "                  (absolute, slow bytes do not extend it; default 5)\n"
            "  --body-timeout S  a request body must arrive within S seconds of its head\n"
            "                  (default 60)\n"
+           "  --send-timeout S  a response must be read by the client within S seconds of\n"
+           "                  being ready, else the connection is closed; 0 = none (default 60)\n"
+           "  --max-inflight-bytes B  request bodies held in memory at once, all clients\n"
+           "                  together (infer bodies count twice); over it 503 (default\n"
+           "                  536870912)\n"
            "  --max-pixels N  decoded image size limit, width x height, before 413\n"
            "                  (default 40000000)\n"
            "  --max-models N  served model names, configured + loaded on request (default 64)\n"
@@ -233,7 +238,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
     enum { O_MODEL, O_HOST, O_PORT, O_PORTFILE, O_IMGSZ, O_WARMUP, O_NOWARMUP, O_THREADS,
            O_WORKERS, O_MAXQ, O_TIMEOUT, O_MAXBODY, O_BUDGET, O_IDLE, O_INTERVAL, O_EARLY,
            O_NOLAZY, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYTIMEOUT, O_QUIET, O_VERBOSE, O_HELP, O_MAXPIX, O_MAXMODELS, O_MODELDIR,
-           O_ALLOWHOST, O_ALLOWORIGIN, O_TOKENFILE, O_TOKEN };
+           O_ALLOWHOST, O_ALLOWORIGIN, O_TOKENFILE, O_TOKEN, O_SENDTIMEOUT, O_MAXINFLIGHT };
     static const hy_cli_opt table[] = {
         {"--model", NULL, O_MODEL, 1},
         {"--host", NULL, O_HOST, 1},
@@ -256,6 +261,8 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         {"--max-connections-per-ip", NULL, O_MAXCONNIP, 1},
         {"--header-timeout", NULL, O_HDRTIMEOUT, 1},
         {"--body-timeout", NULL, O_BODYTIMEOUT, 1},
+        {"--send-timeout", NULL, O_SENDTIMEOUT, 1},
+        {"--max-inflight-bytes", NULL, O_MAXINFLIGHT, 1},
         {"--max-pixels", NULL, O_MAXPIX, 1},
         {"--max-models", NULL, O_MAXMODELS, 1},
         {"--model-dir", NULL, O_MODELDIR, 1},
@@ -350,6 +357,14 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             if (parse_double(opt, val, 0.001, 86400, &d)) return -1;
             o->p.body_timeout_ms = (int)ceil(d * 1000);
             break;
+        case O_SENDTIMEOUT:
+            if (parse_double(opt, val, 0, 86400, &d)) return -1;
+            o->p.send_timeout_ms = (int)ceil(d * 1000);
+            break;
+        case O_MAXINFLIGHT:
+            if (parse_double(opt, val, 1, 1e15, &d)) return -1;
+            o->p.max_inflight_bytes = (size_t)d;
+            break;
         case O_MAXPIX:
             if (parse_double(opt, val, 1, 1e12, &d)) return -1;
             if (d != floor(d)) {
@@ -382,8 +397,8 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             if (read_token_file(opt, val, &o->admin_token)) return -1;
             break;
         case O_TOKEN:
-            if (!*val) {
-                hy_cli_error(CMD, "%s: empty token", opt);
+            if (strlen(val) < 8) {
+                hy_cli_error(CMD, "%s: the token is shorter than 8 characters", opt);
                 return -1;
             }
             free(o->admin_token);
@@ -399,7 +414,13 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         }
     }
     const char *env = getenv("HY_ADMIN_TOKEN");
-    if (!o->admin_token && env && *env && !(o->admin_token = strdup(env))) return -1;
+    if (!o->admin_token && env && *env) {
+        if (strlen(env) < 8) {
+            hy_cli_error(CMD, "HY_ADMIN_TOKEN: the token is shorter than 8 characters");
+            return -1;
+        }
+        if (!(o->admin_token = strdup(env))) return -1;
+    }
     o->p.model_dirs = o->model_dirs;
     o->p.allow_hosts = o->allow_hosts;
     o->p.allow_origins = o->allow_origins;

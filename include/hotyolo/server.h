@@ -66,6 +66,12 @@ typedef struct hy_server_params {
                                 before 408; default 5000 */
     int body_timeout_ms;     /* a request body must be complete this long after its head;
                                 default 60000 */
+    int send_timeout_ms;     /* a response must be taken by the client this long after it
+                                is queued, else the connection is shut; default 60000,
+                                0 = none */
+    size_t max_inflight_bytes; /* request bodies buffered at once, all connections together
+                                  (an infer body counts twice: its parse); over it 503 +
+                                  Retry-After; default 512 MiB */
     /* Request limits and access control (docs/http-api.md "Security"). The strings are not
      * copied: they must stay valid until hy_server_free. */
     long long max_pixels;    /* decoded image width * height before 413; default 40000000 */

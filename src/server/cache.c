@@ -4,6 +4,8 @@
  * A swap loads and warms the new version beside the old one, then replaces the entry's
  * current pointer under the lock. Requests hold a reference to the version they started
  * on; the last reference to go frees it. */
+#include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -297,11 +299,6 @@ static void enforce_budget(hy__cache *c, hy__mentry *keep, size_t extra) {
 
 // --- load / swap -----------------------------------------------------------------------
 
-static size_t file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
-}
-
 /* The caller has set e->busy; this clears it. */
 static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     hy_server *s = c->srv;
@@ -324,13 +321,37 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     }
     if (!swap) e->state = HY__M_LOADING;
     size_t estimate = e->memory;
+    /* a path from a request (resolved and checked against the model folders) is opened
+     * without following links and must still be that file once open */
+    int strict = path_arg != NULL || !e->configured;
     pthread_mutex_unlock(&c->mu);
+    int fd = -1;
+    char fdpath[64];
     if (!path) {
         st = hy__error(HY_ERR_NOMEM, "out of memory");
         snprintf(err, sizeof err, "%s", hy_last_error());
         goto done;
     }
-    if (!estimate) estimate = file_size(path);
+    /* Load and hash through one descriptor: the file checked is the file loaded. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | (strict ? O_NOFOLLOW : 0));
+    struct stat fst;
+    if (fd < 0 || fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode)) {
+        st = hy__error(HY_ERR_IO, "cannot open as a regular file%s",
+                       strict ? " (links are not followed)" : "");
+        snprintf(err, sizeof err, "%s: %s", path, hy_last_error());
+        goto done;
+    }
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+    if (strict) {
+        char now[PATH_MAX];
+        ssize_t nl = readlink(fdpath, now, sizeof now - 1);
+        if (nl < 0 || (now[nl] = '\0', strcmp(now, path) != 0)) {
+            st = hy__error(HY_ERR_IO, "the file changed place while it was opened");
+            snprintf(err, sizeof err, "%s: %s", path, hy_last_error());
+            goto done;
+        }
+    }
+    if (!estimate) estimate = fst.st_size > 0 ? (size_t)fst.st_size : 0;
     enforce_budget(c, e, estimate);
     hy__server_log(s, HY_LOG_INFO, "model '%s': %s %s", e->name,
                    swap ? "loading new version from" : "loading",
@@ -342,7 +363,7 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     hy_model_params mp = hy_model_default_params();
     mp.n_threads = s->p.n_threads;
     mp.imgsz = s->p.imgsz[0];
-    st = hy_model_load(path, &mp, &m);
+    st = hy_model_load(fdpath, &mp, &m);
     double t1 = hy__now_ms();
     if (st == HY_OK) {
         pthread_mutex_lock(&c->mu);
@@ -358,7 +379,9 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     double t2 = hy__now_ms();
     size_t rss1 = hy__rss_bytes();
     pthread_mutex_unlock(&c->load_mu);
-    if (st == HY_OK) st = hy__sha256_file(path, hex);
+    if (st == HY_OK) st = hy__sha256_file(fdpath, hex);
+    close(fd);
+    fd = -1;
     if (st == HY_OK) {
         v = hy__calloc(1, sizeof *v);
         if (!v) st = hy__error(HY_ERR_NOMEM, "out of memory");
@@ -378,7 +401,7 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     path = NULL;
     memcpy(v->version, hex, HY_SERVER_VERSION_LEN);
     v->version[HY_SERVER_VERSION_LEN] = '\0';
-    size_t fsize = file_size(v->path);
+    size_t fsize = fst.st_size > 0 ? (size_t)fst.st_size : 0;
     v->memory = rss1 > rss0 && rss1 - rss0 > fsize ? rss1 - rss0 : fsize;
     v->refs = 1; /* the entry's */
 
@@ -408,6 +431,12 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     e->ready_unix = hy__unix_now();
     e->state = HY__M_READY;
     e->busy = 0;
+    /* for the log line: once mu is released, a concurrent unload may free v */
+    char vtext[HY_SERVER_VERSION_LEN + 1], ftext[sizeof e->format];
+    memcpy(vtext, v->version, sizeof vtext);
+    memcpy(ftext, e->format, sizeof ftext);
+    double vmem = (double)v->memory;
+    v = NULL;
     hy__mver *dead = ver_unref_locked(old);
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
@@ -416,8 +445,8 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
                    "model '%s' ready: version %s, %s, load %.1f ms, plan + warm-up %.1f ms (%d "
                    "shapes x %d runs), "
                    "memory %.1f MB%s",
-                   e->name, v->version, e->format, t1 - t0, t2 - t1, s->n_shapes, s->p.warmup_runs,
-                   (double)v->memory / 1e6,
+                   e->name, vtext, ftext, t1 - t0, t2 - t1, s->n_shapes, s->p.warmup_runs,
+                   vmem / 1e6,
                    old ? " (swapped; the old version is freed after its last request)" : "");
     enforce_budget(c, e, 0);
     return HY_OK;
@@ -430,6 +459,7 @@ done:;
              hy_status_str(st));
     hy_model_free(m);
     hy__free(path);
+    if (fd >= 0) close(fd);
     pthread_mutex_lock(&c->mu);
     hy__free(e->error);
     e->error = hy__strdup(pub);

@@ -46,13 +46,14 @@
 #define GATE_IDLE_MS 60000 /* keep-alive: the next head must be complete within this */
 #define GATE_TICK_MS 250 /* deadline checks on MHD's connections */
 #define GATE_IP_BUCKETS 1024
+#define GATE_RESERVE_PER_IP 2 /* reserved (probe) slots one address may hold */
 
-typedef enum gstate { G_PENDING, G_CLOSING, G_ADMITTED } gstate;
-typedef enum gphase { P_HEAD, P_BODY, P_BUSY, P_IDLE } gphase;
+typedef enum gstate { G_PENDING, G_CLOSING, G_ADMITTED, G_DEAD } gstate;
+typedef enum gphase { P_HEAD, P_BODY, P_BUSY, P_IDLE, P_SEND } gphase;
 
 typedef struct ipent {
     unsigned char a[16]; /* IPv6, or IPv4-mapped */
-    int pending, admitted;
+    int pending, admitted, reserved; /* reserved: of admitted, in the probe reserve */
     struct ipent *next;
 } ipent;
 
@@ -72,6 +73,7 @@ typedef struct gconn {
     unsigned long long checked_bytes;
     int unchecked; /* MHD read past what was checked (pipelining): stop checking */
     int will_close; /* the current request ends the connection */
+    int n_requests; /* heads MHD parsed on this connection (connection thread only) */
     struct sockaddr_storage sa;
     socklen_t salen;
     struct gconn *prev, *next;
@@ -91,6 +93,7 @@ struct hy__gate {
     pthread_mutex_t mu; /* admitted list, ip table, slot counts */
     glist pending; /* pending + closing, oldest first (gate thread only) */
     glist admitted; /* guarded by mu */
+    glist dead; /* dropped during an epoll batch: freed after it (gate thread only) */
     int n_general, n_reserve;
     int pending_max;
     double accept_pause_until; /* out of descriptors: retry accept after this */
@@ -369,15 +372,29 @@ static int check_partial(const char *h, size_t n, const char **msg) {
 
 // --- pending connections (gate thread) ------------------------------------------------
 
+/* Closes a pending or closing connection now; the entry itself is freed by reap() after the
+ * epoll batch, since a later event of the same batch may still point at it (G_DEAD: skipped). */
 static void drop(hy__gate *g, gconn *c) {
+    if (c->state == G_DEAD) return;
     epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
+    c->fd = -1;
     list_del(&g->pending, c);
     pthread_mutex_lock(&g->mu);
     c->ip->pending--;
     ip_put(g, c->ip);
     pthread_mutex_unlock(&g->mu);
-    hy__free(c);
+    c->ip = NULL;
+    c->state = G_DEAD;
+    list_add(&g->dead, c);
+}
+
+static void reap(hy__gate *g) {
+    while (g->dead.head) {
+        gconn *c = g->dead.head;
+        list_del(&g->dead, c);
+        hy__free(c);
+    }
 }
 
 /* Sends {"error": msg, "code": code} (one status line), stops writing, and lingers reading what the
@@ -433,12 +450,30 @@ static gconn *victim(hy__gate *g) {
     return g->pending.head;
 }
 
-static void admit(hy__gate *g, gconn *c, const head_info *hi, size_t head_len) {
+/* Gives back the slot and address counts of an admitted connection. Under mu. */
+static void release_admitted(hy__gate *g, gconn *c) {
+    list_del(&g->admitted, c);
+    if (c->reserved) {
+        g->n_reserve--;
+        c->ip->reserved--;
+    } else {
+        g->n_general--;
+    }
+    c->ip->admitted--;
+    ip_put(g, c->ip);
+    c->ip = NULL;
+}
+
+/* peeked: bytes in the socket when the head was checked (head_len of them are the head). */
+static void admit(hy__gate *g, gconn *c, const head_info *hi, size_t head_len, size_t peeked) {
     hy_server *s = g->s;
     int per_ip = s->p.max_connections_per_ip;
     pthread_mutex_lock(&g->mu);
     int general_ok = g->n_general < s->p.max_connections && c->ip->admitted < per_ip;
-    int reserve_ok = hi->probe && g->n_reserve < GATE_RESERVE;
+    /* The reserve takes a bodiless probe alone on its connection, at most 2 per address: it
+     * cannot be used to hold slots or to carry other requests past the limits. */
+    int reserve_ok = hi->probe && !hi->content_length && peeked == head_len &&
+        g->n_reserve < GATE_RESERVE && c->ip->reserved < GATE_RESERVE_PER_IP;
     if (!general_ok && !reserve_ok) {
         int ip_full = c->ip->admitted >= per_ip;
         pthread_mutex_unlock(&g->mu);
@@ -450,8 +485,12 @@ static void admit(hy__gate *g, gconn *c, const head_info *hi, size_t head_len) {
         return;
     }
     c->reserved = !general_ok;
-    if (c->reserved) g->n_reserve++;
-    else g->n_general++;
+    if (c->reserved) {
+        g->n_reserve++;
+        c->ip->reserved++;
+    } else {
+        g->n_general++;
+    }
     c->ip->pending--;
     c->ip->admitted++;
     list_del(&g->pending, c);
@@ -467,11 +506,7 @@ static void admit(hy__gate *g, gconn *c, const head_info *hi, size_t head_len) {
     enum MHD_Result ok = MHD_add_connection(s->mhd, c->fd, (struct sockaddr *)&c->sa, c->salen);
     pthread_mutex_lock(&g->mu);
     if (ok != MHD_YES && !c->started) {
-        list_del(&g->admitted, c);
-        if (c->reserved) g->n_reserve--;
-        else g->n_general--;
-        c->ip->admitted--;
-        ip_put(g, c->ip);
+        release_admitted(g, c);
         c->refs--;
         hy__server_log(s, HY_LOG_ERROR, "cannot hand a connection to libmicrohttpd: %s",
                        strerror(errno));
@@ -512,7 +547,7 @@ static void on_readable(hy__gate *g, gconn *c, int peer_done) {
     }
     int code = check_head(g->s, h, (size_t)(term - h), &hi, &msg);
     if (code) reply_close(g, c, code, msg, &hi);
-    else admit(g, c, &hi, (size_t)(term - h));
+    else admit(g, c, &hi, (size_t)(term - h), len);
 }
 
 static void do_accept(hy__gate *g) {
@@ -535,6 +570,14 @@ static void do_accept(hy__gate *g) {
         if (g->pending.n >= g->pending_max) drop(g, victim(g));
         gconn *c = hy__calloc(1, sizeof *c);
         pthread_mutex_lock(&g->mu);
+        /* An admitted connection MHD never announced, whose descriptor number the kernel just
+         * gave out again: MHD dropped it silently; give its counts back. */
+        for (gconn *o = g->admitted.head, *on; o; o = on) {
+            on = o->next;
+            if (o->fd != fd || o->started) continue;
+            release_admitted(g, o);
+            if (--o->refs == 0) hy__free(o);
+        }
         ipent *ip = c ? ip_get(g, &sa) : NULL;
         if (ip) ip->pending++;
         pthread_mutex_unlock(&g->mu);
@@ -585,7 +628,9 @@ static int expire(hy__gate *g, double now) {
         addr_text(c, ip, sizeof ip);
         int ph = atomic_load(&c->phase);
         hy__server_log(g->s, HY_LOG_WARN, "connection from %s closed: %s", ip,
-                       ph == P_BODY ? "request body not complete within --body-timeout"
+                       ph == P_BODY   ? "request body not complete within --body-timeout"
+                           : ph == P_SEND ? "response not taken by the client within "
+                                            "--send-timeout"
                            : ph == P_IDLE
                            ? "no complete request within 60 s on a kept-alive connection"
                            : "request head not handled in time");
@@ -611,12 +656,13 @@ static void *gate_main(void *arg) {
                 while (read(g->wake[0], b, sizeof b) > 0) {
                 }
             } else {
-                gconn *c = p;
+                gconn *c = p; /* G_DEAD: dropped earlier in this batch, freed after it */
                 if (c->state == G_PENDING)
                     on_readable(g, c, (evs[i].events & (EPOLLRDHUP | EPOLLHUP)) != 0);
                 else if (c->state == G_CLOSING) linger_read(g, c);
             }
         }
+        reap(g);
         if (atomic_load(&g->quiesce) && g->lfd >= 0) {
             if (!g->accept_pause_until) epoll_ctl(g->ep, EPOLL_CTL_DEL, g->lfd, NULL);
             close(g->lfd);
@@ -629,6 +675,7 @@ static void *gate_main(void *arg) {
             if (g->lfd >= 0) epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &ev);
         }
         timeout = expire(g, now);
+        reap(g);
     }
     return NULL;
 }
@@ -729,6 +776,7 @@ void hy__gate_stop(hy_server *s) {
         g->running = 0;
     }
     while (g->pending.head) drop(g, g->pending.head);
+    reap(g);
     if (g->lfd >= 0) close(g->lfd);
     g->lfd = -1;
 }
@@ -767,9 +815,15 @@ void hy__gate_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!ci) return;
+        /* the peer too: a descriptor number alone may be a reused one */
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        memset(&peer, 0, sizeof peer);
+        if (getpeername(ci->connect_fd, (struct sockaddr *)&peer, &pl) != 0) pl = 0;
         pthread_mutex_lock(&g->mu);
         for (gconn *c = g->admitted.head; c; c = c->next)
-            if (c->fd == ci->connect_fd && !c->started) {
+            if (c->fd == ci->connect_fd && !c->started &&
+                (!pl || (pl == c->salen && !memcmp(&peer, &c->sa, pl)))) {
                 c->started = 1;
                 *socket_ctx = c;
                 break;
@@ -781,11 +835,7 @@ void hy__gate_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
     if (!c) return;
     *socket_ctx = NULL;
     pthread_mutex_lock(&g->mu);
-    list_del(&g->admitted, c);
-    if (c->reserved) g->n_reserve--;
-    else g->n_general--;
-    c->ip->admitted--;
-    ip_put(g, c->ip);
+    if (c->ip) release_admitted(g, c); /* else released already (stale, see do_accept) */
     int last = --c->refs == 0;
     pthread_mutex_unlock(&g->mu);
     if (last) hy__free(c);
@@ -852,7 +902,11 @@ static int recheck(struct MHD_Connection *conn, const char *url, const char *ver
 static enum MHD_Result answer(hy_server *s, struct MHD_Connection *conn, int code, const char *msg,
                               const char *method, const char *url) {
     hy__metrics_reject(&s->metrics, reject_reason(code));
-    hy__server_log(s, HY_LOG_WARN, "%s %.200s %d: %s", method, url, code, msg);
+    /* method and URL of a pipelined request were never checked by the gate: escaped, so no
+     * log line can be forged */
+    char em[64], eu[512];
+    hy__server_log(s, HY_LOG_WARN, "%s %s %d: %s", hy__log_escape(method, em, sizeof em),
+                   hy__log_escape(url, eu, sizeof eu), code, msg);
     char *body = hy__malloc(256);
     if (!body) return MHD_NO;
     int n = snprintf(body, 256, "{\"error\":\"%s\",\"code\":%d}", msg, code);
@@ -881,6 +935,11 @@ enum MHD_Result hy__gate_access(void *cls, struct MHD_Connection *conn, const ch
     if (!*req_cls) { /* a new request's head */
         const char *msg = NULL;
         int code = recheck(conn, url, version, &msg);
+        if (!code && c && c->reserved && ++c->n_requests > 1) {
+            code = 400;
+            msg = "a probe on a reserved connection slot must be its only request (nothing "
+                  "pipelined behind it)";
+        }
         if (code) {
             *req_cls = &answered_marker;
             return answer(s, conn, code, msg, method, url);
@@ -895,8 +954,15 @@ enum MHD_Result hy__gate_access(void *cls, struct MHD_Connection *conn, const ch
         atomic_store(&c->phase, P_BUSY); /* body complete: the request timeout governs */
         atomic_store(&c->mhd_deadline, 0);
     }
-    return hy__route_access(cls, conn, url, method, version, upload_data, upload_data_size,
-                            req_cls);
+    int final = *req_cls && !*upload_data_size;
+    enum MHD_Result ret = hy__route_access(cls, conn, url, method, version, upload_data,
+                                           upload_data_size, req_cls);
+    /* The last call queued the response: the client must take it within --send-timeout. */
+    if (final && c && s->p.send_timeout_ms > 0) {
+        atomic_store(&c->phase, P_SEND);
+        atomic_store(&c->mhd_deadline, (long long)(hy__now_ms() + s->p.send_timeout_ms));
+    }
+    return ret;
 }
 
 /* 1 when MHD has read exactly the bytes the gate checked: nothing of the next request sits in its

@@ -34,7 +34,11 @@ typedef struct hy__req {
     int too_large; /* body over the limit: read and dropped, answered 413 */
     hy__mentry *ent;  /* the model the request is about, referenced; NULL */
     const char *www_auth; /* WWW-Authenticate header of a 401 */
+    const char *cors_origin; /* an allowed Origin the response names (MHD's copy), or NULL */
+    const char *cors_methods; /* preflight: the methods of the route, or NULL */
     int no_memory;
+    size_t budget;    /* bytes held of s->body_bytes (--max-inflight-bytes) */
+    int over_budget;  /* the budget was exhausted: body dropped, answered 503 */
     int code;                       /* response status, 0 until queued */
     char model[HY_SERVER_NAME_MAX]; /* metric label: a served model, or "" */
     char err[512];                  /* error text for the access log */
@@ -58,6 +62,16 @@ static enum MHD_Result reply(struct MHD_Connection *c, hy__req *r, int code, con
     if (retry_after) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
     if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (r->www_auth) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_auth);
+    if (r->cors_origin) { /* an Origin that passed the --allow-origin check */
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    if (r->cors_methods) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", r->cors_methods);
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Content-Type, Authorization");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    }
     r->code = code;
     enum MHD_Result ret = MHD_queue_response(c, (unsigned int)code, resp);
     MHD_destroy_response(resp);
@@ -135,6 +149,7 @@ static json_object *json_str_or_null(const char *s) {
 #define ADMIN_MAX_DEPTH 4
 #define SMALL_BODY_MAX (64 * 1024) /* bodies of every endpoint but detect and infer */
 #define V2_BYTES_PER_VALUE 24 /* "0.123456789012345678," is 21: a generous legitimate bound */
+#define V2_PARSE_BYTES_PER_VALUE 80 /* json-c double object + array slot + float32, bytes */
 #define MAX_QUERY_ARGS 16
 #define MAX_CLASS_IDS 1024
 
@@ -1291,8 +1306,12 @@ static int load_path_allowed(hy_server *s, const char *path, char *resolved, siz
         if (slash == dir) slash[1] = '\0';
         else if (slash) *slash = '\0';
         else if (dir[0]) snprintf(dir, sizeof dir, ".");
-        /* one folder: no ':' splitting of a path that holds one */
-        if (dir[0] && !strchr(dir, ':') && hy__path_in_dirs(path, dir, resolved, cap)) {
+        /* one folder: no ':' splitting of a path that holds one; never the root folder (a
+         * --model /x.pt, or a relative one in /, does not open the whole disk: only an explicit
+         * --model-dir / does) */
+        char rdir[PATH_MAX];
+        if (dir[0] && realpath(dir, rdir) && strcmp(rdir, "/") != 0 && !strchr(rdir, ':') &&
+            hy__path_in_dirs(path, rdir, resolved, cap)) {
             ok = 1;
             hy__cache_put(&s->cache, e);
             break;
@@ -1357,7 +1376,11 @@ static enum MHD_Result h_repo_load(hy_server *s, struct MHD_Connection *c, hy__r
                                hy_last_error());
         if (ast != HY_OK) e = hy__cache_find(&s->cache, name); /* added meanwhile */
     }
-    if (!e) return MHD_NO;
+    if (!e) /* added and forgotten again by concurrent requests */
+        return reply_error_ex(s, c, r, MHD_HTTP_CONFLICT, HY__REJ_UNAVAILABLE, "1", NULL,
+                              "model '%s' is being loaded or unloaded by another request; "
+                              "retry",
+                              name);
     hy__cache_put(&s->cache, r->ent);
     r->ent = e;
     snprintf(r->model, sizeof r->model, "%s", e->name);
@@ -1447,12 +1470,16 @@ static int match(const char *pattern, const char *url, char *name, size_t cap) {
 /* Body limit of a request, known from its headers: detection takes images up to
  * --max-body; an infer body is bounded by the largest input it can hold; the rest are
  * small JSON. */
+static int is_infer_url(const char *url) {
+    size_t ul = strlen(url);
+    return !strncmp(url, "/v2/models/", 11) && ul > 17 && !strcmp(url + ul - 6, "/infer");
+}
+
 static size_t body_limit(const hy_server *s, const char *url) {
     size_t lim = SMALL_BODY_MAX;
-    size_t ul = strlen(url);
     if (!strcmp(url, "/v1/detect"))
         lim = s->p.max_body;
-    else if (!strncmp(url, "/v2/models/", 11) && ul > 17 && !strcmp(url + ul - 6, "/infer"))
+    else if (is_infer_url(url))
         lim = hy__v2_max_values(max_imgsz(s)) * V2_BYTES_PER_VALUE;
     return HY_MIN(lim, s->p.max_body);
 }
@@ -1484,7 +1511,7 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 
 /* Constant-time comparison of a header value with the token. */
 static int token_ok(const char *auth, const char *token) {
-    if (!auth || strncmp(auth, "Bearer ", 7) != 0) return 0;
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0; /* scheme: any case */
     const char *got = auth + 7;
     size_t gl = strlen(got), tl = strlen(token);
     unsigned char diff = (unsigned char)(gl != tl);
@@ -1492,13 +1519,21 @@ static int token_ok(const char *auth, const char *token) {
     return diff == 0;
 }
 
-/* Content type of a state-changing request: JSON when there is a body; the types an HTML
- * form or a "simple" cross-site fetch can send are always refused. 1 ok. */
-static int admin_content_type_ok(struct MHD_Connection *c, const hy__req *r) {
+/* Content type of a state-changing request: the types an HTML form or a "simple" cross-site
+ * fetch can send without a preflight (text/plain, application/x-www-form-urlencoded,
+ * multipart/form-data, any case, with parameters) are refused; anything else (none,
+ * application/json, application/octet-stream as tritonclient sends) is accepted: the Host and
+ * Origin checks already refuse other sites. 1 ok. */
+static int admin_content_type_ok(struct MHD_Connection *c) {
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!ct) return r->len == 0;
+    if (!ct) return 1;
+    while (*ct == ' ' || *ct == '\t') ct++;
     size_t n = strcspn(ct, "; \t");
-    return n == 16 && !strncasecmp(ct, "application/json", 16);
+    static const char *const simple[] = {"text/plain", "application/x-www-form-urlencoded",
+                                         "multipart/form-data"};
+    for (size_t i = 0; i < HY_ARRAY_LEN(simple); i++)
+        if (n == strlen(simple[i]) && !strncasecmp(ct, simple[i], n)) return 0;
+    return 1;
 }
 
 static enum MHD_Result dispatch(hy_server *s, struct MHD_Connection *c, hy__req *r, const char *url,
@@ -1517,7 +1552,24 @@ static enum MHD_Result dispatch(hy_server *s, struct MHD_Connection *c, hy__req 
         return reply_error(s, c, r, MHD_HTTP_FORBIDDEN, HY__REJ_FORBIDDEN,
                            "cross-origin request from '%.100s' refused (see --allow-origin)",
                            origin);
+    r->cors_origin = origin;
     int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (origin && !strcmp(method, "OPTIONS")) { /* CORS preflight of an allowed origin */
+        for (size_t i = 0; i < HY_ARRAY_LEN(routes); i++)
+            if (match(routes[i].pattern, url, name, sizeof name) && !strstr(allow, routes[i].method))
+                snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                         allow[0] ? ", " : "", routes[i].method);
+        if (!allow[0])
+            return reply_error(s, c, r, MHD_HTTP_NOT_FOUND, HY__REJ_NOT_FOUND, "no route %s",
+                               url);
+        if (!strcmp(allow, "GET")) snprintf(allow, sizeof allow, "GET, HEAD");
+        char *empty = hy__strdup("");
+        if (!empty) return MHD_NO;
+        r->cors_methods = allow; /* read by reply() only */
+        enum MHD_Result ret = reply(c, r, MHD_HTTP_NO_CONTENT, "text/plain", empty, 0, NULL, NULL);
+        r->cors_methods = NULL;
+        return ret;
+    }
     for (size_t i = 0; i < HY_ARRAY_LEN(routes); i++) {
         const route *rt = &routes[i];
         if (!match(rt->pattern, url, name, sizeof name)) continue;
@@ -1531,9 +1583,11 @@ static enum MHD_Result dispatch(hy_server *s, struct MHD_Connection *c, hy__req 
                                    "%s needs 'Authorization: Bearer <token>' (--admin-token)",
                                    url);
             }
-            if (rt->admin && !admin_content_type_ok(c, r))
+            if (rt->admin && !admin_content_type_ok(c))
                 return reply_error(s, c, r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, HY__REJ_MEDIA_TYPE,
-                                   "%s needs 'Content-Type: application/json' (or no body)", url);
+                                   "%s: a form or text/plain body is refused; send "
+                                   "'Content-Type: application/json' (or no body)",
+                                   url);
             query_scan q = {.allowed = rt->query};
             MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, query_arg, &q);
             if (q.failed)
@@ -1588,6 +1642,21 @@ enum MHD_Result hy__route_access(void *cls, struct MHD_Connection *conn, const c
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+        if (n > 0 && n <= r->limit) {
+            /* One budget for the bodies of all connections (--max-inflight-bytes), taken before
+             * a byte is buffered; an infer body also pays for its parse (json-c objects). */
+            size_t cost = (size_t)n;
+            if (is_infer_url(url))
+                cost += (size_t)HY_MIN(n / 2 + 1, hy__v2_max_values(max_imgsz(s))) *
+                    V2_PARSE_BYTES_PER_VALUE;
+            long long now = atomic_fetch_add(&s->body_bytes, (long long)cost) + (long long)cost;
+            if (now > (long long)s->p.max_inflight_bytes) {
+                atomic_fetch_sub(&s->body_bytes, (long long)cost);
+                r->over_budget = 1;
+            } else {
+                r->budget = cost;
+            }
+        }
         if (n > r->limit) {
             r->too_large = 1;
             /* A client waiting for "100 Continue" gets the 413 before it sends the body. */
@@ -1601,7 +1670,8 @@ enum MHD_Result hy__route_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (*upload_data_size) { /* a chunk of body */
-        if (!r->too_large && append_body(r, upload_data, *upload_data_size, r->limit) != 0) {
+        if (!r->too_large && !r->over_budget &&
+            append_body(r, upload_data, *upload_data_size, r->limit) != 0) {
             r->too_large = !r->no_memory;
             hy__free(r->body);
             r->body = NULL;
@@ -1617,6 +1687,12 @@ enum MHD_Result hy__route_access(void *cls, struct MHD_Connection *conn, const c
     if (r->too_large)
         return reply_error(s, conn, r, MHD_HTTP_CONTENT_TOO_LARGE, HY__REJ_BODY_TOO_LARGE,
                            "request body is over the %zu byte limit of %s", r->limit, url);
+    if (r->over_budget)
+        return reply_error_ex(s, conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, HY__REJ_UNAVAILABLE, "1",
+                              NULL,
+                              "the server holds too many request bodies now "
+                              "(--max-inflight-bytes %zu); retry shortly",
+                              s->p.max_inflight_bytes);
     return dispatch(s, conn, r, url, method);
 }
 
@@ -1626,6 +1702,11 @@ void hy__route_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     hy__req *r = *req_cls;
     if (!r) return;
     double ms = hy__now_ms() - r->t0;
+    if (r->ent) { /* unlinked meanwhile (a concurrent unload): no series for a gone name */
+        pthread_mutex_lock(&s->cache.mu);
+        if (r->ent->unlinked) r->model[0] = '\0';
+        pthread_mutex_unlock(&s->cache.mu);
+    }
     if (r->code) hy__metrics_request(&s->metrics, r->model, r->code, ms / 1e3);
     hy_log_level lvl = r->code >= 500 || !r->code ? HY_LOG_ERROR
                        : r->code >= 400           ? HY_LOG_WARN
@@ -1642,6 +1723,7 @@ void hy__route_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         hy__server_log(s, lvl, "%s %s %d %.1f ms%s", r->method, url, r->code, ms, aborted);
     hy__cache_put(&s->cache, r->ent);
     atomic_fetch_sub(&s->in_flight, 1);
+    if (r->budget) atomic_fetch_sub(&s->body_bytes, (long long)r->budget);
     hy__free(r->body);
     hy__free(r->url);
     hy__free(r);

@@ -73,6 +73,8 @@ hy_server_params hy_server_default_params(void) {
     p.max_connections_per_ip = 32;
     p.header_timeout_ms = 5000;
     p.body_timeout_ms = 60000;
+    p.send_timeout_ms = 60000;
+    p.max_inflight_bytes = (size_t)512 << 20;
     p.max_pixels = 40000000;
     p.max_models = 64;
     return p;
@@ -121,6 +123,13 @@ static hy_status check_params(const hy_server_params *p) {
     if (p->body_timeout_ms < 1 || p->body_timeout_ms > 86400000)
         return hy__error(HY_ERR_INVALID_ARG, "body_timeout_ms: %d is not in [1, 86400000]",
                          p->body_timeout_ms);
+    if (p->send_timeout_ms < 0 || p->send_timeout_ms > 86400000)
+        return hy__error(HY_ERR_INVALID_ARG, "send_timeout_ms: %d is not in [0, 86400000]",
+                         p->send_timeout_ms);
+    if (p->max_inflight_bytes < 1)
+        return hy__error(HY_ERR_INVALID_ARG, "max_inflight_bytes: must be at least 1 byte");
+    if (p->admin_token && *p->admin_token && strlen(p->admin_token) < 8)
+        return hy__error(HY_ERR_INVALID_ARG, "admin_token: shorter than 8 characters");
     return HY_OK;
 }
 
@@ -170,6 +179,7 @@ hy_status hy_server_create(const hy_server_params *p, hy_server **out) {
     pthread_cond_init(&s->cv, NULL);
     atomic_init(&s->draining, 0);
     atomic_init(&s->in_flight, 0);
+    atomic_init(&s->body_bytes, 0);
     s->t_start_ms = hy__now_ms();
     *out = s;
     return HY_OK;

@@ -337,6 +337,8 @@ struct hy_server {
     int started, stopped, queue_running;
     atomic_int draining;    /* stop requested: ready = 503 */
     atomic_long in_flight;  /* HTTP requests being handled */
+    atomic_llong body_bytes; /* request bodies buffered (+ infer parse estimate), bytes,
+                                bounded by p.max_inflight_bytes */
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* stop requested */
     int stop_requested;

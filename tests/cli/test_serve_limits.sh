@@ -9,6 +9,9 @@
 #    headers, huge header line, malformed request line, HTTP/2.0, no Host on 1.1, chunked),
 #    first on a connection or a keep-alive follow-up, gets the documented JSON error with
 #    exactly one status line.
+#  - the probe reserve takes only a bodiless probe alone on its connection; a flood of half
+#    heads past the pending cap (low file limit) with trickles on the oldest; --send-timeout
+#    cuts a client that does not read; --max-inflight-bytes answers 503 beyond the budget.
 # Raw sockets in python3; the server binds 127.0.0.1 (127.0.0.2 is also loopback).
 # Usage: bash test_serve_limits.sh CLI_PATH ASSETS_DIR SOURCE_DIR
 set -u
@@ -371,6 +374,129 @@ elif mode == "errors":
           first == 200 and closed is not None and closed <= header_timeout + 1.5, got[:200])
     raw, _ = request(b"/health/live")
     check("the server still answers after all that", status(raw) == 200, raw[:200])
+
+elif mode == "reserve":
+    # --max-connections 2 --max-connections-per-ip 2: two kept-alive connections take every slot;
+    # the probe reserve then takes only a bodiless probe alone on its connection
+    held = []
+    for i in range(2):
+        s = conn()
+        s.sendall(b"GET /v1/models HTTP/1.1\r\n" + HOST + b"\r\n")
+        check("kept-alive connection %d: 200" % (i + 1), status(read_response(s)) == 200)
+        held.append(s)
+    raw, t = request(b"/health/live", src="127.0.0.2")
+    check("every slot taken: GET /health/live 200 from the reserve", status(raw) == 200, raw[:200])
+    s = conn("127.0.0.2")
+    s.sendall(b"GET /health/live HTTP/1.1\r\n" + HOST + b"Content-Length: 100000\r\n\r\nx")
+    err = json_error(read_response(s, 5), 503)
+    s.close()
+    check("a probe with a Content-Length is not admitted to the reserve (503 JSON at once)",
+          err == "", err)
+    s = conn("127.0.0.2")
+    s.sendall((b"GET /health/live HTTP/1.1\r\n" + HOST + b"\r\n") +
+              b"GET /v1/models HTTP/1.1\r\n" + HOST + b"\r\n")
+    err = json_error(read_response(s, 5), 503)
+    s.close()
+    check("a probe with a request pipelined behind it is not admitted to the reserve (503 JSON)",
+          err == "", err)
+    for s in held:
+        s.close()
+
+elif mode == "flood":
+    # more connections than the pending set holds (the file limit is low), each with part of a
+    # head, while the oldest keep trickling bytes: dropping the oldest pending connection must
+    # not touch a connection that still has an event in the same batch (the sanitized build
+    # reports it); the server keeps answering
+    socks = []
+    for i in range(300):
+        try:
+            s = conn(timeout=0.5)
+            s.setblocking(False)
+            s.send(b"GET /health/live HTTP/1.1\r\nX: ")
+            socks.append(s)
+        except OSError:
+            pass
+        if i % 10 == 9:
+            for o in socks[:40]:  # the oldest: events in the batch that drops them
+                try:
+                    o.send(b"a")
+                except OSError:
+                    pass
+    for rnd in range(5):
+        for o in socks:
+            try:
+                o.send(b"b")
+            except OSError:
+                pass
+        time.sleep(0.05)
+    dropped = 0
+    for o in socks:
+        try:
+            if o.recv(1) == b"":
+                dropped += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            dropped += 1
+    check("flood of %d half heads past the pending cap: the oldest dropped (%d)"
+          % (len(socks), dropped), dropped > 0, dropped)
+    for o in socks:
+        o.close()
+    time.sleep(0.3)
+    try:
+        raw, t = request(b"/health/live")
+    except OSError as e:  # the server died
+        raw, t = repr(e).encode(), 0.0
+    check("after the flood /health/live 200 in %.3f s" % t, status(raw) == 200, raw[:200])
+
+elif mode == "send":
+    # --send-timeout 2: a client that asks for much (pipelined GET /) and never reads is cut
+    send_timeout = float(sys.argv[4])
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    n = 400
+    s.sendall((b"GET / HTTP/1.1\r\n" + HOST + b"\r\n") * n)
+    time.sleep(send_timeout + 2)
+    data, t0 = b"", time.time()
+    s.settimeout(2)
+    eof = False
+    while time.time() - t0 < 20:
+        try:
+            b = s.recv(1 << 20)
+        except OSError:
+            eof = True
+            break
+        if not b:
+            eof = True
+            break
+        data += b
+    got = data.count(b"HTTP/1.1 200")
+    check("a client not reading %d pipelined responses is cut after --send-timeout %.0f s "
+          "(%d responses, %d bytes reached it)" % (n, send_timeout, got, len(data)),
+          eof and got < n, (eof, got))
+    raw, t = request(b"/health/live")
+    check("the server still answers", status(raw) == 200, raw[:200])
+
+elif mode == "budget":
+    # --max-inflight-bytes 1.5 images: one body in flight takes the budget; a second concurrent
+    # one gets 503 JSON + Retry-After; once the first completes, another succeeds
+    n = len(jpg)
+    head = b"POST /v1/detect?imgsz=320 HTTP/1.1\r\n" + HOST + b"Content-Length: %d\r\n\r\n" % n
+    a = conn(timeout=30)
+    a.sendall(head + jpg[: n // 2])
+    time.sleep(0.3)
+    raw, _ = request(b"/v1/detect?imgsz=320", method=b"POST", body=jpg)
+    err = json_error(raw, 503)
+    check("a second body beyond --max-inflight-bytes -> 503 JSON", err == "", err)
+    check("... with Retry-After", re.search(rb"(?im)^retry-after:", raw) is not None, raw[:300])
+    a.sendall(jpg[n // 2:])
+    first = read_response(a, 30)
+    a.close()
+    check("the first body completes -> 200", status(first) == 200, first[:200])
+    raw, _ = request(b"/v1/detect?imgsz=320", method=b"POST", body=jpg)
+    check("after it, another body -> 200 (budget released)", status(raw) == 200, raw[:200])
 EOF
 
 # ---- A: 40 slow-header clients above --max-connections 8 ----------------------------------------
@@ -389,6 +515,33 @@ fi
 if start C $(opt --body-timeout 2 --header-timeout 2); then
     run_py body "$port" "$bus" 2
     run_py errors "$port" "$bus" 2
+    stop
+fi
+
+# ---- D: probe reserve, pending flood, send deadline, body budget ----------------------------------
+if start D --max-connections 2 $(opt --max-connections-per-ip 2); then
+    run_py reserve "$port" "$bus"
+    stop
+fi
+# a file limit of 160 leaves 160 - 8 - 8 - 64 = 80 pending heads (in a subshell: the limit
+# stays there)
+(
+    ulimit -n 160
+    if start E --max-connections 8 $(opt --max-connections-per-ip 8 --header-timeout 3); then
+        run_py flood "$port" "$bus"
+        stop
+    fi
+    echo "E-counts $pass $fail"
+) >"$tmp/E.out" 2>&1
+grep -v '^E-counts' "$tmp/E.out"
+read -r _ pass fail < <(grep '^E-counts' "$tmp/E.out" || echo "E-counts $pass $((fail + 1))")
+if start F $(opt --send-timeout 2); then
+    run_py send "$port" "$bus" 2
+    stop
+fi
+budget=$(($(wc -c <"$bus") * 3 / 2))
+if start G $(opt --max-inflight-bytes "$budget"); then
+    run_py budget "$port" "$bus"
     stop
 fi
 

@@ -4,7 +4,9 @@
 # times the forward pass only; non-finite / out-of-range infer inputs; cross-site and
 # DNS-rebinding requests, load paths outside the model directories, admin token; failed
 # loads not kept, model cap; forged log lines, NUL in query values, unknown query
-# parameters, the classes filter, readiness. Servers bind 127.0.0.1 (--port 0).
+# parameters, the classes filter, readiness; tritonclient's load/unload content types, CORS
+# preflights for --allow-origin, token length and scheme case, pipelined requests' log lines.
+# Servers bind 127.0.0.1 (--port 0).
 # Usage: bash test_serve_security.sh CLI_PATH ASSETS_DIR SOURCE_DIR
 set -u
 cli="$1"
@@ -153,6 +155,23 @@ req "$base/v1/models%0a2099-01-01T00:00:00.000Z%20hotyolo%20serve:%20info:%20FOR
 req -H 'Content-Type: application/json' --data-binary '{"parameters":{"path":"/x\n2099-01-01T00:00:00.000Z hotyolo serve: info: FORGED2"}}' "$base/v2/repository/models/m/load"
 sleep 0.3
 check "14: %0a in a path or a load path cannot forge a log line" '! grep -qE "^2099-01-01T00:00:00.000Z hotyolo serve: info: FORGED" "$log" && grep -q "FORGED" "$log"'
+# a pipelined request MHD parses itself (no gate peek) and the gate answers (no Host): its
+# method and URL are escaped in the log line too
+"$py" - "$port" <<'PYEOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+          b"GET /x%0d%0a2099-01-01T00:00:00.000Z%20hotyolo%20serve:%20info:%20FORGED3 HTTP/1.1\r\n\r\n")
+t0 = time.time()
+while time.time() - t0 < 3:
+    try:
+        if not s.recv(65536):
+            break
+    except OSError:
+        break
+PYEOF
+sleep 0.3
+check "14: a pipelined request answered by the gate (%0d%0a in its URL) cannot forge a log line" '! grep -qE "^2099-01-01T00:00:00.000Z hotyolo serve: info: FORGED3" "$log" && grep -q "FORGED3" "$log"'
 
 # ---- 9: cross-site, rebinding, load paths, admin token -----------------------------------
 pinned_ready() { curl -s --max-time 10 "$base/v2/models/m/ready" | grep -q '"ready":true'; }
@@ -181,11 +200,47 @@ check "9: a junk file in the model dir -> 400 without its bytes" '[ "$code" = 40
 req "$base/v1/models"
 check "9: /v1/models shows no loader text either" '! grep -qiE "SECRET|first bytes" "$tmp/body"'
 get_index() { curl -s --max-time 10 -X POST "$base/v2/repository/index"; }
+# concurrent loads and unloads of one added name: every answer is JSON, and once the name is
+# gone no metric series of it is left (a load finishing after the unload forgot the name)
+"$py" - "$port" "$tmp/models/m.pt" >"$tmp/race.out" 2>&1 <<'PYEOF'
+import http.client, json, sys, threading
+port, path = int(sys.argv[1]), sys.argv[2]
+bad, codes, lock = [], {}, threading.Lock()
+def worker(k):
+    for i in range(20):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            if k % 2 == 0:
+                c.request("POST", "/v2/repository/models/race/load",
+                          body=json.dumps({"parameters": {"path": path}}),
+                          headers={"Content-Type": "application/json"})
+            else:
+                c.request("POST", "/v2/repository/models/race/unload")
+            r = c.getresponse()
+            body = r.read()
+            with lock:
+                codes[r.status] = codes.get(r.status, 0) + 1
+                if not body.startswith(b"{"):
+                    bad.append((r.status, body[:80]))
+        except Exception as e:
+            with lock:
+                bad.append(repr(e)[:80])
+        finally:
+            c.close()
+ts = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("codes", sorted(codes.items()), "bad", bad[:3])
+PYEOF
+curl -s --max-time 10 -X POST "$base/v2/repository/models/race/unload" >/dev/null
+echo "     measured: $(cat "$tmp/race.out")"
+curl -s --max-time 10 "$base/metrics" >"$tmp/metrics.race"
+check "13: concurrent load/unload of one name: JSON answers, no series left for the gone name" 'grep -q "bad \[\]" "$tmp/race.out" && ! grep -q "model=\"race\"" "$tmp/metrics.race"'
 stop
 
 # admin token (from the environment) on a server with a --model-dir
 printf 'secret-token-123\n' >"$tmp/token"
-start T --model "m=$model,pin" --imgsz 64 --no-warmup --model-dir "$tmp/models" --admin-token-file "$tmp/token" --max-models 2
+start T --model "m=$model,pin" --imgsz 64 --no-warmup --model-dir "$tmp/models" --admin-token-file "$tmp/token" --max-models 2 --allow-origin https://app.example
 check "T: started" '[ -n "$port" ]'
 req -X POST "$base/v2/repository/models/m/unload"
 check "9: --admin-token: unload without a token -> 401" '[ "$code" = 401 ] && json_error 401 && pinned_ready'
@@ -194,7 +249,30 @@ check "9: --admin-token: wrong token -> 401" '[ "$code" = 401 ] && pinned_ready'
 A=(-H 'Authorization: Bearer secret-token-123' -H 'Content-Type: application/json')
 req "${A[@]}" --data-binary "{\"parameters\":{\"path\":\"$tmp/models/m.pt\"}}" "$base/v2/repository/models/m2/load"
 check "9: load from --model-dir with the token -> 200" '[ "$code" = 200 ]'
+# tritonclient: the sync client sends its JSON body without a Content-Type, the aio client as
+# application/octet-stream; neither is a type a cross-site form can send
+req -H 'Authorization: Bearer secret-token-123' -H 'Content-Type:' --data-binary "{\"parameters\":{\"path\":\"$tmp/models/m.pt\"}}" "$base/v2/repository/models/m2/load"
+check "tritonclient: load with a JSON body and no Content-Type (tritonclient) -> 200" '[ "$code" = 200 ]'
+req -H 'Authorization: Bearer secret-token-123' -H 'Content-Type: application/octet-stream' --data-binary "{\"parameters\":{\"path\":\"$tmp/models/m.pt\"}}" "$base/v2/repository/models/m2/load"
+check "tritonclient: load as application/octet-stream (tritonclient aio) -> 200" '[ "$code" = 200 ]'
+req -H 'Authorization: Bearer secret-token-123' -H 'Content-Type: Multipart/Form-Data; boundary=x' --data-binary '--x--' "$base/v2/repository/models/m2/load"
+check "tritonclient: load as multipart/form-data (any case, parameters) -> 415" '[ "$code" = 415 ] && json_error 415'
+req -H 'Authorization: bearer secret-token-123' -H 'Content-Type: application/json' --data-binary "{\"parameters\":{\"path\":\"$tmp/models/m.pt\"}}" "$base/v2/repository/models/m2/load"
+check "token: the Bearer scheme matches in any case -> 200" '[ "$code" = 200 ]'
 
+# --allow-origin: preflights of an allowed origin are answered, its responses name it
+curl -s -D "$tmp/hdr" -o /dev/null -w '%{http_code}' --max-time 10 -X OPTIONS -H 'Origin: https://app.example' -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: authorization, content-type' "$base/v2/repository/models/m2/load" >"$tmp/code"
+check "CORS: OPTIONS preflight from an --allow-origin origin -> 204 with Access-Control-Allow-*" '[ "$(cat "$tmp/code")" = 204 ] && grep -qi "^Access-Control-Allow-Origin: https://app.example" "$tmp/hdr" && grep -qi "^Access-Control-Allow-Methods: .*POST" "$tmp/hdr" && grep -qi "^Access-Control-Allow-Headers: .*Authorization" "$tmp/hdr"'
+curl -s -D "$tmp/hdr" -o /dev/null -w '%{http_code}' --max-time 10 -H 'Origin: https://app.example' "$base/v1/models" >"$tmp/code"
+check "CORS: a GET from the allowed origin -> 200 naming it in Access-Control-Allow-Origin" '[ "$(cat "$tmp/code")" = 200 ] && grep -qi "^Access-Control-Allow-Origin: https://app.example" "$tmp/hdr"'
+req -X OPTIONS -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: POST' "$base/v2/repository/models/m2/load"
+check "CORS: a preflight from another origin -> 403" '[ "$code" = 403 ] && json_error 403'
+# a short token is refused at start, however it is given
+timeout 30 "$cli" serve --port 0 --model "m=$model" --admin-token short7c >/dev/null 2>"$tmp/short.err"
+rc1=$?
+HY_ADMIN_TOKEN=short7c timeout 30 "$cli" serve --port 0 --model "m=$model" >/dev/null 2>"$tmp/short2.err"
+rc2=$?
+check "token: --admin-token / HY_ADMIN_TOKEN shorter than 8 characters -> exit 2 naming it" '[ "$rc1" = 2 ] && [ "$rc2" = 2 ] && grep -q "8 characters" "$tmp/short.err" && grep -q "HY_ADMIN_TOKEN" "$tmp/short2.err"'
 # ---- 10: failed loads are not kept; the number of models is capped -----------------------
 req "${A[@]}" --data-binary "{\"parameters\":{\"path\":\"$tmp/models/m.pt\"}}" "$base/v2/repository/models/m3/load"
 check "10: --max-models 2: a third model -> 409" '[ "$code" = 409 ] && json_error 409'
