@@ -6,10 +6,10 @@
  *     ends with an empty line, no header line is itself a status line (response splitting),
  *     at most one Content-Length, and the body has that many bytes;
  *   - a 4xx/5xx answer from hotyolo is Content-Type application/json with a JSON object body.
- * The server's gate checks every request head it can see before libmicrohttpd does
- * (docs/http-api.md, "Connections and limits"), so the first response on a connection must
- * never be libmicrohttpd's own HTML page; a later one may be, only where the gate cannot see
- * the head (requests pipelined behind the first): those are allowed and counted. A malformed response is a finding (trap); a server
+ * The server's gate checks every request head before libmicrohttpd parses it, and ends a
+ * connection whose next request was pipelined into libmicrohttpd's buffer unchecked
+ * (docs/http-api.md, "Connections and limits"), so no response may be libmicrohttpd's own
+ * HTML page (counted, then a finding). A malformed response is a finding (trap); a server
  * crash, leak or hang is one too (ASan / LSan / libFuzzer -timeout).
  * The server answers a Host other than localhost / an IP literal with a 403 (checked like any
  * other error); the seeds say "Host: localhost". A request whose head is incomplete (no blank
@@ -180,7 +180,7 @@ static void print_counts(void) {
 /* Checks the responses in r[0, n). complete: the server closed (so nothing is cut short). */
 static void check(const char *r, size_t n, int complete, int has_head) {
     const char *p = r, *end = r + n;
-    for (int idx = 0; p < end; idx++) {
+    while (p < end) {
         if (end - p < 12 || (strncmp(p, "HTTP/1.1 ", 9) && strncmp(p, "HTTP/1.0 ", 9))) {
             if (!complete && end - p < 12) return; /* cut short by the timeout */
             fail("no status line", p, (size_t)(end - p));
@@ -260,10 +260,9 @@ static void check(const char *r, size_t n, int complete, int has_head) {
         if (no_body) blen = 0;
         if (code >= 400 && !no_body) {
             if (!ctype) {
-                /* libmicrohttpd's own page: HTML (or nothing), no Content-Type */
-                if (idx == 0 || (blen != 0 && !(blen >= 6 && !strncmp(body, "<html>", 6))))
-                    fail("error without Content-Type", p, (size_t)(end - p));
-                g_mhd_pages++;
+                /* libmicrohttpd's own page (HTML, no Content-Type): never acceptable now */
+                if (blen >= 6 && !strncmp(body, "<html>", 6)) g_mhd_pages++;
+                fail("error without Content-Type", p, (size_t)(end - p));
             } else {
                 if (!starts_ci(ctype, ctype_end, "application/json"))
                     fail("error response is not application/json", p, (size_t)(end - p));

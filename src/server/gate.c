@@ -1111,8 +1111,15 @@ void hy__gate_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         follow_up(s, c, queued);
         return;
     }
-    /* Not checkable (pipelined bytes in MHD's buffer, HTTP/1.0): MHD parses the next head itself;
-     * the watchdog still bounds the wait for it. */
+    if (!answered && !c->will_close && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        /* Bytes of a next request already sit in MHD's buffer (pipelining), where the gate cannot
+         * check them, and MHD answers some malformed heads with its own HTML page: end the
+         * connection after this complete response instead. The client retries the pipelined
+         * requests on a new connection (RFC 9112 9.3.2), whose first head the gate checks. */
+        shutdown(c->fd, SHUT_RDWR);
+        return;
+    }
+    /* Closing anyway (an error, Connection: close, HTTP/1.0): the watchdog bounds the rest. */
     c->unchecked = 1;
     atomic_store(&c->mhd_deadline, (long long)(hy__now_ms() + GATE_IDLE_MS));
 }

@@ -345,12 +345,29 @@ elif mode == "errors":
     for i in range(20):
         s.sendall(b"GET /health/live HTTP/1.1\r\n" + HOST + b"\r\n")
         codes.append(status(read_response(s)))
-    s.sendall((b"GET /health/live HTTP/1.1\r\n" + HOST + b"\r\n") * 2)
-    raw = read_response(s, 5)
-    raw = raw + read_response(s, 5) if raw.count(b"HTTP/1.1 200") < 2 else raw
-    check("20 keep-alive requests on one connection, then 2 pipelined: all 200",
-          codes == [200] * 20 and raw.count(b"HTTP/1.1 200") == 2, (codes, raw[:300]))
+    check("20 keep-alive requests on one connection: all 200", codes == [200] * 20, codes)
     s.close()
+    # pipelining: bytes of a next request already in libmicrohttpd's buffer cannot be checked,
+    # so the connection ends after the first complete response (the client retries the rest);
+    # a malformed pipelined head never gets libmicrohttpd's HTML page
+    for name, second in (("a valid", b"GET /health/live HTTP/1.1\r\n" + HOST + b"\r\n"),
+                         ("a Content-Length: abc", b"POST /v1/detect HTTP/1.1\r\n" + HOST +
+                          b"Content-Length: abc\r\n\r\n")):
+        s = conn()
+        s.sendall(b"GET /health/live HTTP/1.1\r\n" + HOST + b"\r\n" + second)
+        raw, t0 = b"", time.time()
+        while time.time() - t0 < 5:
+            try:
+                b = s.recv(65536)
+            except OSError:
+                break
+            if not b:
+                break
+            raw += b
+        s.close()
+        check("%s request pipelined behind a probe: one 200 JSON response, then the end, no HTML"
+              % name, raw.count(b"HTTP/1.") == 1 and status(raw) == 200 and b"<html" not in raw,
+              raw[:300])
     # a follow-up head trickled past --header-timeout is cut
     s = conn()
     s.sendall(b"GET /health/live HTTP/1.1\r\n" + HOST + b"\r\n")
@@ -450,15 +467,19 @@ elif mode == "flood":
     check("after the flood /health/live 200 in %.3f s" % t, status(raw) == 200, raw[:200])
 
 elif mode == "send":
-    # --send-timeout 2: a client that asks for much (pipelined GET /) and never reads is cut
+    # --send-timeout 2: a client that asks for a large response (a KServe infer at 640: ~10 MB
+    # of JSON, more than loopback's socket buffers hold) and never reads is cut
     send_timeout = float(sys.argv[4])
+    vals = ",".join(["0.5"] * (3 * 640 * 640))
+    body = ('{"inputs":[{"name":"images","shape":[1,3,640,640],"datatype":"FP32","data":[%s]}]}'
+            % vals).encode()
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.settimeout(10)
     s.connect(("127.0.0.1", port))
-    n = 400
-    s.sendall((b"GET / HTTP/1.1\r\n" + HOST + b"\r\n") * n)
-    time.sleep(send_timeout + 2)
+    s.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\n" + HOST +
+              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    time.sleep(send_timeout + 4)
     data, t0 = b"", time.time()
     s.settimeout(2)
     eof = False
@@ -472,10 +493,12 @@ elif mode == "send":
             eof = True
             break
         data += b
-    got = data.count(b"HTTP/1.1 200")
-    check("a client not reading %d pipelined responses is cut after --send-timeout %.0f s "
-          "(%d responses, %d bytes reached it)" % (n, send_timeout, got, len(data)),
-          eof and got < n, (eof, got))
+    m = re.search(rb"Content-Length: (\d+)", data)
+    want = int(m.group(1)) if m else -1
+    got = len(data) - (data.find(b"\r\n\r\n") + 4) if m else 0
+    check("a client not reading a %d-byte response is cut after --send-timeout %.0f s "
+          "(%d bytes reached it)" % (want, send_timeout, got),
+          eof and status(data) == 200 and 0 <= got < want, (eof, data[:120], got, want))
     raw, t = request(b"/health/live")
     check("the server still answers", status(raw) == 200, raw[:200])
 
@@ -535,7 +558,7 @@ fi
 ) >"$tmp/E.out" 2>&1
 grep -v '^E-counts' "$tmp/E.out"
 read -r _ pass fail < <(grep '^E-counts' "$tmp/E.out" || echo "E-counts $pass $((fail + 1))")
-if start F $(opt --send-timeout 2); then
+if start F $(opt --send-timeout 2) --imgsz 320,640; then
     run_py send "$port" "$bus" 2
     stop
 fi
