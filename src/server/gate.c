@@ -399,9 +399,11 @@ static void reap(hy__gate *g) {
 
 /* Sends {"error": msg, "code": code} (one status line), stops writing, and lingers reading what the
  * client still sends so that the close does not reset the reply away. */
+/* msg: one of this file's literals (no quote or backslash, well under 200 bytes). */
 static int format_error(char *resp, size_t cap, int code, const char *msg) {
     char body[256];
     int bn = snprintf(body, sizeof body, "{\"error\":\"%s\",\"code\":%d}", msg, code);
+    HY_ASSERT(bn > 0 && (size_t)bn < sizeof body); /* else Content-Length would overstate it */
     return snprintf(resp, cap,
                     "HTTP/1.1 %d %s\r\nContent-Type: "
                     "application/json\r\nContent-Length: %d\r\n"

@@ -1543,9 +1543,7 @@ static enum MHD_Result dispatch(hy_server *s, struct MHD_Connection *c, hy__req 
     /* Host and Origin first: a page on another site (or a DNS-rebound name) gets nothing */
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    char hostname[256] = "";
-    if (gethostname(hostname, sizeof hostname - 1) != 0) hostname[0] = '\0';
-    if (host && !hy__host_allowed(host, hostname, s->p.allow_hosts))
+    if (host && !hy__host_allowed(host, s->hostname, s->p.allow_hosts))
         return reply_error(s, c, r, MHD_HTTP_FORBIDDEN, HY__REJ_FORBIDDEN,
                            "Host '%.100s' is not a name of this server (see --allow-host)", host);
     if (origin && !hy__origin_allowed(origin, host, s->p.allow_origins))

@@ -172,6 +172,7 @@ hy_status hy_server_create(const hy_server_params *p, hy_server **out) {
     s->p = pp;
     snprintf(s->host, sizeof s->host, "%s", pp.host);
     s->p.host = s->host;
+    if (gethostname(s->hostname, sizeof s->hostname - 1) != 0) s->hostname[0] = '\0';
     plan_shapes(s);
     hy__cache_init(&s->cache, s);
     hy__metrics_init(&s->metrics);

@@ -326,6 +326,7 @@ hy_status hy__queue_warm(hy__queue *q, hy_model *m, const uint8_t *jpg, size_t l
 struct hy_server {
     hy_server_params p;
     char host[64];
+    char hostname[256];     /* the machine's name, read once at create: an allowed Host */
     hy_shape shapes[8];     /* prepared per model: squares + common rect shapes */
     int n_shapes;
     hy__cache cache;
