@@ -197,6 +197,7 @@ int main(int argc, char **argv) {
 
     int rc = 1;
     hy_model *m = NULL;
+    hy_context *c = NULL;
     hy_image *img = NULL;
     float *x = NULL, *out = NULL;
     double *t = NULL;
@@ -207,6 +208,7 @@ int main(int argc, char **argv) {
     mp.n_threads = threads;
     mp.imgsz = imgsz;
     if (hy_model_load(model_path, &mp, &m) != HY_OK) goto fail;
+    if (hy_context_create(m, NULL, &c) != HY_OK) goto fail; /* load_ms: model + context */
     double t1 = hy__now_ms();
     hy_shape shape = { imgsz, imgsz };
     hy_prepare_params pp = hy_prepare_default_params();
@@ -214,7 +216,7 @@ int main(int argc, char **argv) {
     pp.n_shapes = 1;
     pp.warmup_runs = warmup;
     if (image_path) pp.warmup_runs = 0; /* warmed below on the image's own letterboxed shape */
-    if (hy_model_prepare(m, &pp) != HY_OK) goto fail;
+    if (hy_model_prepare(c, &pp) != HY_OK) goto fail;
     double t2 = hy__now_ms();
 
     int nc = hy_model_num_classes(m);
@@ -238,16 +240,16 @@ int main(int argc, char **argv) {
      * by the first call, so the warm-up runs are hy_detect calls too */
     for (int i = 0; img && i < warmup; i++) {
         hy_result *r;
-        if (hy_detect(m, img, NULL, &r) != HY_OK) goto fail;
+        if (hy_detect(c, img, NULL, &r) != HY_OK) goto fail;
         hy_result_free(r);
     }
     for (int i = 0; i < runs; i++) {
         double s = hy__now_ms();
         if (img) {
             hy_result *r;
-            if (hy_detect(m, img, NULL, &r) != HY_OK) goto fail;
+            if (hy_detect(c, img, NULL, &r) != HY_OK) goto fail;
             hy_result_free(r);
-        } else if (hy_model_forward(m, x, imgsz, imgsz, out, n_out) != HY_OK) goto fail;
+        } else if (hy_model_forward(c, x, 1, imgsz, imgsz, out, n_out) != HY_OK) goto fail;
         t[i] = hy__now_ms() - s;
     }
     double t3 = hy__now_ms();
@@ -267,7 +269,7 @@ int main(int argc, char **argv) {
     }
     stats st = stats_of(t, runs);
     hy_engine_stats es;
-    if (hy_model_engine_stats(m, &es) != HY_OK) goto fail;
+    if (hy_model_engine_stats(c, &es) != HY_OK) goto fail;
     double gflop = img ? 0 : yolov8_gflop(hy_model_variant(m), nc, imgsz);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -282,13 +284,13 @@ int main(int argc, char **argv) {
                "\"median_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"min_ms\": %.3f, \"max_ms\": %.3f, "
                "\"mean_ms\": %.3f, \"stddev_ms\": %.3f, \"gflop\": %.4f, \"gflops\": %.2f, "
                "\"peak_rss_kb\": %ld, \"output_sum\": %.6g}\n",
-               model_path, hy_model_format(m), hy_model_variant(m), hy_model_num_threads(m), imgsz,
+               model_path, hy_model_format(m), hy_model_variant(m), hy_context_num_threads(c), imgsz,
                img ? "detect" : "forward", runs, warmup, t1 - t0, es.prepare_ms, es.warmup_ms,
                es.first_warmup_ms, first, (t2 - t0) + first, st.median, st.p90, st.p99, st.min, st.max, st.mean,
                st.stddev, gflop, gflop > 0 ? gflop / (st.median / 1e3) : 0, ru.ru_maxrss, checksum);
     } else {
         printf("model      %s (%s, yolov8%s, %d threads)\n", model_path, hy_model_format(m), hy_model_variant(m),
-               hy_model_num_threads(m));
+               hy_context_num_threads(c));
         printf("input      %s, %dx%d, %s\n", img ? image_path : input_path ? input_path : "pseudo-random", imgsz,
                imgsz, img ? "hy_detect (letterbox + forward + NMS)" : "hy_model_forward");
         printf("load       %.1f ms, prepare %.1f ms + %d warm-up passes %.1f ms (first %.1f ms)\n", t1 - t0,
@@ -307,6 +309,7 @@ done:
     hy__aligned_free(out);
     hy__aligned_free(x);
     hy_image_free(img);
+    hy_context_free(c);
     hy_model_free(m);
     return rc;
 }

@@ -11,18 +11,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s MODEL.pt IMAGE\n", argv[0]);
         return 2;
     }
-    hy_model *model = NULL;
+    hy_context *ctx = NULL;
     hy_image *image = NULL;
     hy_result *result = NULL;
     int rc = 1;
 
-    hy_model_params mp = hy_model_default_params(); /* all cores, imgsz 640 */
-    if (hy_model_load(argv[1], &mp, &model) != HY_OK) goto fail;
+    /* the model and a context to run it, prepared and warmed up: all cores, imgsz 640 */
+    if (hy_context_load(argv[1], NULL, NULL, &ctx) != HY_OK) goto fail;
     if (hy_image_load(argv[2], &image) != HY_OK) goto fail;
 
     hy_detect_params dp = hy_detect_default_params(); /* conf 0.25, iou 0.7, max_det 300 */
-    if (hy_detect(model, image, &dp, &result) != HY_OK) goto fail;
+    if (hy_detect(ctx, image, &dp, &result) != HY_OK) goto fail;
 
+    const hy_model *model = hy_context_model(ctx); /* class names */
     printf("%s: %dx%d, %zu objects\n", argv[2], image->width, image->height,
            hy_result_count(result));
     for (size_t i = 0; i < hy_result_count(result); i++) {
@@ -36,6 +37,6 @@ fail:
     if (rc) fprintf(stderr, "error: %s\n", hy_last_error());
     hy_result_free(result);
     hy_image_free(image);
-    hy_model_free(model);
+    hy_context_free(ctx); /* frees the model too */
     return rc;
 }

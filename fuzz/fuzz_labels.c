@@ -2,7 +2,7 @@
  * as Ultralytics' verify_image_label reads them. The bytes are passed as they are (no NUL
  * terminator), so reading past len is an ASan finding. The first byte picks nc (1..256) so
  * the class-id bound is exercised too; the rest is the text. */
-#include "val/dataset.h"
+#include "data/dataset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;

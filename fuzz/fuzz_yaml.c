@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "image/image.h"
-#include "val/dataset.h"
+#include "data/dataset.h"
 
 static char g_yaml[512], g_dir[256];
 

@@ -9,19 +9,19 @@
  *     to the callback set with hy_log_set().
  *   - Tensors are NCHW, float32 unless stated; images are interleaved 8-bit RGB (HWC).
  *
- * Example
- *   hy_model *m;
- *   if (hy_model_load("yolov8n.pt", NULL, &m) != HY_OK) { fprintf(stderr, "%s\n", hy_last_error()); return 1; }
+ * Example (one call loads the model and makes a context; hy_model + hy_context_create give
+ * several contexts sharing one copy of the weights)
+ *   hy_context *c;
+ *   if (hy_context_load("yolov8n.pt", NULL, NULL, &c) != HY_OK) { fprintf(stderr, "%s\n", hy_last_error()); return 1; }
  *   hy_image *img;
  *   hy_image_load("bus.jpg", &img);
- *   hy_detect_params dp = hy_detect_default_params();
  *   hy_result *r;
- *   hy_detect(m, img, &dp, &r);
+ *   hy_detect(c, img, NULL, &r);
  *   for (size_t i = 0; i < hy_result_count(r); i++) {
  *       const hy_detection *d = hy_result_get(r, i);
- *       printf("%s %.2f\n", hy_model_class_name(m, d->class_id), d->confidence);
+ *       printf("%s %.2f\n", hy_model_class_name(hy_context_model(c), d->class_id), d->confidence);
  *   }
- *   hy_result_free(r); hy_image_free(img); hy_model_free(m);
+ *   hy_result_free(r); hy_image_free(img); hy_context_free(c);
  */
 #ifndef HOTYOLO_H
 #define HOTYOLO_H
@@ -130,8 +130,21 @@ void hy_image_free(hy_image *img);
 /* Writes an 8-bit RGB image as JPEG (quality 1..100). */
 hy_status hy_image_save_jpeg(const hy_image *img, const char *path, int quality);
 
-/* ---- model ------------------------------------------------------------------------- */
+/* ---- model and context ------------------------------------------------------------- */
+/* A hy_model is the network as loaded: config, class names, weights (packed once for its
+ * device). It is immutable after hy_model_load and may be shared by any number of threads.
+ * A hy_context (below) runs it: it owns what a run mutates (threads, backend instance,
+ * planned shapes, activation arena, scratch, statistics). One context runs one call at a
+ * time (calls on one context are serialised); contexts on one model run concurrently and
+ * share the model's weights. */
 typedef struct hy_model hy_model;
+typedef struct hy_context hy_context;
+
+/* A network input size (multiples of 32), e.g. 640x640, or 480x640 for a portrait image
+ * letterboxed in "rect" mode. */
+typedef struct hy_shape {
+    int width, height;
+} hy_shape;
 
 /* How checkpoint tensors are matched to the network. */
 typedef enum hy_load_mode {
@@ -141,7 +154,10 @@ typedef enum hy_load_mode {
 } hy_load_mode;
 
 typedef struct hy_model_params {
-    int n_threads;      /* 0 = number of online cores */
+    const char *device; /* backend the weights are prepared for: "cpu" (default) or "ref"
+                           (plain-C reference kernels, the spec; slow) */
+    int n_threads;      /* threads for loading (packing) and the default for contexts;
+                           0 = number of online cores */
     int imgsz;          /* inference size (long side), multiple of 32; 0 = 640 */
     hy_load_mode mode;  /* default HY_LOAD_STRICT */
     int nc;             /* class count of the network to build; 0 = the file's */
@@ -157,15 +173,19 @@ typedef struct hy_model_params {
 hy_model_params hy_model_default_params(void);
 
 /* Loads an Ultralytics YOLOv8 checkpoint (.pt, never executing pickle code), validates
- * every tensor name and shape, folds BN and prepares the CPU kernels. */
+ * every tensor name and shape, folds BN and prepares the weights for params->device. */
 hy_status hy_model_load(const char *path, const hy_model_params *params, hy_model **out);
+/* Frees the model; every context made from it must have been freed first. */
 void hy_model_free(hy_model *m);
 
 int hy_model_num_classes(const hy_model *m);
 const char *hy_model_class_name(const hy_model *m, int class_id); /* NULL if out of range */
 const char *hy_model_variant(const hy_model *m);                   /* "n", "s", ... or "" */
-int hy_model_num_threads(const hy_model *m);
+int hy_model_num_threads(const hy_model *m);  /* default threads of its contexts */
 const char *hy_model_format(const hy_model *m); /* "pt", "safetensors", "onnx", ... */
+const char *hy_model_device(const hy_model *m); /* "cpu", "ref" */
+const char *hy_model_arch(const hy_model *m);   /* "yolov8" */
+int hy_model_imgsz(const hy_model *m);          /* default inference size */
 
 /* What loading did with each tensor of the network (and of the file). */
 typedef enum hy_load_item {
@@ -180,17 +200,42 @@ const char *hy_model_load_name(const hy_model *m, hy_load_item what, size_t i);
 const char *hy_model_load_reason(const hy_model *m, hy_load_item what, size_t i);
 size_t hy_model_num_tensors(const hy_model *m); /* tensors of the network as loaded */
 
-/* Raw network output for a preprocessed input x (1, 3, h, w), h and w multiples of 32.
- * out must hold (4 + nc) * A floats, A = sum over strides 8/16/32 of (h/s)*(w/s);
- * layout (4 + nc, A): rows 0-3 xywh in input pixels, then class sigmoid scores. */
-hy_status hy_model_forward(hy_model *m, const float *x, int h, int w, float *out, size_t out_len);
+/* ---- contexts ----------------------------------------------------------------------- */
+typedef struct hy_prepare_params {
+    const hy_shape *shapes; /* shapes to plan and warm; NULL = { imgsz x imgsz } */
+    int n_shapes;
+    int warmup_runs;        /* dummy forward passes per shape; default 3, 0 = no warm-up */
+    int batch;              /* images per pass planned for every shape; 0 = 1 */
+} hy_prepare_params;
+hy_prepare_params hy_prepare_default_params(void);
+
+typedef struct hy_context_params {
+    const char *device; /* NULL = the model's device; else must name it */
+    int n_threads;      /* 0 = the model's n_threads */
+    int prepare;        /* 1: hy_context_create also runs hy_model_prepare(c, &prep) */
+    hy_prepare_params prep;
+} hy_context_params;
+hy_context_params hy_context_default_params(void);
+
+/* A context on model m (which must outlive it). Creates its thread pool and backend instance;
+ * plans nothing unless params->prepare. */
+hy_status hy_context_create(const hy_model *m, const hy_context_params *params, hy_context **out);
+/* One call for the simple case: hy_model_load + hy_context_create, with prepare on by default
+ * (cp NULL: prepared and warmed for imgsz x imgsz). The context owns the model:
+ * hy_context_free frees both. */
+hy_status hy_context_load(const char *path, const hy_model_params *mp, const hy_context_params *cp,
+                          hy_context **out);
+void hy_context_free(hy_context *c);
+const hy_model *hy_context_model(const hy_context *c);
+int hy_context_num_threads(const hy_context *c);
+const char *hy_context_device(const hy_context *c);
+
+/* Raw network output for a preprocessed batch x (n, 3, h, w), h and w multiples of 32.
+ * out must hold n * (4 + nc) * A floats, A = sum over strides 8/16/32 of (h/s)*(w/s);
+ * layout (n, 4 + nc, A): rows 0-3 xywh in input pixels, then class sigmoid scores. */
+hy_status hy_model_forward(hy_context *c, const float *x, int n, int h, int w, float *out, size_t out_len);
 
 /* ---- engine lifecycle: load -> prepare -> warm up -> ready -------------------------- */
-/* A network input size (multiples of 32), e.g. 640x640, or 480x640 for a portrait image
- * letterboxed in "rect" mode. */
-typedef struct hy_shape {
-    int width, height;
-} hy_shape;
 
 /* The network input shape hy_detect uses for a width x height image at inference size
  * imgsz (0 = the model's): Ultralytics' rect letterbox, long side imgsz, padded to the
@@ -198,25 +243,19 @@ typedef struct hy_shape {
  * whose size is known from hy_image_probe before it is decoded. */
 hy_status hy_model_input_shape(const hy_model *m, int width, int height, int imgsz, hy_shape *out);
 
-typedef struct hy_prepare_params {
-    const hy_shape *shapes; /* shapes to plan and warm; NULL = { imgsz x imgsz } */
-    int n_shapes;
-    int warmup_runs;        /* dummy forward passes per shape; default 3, 0 = no warm-up */
-} hy_prepare_params;
-hy_prepare_params hy_prepare_default_params(void);
 
 /* Plans the activation arena for every shape (one allocation, pre-faulted), touches the
  * weights, then runs warmup_runs dummy passes per shape. After it, hy_detect on an image
  * whose letterboxed size is a prepared shape allocates nothing but its result. Can be
  * called again with more shapes. */
-hy_status hy_model_prepare(hy_model *m, const hy_prepare_params *p);
+hy_status hy_model_prepare(hy_context *c, const hy_prepare_params *p);
 /* One dummy pass per prepared shape (e.g. after idle periods). Serialised with hy_detect
  * one pass at a time, so concurrent callers wait at most one forward pass. */
-hy_status hy_model_rewarm(hy_model *m);
+hy_status hy_model_rewarm(hy_context *c);
 
 /* Where the time went (milliseconds) and what happened since load. */
 typedef struct hy_engine_stats {
-    double load_ms;          /* hy_model_load: read, validate, fold, pack */
+    double load_ms;          /* hy_model_load of its model: read, validate, fold, pack */
     double prepare_ms;       /* planning + arena populated + weights touched (last hy_model_prepare) */
     double warmup_ms;        /* all warm-up passes (last hy_model_prepare) */
     double first_warmup_ms;  /* latency of the first warm-up pass */
@@ -234,7 +273,8 @@ typedef struct hy_engine_stats {
                                 one that decided (the first, or the slow one after which 4 KiB
                                 pages were used); -1: no probe */
 } hy_engine_stats;
-hy_status hy_model_engine_stats(const hy_model *m, hy_engine_stats *out);
+/* The context's figures (and its model's load time). */
+hy_status hy_model_engine_stats(const hy_context *c, hy_engine_stats *out);
 
 /* ---- weights files ------------------------------------------------------------------ */
 typedef struct hy_convert_params {
@@ -268,6 +308,10 @@ typedef struct hy_detect_params {
     const int *classes;  /* keep only these class ids (NULL = all) */
     int n_classes;
     int agnostic_nms;    /* 0 = class-aware (Ultralytics default) */
+    hy_shape shape;      /* network input shape; 0x0 = automatic (Ultralytics' predict: the
+                            minimal rect letterbox for one image or a batch of one size, else
+                            imgsz x imgsz); else every image is letterboxed into exactly this
+                            shape (multiples of 32), e.g. a prepared camera shape */
 } hy_detect_params;
 hy_detect_params hy_detect_default_params(void);
 
@@ -284,15 +328,22 @@ typedef struct hy_timings {
 
 typedef struct hy_result hy_result;
 
-hy_status hy_detect(hy_model *m, const hy_image *img, const hy_detect_params *p, hy_result **out);
+hy_status hy_detect(hy_context *c, const hy_image *img, const hy_detect_params *p, hy_result **out);
 /* Decodes an encoded image (JPEG/PNG) buffer and detects; decode time is recorded. */
-hy_status hy_detect_encoded(hy_model *m, const void *buf, size_t len, const hy_detect_params *p,
+hy_status hy_detect_encoded(hy_context *c, const void *buf, size_t len, const hy_detect_params *p,
                             hy_result **out);
+/* n images (of any sizes) in one forward pass of batch n, letterboxed to one shape as
+ * Ultralytics batches them (p->shape, else rect when all have one size, else imgsz x imgsz).
+ * out[i] gets image i's result (each freed with hy_result_free); on error none is set.
+ * n from 1 to 256. */
+hy_status hy_detect_batch(hy_context *c, const hy_image *const *imgs, int n, const hy_detect_params *p,
+                          hy_result **out);
 size_t hy_result_count(const hy_result *r);
 const hy_detection *hy_result_get(const hy_result *r, size_t i); /* NULL if out of range */
 hy_timings hy_result_timings(const hy_result *r);
 int hy_result_image_width(const hy_result *r);
 int hy_result_image_height(const hy_result *r);
+hy_shape hy_result_input_shape(const hy_result *r); /* the network input it was detected at */
 void hy_result_free(hy_result *r);
 
 /* Draws boxes with "name score" labels onto img (in place). names may be NULL. */

@@ -6,6 +6,9 @@
 #   4. hotyolo vs ONNX Runtime (onnxruntime-node, CPU EP) side by side: steady forward latency
 #      at 640x640, 1 and 2 threads, the two engines alternating in blocks; GFLOP/s against the
 #      measured FMA peak (bench_peak); then cold start: process start -> first result.
+#   5. throughput: images/s at batch 1, 4, 8 (2 threads); two 1-thread contexts vs one
+#      2-thread context on one model (hotyolo bench --batch / --contexts; HY_BENCH_TP_RUNS)
+#   6. serving: latency (bench-serve.sh), RSS with 1 and 2 workers (bench-serve-rss.sh); val
 #   scripts/bench.sh [BUILD] [ASSETS]
 # Environment: HY_BENCH_ROUNDS (alternation rounds, default 5), HY_BENCH_RUNS (timed runs per
 # block, default 10), HY_BENCH_WARMUP (3), HY_BENCH_COLD (fresh hotyolo processes, default 10;
@@ -226,8 +229,46 @@ echo "== zero cold start: hotyolo bench (engine lifecycle, jitter, one-shot proc
     --image "$assets/images/bus.jpg" --cold-process "$((cold_k * 2))" || echo "hotyolo bench failed"
 
 echo
+echo "== throughput: batches and contexts (hotyolo bench, yolov8n fused, 640x640) =="
+# images/s at batch 1, 4 and 8 on 2 threads (one forward pass of N images), then two 1-thread
+# contexts on one model, each driven by its own thread, against one 2-thread context (same
+# code path: hotyolo bench --contexts K, the contexts started together, images/s over the wall)
+tp_runs="${HY_BENCH_TP_RUNS:-20}"
+tp_model="$tmp/yolov8n_fused.safetensors"
+# jlast FILE KEY: the last occurrence of a number field (a nested object's, in bench's JSON)
+jlast() { sed -n "s/.*\"$2\": *\([-0-9.eE+]*\).*/\1/p" "$1" | tail -n 1; }
+printf "%-44s %10s %10s %9s\n" "run" "ms/pass" "img/s" "peak MiB"
+for n in 1 4 8; do
+    if "$build/hotyolo" bench "$tp_model" --threads 2 --batch "$n" --runs "$tp_runs" --engines 1 --warmup 2 \
+        --json >"$tmp/tp_b$n.json"; then
+        printf "%-44s %10.1f %10.2f %9.0f\n" "batch $n, 2 threads" "$(jnum "$tmp/tp_b$n.json" median_ms)" \
+            "$(jnum "$tmp/tp_b$n.json" images_per_s)" "$(calc "$(jnum "$tmp/tp_b$n.json" peak_rss_kb) / 1024" 0)"
+    else
+        echo "batch $n: hotyolo bench failed"
+    fi
+done
+for cfg in "2 1" "1 2"; do # contexts, threads each
+    read -r k t <<<"$cfg"
+    if "$build/hotyolo" bench "$tp_model" --threads "$t" --contexts "$k" --runs "$tp_runs" --engines 1 --warmup 2 \
+        --json >"$tmp/tp_c$k.json"; then
+        printf "%-44s %10s %10.2f %9s\n" "$k context(s) x $t thread(s) on one model" "" \
+            "$(jlast "$tmp/tp_c$k.json" images_per_s)" ""
+        eval "tp_ctx_$k=$(jlast "$tmp/tp_c$k.json" images_per_s)"
+    else
+        echo "$k contexts x $t threads: hotyolo bench failed"
+    fi
+done
+[ -n "${tp_ctx_2:-}" ] && [ -n "${tp_ctx_1:-}" ] &&
+    echo "two 1-thread contexts / one 2-thread context: $(calc "$tp_ctx_2 / $tp_ctx_1" 2)x the images/s"
+
+echo
 echo "== serving (hotyolo serve) =="
 "$(dirname "$0")/bench-serve.sh" "$build" "$assets"
+
+echo
+echo "== serving memory: hotyolo serve RSS, 1 vs 2 workers on one model (weights once) =="
+"$(dirname "$0")/bench-serve-rss.sh" "$build" "$assets" "$assets/weights/yolov8s_random.pt" 640 ||
+    echo "bench-serve-rss failed"
 
 echo
 echo "== validation: hotyolo val on coco128 (yolov8n.pt, imgsz 640, batch 8) =="

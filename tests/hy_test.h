@@ -5,7 +5,13 @@
  *   HY_TEST_MAIN()
  *
  * Tests run in declaration order; a failed ASSERT ends that test and marks it failed.
- * Shared assets are found through HY_ASSETS (env) or the compiled-in default. */
+ * HY_SKIP("reason") ends it as skipped (a case that cannot run here: missing assets, a
+ * sanitizer build). Exit status: 1 if any case failed, else 77 if every case that ran was
+ * skipped (CTest's SKIP_RETURN_CODE: "Not Run (Skipped)"), else 0; a suite where only some
+ * cases skipped passes and says so in its summary line ("3 passed, 0 failed, 2 skipped"),
+ * since CTest has no partial skip.
+ * Shared assets are found through HY_ASSETS (env) or the compiled-in default; when that folder
+ * is missing, hy_test_asset() skips the running case. */
 #ifndef HY_TEST_H
 #define HY_TEST_H
 
@@ -24,6 +30,14 @@ typedef struct hy_test_case {
 extern hy_test_case hy_test_cases[512];
 extern int hy_test_ncases;
 extern int hy_test_failed_flag;
+extern int hy_test_skipped_flag;
+
+/* Runs cases[0..n) (those whose name contains argv[1], if given), prints one line per case and
+ * a summary; returns the exit status described above. */
+int hy_test_run(const hy_test_case *cases, int n, int argc, char **argv);
+/* Marks the running case skipped and prints the reason (printf format; file may be NULL). */
+void hy_test_skip_note(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define HY_TEST(tname)                                                                          \
     static void hy_test_fn_##tname(void);                                                       \
@@ -39,6 +53,12 @@ extern int hy_test_failed_flag;
         fprintf(stderr, __VA_ARGS__);                                                           \
         fprintf(stderr, "\n");                                                                  \
         hy_test_failed_flag = 1;                                                                \
+        return;                                                                                 \
+    } while (0)
+
+#define HY_SKIP(...)                                                                            \
+    do {                                                                                        \
+        hy_test_skip_note(__FILE__, __LINE__, __VA_ARGS__);                                     \
         return;                                                                                 \
     } while (0)
 
@@ -88,9 +108,13 @@ extern int hy_test_failed_flag;
                      hy_last_error());                                                          \
     } while (0)
 
-/* Path of a shared asset (static buffer per call slot, 8 slots). Aborts the test binary
- * with a clear message if the assets folder is missing. */
+/* Path of a shared asset (static buffer per call slot, 8 slots). If the assets folder is
+ * missing, the running case is skipped (it does not return; called outside a case, or from
+ * another thread or a forked child, the binary exits with status 2 and a message instead).
+ * It leaves the case by longjmp: ask for asset paths before allocating. */
 const char *hy_test_asset(const char *rel);
+/* Skips the running case, as hy_test_asset does, when the assets folder is missing. */
+void hy_test_require_assets(void);
 /* Path of a scratch file under the test's temp dir. */
 const char *hy_test_tmp(const char *name);
 /* A deterministic RGB test pattern (h, w, 3): smooth ramps plus hashed noise (malloc'd). */
@@ -118,22 +142,6 @@ int hy_test_bounded(int (*fn)(void *arg), void *arg, double max_extra_mb, double
 int hy_test_sanitized(void);
 
 #define HY_TEST_MAIN()                                                                          \
-    hy_test_case hy_test_cases[512];                                                            \
-    int hy_test_ncases;                                                                         \
-    int hy_test_failed_flag;                                                                    \
-    int main(int argc, char **argv) {                                                           \
-        int failed = 0, ran = 0;                                                                \
-        for (int i = 0; i < hy_test_ncases; i++) {                                              \
-            if (argc > 1 && !strstr(hy_test_cases[i].name, argv[1])) continue;                 \
-            hy_test_failed_flag = 0;                                                            \
-            hy_test_cases[i].fn();                                                              \
-            ran++;                                                                              \
-            printf("%s %s\n", hy_test_failed_flag ? "FAIL" : "ok  ", hy_test_cases[i].name);   \
-            fflush(stdout);                                                                     \
-            failed += hy_test_failed_flag;                                                      \
-        }                                                                                       \
-        printf("%d passed, %d failed\n", ran - failed, failed);                                 \
-        return failed ? 1 : 0;                                                                  \
-    }
+    int main(int argc, char **argv) { return hy_test_run(hy_test_cases, hy_test_ncases, argc, argv); }
 
 #endif

@@ -1,4 +1,7 @@
+#include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,62 @@
 #define HY_ASSETS_DEFAULT "../shared/assets"
 #endif
 
+// --- runner ---------------------------------------------------------------------------------
+
+hy_test_case hy_test_cases[512];
+int hy_test_ncases;
+int hy_test_failed_flag;
+int hy_test_skipped_flag;
+
+/* hy_test_asset leaves a case by longjmp, which is only valid on the runner's own stack. */
+static jmp_buf case_jmp;
+static int case_active;
+static pid_t runner_pid;
+static pthread_t runner_thread;
+
+void hy_test_skip_note(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (file) printf("  %s:%d: skip: ", file, line);
+    else printf("  skip: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    hy_test_skipped_flag = 1;
+}
+
+static void run_case(const hy_test_case *c) {
+    hy_test_failed_flag = 0;
+    hy_test_skipped_flag = 0;
+    case_active = 1;
+    if (setjmp(case_jmp) == 0) c->fn();
+    case_active = 0;
+}
+
+int hy_test_run(const hy_test_case *cases, int n, int argc, char **argv) {
+    int passed = 0, failed = 0, skipped = 0;
+    runner_pid = getpid();
+    runner_thread = pthread_self();
+    for (int i = 0; i < n; i++) {
+        if (argc > 1 && !strstr(cases[i].name, argv[1])) continue;
+        run_case(&cases[i]);
+        const char *tag = hy_test_failed_flag ? "FAIL" : hy_test_skipped_flag ? "skip" : "ok  ";
+        printf("%s %s\n", tag, cases[i].name);
+        fflush(stdout);
+        if (hy_test_failed_flag) failed++; // a failure before a skip still fails
+        else if (hy_test_skipped_flag) skipped++;
+        else passed++;
+    }
+    printf("%d passed, %d failed", passed, failed);
+    if (skipped) printf(", %d skipped", skipped);
+    printf("\n");
+    fflush(stdout);
+    if (failed) return 1;
+    return skipped && !passed ? 77 : 0;
+}
+
+// --- assets and helpers ----------------------------------------------------------------------
+
 static const char *assets_dir(void) {
     const char *e = getenv("HY_ASSETS");
     return e && *e ? e : HY_ASSETS_DEFAULT;
@@ -25,12 +84,19 @@ const char *hy_test_asset(const char *rel) {
     char *b = bufs[slot++ & 7];
     struct stat st;
     if (stat(assets_dir(), &st) != 0) {
+        if (case_active && getpid() == runner_pid && pthread_equal(pthread_self(), runner_thread)) {
+            hy_test_skip_note(NULL, 0, "shared assets not found at '%s' (needs %s)",
+                              assets_dir(), rel);
+            longjmp(case_jmp, 1);
+        }
         fprintf(stderr, "shared assets not found at '%s' (set HY_ASSETS to ../shared/assets)\n", assets_dir());
         exit(2);
     }
     snprintf(b, 4096, "%s/%s", assets_dir(), rel);
     return b;
 }
+
+void hy_test_require_assets(void) { (void)hy_test_asset("."); }
 
 const char *hy_test_tmp(const char *name) {
     static char bufs[8][4096];

@@ -8,15 +8,18 @@
 #include "core/core.h"
 #include "hy_test.h"
 
-static hy_model *load(void) {
-    hy_model *m = NULL;
-    if (hy_model_load(hy_test_asset("weights/yolov8n.pt"), NULL, &m) != HY_OK)
-        fprintf(stderr, "  load: %s\n", hy_last_error());
-    return m;
+/* A context owning its model, nothing planned yet. */
+static hy_context *load_path(const char *path, const hy_model_params *mp) {
+    hy_context_params cp = hy_context_default_params();
+    cp.prepare = 0;
+    hy_context *c = NULL;
+    if (hy_context_load(path, mp, &cp, &c) != HY_OK) fprintf(stderr, "  load: %s\n", hy_last_error());
+    return c;
 }
+static hy_context *load(void) { return load_path(hy_test_asset("weights/yolov8n.pt"), NULL); }
 
 HY_TEST(prepared_shapes_detect_without_allocation) {
-    hy_model *m = load();
+    hy_context *m = load();
     ASSERT_TRUE(m != NULL);
     hy_shape shapes[] = {{640, 640}, {480, 640}}; /* square + bus.jpg's rect letterbox */
     hy_prepare_params pp = hy_prepare_default_params();
@@ -51,13 +54,52 @@ HY_TEST(prepared_shapes_detect_without_allocation) {
     ASSERT_OK(hy_model_engine_stats(m, &s));
     ASSERT_EQ(s.cold_events, 1);
     ASSERT_EQ(s.n_shapes, 3);
-    hy_model_free(m);
+    hy_context_free(m);
+}
+
+/* A context made with prepare on is ready at once; a batch planned by prepare (batch 2) is
+ * detected with no cold event and no allocation but its two results. */
+HY_TEST(context_create_prepares_batches) {
+    hy_model *mdl = NULL;
+    ASSERT_OK(hy_model_load(hy_test_asset("weights/yolov8n.pt"), NULL, &mdl));
+    hy_shape sq = {640, 640};
+    hy_context_params cp = hy_context_default_params();
+    cp.prepare = 1;
+    cp.prep.shapes = &sq;
+    cp.prep.n_shapes = 1;
+    cp.prep.batch = 2;
+    cp.prep.warmup_runs = 1;
+    hy_context *c = NULL;
+    ASSERT_OK(hy_context_create(mdl, &cp, &c));
+    hy_engine_stats s;
+    ASSERT_OK(hy_model_engine_stats(c, &s));
+    ASSERT_EQ(s.n_shapes, 1);
+    ASSERT_TRUE(s.warmup_ms > 0);
+    hy_image *imgs[2] = {NULL, NULL};
+    ASSERT_OK(hy_image_load(hy_test_asset("images/bus.jpg"), &imgs[0]));
+    ASSERT_OK(hy_image_load(hy_test_asset("images/zidane.jpg"), &imgs[1]));
+    hy_result *r[2] = {NULL, NULL};
+    int64_t before = hy__alloc_total();
+    ASSERT_OK(hy_detect_batch(c, (const hy_image *const *)imgs, 2, NULL, r)); /* mixed sizes: 640x640 */
+    ASSERT_EQ(hy__alloc_total() - before, 2); /* the two results */
+    ASSERT_OK(hy_model_engine_stats(c, &s));
+    ASSERT_EQ(s.cold_events, 0);
+    ASSERT_EQ((long long)s.n_inferences, 2);
+    ASSERT_TRUE(hy_result_count(r[0]) > 0 && hy_result_count(r[1]) > 0);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(hy_result_input_shape(r[i]).width, 640);
+        ASSERT_EQ(hy_result_input_shape(r[i]).height, 640);
+        hy_result_free(r[i]);
+        hy_image_free(imgs[i]);
+    }
+    hy_context_free(c);
+    hy_model_free(mdl);
 }
 
 /* One-shot path of `hotyolo detect`: probe the file's headers, prepare exactly the input
  * shape detect will use, then detect: no cold event, no allocation but the result. */
 HY_TEST(probe_then_prepare_input_shape) {
-    hy_model *m = load();
+    hy_context *m = load();
     ASSERT_TRUE(m != NULL);
     static const struct {
         const char *path;
@@ -74,7 +116,7 @@ HY_TEST(probe_then_prepare_input_shape) {
         int w, h;
         ASSERT_OK(hy_image_probe(buf, len, &w, &h));
         hy_shape sh;
-        ASSERT_OK(hy_model_input_shape(m, w, h, 0, &sh));
+        ASSERT_OK(hy_model_input_shape(hy_context_model(m), w, h, 0, &sh));
         ASSERT_EQ(sh.width, imgs[i].w);
         ASSERT_EQ(sh.height, imgs[i].h);
         hy_prepare_params pp = hy_prepare_default_params();
@@ -90,21 +132,21 @@ HY_TEST(probe_then_prepare_input_shape) {
         ASSERT_EQ(s.cold_events, 0);
     }
     hy_shape sh;
-    ASSERT_ERR(hy_model_input_shape(m, 0, 10, 0, &sh), HY_ERR_INVALID_ARG);
-    ASSERT_ERR(hy_model_input_shape(m, 10, 10, 100, &sh), HY_ERR_INVALID_ARG);
-    ASSERT_OK(hy_model_input_shape(m, 1000, 500, 320, &sh)); /* long side imgsz, rect pad */
+    ASSERT_ERR(hy_model_input_shape(hy_context_model(m), 0, 10, 0, &sh), HY_ERR_INVALID_ARG);
+    ASSERT_ERR(hy_model_input_shape(hy_context_model(m), 10, 10, 100, &sh), HY_ERR_INVALID_ARG);
+    ASSERT_OK(hy_model_input_shape(hy_context_model(m), 1000, 500, 320, &sh)); /* long side imgsz, rect pad */
     ASSERT_EQ(sh.width, 320);
     ASSERT_EQ(sh.height, 160);
-    hy_model_free(m);
+    hy_context_free(m);
 }
 
-static float *forward_bus(hy_model *m) {
+static float *forward_bus(hy_context *m) {
     long long sh[8];
     int nd;
     size_t n;
     float *x = hy_test_npy_load(hy_test_asset("reference/bus_letterbox_640_input.npy"), sh, &nd, &n);
     float *y = malloc(84 * 8400 * sizeof(float));
-    if (!x || hy_model_forward(m, x, 640, 640, y, 84 * 8400) != HY_OK) {
+    if (!x || hy_model_forward(m, x, 1, 640, 640, y, 84 * 8400) != HY_OK) {
         free(y);
         y = NULL;
     }
@@ -113,7 +155,7 @@ static float *forward_bus(hy_model *m) {
 }
 
 HY_TEST(warmup_and_rewarm_leave_outputs_bit_identical) {
-    hy_model *cold = load(), *warm = load();
+    hy_context *cold = load(), *warm = load();
     ASSERT_TRUE(cold && warm);
     float *a = forward_bus(cold); /* no prepare at all */
     ASSERT_OK(hy_model_prepare(warm, NULL));
@@ -132,12 +174,12 @@ HY_TEST(warmup_and_rewarm_leave_outputs_bit_identical) {
     free(a);
     free(b);
     free(c);
-    hy_model_free(cold);
-    hy_model_free(warm);
+    hy_context_free(cold);
+    hy_context_free(warm);
 }
 
 typedef struct {
-    hy_model *m;
+    hy_context *m;
     int n, failed;
 } rewarm_arg;
 
@@ -148,7 +190,7 @@ static void *rewarm_loop(void *p) {
 }
 
 HY_TEST(rewarm_does_not_disturb_concurrent_detect) {
-    hy_model *m = load();
+    hy_context *m = load();
     ASSERT_TRUE(m != NULL);
     hy_shape sh[] = {{480, 640}};
     hy_prepare_params pp = hy_prepare_default_params();
@@ -171,11 +213,11 @@ HY_TEST(rewarm_does_not_disturb_concurrent_detect) {
     ASSERT_EQ(bad, 0);
     ASSERT_EQ(a.failed, 0);
     hy_image_free(img);
-    hy_model_free(m);
+    hy_context_free(m);
 }
 
 HY_TEST(prepare_rejects_bad_shapes_and_counts) {
-    hy_model *m = load();
+    hy_context *m = load();
     ASSERT_TRUE(m != NULL);
     hy_shape bad[] = {{100, 640}};
     hy_prepare_params pp = hy_prepare_default_params();
@@ -192,14 +234,14 @@ HY_TEST(prepare_rejects_bad_shapes_and_counts) {
     ASSERT_OK(hy_model_engine_stats(m, &s));
     ASSERT_EQ(s.n_shapes, 1);
     ASSERT_NEAR(s.warmup_ms, 0, 1.0);
-    hy_model_free(m);
+    hy_context_free(m);
 }
 
 HY_TEST(lock_memory_is_optional_and_harmless) {
     hy_model_params p = hy_model_default_params();
     p.lock_memory = 1;
-    hy_model *m = NULL;
-    ASSERT_OK(hy_model_load(hy_test_asset("weights/yolov8n.pt"), &p, &m));
+    hy_context *m = load_path(hy_test_asset("weights/yolov8n.pt"), &p);
+    ASSERT_TRUE(m != NULL);
     ASSERT_OK(hy_model_prepare(m, NULL));
     hy_engine_stats s;
     ASSERT_OK(hy_model_engine_stats(m, &s));
@@ -211,7 +253,7 @@ HY_TEST(lock_memory_is_optional_and_harmless) {
     ASSERT_EQ(hy_result_count(r), 5);
     hy_result_free(r);
     hy_image_free(img);
-    hy_model_free(m);
+    hy_context_free(m);
 }
 
 static long minor_faults(void) {
@@ -229,7 +271,7 @@ static long minor_faults(void) {
  * arena is populated and the weights are touched. For a fused float32 file the packed weights
  * are used in place from the file's mapping, and prepare's touch must have reached every page
  * of them (a touch that skips 1/8 of them shows ~20 faults here). */
-static void first_pass_faults(hy_model *m, const char *what) {
+static void first_pass_faults(hy_context *m, const char *what) {
     hy_prepare_params pp = hy_prepare_default_params();
     pp.warmup_runs = 0;
     ASSERT_OK(hy_model_prepare(m, &pp));
@@ -240,9 +282,9 @@ static void first_pass_faults(hy_model *m, const char *what) {
     memset(y, 0, ny * sizeof *y); /* the outputs' own pages, before counting */
     memset(y2, 0, ny * sizeof *y2);
     long f0 = minor_faults();
-    ASSERT_OK(hy_model_forward(m, x, 640, 640, y, ny));
+    ASSERT_OK(hy_model_forward(m, x, 1, 640, 640, y, ny));
     long f1 = minor_faults();
-    ASSERT_OK(hy_model_forward(m, x, 640, 640, y2, ny));
+    ASSERT_OK(hy_model_forward(m, x, 1, 640, 640, y2, ny));
     long f2 = minor_faults();
     /* ASan maps its shadow of the arena (1/8 of it) on first use: those faults are not ours */
     const char *san = getenv("HY_TEST_SANITIZED");
@@ -267,10 +309,10 @@ static void first_pass_faults(hy_model *m, const char *what) {
 }
 
 HY_TEST(prepare_populates_before_the_first_pass) {
-    hy_model *m = load();
+    hy_context *m = load();
     ASSERT_TRUE(m != NULL);
     first_pass_faults(m, ".pt (weights packed at load)");
-    hy_model_free(m);
+    hy_context_free(m);
 }
 
 HY_TEST(prepare_touches_mapped_weights_before_the_first_pass) {
@@ -280,10 +322,10 @@ HY_TEST(prepare_touches_mapped_weights_before_the_first_pass) {
     cp.dtype = HY_DTYPE_F32;
     cp.fuse = 1; /* float32 + fused: carries packed weights, used in place */
     ASSERT_OK(hy_convert(hy_test_asset("weights/yolov8n.pt"), path, &cp));
-    hy_model *m = NULL;
-    ASSERT_OK(hy_model_load(path, NULL, &m));
+    hy_context *m = load_path(path, NULL);
+    ASSERT_TRUE(m != NULL);
     first_pass_faults(m, "fused safetensors (packed weights mapped)");
-    hy_model_free(m);
+    hy_context_free(m);
     unlink(path);
 }
 

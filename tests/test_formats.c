@@ -155,13 +155,14 @@ static void on_log(hy_log_level lvl, const char *msg, void *user) {
 }
 
 static int forward_64(const char *path, float *out, size_t n) {
-    hy_model *m = NULL;
-    if (hy_model_load(path, NULL, &m) != HY_OK) return -1;
+    hy_context *c = NULL;
+    hy_context_params cp = hy_context_default_params();
+    if (hy_context_load(path, NULL, &cp, &c) != HY_OK) return -1;
     float *x = malloc(3 * 64 * 64 * sizeof(float));
     for (int i = 0; i < 3 * 64 * 64; i++) x[i] = (float)((i * 37) % 255) / 255.0f;
-    hy_status st = hy_model_forward(m, x, 64, 64, out, n);
+    hy_status st = hy_model_forward(c, x, 1, 64, 64, out, n);
     free(x);
-    hy_model_free(m);
+    hy_context_free(c);
     return st == HY_OK ? 0 : -1;
 }
 

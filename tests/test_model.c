@@ -93,8 +93,10 @@ HY_TEST(bad_params_are_rejected) {
 }
 
 HY_TEST(detect_allocates_only_its_result_once_warm) {
-    hy_model *m = NULL;
-    ASSERT_OK(hy_model_load(hy_test_asset("weights/yolov8n.pt"), NULL, &m));
+    hy_model *mdl = NULL;
+    ASSERT_OK(hy_model_load(hy_test_asset("weights/yolov8n.pt"), NULL, &mdl));
+    hy_context *m = NULL;
+    ASSERT_OK(hy_context_create(mdl, NULL, &m)); /* nothing planned */
     hy_image *img = NULL;
     ASSERT_OK(hy_image_load(hy_test_asset("images/zidane.jpg"), &img));
     hy_result *r = NULL;
@@ -114,12 +116,13 @@ HY_TEST(detect_allocates_only_its_result_once_warm) {
     dp.imgsz = 100;
     ASSERT_ERR(hy_detect(m, img, &dp, &r), HY_ERR_INVALID_ARG);
     hy_image_free(img);
-    hy_model_free(m);
+    hy_context_free(m);
+    hy_model_free(mdl);
 }
 
 HY_TEST(class_filter_and_max_det) {
-    hy_model *m = NULL;
-    ASSERT_OK(hy_model_load(hy_test_asset("weights/yolov8n.pt"), NULL, &m));
+    hy_context *m = NULL;
+    ASSERT_OK(hy_context_load(hy_test_asset("weights/yolov8n.pt"), NULL, NULL, &m));
     hy_image *img = NULL;
     ASSERT_OK(hy_image_load(hy_test_asset("images/bus.jpg"), &img));
     hy_detect_params dp = hy_detect_default_params();
@@ -139,7 +142,7 @@ HY_TEST(class_filter_and_max_det) {
     ASSERT_TRUE(hy_result_get(r, 0)->confidence >= hy_result_get(r, 1)->confidence);
     hy_result_free(r);
     hy_image_free(img);
-    hy_model_free(m);
+    hy_context_free(m);
 }
 
 HY_TEST(box_iou_matches_hand_values) {

@@ -959,6 +959,47 @@ HY_TEST(names_bombs_fail_fast) {
     free(s);
 }
 
+// --- parse-memory bomb (issue 15: one capped arena) -------------------------------------
+
+typedef struct bomb_case {
+    pbw m;
+    const char *want;
+} bomb_case;
+
+static int load_bomb_case(void *arg) {
+    const bomb_case *c = arg;
+    hy__onnx_file *f = NULL;
+    hy_status st = hy__onnx_load_buffer(c->m.d, c->m.n, "attr_bomb.onnx", &f);
+    hy__onnx_free(f);
+    if (st != HY_ERR_FORMAT || !strstr(hy_last_error(), c->want)) {
+        fprintf(stderr, "  got %d: %s\n", st, hy_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+/* HY_ONNX_MAX_NODES nodes of HY_ONNX_MAX_NODE_ATTRS empty attributes each: every count is
+ * within its limit, but each 2-byte attribute parses into a ~90-byte struct, ~380 MB for an
+ * 8.6 MB file. The reader's arenas are capped (64 MiB + 8 bytes per file byte), so the load
+ * stops with a named error before that. */
+HY_TEST(attribute_bomb_is_bounded) {
+    pbw node = {0};
+    pw_str(&node, 4, "Conv");
+    for (int k = 0; k < HY_ONNX_MAX_NODE_ATTRS; k++) pw_len(&node, 5, "", 0);
+    pbw graph = {0};
+    for (int i = 0; i < HY_ONNX_MAX_NODES; i++) pw_len(&graph, 1, node.d, node.n);
+    free(node.d);
+    bomb_case c = {{0}, "attr_bomb.onnx: the model takes more than"};
+    pw_int(&c.m, 1, 8); /* ir_version */
+    pw_msg(&c.m, 7, &graph);
+    hy_test_bound b;
+    int r = hy_test_bounded(load_bomb_case, &c, 256, 2.0, &b);
+    printf("  %zu-byte model, %d nodes x %d attributes: +%.1f MB peak RSS, %.3f s\n", c.m.n,
+           HY_ONNX_MAX_NODES, HY_ONNX_MAX_NODE_ATTRS, b.extra_rss_mb, b.seconds);
+    free(c.m.d);
+    ASSERT_EQ(r, 0);
+}
+
 HY_TEST(names_limits_and_valid_names) {
     hy__onnx_file *f = NULL;
     // 4096 classes is the most accepted: the count must then agree with the output channels

@@ -8,6 +8,7 @@
 
 #include "ops/cpu/detect.h"
 #include "ops/cpu/ops_cpu.h"
+#include "ops/ref/ref.h"
 
 // --- helpers ------------------------------------------------------------------------------
 
@@ -55,12 +56,12 @@ HY_TEST(ref_conv_1x1_is_weighted_sum) {
         .cin = 2, .cout = 2, .kh = 1, .kw = 1, .stride = 1, .pad = 0, .act = HY_ACT_NONE
     };
     float y[4];
-    hy__cpu_conv2d_ref(&d, x, 1, 2, wt, bias, NULL, y);
+    hy__ref_conv2d(&d, x, 1, 2, wt, bias, NULL, y);
     ASSERT_NEAR(y[0], 1 * 1 + 10 * 3 + 0.25, 1e-6);     // 31.25
     ASSERT_NEAR(y[1], 1 * 2 + 10 * 4 + 0.25, 1e-6);     // 42.25
     ASSERT_NEAR(y[2], -2 * 1 + 0.5 * 3 - 1, 1e-6);      // -1.5
     ASSERT_NEAR(y[3], -2 * 2 + 0.5 * 4 - 1, 1e-6);      // -3
-    hy__cpu_conv2d_ref(&d, x, 1, 2, wt, NULL, NULL, y); // no bias
+    hy__ref_conv2d(&d, x, 1, 2, wt, NULL, NULL, y); // no bias
     ASSERT_NEAR(y[0], 31, 1e-6);
     ASSERT_NEAR(y[3], -2, 1e-6);
 }
@@ -74,12 +75,12 @@ HY_TEST(ref_conv_3x3_pad1_on_3x3) {
         .cin = 1, .cout = 1, .kh = 3, .kw = 3, .stride = 1, .pad = 1, .act = HY_ACT_NONE
     };
     float y[9];
-    hy__cpu_conv2d_ref(&d, x, 3, 3, wt, NULL, NULL, y);
+    hy__ref_conv2d(&d, x, 3, 3, wt, NULL, NULL, y);
     const float want[] = { 12, 21, 16, 27, 45, 33, 24, 39, 28 };
     for (int i = 0; i < 9; i++) ASSERT_NEAR(y[i], want[i], 1e-6);
     // kernel with only the top-left tap: y[oy][ox] = x[oy-1][ox-1] or 0 (padding)
     for (int i = 0; i < 9; i++) wt[i] = i == 0 ? 1.0f : 0.0f;
-    hy__cpu_conv2d_ref(&d, x, 3, 3, wt, NULL, NULL, y);
+    hy__ref_conv2d(&d, x, 3, 3, wt, NULL, NULL, y);
     const float want2[] = { 0, 0, 0, 0, 1, 2, 0, 4, 5 };
     for (int i = 0; i < 9; i++) ASSERT_NEAR(y[i], want2[i], 1e-6);
 }
@@ -96,7 +97,7 @@ HY_TEST(ref_conv_stride2_output_size) {
     hy__conv2d_desc d = {
         .cin = 1, .cout = 1, .kh = 3, .kw = 3, .stride = 2, .pad = 1, .act = HY_ACT_NONE
     };
-    hy__cpu_conv2d_ref(&d, x, 5, 5, wt, NULL, NULL, y);
+    hy__ref_conv2d(&d, x, 5, 5, wt, NULL, NULL, y);
     for (int oy = 0; oy < 3; oy++)
         for (int ox = 0; ox < 3; ox++) ASSERT_NEAR(y[oy * 3 + ox], x[(2 * oy) * 5 + 2 * ox], 0);
 }
@@ -109,12 +110,12 @@ HY_TEST(ref_conv_act_then_add) {
     hy__conv2d_desc d = {
         .cin = 1, .cout = 1, .kh = 1, .kw = 1, .stride = 1, .pad = 0, .act = HY_ACT_SIGMOID
     };
-    hy__cpu_conv2d_ref(&d, x, 1, 3, wt, bias, add, y);
+    hy__ref_conv2d(&d, x, 1, 3, wt, bias, add, y);
     ASSERT_NEAR(y[0], 0.5 + 10, 1e-6);                 // sigmoid(0) = 1/2
     ASSERT_NEAR(y[1], 1 / (1 + exp(-1.0)) + 20, 1e-5); // sigmoid(1)
     ASSERT_NEAR(y[2], 1 / (1 + exp(1.0)) + 30, 1e-5);  // sigmoid(-1)
     d.act = HY_ACT_SILU;
-    hy__cpu_conv2d_ref(&d, x, 1, 3, wt, bias, add, y);
+    hy__ref_conv2d(&d, x, 1, 3, wt, bias, add, y);
     ASSERT_NEAR(y[0], 10, 1e-6);                       // silu(0) = 0
     ASSERT_NEAR(y[1], 1 / (1 + exp(-1.0)) + 20, 1e-5); // silu(1) = sigmoid(1)
     ASSERT_NEAR(y[2], -1 / (1 + exp(1.0)) + 30, 1e-5); // silu(-1)
@@ -125,23 +126,23 @@ HY_TEST(ref_conv_act_then_add) {
 HY_TEST(ref_maxpool_hand) {
     const float x[] = { 1, 5, 2, 0, 3, 4, 9, 8, 7 }; // 3x3
     float y[9];
-    hy__cpu_maxpool_ref(x, 1, 3, 3, 3, y);
+    hy__ref_maxpool(x, 1, 3, 3, 3, y);
     const float want[] = { 5, 5, 5, 9, 9, 8, 9, 9, 8 };
     for (int i = 0; i < 9; i++) ASSERT_NEAR(y[i], want[i], 0);
     // all negative: padding must never win (it is -inf, not 0)
     const float xn[] = { -3, -1, -2, -5 }; // 2x2, k=5 covers everything
     float yn[4];
-    hy__cpu_maxpool_ref(xn, 1, 2, 2, 5, yn);
+    hy__ref_maxpool(xn, 1, 2, 2, 5, yn);
     for (int i = 0; i < 4; i++) ASSERT_NEAR(yn[i], -1, 0);
     // k=1 is the identity
-    hy__cpu_maxpool_ref(x, 1, 3, 3, 1, y);
+    hy__ref_maxpool(x, 1, 3, 3, 1, y);
     for (int i = 0; i < 9; i++) ASSERT_NEAR(y[i], x[i], 0);
 }
 
 HY_TEST(ref_upsample_hand) {
     const float x[] = { 1, 2, 3, 4, 5, 6, 7, 8 }; // (2, 2, 2)
     float y[32];
-    hy__cpu_upsample2x_ref(x, 2, 2, 2, y);
+    hy__ref_upsample2x(x, 2, 2, 2, y);
     const float want_c0[] = { 1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4 };
     for (int i = 0; i < 16; i++) ASSERT_NEAR(y[i], want_c0[i], 0);
     for (int i = 0; i < 16; i++) ASSERT_NEAR(y[16 + i], want_c0[i] + 4, 0);
@@ -262,7 +263,7 @@ static int check_conv(const conv_case *c, int has_bias, int act, int has_add, do
     float *bias = has_bias ? rand_buf((size_t)c->cout, -0.5f, 0.5f) : NULL;
     float *add = has_add ? rand_buf(ny, -1, 1) : NULL;
     float *ref = hy__malloc(ny * sizeof(float)), *y = hy__malloc(ny * sizeof(float));
-    hy__cpu_conv2d_ref(&d, x, c->h, c->w, wt, bias, add, ref);
+    hy__ref_conv2d(&d, x, c->h, c->w, wt, bias, add, ref);
     const size_t psz = hy__cpu_conv2d_packed_size(&d),
                  ssz = hy__cpu_conv2d_scratch_size(&d, c->h, c->w, 2);
     void *packed = hy__aligned_alloc(64, psz);
@@ -544,7 +545,7 @@ HY_TEST(maxpool_fast_vs_ref) {
         if (i % 2)
             for (size_t j = 0; j < n; j++) x[j] += 2;
         float *ref = hy__malloc(n * sizeof(float)), *y = hy__malloc(n * sizeof(float));
-        hy__cpu_maxpool_ref(x, c, h, w, k, ref);
+        hy__ref_maxpool(x, c, h, w, k, ref);
         for (int nt = 1; nt <= 2; nt++) {
             hy__cpu_maxpool(x, c, h, w, k, y, nt == 2 ? pool2() : NULL);
             const int same = memcmp(y, ref, n * sizeof(float)) == 0;
@@ -564,7 +565,7 @@ HY_TEST(upsample_fast_vs_ref) {
         const size_t n = (size_t)c * h * w;
         float *x = rand_buf(n, -1, 1), *ref = hy__malloc(4 * n * sizeof(float)),
               *y = hy__malloc(4 * n * sizeof(float));
-        hy__cpu_upsample2x_ref(x, c, h, w, ref);
+        hy__ref_upsample2x(x, c, h, w, ref);
         for (int nt = 1; nt <= 2; nt++) {
             hy__cpu_upsample2x(x, c, h, w, y, nt == 2 ? pool2() : NULL);
             if (memcmp(y, ref, 4 * n * sizeof(float)) != 0) {

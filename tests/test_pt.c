@@ -6,6 +6,7 @@
 #include "core/core.h"
 #include "fixtures/zip_writer.h"
 #include "hy_test.h"
+#include "core/dtype.h"
 #include "io/pt.h"
 #include "io/zip.h"
 

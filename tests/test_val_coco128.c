@@ -26,10 +26,7 @@ static void print_result(const hy_val_result *r) {
 }
 
 HY_TEST(coco128_matches_ultralytics) {
-    if (sanitized()) {
-        printf("  skipped under sanitizers (see coco128_subset)\n");
-        return;
-    }
+    if (sanitized()) HY_SKIP("under sanitizers (see coco128_subset)");
     hy_model *m;
     hy_model_params mp = hy_model_default_params();
     ASSERT_OK(hy_model_load(hy_test_asset("weights/yolov8n.pt"), &mp, &m));

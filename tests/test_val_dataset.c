@@ -11,7 +11,7 @@
 #include "hotyolo/val.h"
 #include "hy_test.h"
 #include "image/image.h"
-#include "val/dataset.h"
+#include "data/dataset.h"
 #include "val/plots.h"
 
 // --- helpers -----------------------------------------------------------------------------------

@@ -18,10 +18,11 @@ static void golden(const char *weights, const char *ref_out, int n_threads) {
     ASSERT_EQ(shy[2], 8400);
     hy_model_params mp = hy_model_default_params();
     mp.n_threads = n_threads;
-    hy_model *m = NULL;
-    ASSERT_OK(hy_model_load(hy_test_asset(weights), &mp, &m));
+    hy_context_params cp = hy_context_default_params();
+    hy_context *m = NULL;
+    ASSERT_OK(hy_context_load(hy_test_asset(weights), &mp, &cp, &m));
     float *y = malloc(ny * sizeof(float));
-    ASSERT_OK(hy_model_forward(m, x, 640, 640, y, ny));
+    ASSERT_OK(hy_model_forward(m, x, 1, 640, 640, y, ny));
     double box_err = 0, score_err = 0;
     size_t A = (size_t)shy[2];
     for (size_t r = 0; r < 84; r++)
@@ -30,17 +31,17 @@ static void golden(const char *weights, const char *ref_out, int n_threads) {
             if (r < 4 && e > box_err) box_err = e;
             if (r >= 4 && e > score_err) score_err = e;
         }
-    printf("  %s (%d threads): max abs error boxes %.6f px, scores %.7f\n", weights, hy_model_num_threads(m), box_err,
+    printf("  %s (%d threads): max abs error boxes %.6f px, scores %.7f\n", weights, hy_context_num_threads(m), box_err,
            score_err);
     /* the same input twice gives the same output (no state leaks between runs) */
     float *y2 = malloc(ny * sizeof(float));
-    ASSERT_OK(hy_model_forward(m, x, 640, 640, y2, ny));
+    ASSERT_OK(hy_model_forward(m, x, 1, 640, 640, y2, ny));
     int same = memcmp(y, y2, ny * sizeof(float)) == 0;
     free(y2);
     free(y);
     free(x);
     free(ref);
-    hy_model_free(m);
+    hy_context_free(m);
     ASSERT_TRUE(box_err <= 0.01);
     ASSERT_TRUE(score_err <= 1e-3);
     ASSERT_TRUE(same);

@@ -6,14 +6,14 @@
 #include "tensor/graph.h"
 
 static int check_against_tsv(const char *scale, int nc, const char *tsv) {
-    hy__yolov8_cfg cfg;
-    if (hy__yolov8_cfg_for_scale(scale, nc, &cfg) != HY_OK) return -1;
-    hy__yolov8_spec *spec;
-    if (hy__yolov8_spec_create(&cfg, &spec) != HY_OK) return -1;
+    hy__arch_cfg cfg;
+    if (hy__arch_yolov8.cfg_for_variant(scale, nc, &cfg) != HY_OK) return -1;
+    hy__model_spec *spec;
+    if (hy__model_spec_create(&cfg, &spec) != HY_OK) return -1;
     FILE *f = fopen(hy_test_asset(tsv), "r");
     if (!f) {
         fprintf(stderr, "cannot open %s\n", tsv);
-        hy__yolov8_spec_free(spec);
+        hy__model_spec_free(spec);
         return -1;
     }
     char line[512];
@@ -45,7 +45,7 @@ static int check_against_tsv(const char *scale, int nc, const char *tsv) {
         bad++;
     }
     fclose(f);
-    hy__yolov8_spec_free(spec);
+    hy__model_spec_free(spec);
     return bad;
 }
 
@@ -57,8 +57,8 @@ HY_TEST(yolov8x_keys) { ASSERT_EQ(check_against_tsv("x", 80, "reference/yolov8x_
 HY_TEST(yolov8n_nc3_keys) { ASSERT_EQ(check_against_tsv("n", 3, "reference/yolov8n_nc3_state_dict_keys.tsv"), 0); }
 
 HY_TEST(unknown_scale_is_an_error) {
-    hy__yolov8_cfg cfg;
-    ASSERT_ERR(hy__yolov8_cfg_for_scale("q", 80, &cfg), HY_ERR_INVALID_ARG);
+    hy__arch_cfg cfg;
+    ASSERT_ERR(hy__arch_yolov8.cfg_for_variant("q", 80, &cfg), HY_ERR_INVALID_ARG);
     ASSERT_CONTAINS(hy_last_error(), "'q'");
 }
 
@@ -67,21 +67,24 @@ HY_TEST(unknown_scale_is_an_error) {
  * backend's conv scratch (for that many threads) is planned as per-node workspaces too, as
  * the model does; each must stay clear of everything alive at its node. */
 static int check_plan(const char *scale, int h, int w, int ws_threads) {
-    hy__yolov8_cfg cfg;
-    hy__yolov8_cfg_for_scale(scale, 80, &cfg);
+    hy__arch_cfg cfg;
+    hy__arch_yolov8.cfg_for_variant(scale, 80, &cfg);
     hy__graph *g;
-    if (hy__yolov8_graph_build(&cfg, h, w, &g) != HY_OK) return -1;
+    if (hy__arch_graph_build(&cfg, 1, h, w, &g) != HY_OK) return -1;
     int bad = 0;
     size_t arena_no_ws = g->arena_size, max_ws = 0;
     if (ws_threads > 0) {
-        hy__backend_params bp = {.n_threads = ws_threads};
+        hy__threadpool *tp;
+        if (hy__threadpool_create(ws_threads, &tp) != HY_OK) return -1;
+        hy__backend_params bp = {.tp = tp};
         hy__backend *be;
-        if (hy__backend_cpu_create(&bp, &be) != HY_OK) return -1;
+        if (hy__backend_cpu.create(&bp, NULL, &be) != HY_OK) return -1;
         for (int n = 0; n < g->n_nodes; n++) {
             g->nodes[n].ws_size = be->i->node_workspace(be, g, n);
             if (g->nodes[n].ws_size > max_ws) max_ws = g->nodes[n].ws_size;
         }
         hy__backend_free(be);
+        hy__threadpool_free(tp);
         if (max_ws == 0) bad++; /* the convs do need scratch */
         if (hy__graph_plan(g) != HY_OK) return -1;
     }
@@ -191,11 +194,11 @@ HY_TEST(plan_workspaces_n480x640_1_thread) { ASSERT_EQ(check_plan("n", 480, 640,
 HY_TEST(plan_workspaces_s640_4_threads) { ASSERT_EQ(check_plan("s", 640, 640, 4), 0); }
 
 HY_TEST(graph_rejects_bad_sizes) {
-    hy__yolov8_cfg cfg;
-    hy__yolov8_cfg_for_scale("n", 80, &cfg);
+    hy__arch_cfg cfg;
+    hy__arch_yolov8.cfg_for_variant("n", 80, &cfg);
     hy__graph *g = NULL;
-    ASSERT_ERR(hy__yolov8_graph_build(&cfg, 630, 640, &g), HY_ERR_INVALID_ARG);
-    ASSERT_ERR(hy__yolov8_graph_build(&cfg, 0, 640, &g), HY_ERR_INVALID_ARG);
+    ASSERT_ERR(hy__arch_graph_build(&cfg, 1, 630, 640, &g), HY_ERR_INVALID_ARG);
+    ASSERT_ERR(hy__arch_graph_build(&cfg, 1, 0, 640, &g), HY_ERR_INVALID_ARG);
     ASSERT_TRUE(g == NULL);
 }
 

@@ -23,6 +23,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "model/result_json.h"
 
 #define CMD "detect"
 #define MAX_CLASS_ID 65535  /* bound for --classes before the model is known */
@@ -40,6 +41,7 @@ typedef struct detect_opts {
     int n_classes;
     const char *json_path; /* NULL: none; "-": stdout */
     const char *save_dir;
+    const char *device; /* NULL: the library's default ("cpu") */
     int quiet, verbose, strict_images;
     int transfer, nc, verify; /* load: HY_LOAD_TRANSFER, class count (0 = file's), re-hash */
     hy_cli_maps maps;         /* --map OLD=NEW prefix renames */
@@ -81,6 +83,9 @@ static void help(void) {
            "                  (default: all classes)\n"
            "  --threads N     worker threads, in [0, %d]; 0 = one per online core\n"
            "                  (default: one per online core, %ld here)\n"
+           "  --device NAME   backend that runs the network: cpu (optimised kernels) or ref\n"
+           "                  (plain-C reference kernels, the specification; much slower)\n"
+           "                  (default: cpu)\n"
            "  --json FILE     write JSON Lines, one object per image:\n"
            "                  {\"image\", \"width\", \"height\", \"detections\": [{\"class_id\",\n"
            "                  \"class_name\", \"confidence\", \"box\": [x1, y1, x2, y2]}],\n"
@@ -158,7 +163,7 @@ static int parse_classes(const char *s, int **ids_out, int *n_out) {
 /* Parses argv into o; returns 0, 1 for --help (printed), or -1 on a usage error (printed). */
 static int parse_args(int argc, char **argv, detect_opts *o) {
     enum { O_CONF, O_IOU, O_IMGSZ, O_MAXDET, O_CLASSES, O_THREADS, O_JSON, O_SAVEDIR, O_QUIET,
-           O_VERBOSE, O_HELP, O_TRANSFER, O_NC, O_MAP, O_VERIFY, O_STRICT };
+           O_VERBOSE, O_HELP, O_TRANSFER, O_NC, O_MAP, O_VERIFY, O_STRICT, O_DEVICE };
     static const hy_cli_opt table[] = {
         {"--conf", NULL, O_CONF, 1},       {"--iou", NULL, O_IOU, 1},
         {"--imgsz", NULL, O_IMGSZ, 1},     {"--max-det", NULL, O_MAXDET, 1},
@@ -168,6 +173,7 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         {"--help", "-h", O_HELP, 0},       {"--transfer", NULL, O_TRANSFER, 0},
         {"--nc", NULL, O_NC, 1},           {"--map", NULL, O_MAP, 1},
         {"--verify", NULL, O_VERIFY, 0},   {"--strict-images", NULL, O_STRICT, 0},
+        {"--device", NULL, O_DEVICE, 1},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -233,6 +239,13 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
             break;
         case O_VERIFY: o->verify = 1; break;
         case O_STRICT: o->strict_images = 1; break;
+        case O_DEVICE:
+            if (!*val) {
+                hy_cli_error(CMD, "%s: empty device name", opt);
+                return -1;
+            }
+            o->device = val;
+            break;
         }
     }
     if (!o->model) {
@@ -494,20 +507,6 @@ static int annotated_path(const char *dir, const char *image, name_set *used, ch
 
 /* ---- JSON -------------------------------------------------------------------------- */
 
-/* A double that serialises as its value rounded to `decimals` places, shortest form
- * ("0.89587", "480.0"), like Python's round() in the reference files. */
-static json_object *json_rounded(double v, int decimals) {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    char *dot = strchr(buf, '.');
-    if (dot) {
-        char *e = buf + strlen(buf) - 1;
-        while (e > dot + 1 && *e == '0') *e-- = '\0';
-    }
-    if (!strcmp(buf, "-0.0")) memmove(buf, buf + 1, strlen(buf));
-    return json_object_new_double_s(strtod(buf, NULL), buf);
-}
-
 static const char *class_name(const hy_model *m, int id, char *buf, size_t cap) {
     const char *n = hy_model_class_name(m, id);
     if (n) return n;
@@ -515,58 +514,26 @@ static const char *class_name(const hy_model *m, int id, char *buf, size_t cap) 
     return buf;
 }
 
-/* One JSON Lines record; returns 0 or -1 (out of memory). */
+/* One JSON Lines record (the library's writer, shared with the server); 0 or -1 (out of
+ * memory). t: this run's timings (decode includes the file read). */
 static int write_json(FILE *f, const char *image, const hy_result *r, const hy_model *m,
                       const hy_timings *t) {
-    json_object *o = json_object_new_object();
-    json_object *dets = json_object_new_array();
-    json_object *tm = json_object_new_object();
-    if (!o || !dets || !tm) goto fail;
-    json_object_object_add(o, "image", json_object_new_string(image));
-    json_object_object_add(o, "width", json_object_new_int(hy_result_image_width(r)));
-    json_object_object_add(o, "height", json_object_new_int(hy_result_image_height(r)));
-    for (size_t i = 0; i < hy_result_count(r); i++) {
-        const hy_detection *d = hy_result_get(r, i);
-        char nb[32];
-        json_object *jd = json_object_new_object();
-        json_object *box = json_object_new_array();
-        if (!jd || !box) {
-            json_object_put(jd);
-            json_object_put(box);
-            goto fail;
-        }
-        json_object_object_add(jd, "class_id", json_object_new_int(d->class_id));
-        json_object_object_add(jd, "class_name",
-                               json_object_new_string(class_name(m, d->class_id, nb, sizeof nb)));
-        json_object_object_add(jd, "confidence", json_rounded(d->confidence, 5));
-        json_object_array_add(box, json_rounded(d->x1, 2));
-        json_object_array_add(box, json_rounded(d->y1, 2));
-        json_object_array_add(box, json_rounded(d->x2, 2));
-        json_object_array_add(box, json_rounded(d->y2, 2));
-        json_object_object_add(jd, "box", box);
-        json_object_array_add(dets, jd);
-    }
-    json_object_object_add(o, "detections", dets);
-    dets = NULL;
-    json_object_object_add(tm, "decode", json_rounded(t->decode_ms, 3));
-    json_object_object_add(tm, "preprocess", json_rounded(t->preprocess_ms, 3));
-    json_object_object_add(tm, "inference", json_rounded(t->inference_ms, 3));
-    json_object_object_add(tm, "postprocess", json_rounded(t->postprocess_ms, 3));
-    json_object_object_add(o, "timings_ms", tm);
-    tm = NULL;
+    static const char *const head_keys[] = {"image"};
+    const char *head_vals[] = {image};
+    hy__result_json_opts jo = {.head_keys = head_keys, .head_vals = head_vals, .n_head = 1, .timings = t};
+    json_object *o = hy__result_json(r, m, &jo);
+    if (!o) return -1;
     const char *s =
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (!s) goto fail;
+    if (!s) {
+        json_object_put(o);
+        return -1;
+    }
     fputs(s, f);
     fputc('\n', f);
     fflush(f);
     json_object_put(o);
     return 0;
-fail:
-    json_object_put(o);
-    json_object_put(dets);
-    json_object_put(tm);
-    return -1;
 }
 
 /* ---- table ------------------------------------------------------------------------- */
@@ -669,7 +636,8 @@ static void prefetch_end(prefetch *p) {
 
 int hy_cli_detect(int argc, char **argv) {
     detect_opts o = {.conf = 0.25f, .iou = 0.7f, .imgsz = 640, .max_det = 300, .threads = 0};
-    hy_model *m = NULL;
+    hy_context *ctx = NULL;
+    const hy_model *m = NULL;
     FILE *json = NULL;
     name_set used = {0};
     int rc = HY_CLI_OK;
@@ -714,9 +682,12 @@ int hy_cli_detect(int argc, char **argv) {
     mp.mode = o.transfer ? HY_LOAD_TRANSFER : HY_LOAD_STRICT;
     mp.nc = o.nc;
     mp.verify = o.verify;
+    mp.device = o.device;
     hy_cli_maps_apply(&o.maps, &mp);
+    hy_context_params cp = hy_context_default_params();
+    cp.prepare = 0; /* the first image's shape only, below */
     double t0 = now_ms();
-    if (hy_model_load(o.model, &mp, &m) != HY_OK) {
+    if (hy_context_load(o.model, &mp, &cp, &ctx) != HY_OK) {
         const char *e = hy_last_error();
         if (strstr(e, o.model))
             hy_cli_error(CMD, "cannot load model: %s", e);
@@ -726,6 +697,7 @@ int hy_cli_detect(int argc, char **argv) {
         goto done;
     }
     double load_ms = now_ms() - t0;
+    m = hy_context_model(ctx);
     /* Plan and populate the first image's input shape now (no warm-up passes: a one-shot
      * run would pay them in full); other shapes are planned when first seen. */
     hy_shape first_shape;
@@ -734,7 +706,7 @@ int hy_cli_detect(int argc, char **argv) {
         pp.shapes = &first_shape;
         pp.n_shapes = 1;
         pp.warmup_runs = 0;
-        if (hy_model_prepare(m, &pp) != HY_OK) {
+        if (hy_model_prepare(ctx, &pp) != HY_OK) {
             hy_cli_error(CMD, "cannot prepare the model for %dx%d input: %s", first_shape.width,
                          first_shape.height, hy_last_error());
             rc = HY_CLI_RUNTIME;
@@ -764,9 +736,10 @@ int hy_cli_detect(int argc, char **argv) {
     if (!o.quiet) {
         const char *v = hy_model_variant(m);
         fprintf(out,
-                "model %s (%s): YOLOv8%s, %d classes, imgsz %d, %d thread%s, loaded in %.1f ms\n",
-                o.model, hy_model_format(m), v, nc, o.imgsz, hy_model_num_threads(m),
-                hy_model_num_threads(m) == 1 ? "" : "s", load_ms);
+                "model %s (%s): YOLOv8%s, %d classes, imgsz %d, %d thread%s, device %s, loaded in "
+                "%.1f ms\n",
+                o.model, hy_model_format(m), v, nc, o.imgsz, hy_context_num_threads(ctx),
+                hy_context_num_threads(ctx) == 1 ? "" : "s", hy_context_device(ctx), load_ms);
         /* stderr: stdout keeps only the tables (or the JSON Lines) */
         if (o.transfer) {
             fflush(out);
@@ -822,7 +795,7 @@ int hy_cli_detect(int argc, char **argv) {
             n_damaged++;
         }
         double tb = now_ms();
-        if (hy_detect(m, img, &dp, &r) != HY_OK) {
+        if (hy_detect(ctx, img, &dp, &r) != HY_OK) {
             hy_cli_error(CMD, "image %d/%d '%s': detection failed: %s", i + 1, o.n_images, path,
                          hy_last_error());
             hy_image_free(img);
@@ -888,7 +861,7 @@ done:
     if (json && json != stdout) fclose(json);
     if (o.verbose) hy_log_set(NULL, NULL);
     name_set_free(&used);
-    hy_model_free(m);
+    hy_context_free(ctx);
     free(o.classes);
     for (int i = 0; i < o.n_images; i++) free(o.images[i]);
     free(o.images);

@@ -55,6 +55,8 @@ static void help(void) {
            "  --warmup N      warm-up passes per prepared shape (default 3)\n"
            "  --no-warmup     plan shapes but run no warm-up pass\n"
            "  --threads N     inference threads per model; 0 = one per online core (default 0)\n"
+           "  --device NAME   backend the models run on: cpu, or ref (plain-C reference\n"
+           "                  kernels; much slower) (default cpu)\n"
            "  --workers N     inference worker threads (default 2)\n"
            "  --max-queue N   requests waiting for a worker before 503 (default 64)\n"
            "  --timeout MS    per-request limit (queue + inference) before 504; 0 = none\n"
@@ -238,7 +240,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
     enum { O_MODEL, O_HOST, O_PORT, O_PORTFILE, O_IMGSZ, O_WARMUP, O_NOWARMUP, O_THREADS,
            O_WORKERS, O_MAXQ, O_TIMEOUT, O_MAXBODY, O_BUDGET, O_IDLE, O_INTERVAL, O_EARLY,
            O_NOLAZY, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYTIMEOUT, O_QUIET, O_VERBOSE, O_HELP, O_MAXPIX, O_MAXMODELS, O_MODELDIR,
-           O_ALLOWHOST, O_ALLOWORIGIN, O_TOKENFILE, O_TOKEN, O_SENDTIMEOUT, O_MAXINFLIGHT };
+           O_ALLOWHOST, O_ALLOWORIGIN, O_TOKENFILE, O_TOKEN, O_SENDTIMEOUT, O_MAXINFLIGHT, O_DEVICE };
     static const hy_cli_opt table[] = {
         {"--model", NULL, O_MODEL, 1},
         {"--host", NULL, O_HOST, 1},
@@ -248,6 +250,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         {"--warmup", NULL, O_WARMUP, 1},
         {"--no-warmup", NULL, O_NOWARMUP, 0},
         {"--threads", NULL, O_THREADS, 1},
+        {"--device", NULL, O_DEVICE, 1},
         {"--workers", NULL, O_WORKERS, 1},
         {"--max-queue", NULL, O_MAXQ, 1},
         {"--timeout", NULL, O_TIMEOUT, 1},
@@ -312,6 +315,13 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         case O_NOWARMUP: o->p.warmup_runs = 0; break;
         case O_THREADS:
             if (hy_cli_parse_int(CMD, opt, val, 0, 1024, &o->p.n_threads)) return -1;
+            break;
+        case O_DEVICE:
+            if (!*val) {
+                hy_cli_error(CMD, "%s: empty device name", opt);
+                return -1;
+            }
+            o->p.device = val; /* checked by hy_server_create: the library's message */
             break;
         case O_WORKERS:
             if (hy_cli_parse_int(CMD, opt, val, 1, 256, &o->p.workers)) return -1;

@@ -32,12 +32,15 @@ static void help(void) {
         "  --data FILE     the dataset's data.yaml (required)\n"
         "  --split NAME    val, train or test (default val)\n"
         "  --imgsz N       image size (long side), a multiple of 32 in [32, 8192] (default 640)\n"
-        "  --batch N       batch size for the rectangular letterbox shapes, in [1, 65536]\n"
-        "                  (default 16; the numbers depend on it as in Ultralytics)\n"
+        "  --batch N       images per batch, in [1, 65536]: each batch gets one rectangular\n"
+        "                  letterbox shape (the numbers depend on it as in Ultralytics) and\n"
+        "                  runs as one forward pass (of at most 32 images) (default 16)\n"
         "  --conf F        NMS confidence threshold in [0, 1] (default 0.001)\n"
         "  --iou F         NMS IoU threshold in [0, 1] (default 0.7)\n"
         "  --max-det N     detections kept per image, in [1, 100000] (default 300)\n"
         "  --threads N     inference threads, in [0, 1024]; 0 = one per online core (default 0)\n"
+        "  --device NAME   backend that runs the network: cpu, or ref (plain-C reference\n"
+        "                  kernels; much slower) (default cpu)\n"
         "  --json FILE     also write the results as JSON to FILE (overwritten)\n"
         "  --plots DIR     write PR_curve.png, confusion_matrix.png and\n"
         "                  confusion_matrix_normalized.png to DIR (created if needed)\n"
@@ -53,7 +56,7 @@ static void help(void) {
 }
 
 typedef struct val_opts {
-    const char *model, *data, *split, *json, *plots;
+    const char *model, *data, *split, *json, *plots, *device;
     int imgsz, batch, max_det, threads, quiet;
     float conf, iou;
 } val_opts;
@@ -73,7 +76,8 @@ static int parse_args(int argc, char **argv, val_opts *o) {
         O_THREADS,
         O_JSON,
         O_PLOTS,
-        O_QUIET
+        O_QUIET,
+        O_DEVICE
     };
     static const hy_cli_opt table[] = {
         {"--help", "-h", O_HELP, 0},       {"--data", NULL, O_DATA, 1},
@@ -82,6 +86,7 @@ static int parse_args(int argc, char **argv, val_opts *o) {
         {"--iou", NULL, O_IOU, 1},         {"--max-det", NULL, O_MAXDET, 1},
         {"--threads", NULL, O_THREADS, 1}, {"--json", NULL, O_JSON, 1},
         {"--plots", NULL, O_PLOTS, 1},     {"--quiet", "-q", O_QUIET, 0},
+        {"--device", NULL, O_DEVICE, 1},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -144,6 +149,13 @@ static int parse_args(int argc, char **argv, val_opts *o) {
             break;
         case O_QUIET:
             o->quiet = 1;
+            break;
+        case O_DEVICE:
+            if (!*val) {
+                hy_cli_error(CMD, "%s: empty device name", opt);
+                return -1;
+            }
+            o->device = val;
             break;
         }
     }
@@ -213,6 +225,7 @@ int hy_cli_val(int argc, char **argv) {
     hy_model_params mp = hy_model_default_params();
     mp.n_threads = o.threads;
     mp.imgsz = o.imgsz;
+    mp.device = o.device;
     hy_model *m;
     if (hy_model_load(o.model, &mp, &m) != HY_OK) {
         hy_cli_error(CMD, "%s", hy_last_error());

@@ -45,8 +45,13 @@ typedef struct hy_server_params {
                                        the default; default { 640 } */
     int n_imgsz;
     int warmup_runs;         /* warm-up passes per prepared shape; default 3, 0 = none */
-    int n_threads;           /* inference threads per model; 0 = online cores */
-    int workers;             /* inference worker threads; default 2 */
+    int n_threads;           /* threads of each worker's context; 0 = online cores. At most
+                                max(1, cores / n_threads) forward passes run at once */
+    int workers;             /* inference worker threads; default 2. Each runs on its own
+                                context (arena, scratch, threads) of every loaded model, over
+                                that model's one copy of the weights */
+    const char *device;      /* backend the models run on: "cpu" (default) or "ref" (plain-C
+                                reference kernels; slow); not copied */
     int max_queue;           /* requests waiting for a worker before 503; default 64 */
     int timeout_ms;          /* per-request limit (queue + inference) before 504; default
                                 30000; 0 = none */

@@ -35,9 +35,10 @@ typedef struct hy_val_params {
     const char *data;            /* data.yaml path (required) */
     const char *split;           /* "val" (NULL = "val"), "train" or "test" */
     int imgsz;                   /* long side, multiple of 32; default 640 */
-    int batch;                   /* default 16. The network runs one image at a time; batch sets the
-                                "rect" letterbox shapes (images sorted by aspect ratio, one shape
-                                per batch), which Ultralytics' numbers depend on */
+    int batch;                   /* default 16. Images per batch: each batch gets one "rect"
+                                letterbox shape (images sorted by aspect ratio), which
+                                Ultralytics' numbers depend on, and runs as one forward pass
+                                (passes of at most 32 images when batch is larger) */
     float conf;                  /* NMS confidence threshold, default 0.001 */
     float iou;                   /* NMS IoU threshold, default 0.7 */
     int max_det;                 /* detections kept per image, default 300 */
@@ -66,14 +67,15 @@ typedef struct hy_val_speed {
 
 typedef struct hy_val_result hy_val_result;
 
-/* Evaluates m (borrowed; one evaluation at a time per model) on the dataset. Dataset problems
+/* Evaluates m (borrowed; runs it on a context of its own, with the model's device and
+ * threads, so several evaluations may share one model) on the dataset. Dataset problems
  * of single images (unreadable or undecodable image, malformed label line, class id out of
  * range, coordinates outside [0, 1]) skip that image and are listed as warnings; errors are
  * returned for what stops the run (unreadable or malformed data.yaml, a missing split folder,
  * no usable image, an unwritable plots folder, out of memory). A split without any label (no
  * label file, or only empty ones) is evaluated (every metric 0, as Ultralytics) and its first
  * warning says so, naming the label path looked for. */
-hy_status hy_val_run(hy_model *m, const hy_val_params *p, hy_val_result **out);
+hy_status hy_val_run(const hy_model *m, const hy_val_params *p, hy_val_result **out);
 
 /* The "all" row; never NULL for a valid result. */
 const hy_val_metrics *hy_val_result_all(const hy_val_result *r);

@@ -1,13 +1,15 @@
-/* Backend interface (vtable). The model asks for a backend by name; every backend is tested
- * against the CPU reference kernels. A backend owns its copy of the weights (packed for
- * its kernels or uploaded to its device) and, per planned graph, an activation arena. */
+/* Backend interface (vtable). The model and the context ask for a backend by name; every
+ * backend is tested against `ref`, the plain-C reference kernels (tests/test_backend_ops.c).
+ * A backend's weights object holds its copy of the weights (packed for its kernels or
+ * uploaded to its device), shared by every context of a model; an instance holds, per
+ * planned graph, an activation arena. */
 #ifndef HY_BACKEND_IMPL_H
 #define HY_BACKEND_IMPL_H
 
 #include "core/core.h"
 #include "tensor/graph.h"
 
-#define HY_BACKEND_API_VERSION 1
+#define HY_BACKEND_API_VERSION 2
 
 /* Folded convolution weights handed to a backend (host memory, float32). */
 typedef struct hy__conv_weights {
@@ -21,25 +23,43 @@ typedef struct hy__conv_weights {
     size_t packed_size;
 } hy__conv_weights;
 
-typedef struct hy__backend hy__backend;
-typedef struct hy__plan hy__plan; /* backend-specific per-graph state (arena, scratch) */
+typedef struct hy__backend hy__backend;       /* one instance per context: arena, plans, threads */
+typedef struct hy__bweights hy__bweights;     /* weights in a backend's form, shared by instances */
+typedef struct hy__plan hy__plan;             /* backend-specific per-graph state */
 
+typedef struct hy__backend_params {
+    hy__threadpool *tp; /* the context's pool (host threads; CPU kernels run on it); not owned */
+    int lock_memory;    /* mlock weights and activations (failure is logged, not fatal) */
+} hy__backend_params;
+
+/* A backend is two objects. Its weights (weights_create) are made once per model and are
+ * immutable afterwards: any number of instances on any threads read them concurrently. An
+ * instance (create) belongs to one context and is used by one thread at a time. Members
+ * marked optional may be NULL: callers check them. */
 struct hy__backend_i {
     int api_version;
     const char *name;
-    int (*supports_op)(hy__backend *be, const hy__node *n);
+    const char *description;
+    int (*supports_op)(const hy__node *n);
+    /* -- weights (per model) -- */
     /* (optional) Name of the packed weight layout, "" when the backend has none, and the
      * packing itself, so files can carry weights ready for this backend. */
-    const char *(*weights_layout)(hy__backend *be);
-    size_t (*weight_packed_size)(hy__backend *be, const hy__conv2d_params *p);
-    void (*weight_pack)(hy__backend *be, const hy__conv2d_params *p, const float *w, const float *b, void *dst);
-    /* (optional) Brings every weight page into memory now (mapped files), so the first
-     * forward pass takes no page faults. Returns 0 when memory locking failed. */
-    int (*weights_touch)(hy__backend *be);
-    /* Takes the weight table once (pack / upload). Called before any graph_prepare. */
-    hy_status (*weights_set)(hy__backend *be, const hy__conv_weights *w, int n);
-    /* (optional) Bytes of workspace node (an index into g->nodes) needs while it runs; the
-     * model plans them into the arena (hy__node.ws_size / ws_offset) before graph_prepare. */
+    const char *(*weights_layout)(void);
+    size_t (*weight_packed_size)(const hy__conv2d_params *p);
+    void (*weight_pack)(const hy__conv2d_params *p, const float *w, const float *b, void *dst);
+    /* Takes the weight table once (pack / upload); the table may be freed afterwards except
+     * `packed` blobs used in place. tp: threads to pack on (may be NULL). */
+    hy_status (*weights_create)(const hy__conv_weights *w, int n, hy__threadpool *tp, int lock_memory,
+                                hy__bweights **out);
+    /* (optional) Brings every weight page into memory now (mapped files), so the first forward
+     * pass takes no page faults. Returns 0 when memory locking failed. */
+    int (*weights_touch)(const hy__bweights *w);
+    void (*weights_free)(hy__bweights *w);
+    /* -- instance (per context) -- */
+    hy_status (*create)(const hy__backend_params *p, const hy__bweights *w, hy__backend **out);
+    /* (optional) Bytes of workspace node (an index into g->nodes) needs while it runs (per
+     * image: a batch runs its images one after the other); planned into the arena
+     * (hy__node.ws_size / ws_offset) before graph_prepare. */
     size_t (*node_workspace)(hy__backend *be, const hy__graph *g, int node);
     /* Allocates everything graph_compute needs for g (its arena: g->arena_size). Memory may
      * be left reserved but unpopulated until populate_begin / populate_chunk. */
@@ -49,14 +69,17 @@ struct hy__backend_i {
      * order and on any threads. Nothing is pending afterwards. */
     int (*populate_begin)(hy__backend *be);
     void (*populate_chunk)(hy__backend *be, int i);
-    /* Host pointer of tensor t inside the plan's arena (optional: host-visible backends). */
+    /* (optional) Host pointer of tensor t inside the plan's arena (host-visible backends);
+     * without it callers stage through tensor_set / tensor_get. */
     float *(*tensor_host_ptr)(hy__backend *be, hy__plan *plan, int t);
-    /* Copies host data into / out of tensor t. */
+    /* Copies host data into / out of tensor t (storage owners: all n images, contiguous). */
     hy_status (*tensor_set)(hy__backend *be, hy__plan *plan, int t, const float *src, size_t n);
     hy_status (*tensor_get)(hy__backend *be, hy__plan *plan, int t, float *dst, size_t n);
     /* Runs every node of g; performs no allocation. */
     hy_status (*graph_compute)(hy__backend *be, hy__plan *plan);
     void (*synchronize)(hy__backend *be); /* (optional) */
+    /* (optional) Whether the arena went on huge pages, and the probe's time (-1: none). */
+    int (*arena_pages)(hy__backend *be, double *probe_ms);
     void (*plan_free)(hy__backend *be, hy__plan *plan);
     void (*free)(hy__backend *be);
 };
@@ -66,22 +89,15 @@ struct hy__backend {
     void *ctx;
 };
 
-typedef struct hy__backend_params {
-    int n_threads;      /* CPU: 0 = cores */
-    int reference;      /* CPU: use the plain-C reference kernels (tests) */
-    int lock_memory;    /* mlock weights and activations (failure is logged, not fatal) */
-} hy__backend_params;
-
-/* Creates a backend by name ("cpu"; later "cuda"). */
-hy_status hy__backend_create(const char *name, const hy__backend_params *p, hy__backend **out);
+/* The backends built in, by name ("cpu", "ref"; later "cuda"); NULL with an error naming
+ * the available ones. */
+const struct hy__backend_i *hy__backend_find(const char *name);
+/* Built-in backends in registry order; NULL past the end. */
+const struct hy__backend_i *hy__backend_at(int i);
 void hy__backend_free(hy__backend *be);
 
-hy_status hy__backend_cpu_create(const hy__backend_params *p, hy__backend **out);
-int hy__backend_cpu_threads(const hy__backend *be);
-/* The CPU backend's thread pool, for host-side work around the graph (letterbox). */
-hy__threadpool *hy__backend_cpu_pool(const hy__backend *be);
-/* Whether the arena went on huge pages (HY_HUGE_PAGES policy, or the probe's verdict for the
- * last populated arena: any chunk on huge pages) and the probe's time (-1: none). */
-int hy__backend_cpu_arena_pages(const hy__backend *be, double *probe_ms);
+/* Registry entries (one per backend file). */
+extern const struct hy__backend_i hy__backend_cpu;
+extern const struct hy__backend_i hy__backend_ref;
 
 #endif

@@ -27,6 +27,7 @@
 #ifndef HY_IO_ONNX_H
 #define HY_IO_ONNX_H
 
+#include "core/arena.h"
 #include "core/core.h"
 #include "io/weights.h"
 
@@ -44,6 +45,12 @@
 #define HY_ONNX_MAX_NODE_IO 4096      /* inputs, outputs of one node */
 #define HY_ONNX_MAX_NODE_ATTRS 64     /* attributes of one node */
 #define HY_ONNX_MAX_METADATA 1024     /* metadata_props entries (Ultralytics writes ~12) */
+/* What the parsed model may take in memory, each of the retained and the scratch arena:
+ * 64 MiB + 8 bytes per file byte. A real export needs at most ~4 per byte (uint8 weights of
+ * a quantized export become float32); the counts above alone would still let empty
+ * attributes (2 file bytes, ~90 bytes parsed) reach ~400 MB. */
+#define HY_ONNX_MEM_BASE ((size_t)64 << 20)
+#define HY_ONNX_MEM_PER_BYTE 8
 
 /* TensorProto.DataType values used here. */
 enum {
@@ -141,7 +148,7 @@ typedef struct hy__onnx_file {
     int imgsz;                        /* max(imgsz_hw) */
     int stride;                       /* "stride" */
     char scale[8];                    /* "n", "s", ... from "description" ("YOLOv8n ...") */
-    struct hy__onnx_arena *arena;     /* private: owns every pointer above */
+    hy__arena arena;                  /* private: owns every pointer above */
 } hy__onnx_file;
 
 /* Loads path (mmapped for the duration of the call). Errors name the file and the field:

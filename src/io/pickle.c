@@ -1,6 +1,8 @@
 /* Safe pickle reader: a small stack machine that builds values and never calls anything. */
 #include "io/pickle.h"
 
+#include "core/arena.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,22 +10,12 @@
 
 // --- arena ----------------------------------------------------------------------------------
 
-#define ARENA_CHUNK (64u * 1024u)
-#define ARENA_BIG (16u * 1024u)
 #define SMALL_INT_MIN (-8)
 #define SMALL_INT_MAX 1023
 
-typedef struct chunk {
-    struct chunk *next;
-    size_t cap, used;
-    _Alignas(16) unsigned char data[];
-} chunk;
-
+/* The pickle values' arena (core/arena.h) plus what every load into it shares. */
 struct hy__pkl_arena {
-    chunk *head;
-    size_t total; /* bytes of all chunks */
-    size_t limit; /* refuse to grow past this (set per load from the pickle size) */
-    bool over_limit;
+    hy__arena mem;              /* its limit is raised per load from the pickle size */
     hy__pkl_value *storages;    /* LIST of STORAGE values, first-seen order */
     hy__pkl_value *storage_map; /* DICT key STR -> STORAGE */
     int format;                 /* HY_PKL_FMT_*: how persistent ids are read */
@@ -32,47 +24,14 @@ struct hy__pkl_arena {
     hy__pkl_value *small_ints[SMALL_INT_MAX - SMALL_INT_MIN + 1];
 };
 
-static void *arena_alloc(hy__pkl_arena *a, size_t n) {
-    if (n > SIZE_MAX - 64) return NULL;
-    n = (n + 15) & ~(size_t)15;
-    if (n == 0) n = 16;
-    bool big = n > ARENA_BIG;
-    if (big || !a->head || a->head->cap - a->head->used < n) {
-        size_t cap = big ? n : ARENA_CHUNK;
-        if (a->total + cap > a->limit) {
-            a->over_limit = true;
-            return NULL;
-        }
-        chunk *c = hy__malloc(sizeof(chunk) + cap);
-        if (!c) return NULL;
-        c->cap = cap;
-        c->used = 0;
-        a->total += cap;
-        if (big && a->head) { /* keep the current small-object chunk at the head */
-            c->next = a->head->next;
-            a->head->next = c;
-        } else {
-            c->next = a->head;
-            a->head = c;
-        }
-        c->used = n;
-        return c->data;
-    }
-    void *p = a->head->data + a->head->used;
-    a->head->used += n;
-    return p;
-}
+static void *arena_alloc(hy__pkl_arena *a, size_t n) { return hy__arena_alloc(&a->mem, n, 16); }
 
-static void *arena_zalloc(hy__pkl_arena *a, size_t n) {
-    void *p = arena_alloc(a, n);
-    if (p) memset(p, 0, n);
-    return p;
-}
+static void *arena_zalloc(hy__pkl_arena *a, size_t n) { return hy__arena_zalloc(&a->mem, n, 16); }
 
 hy_status hy__pkl_arena_create(hy__pkl_arena **out) {
     hy__pkl_arena *a = hy__calloc(1, sizeof *a);
     if (!a) return hy__error(HY_ERR_NOMEM, "pickle: out of memory");
-    a->limit = (size_t)64 << 20;
+    hy__arena_init(&a->mem, (size_t)64 << 20);
     a->none.kind = HY_PKL_NONE;
     a->true_v.kind = HY_PKL_BOOL;
     a->true_v.u.b = true;
@@ -96,10 +55,7 @@ void hy__pkl_arena_set_format(hy__pkl_arena *a, int fmt) {
 
 void hy__pkl_arena_free(hy__pkl_arena *a) {
     if (!a) return;
-    for (chunk *c = a->head, *next; c; c = next) {
-        next = c->next;
-        hy__free(c);
-    }
+    hy__arena_deinit(&a->mem);
     hy__free(a);
 }
 
@@ -112,12 +68,7 @@ static hy__pkl_value *new_value(hy__pkl_arena *a, hy__pkl_kind kind) {
 }
 
 static char *arena_strndup(hy__pkl_arena *a, const void *s, size_t n) {
-    if (n == SIZE_MAX) return NULL;
-    char *d = arena_alloc(a, n + 1);
-    if (!d) return NULL;
-    if (n) memcpy(d, s, n);
-    d[n] = 0;
-    return d;
+    return hy__arena_strndup(&a->mem, s, n);
 }
 
 static hy__pkl_value *new_bytes(hy__pkl_arena *a, hy__pkl_kind kind, const void *p, size_t n) {
@@ -539,9 +490,9 @@ static hy_status fail(vm *m, hy_status st, const char *fmt, ...) {
 }
 
 static hy_status oom(vm *m) {
-    if (m->a->over_limit)
+    if (m->a->mem.over_limit)
         return fail(m, HY_ERR_FORMAT, "pickle expands to more than %zu MiB of values (malformed?)",
-                    m->a->limit >> 20);
+                    m->a->mem.limit >> 20);
     return fail(m, HY_ERR_NOMEM, "out of memory");
 }
 
@@ -1545,9 +1496,9 @@ hy_status hy__pkl_load(hy__pkl_arena *a, const uint8_t *buf, size_t len, const c
         return hy__error(HY_ERR_INVALID_ARG, "%s: hy__pkl_load: NULL argument", what);
     /* Values never need more than ~128 bytes per pickle byte; more means a hostile pickle. */
     size_t budget = len > (SIZE_MAX >> 8) ? SIZE_MAX >> 1 : len * 128;
-    size_t limit = a->total + ((size_t)64 << 20) + budget;
-    if (limit > a->limit) a->limit = limit;
-    a->over_limit = false;
+    size_t limit = a->mem.total + ((size_t)64 << 20) + budget;
+    if (limit > a->mem.limit) a->mem.limit = limit;
+    a->mem.over_limit = false;
     vm m = {.a = a, .what = what, .start = buf, .p = buf, .end = buf + len};
     m.memo_limit = len + 256; /* sequential memo indices never exceed the opcode count */
     m.walk_left = (len > (SIZE_MAX >> 5) ? SIZE_MAX >> 1 : len * 16) + ((size_t)1 << 20);

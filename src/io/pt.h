@@ -67,17 +67,4 @@ const hy__pt_tensor *hy__pt_find(const hy__pt_file *f, const char *name);
 /* Converts any float/int dtype to float32; dst holds t->numel floats. */
 hy_status hy__pt_tensor_to_f32(const hy__pt_tensor *t, float *dst);
 
-/* fp16 / bf16 helpers (exact, round-to-nearest-even for the f32 -> x direction). */
-float hy__f16_to_f32(uint16_t h);
-uint16_t hy__f32_to_f16(float f);
-float hy__bf16_to_f32(uint16_t h);
-uint16_t hy__f32_to_bf16(float f);
-/* n values from src (any alignment, little-endian) into dst: the same results as the scalar
- * functions, written so the compiler vectorises them (loading a .pt converts ~3M values). */
-void hy__f16_to_f32_n(const void *src, size_t n, float *dst);
-void hy__bf16_to_f32_n(const void *src, size_t n, float *dst);
-/* n values of dtype at src (any alignment) as float32; false for a dtype that is not a
- * number (the caller names the tensor in its error). */
-bool hy__to_f32(hy_dtype dtype, const void *src, size_t n, float *dst);
-
 #endif

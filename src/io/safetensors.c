@@ -451,10 +451,6 @@ static hy_status parse_hotyolo_meta(hy__st_file *f) {
                 "%s: metadata \"hotyolo.format_version\" is \"%.16s\"; this build reads version %s",
                 P, ver, HY_ST_FORMAT_VERSION);
     }
-    if ((v = hy__st_meta(f, "hotyolo.arch")) && strcmp(v, "yolov8") != 0)
-        return hy__error(HY_ERR_UNSUPPORTED,
-                         "%s: metadata \"hotyolo.arch\" is \"%.32s\"; only \"yolov8\" is supported",
-                         P, v);
     if ((v = hy__st_meta(f, "hotyolo.variant")) && v[0]) { /* "" = unknown */
         if (strlen(v) != 1 || !strchr("nsmlx", v[0]))
             return hy__error(
@@ -720,6 +716,7 @@ hy_status hy__st_source(const hy__st_file *f, hy__wsource *out) {
     out->tensors = f->tensors;
     out->n_tensors = f->n;
     out->fused = f->fused;
+    out->arch = hy__st_meta(f, "hotyolo.arch"); /* judged by the model layer, not here */
     out->nc = f->nc;
     snprintf(out->scale, sizeof out->scale, "%s", f->scale);
     out->imgsz = f->imgsz;

@@ -21,7 +21,7 @@
 #define HY_IO_SAFETENSORS_H
 
 #include "core/core.h"
-#include "io/sha256.h"
+#include "core/sha256.h"
 #include "io/weights.h"
 
 #define HY_ST_ALIGN           64         /* data start (and tensor) alignment we write */
@@ -36,7 +36,8 @@ typedef struct hy__st_file hy__st_file;
  * compared with metadata "hotyolo.data_sha256" (missing key or mismatch: HY_ERR_FORMAT).
  * Errors name the file and the field: HY_ERR_IO (cannot open/map), HY_ERR_FORMAT (invalid
  * file), HY_ERR_UNSUPPORTED (a safetensors dtype hotyolo lacks, e.g. U16; a newer
- * hotyolo.format_version; an arch other than yolov8), HY_ERR_NOMEM. */
+ * hotyolo.format_version), HY_ERR_NOMEM. The recorded "hotyolo.arch" is
+ * reported (hy__wsource.arch), not judged. */
 hy_status hy__st_open(const char *path, int verify_hash, hy__st_file **out);
 /* Unmaps and frees; NULL is a no-op. Pointers obtained from f die with it. */
 void hy__st_close(hy__st_file *f);

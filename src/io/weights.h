@@ -38,6 +38,9 @@ typedef struct hy__wsource {
     hy__wtensor *tensors;
     size_t n_tensors;
     int fused;                         /* BN folded into conv weight + bias */
+    /* The architecture the file records ("yolov8"), NULL when it does not say. Readers only
+     * report it; whether it is supported is the model layer's decision. */
+    const char *arch;
     /* architecture hints; 0 / "" / NULL when the file does not say */
     int nc;
     char scale[8];                     /* "n", "s", "m", "l", "x" */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/dtype.h"
 #include "io/onnx.h"
 #include "io/safetensors.h"
 
@@ -31,6 +32,9 @@ hy_status hy__pt_source(const hy__pt_file *pt, hy__wsource *out, hy__wtensor **t
     out->tensors = t;
     out->n_tensors = pt->n_tensors;
     out->fused = 0;
+    /* Only a model yaml named "yolov8*.yaml" says the architecture; else it is unknown. */
+    const char *slash = strrchr(pt->yaml_file, '/'), *yaml = slash ? slash + 1 : pt->yaml_file;
+    out->arch = strncmp(yaml, "yolov8", 6) == 0 ? "yolov8" : NULL;
     out->nc = pt->nc > 0 ? pt->nc : 0;
     snprintf(out->scale, sizeof out->scale, "%s", pt->scale);
     out->depth_multiple = pt->depth_multiple;

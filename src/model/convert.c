@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "io/safetensors.h"
-#include "io/sha256.h"
+#include "core/dtype.h"
+#include "core/sha256.h"
 #include "backend/backend_impl.h"
 #include "io/wfile.h"
+#include "model/arch.h"
 #include "model/model_impl.h"
 
 hy_convert_params hy_convert_default_params(void) {
@@ -121,17 +123,16 @@ hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert
     hy__wfile *f = NULL;
     if ((st = hy__wfile_open(in_path, p.load.verify, &f))) return st;
     const hy__wsource *src = hy__wfile_source(f);
-    hy__yolov8_cfg cfg;
-    hy__yolov8_spec *spec = NULL;
+    hy__arch_cfg cfg;
+    hy__model_spec *spec = NULL;
     hy__resolved res = {0};
     hy__load_report rep;
     memset(&rep, 0, sizeof rep);
     out_list o = {0};
     float *tmp = NULL, *fw = NULL;
-    hy__backend *be = NULL;
     char *names_json = NULL;
-    if ((st = hy__model_cfg_from_source(src, in_path, p.load.nc, &cfg))) goto done;
-    if ((st = hy__yolov8_spec_create(&cfg, &spec))) goto done;
+    if ((st = hy__arch_cfg_from_source(src, in_path, p.load.nc, &cfg))) goto done;
+    if ((st = hy__model_spec_create(&cfg, &spec))) goto done;
     if ((st = hy__model_resolve(spec, src, &p.load, in_path, cfg.nc, &res, &rep))) goto done;
     size_t max_numel = 1;
     for (int i = 0; i < res.n; i++) max_numel = HY_MAX(max_numel, res.t[i].numel);
@@ -173,7 +174,7 @@ hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert
                 }
                 st = hy__wtensor_to_f32(r, buf);
             } else if (strstr(s->name + strlen(c->prefix), "weight")) {
-                size_t nw = (size_t)c->cout * (size_t)c->cin * (size_t)c->k * (size_t)c->k;
+                size_t nw = (size_t)c->cout * (size_t)(c->cin / c->groups) * (size_t)c->k * (size_t)c->k;
                 hy__free(fw);
                 fw = hy__malloc(((size_t)c->cout + 1) * sizeof(float));
                 st = fw ? hy__fold_conv(&res, src->fused, c, buf, fw, in_path) : hy__error(HY_ERR_NOMEM, "out of memory");
@@ -195,9 +196,12 @@ hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert
      * repacking. Other builds ignore them (the canary in load.c checks the layout). */
     const char *layout = "";
     if (fused && (p.dtype == HY_DTYPE_COUNT || p.dtype == HY_DTYPE_F32)) {
-        hy__backend_params bp = {.n_threads = 1, .reference = 0};
-        if ((st = hy__backend_create("cpu", &bp, &be))) goto done;
-        layout = be->i->weights_layout ? be->i->weights_layout(be) : "";
+        const struct hy__backend_i *bi = hy__backend_find("cpu");
+        if (!bi) {
+            st = HY_ERR_UNSUPPORTED;
+            goto done;
+        }
+        layout = bi->weights_layout && bi->weight_pack ? bi->weights_layout() : "";
         size_t nf = o.n;
         for (int k = 0; k < spec->n_convs && layout[0] && !st; k++) {
             const hy__conv_spec *c = &spec->convs[k];
@@ -214,8 +218,8 @@ hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert
                 break;
             }
             hy__conv2d_params cp = {.cin = c->cin, .cout = c->cout, .kh = c->k, .kw = c->k, .stride = c->stride,
-                                    .pad = c->k / 2, .act = c->act, .weight_id = k};
-            size_t sz = be->i->weight_packed_size(be, &cp);
+                                    .pad = c->k / 2, .act = c->act, .weight_id = k, .groups = c->groups};
+            size_t sz = bi->weight_packed_size(&cp);
             void *buf = hy__aligned_alloc(64, sz + 64);
             char *name = hy__malloc(strlen(c->prefix) + 32);
             if (!buf || !name || (st = own(&o, name))) {
@@ -225,7 +229,7 @@ hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert
                 break;
             }
             memset(buf, 0, sz + 64);
-            be->i->weight_pack(be, &cp, w, b, buf);
+            bi->weight_pack(&cp, w, b, buf);
             sprintf(name, "hotyolo.packed.%s", c->prefix);
             if ((st = own_aligned(&o, buf))) {
                 hy__aligned_free(buf);
@@ -254,14 +258,15 @@ hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert
         st = hy__error(HY_ERR_NOMEM, "out of memory");
         goto done;
     }
-    char nc_s[16], imgsz_s[16];
+    char nc_s[16], imgsz_s[16], strides_s[64];
+    hy__arch_strides_json(cfg.arch, strides_s, sizeof strides_s);
     snprintf(nc_s, sizeof nc_s, "%d", cfg.nc);
     snprintf(imgsz_s, sizeof imgsz_s, "%d", p.load.imgsz ? p.load.imgsz : (src->imgsz ? src->imgsz : 640));
     const char *keys[] = {"format", "hotyolo.format_version", "hotyolo.arch", "hotyolo.variant", "hotyolo.nc",
                           "hotyolo.names", "hotyolo.imgsz", "hotyolo.stride", "hotyolo.fused", "hotyolo.source_sha256",
                           "hotyolo.packed_layout"};
-    const char *vals[] = {"hotyolo", HY_ST_FORMAT_VERSION, "yolov8", cfg.variant, nc_s, names_json, imgsz_s,
-                          "[8,16,32]", fused ? "true" : "false", src_sha, layout};
+    const char *vals[] = {"hotyolo", HY_ST_FORMAT_VERSION, cfg.arch->name, cfg.variant, nc_s, names_json, imgsz_s,
+                          strides_s, fused ? "true" : "false", src_sha, layout};
     st = hy__st_write(out_path, o.t, o.n, keys, vals, HY_ARRAY_LEN(keys) - (layout[0] ? 0 : 1));
     /* the page cache in 2 MiB folios for the loads to come; only a speed-up, so a failure
      * here (a filesystem without fadvise) does not fail the conversion */
@@ -274,8 +279,7 @@ done:
     out_free(&o);
     hy__resolved_free(&res);
     hy__load_report_free(&rep);
-    hy__yolov8_spec_free(spec);
-    hy__backend_free(be);
+    hy__model_spec_free(spec);
     hy__wfile_close(f);
     return st;
 }

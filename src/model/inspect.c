@@ -5,8 +5,9 @@
 
 #include "io/onnx.h"
 #include "io/safetensors.h"
-#include "io/sha256.h"
+#include "core/sha256.h"
 #include "io/wfile.h"
+#include "model/arch.h"
 #include "model/model_impl.h"
 
 /* Bounds on the description of a file's own metadata (checkpoint train_args, ONNX
@@ -346,15 +347,15 @@ hy_status hy_inspect(const char *path, int with_tensors, char **json_out) {
     jset(o, "sha256", json_object_new_string(sha), &bad);
     jset(o, "fused", json_object_new_boolean(src->fused), &bad);
     /* architecture, as hotyolo would build it */
-    hy__yolov8_cfg cfg;
-    if (hy__model_cfg_from_source(src, path, 0, &cfg) == HY_OK) {
-        jset(o, "architecture", json_object_new_string("yolov8"), &bad);
-        jset(o, "task", json_object_new_string("detect"), &bad);
+    hy__arch_cfg cfg;
+    if (hy__arch_cfg_from_source(src, path, 0, &cfg) == HY_OK) {
+        jset(o, "architecture", json_object_new_string(cfg.arch->name), &bad);
+        jset(o, "task", json_object_new_string(cfg.arch->task), &bad);
         jset(o, "variant", json_object_new_string(cfg.variant), &bad);
         jset(o, "nc", json_object_new_int(cfg.nc), &bad);
         /* does it load strictly? */
-        hy__yolov8_spec *spec = NULL;
-        if (hy__yolov8_spec_create(&cfg, &spec) == HY_OK) {
+        hy__model_spec *spec = NULL;
+        if (hy__model_spec_create(&cfg, &spec) == HY_OK) {
             hy_model_params p = hy_model_default_params();
             hy__resolved res;
             hy__load_report rep;
@@ -362,13 +363,13 @@ hy_status hy_inspect(const char *path, int with_tensors, char **json_out) {
             hy_status vs = hy__model_resolve(spec, src, &p, path, cfg.nc, &res, &rep);
             jset(o, "valid", json_object_new_boolean(vs == HY_OK), &bad);
             if (vs) {
-                /* the tensors do not form a YOLOv8: say so rather than guess */
+                /* the tensors do not form the recognised family: say so rather than guess */
                 jset(o, "architecture", json_object_new_string("unknown"), &bad);
                 jset(o, "problems", json_object_new_string(hy_last_error()), &bad);
             }
             else hy__resolved_free(&res);
             hy__load_report_free(&rep);
-            hy__yolov8_spec_free(spec);
+            hy__model_spec_free(spec);
         }
     } else {
         jset(o, "architecture", json_object_new_string("unknown"), &bad);

@@ -6,7 +6,6 @@
 
 #include "io/wfile.h"
 #include "model/model_impl.h"
-#include "ops/cpu/ops_cpu.h"
 
 #define BN_EPS 1e-3 /* Ultralytics BatchNorm2d(eps=0.001) */
 
@@ -69,45 +68,7 @@ static const hy__wtensor *src_find(const hy__wsource *src, const char *name) {
     return NULL;
 }
 
-hy_status hy__model_cfg_from_source(const hy__wsource *src, const char *what, int nc_override, hy__yolov8_cfg *out) {
-    const hy__wtensor *c0 = src_find(src, "model.0.conv.weight");
-    const hy__wtensor *cls = src_find(src, "model.22.cv3.0.2.weight");
-    int nc = src->nc > 0 ? src->nc : (cls && cls->ndim == 4 ? (int)cls->shape[0] : -1);
-    if (nc_override > 0) nc = nc_override;
-    if (src->scale[0]) {
-        if (nc <= 0) return hy__error(HY_ERR_FORMAT, "%s: the file names no class count (nc)", what);
-        hy_status st = hy__yolov8_cfg_for_scale(src->scale, nc, out);
-        return st ? hy__error_prefix(st, "%s", what) : HY_OK;
-    }
-    if (src->depth_multiple > 0 && src->width_multiple > 0 && nc > 0) {
-        memset(out, 0, sizeof *out);
-        out->nc = nc;
-        out->depth = src->depth_multiple;
-        out->width = src->width_multiple;
-        out->max_channels = src->max_channels > 0 ? src->max_channels : 1024;
-        out->reg_max = 16;
-        static const char *sc[] = {"n", "s", "m", "l", "x"};
-        for (size_t i = 0; i < HY_ARRAY_LEN(sc); i++) {
-            hy__yolov8_cfg t;
-            hy__yolov8_cfg_for_scale(sc[i], nc, &t);
-            if (fabs(t.depth - out->depth) < 1e-6 && fabs(t.width - out->width) < 1e-6 &&
-                (src->max_channels <= 0 || src->max_channels == t.max_channels))
-                *out = t;
-        }
-        return HY_OK;
-    }
-    /* No config in the file (plain state_dict, ONNX): scale from the stem width. */
-    if (!c0 || c0->ndim != 4 || nc <= 0)
-        return hy__error(HY_ERR_FORMAT,
-                         "%s: not a YOLOv8 detection model (no model config, and no 'model.0.conv.weight' / "
-                         "'model.22.cv3.0.2.weight' to infer the architecture from)",
-                         what);
-    static const struct { int c; const char *s; } stems[] = {{16, "n"}, {32, "s"}, {48, "m"}, {64, "l"}, {80, "x"}};
-    for (size_t i = 0; i < HY_ARRAY_LEN(stems); i++)
-        if (c0->shape[0] == stems[i].c) return hy__yolov8_cfg_for_scale(stems[i].s, nc, out);
-    return hy__error(HY_ERR_FORMAT, "%s: model.0.conv.weight has %lld output channels, which matches no YOLOv8 scale",
-                     what, (long long)c0->shape[0]);
-}
+/* The config a source describes: hy__arch_cfg_from_source (model/arch.c). */
 
 /* ---- name normalisation + hash index ----------------------------------------------- */
 typedef struct name_index {
@@ -211,27 +172,13 @@ static float rnd(uint64_t *state) {
 
 /* Initial value of a network tensor that the file does not provide, as Ultralytics
  * builds a fresh DetectionModel: Conv2d weights and plain biases PyTorch's default
- * kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)); BN identity; Detect.bias_init():
- * box branch bias 1.0, class branch bias log(5 / nc / (640 / stride)^2); DFL arange. */
-static void init_tensor(const hy__tensor_spec *s, int nc, float *dst, uint64_t *rng) {
+ * kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)); BN identity; the head's own init
+ * (Detect.bias_init(), DFL arange: hy__model_spec_init_tensor). */
+static void init_tensor(const hy__model_spec *spec, const hy__tensor_spec *s, float *dst, uint64_t *rng) {
     size_t n = 1;
     for (int i = 0; i < s->ndim; i++) n *= (size_t)s->shape[i];
     const char *name = s->name;
-    if (strcmp(name, "model.22.dfl.conv.weight") == 0) {
-        for (size_t i = 0; i < n; i++) dst[i] = (float)i;
-        return;
-    }
-    if (strncmp(name, "model.22.cv2.", 13) == 0 && ends_with(name, ".2.bias")) {
-        for (size_t i = 0; i < n; i++) dst[i] = 1.0f;
-        return;
-    }
-    if (strncmp(name, "model.22.cv3.", 13) == 0 && ends_with(name, ".2.bias")) {
-        int level = name[13] - '0';
-        double stride = level == 0 ? 8 : level == 1 ? 16 : 32;
-        float v = (float)log(5.0 / nc / ((640.0 / stride) * (640.0 / stride)));
-        for (size_t i = 0; i < n; i++) dst[i] = v;
-        return;
-    }
+    if (hy__model_spec_init_tensor(spec, s, dst, n)) return;
     float fill = 0.f;
     if (ends_with(name, ".bn.weight") || ends_with(name, ".bn.running_var")) fill = 1.f;
     if (ends_with(name, ".bn.weight") || ends_with(name, ".bn.bias") || ends_with(name, ".bn.running_mean") ||
@@ -282,7 +229,7 @@ static bool dtype_fits(hy_dtype want, hy_dtype have) {
            have == HY_DTYPE_F64;
 }
 
-hy_status hy__model_resolve(const hy__yolov8_spec *spec, const hy__wsource *src, const hy_model_params *p,
+hy_status hy__model_resolve(const hy__model_spec *spec, const hy__wsource *src, const hy_model_params *p,
                             const char *what, int nc, hy__resolved *out, hy__load_report *rep) {
     const hy__tensor_spec *list = src->fused ? spec->fused : spec->tensors;
     int n = src->fused ? spec->n_fused : spec->n_tensors;
@@ -383,7 +330,7 @@ hy_status hy__model_resolve(const hy__yolov8_spec *spec, const hy__wsource *src,
             t->ndim = s->ndim;
             t->numel = 1;
             for (int d = 0; d < s->ndim; d++) t->numel *= (size_t)(t->shape[d] = s->shape[d]);
-            init_tensor(s, nc, out->init + off, &rng);
+            init_tensor(spec, s, out->init + off, &rng);
             t->data = out->init + off;
             off += t->numel;
         }
@@ -415,7 +362,7 @@ static hy_status get_f32(hy__resolved *r, const char *name, size_t numel, float 
 
 hy_status hy__fold_conv(hy__resolved *r, int fused, const hy__conv_spec *c, float *w, float *bias, const char *what) {
     char name[128];
-    size_t nw = (size_t)c->cout * (size_t)c->cin * (size_t)c->k * (size_t)c->k;
+    size_t nw = (size_t)c->cout * (size_t)(c->cin / HY_MAX(c->groups, 1)) * (size_t)c->k * (size_t)c->k;
     snprintf(name, sizeof name, c->has_bn ? "%s.conv.weight" : "%s.weight", c->prefix);
     hy_status st = get_f32(r, name, nw, w, what);
     if (st) return st;
@@ -475,6 +422,7 @@ hy_status hy__model_check_params(const hy_model_params *p) {
     if (p->n_threads < 0 || p->n_threads > 256)
         return hy__error(HY_ERR_INVALID_ARG, "threads %d: must be between 0 (all cores) and 256", p->n_threads);
     if (p->nc < 0 || p->nc > 100000) return hy__error(HY_ERR_INVALID_ARG, "nc %d: must be between 1 and 100000", p->nc);
+    if (p->device && !hy__backend_find(p->device)) return HY_ERR_UNSUPPORTED;
     if (p->mode != HY_LOAD_STRICT && p->mode != HY_LOAD_TRANSFER)
         return hy__error(HY_ERR_INVALID_ARG, "load mode %d is not a hy_load_mode", (int)p->mode);
     for (int i = 0; i < p->n_map; i++)
@@ -489,32 +437,35 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
     hy_status st = hy__model_check_params(&p);
     if (st) return st;
     if (p.imgsz == 0) p.imgsz = src->imgsz > 0 ? src->imgsz : 640;
-    hy__yolov8_cfg cfg;
-    st = hy__model_cfg_from_source(src, what, p.nc, &cfg);
+    hy__arch_cfg cfg;
+    st = hy__arch_cfg_from_source(src, what, p.nc, &cfg);
     if (st) return st;
-    hy__yolov8_spec *spec = NULL;
+    hy__model_spec *spec = NULL;
     hy__conv_weights *cw = NULL;
     float *wbuf = NULL;
     hy__resolved res = {0};
+    const struct hy__backend_i *bi = hy__backend_find(p.device);
+    if (!bi) return HY_ERR_UNSUPPORTED;
+    hy__threadpool *tp = NULL; /* packing runs on n_threads threads, then they are let go */
     hy_model *m = hy__calloc(1, sizeof *m);
     if (!m) return hy__error(HY_ERR_NOMEM, "out of memory");
-    pthread_mutex_init(&m->mu, NULL);
     m->cfg = cfg;
     m->imgsz = p.imgsz;
+    m->n_threads = p.n_threads;
+    m->lock_memory = p.lock_memory;
+    m->bi = bi;
     m->format = src->format;
-    if ((st = hy__yolov8_spec_create(&cfg, &spec))) goto fail;
+    if ((st = hy__model_spec_create(&cfg, &spec))) goto fail;
     if ((st = hy__model_resolve(spec, src, &p, what, cfg.nc, &res, &m->report))) goto fail;
     /* Fold every conv into one float buffer, hand it to the backend, then drop it. A fused
      * float32 source is used in place (no copy); pre-packed weights in the backend's layout
      * are used in place too (the file then stays mapped for the model's lifetime). */
-    hy__backend_params bp = {.n_threads = p.n_threads, .reference = 0, .lock_memory = p.lock_memory};
-    if ((st = hy__backend_create("cpu", &bp, &m->be))) goto fail;
-    const char *layout = m->be->i->weights_layout ? m->be->i->weights_layout(m->be) : "";
+    const char *layout = bi->weights_layout ? bi->weights_layout() : "";
     int use_packed = src->fused && src->packed_layout && layout[0] && strcmp(src->packed_layout, layout) == 0;
     size_t total = 0;
     for (int i = 0; i < spec->n_convs; i++) {
         const hy__conv_spec *c = &spec->convs[i];
-        total += (size_t)c->cout * (size_t)c->cin * (size_t)c->k * (size_t)c->k + (size_t)c->cout;
+        total += (size_t)c->cout * (size_t)(c->cin / HY_MAX(c->groups, 1)) * (size_t)c->k * (size_t)c->k + (size_t)c->cout;
     }
     cw = hy__calloc((size_t)spec->n_convs, sizeof *cw);
     if (!cw) {
@@ -524,9 +475,9 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
     size_t off = 0;
     for (int i = 0; i < spec->n_convs; i++) {
         const hy__conv_spec *c = &spec->convs[i];
-        size_t nw = (size_t)c->cout * (size_t)c->cin * (size_t)c->k * (size_t)c->k;
+        size_t nw = (size_t)c->cout * (size_t)(c->cin / HY_MAX(c->groups, 1)) * (size_t)c->k * (size_t)c->k;
         cw[i].p = (hy__conv2d_params){.cin = c->cin, .cout = c->cout, .kh = c->k, .kw = c->k, .stride = c->stride,
-                                      .pad = c->k / 2, .act = c->act, .weight_id = i};
+                                      .pad = c->k / 2, .act = c->act, .weight_id = i, .groups = HY_MAX(c->groups, 1)};
         char nm[128], nb[128];
         snprintf(nm, sizeof nm, c->has_bn ? "%s.conv.weight" : "%s.weight", c->prefix);
         snprintf(nb, sizeof nb, c->has_bn ? "%s.conv.bias" : "%s.bias", c->prefix);
@@ -557,15 +508,15 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
     }
     /* Canary: the first conv's packed blob must equal a fresh packing of its weights, or
      * the file's layout is not what this build packs: repack everything. */
-    if (use_packed && cw[0].packed) {
-        size_t sz = m->be->i->weight_packed_size(m->be, &cw[0].p);
+    if (use_packed && cw[0].packed && bi->weight_packed_size && bi->weight_pack) {
+        size_t sz = bi->weight_packed_size(&cw[0].p);
         void *tmp = hy__aligned_alloc(64, sz + 64);
         if (!tmp) {
             st = hy__error(HY_ERR_NOMEM, "out of memory");
             goto fail;
         }
         memset(tmp, 0, sz + 64);
-        m->be->i->weight_pack(m->be, &cw[0].p, cw[0].w, cw[0].b, tmp);
+        bi->weight_pack(&cw[0].p, cw[0].w, cw[0].b, tmp);
         int same = sz == cw[0].packed_size && memcmp(tmp, cw[0].packed, sz) == 0;
         hy__aligned_free(tmp);
         if (!same) {
@@ -573,7 +524,11 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
             for (int i = 0; i < spec->n_convs; i++) cw[i].packed = NULL;
         }
     }
-    if ((st = m->be->i->weights_set(m->be, cw, spec->n_convs))) goto fail;
+    if ((st = hy__threadpool_create(p.n_threads, &tp))) goto fail;
+    st = bi->weights_create(cw, spec->n_convs, tp, p.lock_memory, &m->bw);
+    hy__threadpool_free(tp);
+    tp = NULL;
+    if (st) goto fail;
     for (int i = 0; i < spec->n_convs && keep && *keep; i++)
         if (cw[i].packed) { /* the backend points into the file: the model keeps it open */
             m->wfile = *keep;
@@ -588,14 +543,14 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
     hy__free(wbuf);
     hy__free(cw);
     hy__resolved_free(&res);
-    hy__yolov8_spec_free(spec);
+    hy__model_spec_free(spec);
     *out = m;
     return HY_OK;
 fail:
     hy__free(wbuf);
     hy__free(cw);
     hy__resolved_free(&res);
-    hy__yolov8_spec_free(spec);
+    hy__model_spec_free(spec);
     hy_model_free(m);
     return st;
 }
@@ -618,7 +573,7 @@ hy_status hy_model_load(const char *path, const hy_model_params *params, hy_mode
     if (st) return st;
     st = hy__model_from_source(hy__wfile_source(f), path, params, &f, out);
     hy__wfile_close(f); /* NULL when the model keeps it */
-    if (!st) (*out)->stats.load_ms = hy__now_ms() - t0;
+    if (!st) (*out)->load_ms = hy__now_ms() - t0;
     return st;
 }
 

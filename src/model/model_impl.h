@@ -7,12 +7,12 @@
 #include "backend/backend_impl.h"
 #include "io/pt.h"
 #include "io/weights.h"
-#include "model/yolov8.h"
+#include "model/arch.h"
 
 #define HY_MODEL_MAX_PLANS 8
 
 typedef struct hy__model_plan {
-    int h, w;               /* input size */
+    int n, h, w;            /* input (n, 3, h, w) */
     int pinned;             /* prepared: kept, warmed by hy_model_rewarm */
     hy__graph *g;
     hy__plan *plan;
@@ -38,34 +38,46 @@ typedef struct hy__load_report {
 } hy__load_report;
 void hy__load_report_free(hy__load_report *r);
 
+/* Immutable after load: read concurrently by every context. */
 struct hy_model {
     hy__wformat format;
     struct hy__wfile *wfile; /* weights file used in place (mapped), or NULL */
     hy__load_report report;
-    hy__yolov8_cfg cfg;
-    hy__backend *be;
+    hy__arch_cfg cfg;
+    const struct hy__backend_i *bi; /* the device its weights are prepared for */
+    hy__bweights *bw;               /* those weights, shared by every context's backend */
     char **names;
     int n_names;
     int imgsz;
+    int n_threads;                  /* as asked (0 = cores): contexts' default */
+    int lock_memory;
     char *path;
+    double load_ms;
+};
+
+/* Everything one run mutates; calls on one context are serialised by mu. */
+struct hy_context {
+    const hy_model *m;
+    hy_model *owned;        /* hy_context_load: freed with the context */
+    hy__threadpool *tp;     /* kernels (CPU backend) and host work (letterbox) */
+    hy__backend *be;
     hy__model_plan plans[HY_MODEL_MAX_PLANS];
     uint64_t clock;
     /* detect scratch, grown only when a larger image/shape arrives */
     uint8_t *lb_scratch;
     size_t lb_scratch_size;
+    float *stage;           /* (stage_cap) input / output staging when the backend has no host pointer */
+    size_t stage_cap;
     float *pp_best;         /* (A) best class score per anchor */
     int *pp_arg;            /* (A) its class */
     hy__cand *cands;        /* (A) */
     int *keep;              /* (A) */
     size_t pp_cap;
-    pthread_mutex_t mu;     /* one detect at a time per model */
+    pthread_mutex_t mu;     /* one call at a time per context */
     hy_engine_stats stats;
     int preparing;          /* plans made now are not cold events */
 };
 
-/* Reads the architecture from a weights source: config (scale, nc) when present, else
- * inferred from tensor shapes. nc_override > 0 replaces the class count. */
-hy_status hy__model_cfg_from_source(const hy__wsource *src, const char *what, int nc_override, hy__yolov8_cfg *out);
 /* Builds a model from a weights source: resolution (strict / transfer), BN folding,
  * weights handed to the backend. `what` names the file in errors. */
 struct hy__wfile;
@@ -81,20 +93,22 @@ typedef struct hy__resolved {
     float *init;        /* storage of initialised tensors (transfer) */
     int cursor;
 } hy__resolved;
-hy_status hy__model_resolve(const hy__yolov8_spec *spec, const hy__wsource *src, const hy_model_params *p,
+hy_status hy__model_resolve(const hy__model_spec *spec, const hy__wsource *src, const hy_model_params *p,
                             const char *what, int nc, hy__resolved *out, hy__load_report *rep);
 void hy__resolved_free(hy__resolved *r);
 /* Folded conv weight (cout, cin, k, k) and bias (cout) as float32. */
 hy_status hy__fold_conv(hy__resolved *r, int fused, const hy__conv_spec *c, float *w, float *bias, const char *what);
 hy_status hy__model_check_params(const hy_model_params *p);
 hy_status hy__model_from_pt(const hy__pt_file *pt, const char *what, const hy_model_params *p, hy_model **out);
-/* Plan for input (h, w): cached, built on first use. */
-hy_status hy__model_plan_get(hy_model *m, int h, int w, hy__model_plan **out);
+/* Plan for input (n, 3, h, w): cached, built on first use. */
+hy_status hy__model_plan_get(hy_context *c, int n, int h, int w, hy__model_plan **out);
 
 /* NMS as Ultralytics non_max_suppression (class-aware unless agnostic): out (4 + nc, A).
  * Writes kept detections (input-pixel xyxy) to dets, returns count. */
-size_t hy__postprocess(hy_model *m, const float *out, int nc, int A, const hy_detect_params *p,
+size_t hy__postprocess(hy_context *ctx, const float *out, int nc, int A, const hy_detect_params *p,
                        hy_detection *dets, size_t max_dets);
+/* Sets a result's decode time (callers that decoded the image themselves: the server). */
+void hy__result_set_decode_ms(hy_result *r, double ms);
 /* IoU of two xyxy boxes (torchvision box_iou). */
 float hy__box_iou(const float *a, const float *b);
 

@@ -24,10 +24,10 @@ static int by_conf_desc(const void *a, const void *b) {
     return 0;
 }
 
-size_t hy__postprocess(hy_model *m, const float *out, int nc, int A, const hy_detect_params *p, hy_detection *dets,
+size_t hy__postprocess(hy_context *ctx, const float *out, int nc, int A, const hy_detect_params *p, hy_detection *dets,
                        size_t max_dets) {
-    float *best = m->pp_best;
-    int *arg = m->pp_arg;
+    float *best = ctx->pp_best;
+    int *arg = ctx->pp_arg;
     /* row-wise max over classes keeps memory access sequential: out is (4 + nc, A) */
     for (int a = 0; a < A; a++) {
         best[a] = out[(size_t)4 * A + a];
@@ -50,7 +50,7 @@ size_t hy__postprocess(hy_model *m, const float *out, int nc, int A, const hy_de
             if (!ok) continue;
         }
         float cx = out[a], cy = out[(size_t)A + a], w = out[(size_t)2 * A + a], h = out[(size_t)3 * A + a];
-        hy__cand *c = &m->cands[n++];
+        hy__cand *c = &ctx->cands[n++];
         c->x1 = cx - w / 2;
         c->y1 = cy - h / 2;
         c->x2 = cx + w / 2;
@@ -58,15 +58,15 @@ size_t hy__postprocess(hy_model *m, const float *out, int nc, int A, const hy_de
         c->conf = best[a];
         c->cls = arg[a];
     }
-    qsort(m->cands, n, sizeof *m->cands, by_conf_desc);
+    qsort(ctx->cands, n, sizeof *ctx->cands, by_conf_desc);
     if (n > MAX_NMS) n = MAX_NMS;
     /* greedy NMS; keep[i] = 1 while not suppressed */
-    int *keep = m->keep;
+    int *keep = ctx->keep;
     for (size_t i = 0; i < n; i++) keep[i] = 1;
     size_t nk = 0;
     for (size_t i = 0; i < n && nk < max_dets; i++) {
         if (!keep[i]) continue;
-        const hy__cand *ci = &m->cands[i];
+        const hy__cand *ci = &ctx->cands[i];
         hy_detection *d = &dets[nk++];
         d->x1 = ci->x1;
         d->y1 = ci->y1;
@@ -76,8 +76,8 @@ size_t hy__postprocess(hy_model *m, const float *out, int nc, int A, const hy_de
         d->class_id = ci->cls;
         for (size_t j = i + 1; j < n; j++) {
             if (!keep[j]) continue;
-            if (!p->agnostic_nms && m->cands[j].cls != ci->cls) continue;
-            if (hy__box_iou(&ci->x1, &m->cands[j].x1) > p->iou) keep[j] = 0;
+            if (!p->agnostic_nms && ctx->cands[j].cls != ci->cls) continue;
+            if (hy__box_iou(&ci->x1, &ctx->cands[j].x1) > p->iou) keep[j] = 0;
         }
     }
     return nk;

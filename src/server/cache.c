@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "image/image.h"
-#include "io/sha256.h"
+#include "core/sha256.h"
 #include "server/server_impl.h"
 
 #define KEEPER_TICK_MS 100 /* how often the keeper looks at watchdog and periodic work */
@@ -28,51 +28,100 @@ const char *hy__mstate_name(hy__mstate st) {
     return (unsigned)st < HY_ARRAY_LEN(state_names) ? state_names[st] : "unknown";
 }
 
-/* The warm-up passes run the network on tensors; a request also decodes a JPEG, letterboxes
- * it and runs NMS, and the first decode in a process pays libjpeg's first use and the page
- * faults of its pixel buffer (+1.3-2.4 ms on bus.jpg: the server's first request measured
- * 1.05-1.20x the steady median without this). On every worker thread, two requests on a
- * synthetic JPEG twice the size
- * of the largest prepared shape, so it letterboxes to that shape exactly (no cold event; glibc
- * serves the second decode from the heap and keeps it, so decodes up to that size fault
- * nothing afterwards: 1280x1280, 4.9 MB of pixels, at imgsz 640). */
-static hy_status warm_request_path(hy_server *s, hy_model *m) {
-    int W = 0, H = 0;
-    for (int i = 0; i < s->n_shapes; i++)
-        if ((long)s->shapes[i].width * s->shapes[i].height > (long)W * H) {
-            W = s->shapes[i].width;
-            H = s->shapes[i].height;
-        }
-    W *= 2;
-    H *= 2;
-    hy_image *img = NULL;
-    hy_status st = hy__image_create(W, H, &img);
-    if (st) return st;
-    for (int y = 0; y < H; y++) /* smooth gradients with texture: a realistic JPEG */
-        for (int x = 0; x < W; x++) {
-            uint8_t *p = img->data + ((size_t)y * W + x) * 3;
-            p[0] = (uint8_t)(x * 255 / W);
-            p[1] = (uint8_t)(y * 255 / H);
-            p[2] = (uint8_t)((x ^ y) & 0xff);
-        }
+/* Threads of each worker's context: --threads (0 = online cores). Passes run at once only as
+ * far as the cores allow (the queue's inference slots: max(1, cores / threads)), so with the
+ * defaults one pass at a time has every core (the latency of one request is that of one
+ * context) while the other worker decodes the next image; --threads 1 --workers <cores> runs
+ * one 1-thread pass per core instead (throughput). */
+static int context_threads(const hy_server *s, int i) {
+    (void)i;
+    int t = s->p.n_threads > 0 ? s->p.n_threads : hy__cpu_count();
+    return t < 1 ? 1 : t > 256 ? 256 : t;
+}
+
+/* Prepares every context of a new version (plans, arena, warm-up passes) and warms the
+ * request path. The warm-up passes run the network on tensors; a request also decodes a
+ * JPEG, letterboxes it and runs NMS, and the first decode in a process pays libjpeg's first
+ * use and the page faults of its pixel buffer (+1.3-2.4 ms on bus.jpg: the server's first
+ * request measured 1.05-1.20x the steady median without this). On every worker thread, with
+ * its own context, two requests on a synthetic JPEG twice the size of the largest prepared
+ * shape, so it letterboxes to that shape exactly (no cold event; glibc serves the second
+ * decode from the heap and keeps it, so decodes up to that size fault nothing afterwards:
+ * 1280x1280, 4.9 MB of pixels, at imgsz 640). */
+static hy_status warm_contexts(hy_server *s, hy__vctx *ctx, int n) {
+    hy_prepare_params pp = hy_prepare_default_params();
+    pp.shapes = s->shapes;
+    pp.n_shapes = s->n_shapes;
+    pp.warmup_runs = s->p.warmup_runs;
     uint8_t *jpg = NULL;
     size_t len = 0;
-    st = hy__image_encode_jpeg(img, 90, &jpg, &len);
-    hy_image_free(img);
-    /* on the worker threads that will serve the requests (their malloc arenas, their first
-     * decode); inline when no worker runs yet */
-    if (st == HY_OK && s->queue_running) {
-        st = hy__queue_warm(&s->queue, m, jpg, len);
+    hy_status st = HY_OK;
+    if (s->p.warmup_runs > 0) {
+        int W = 0, H = 0;
+        for (int i = 0; i < s->n_shapes; i++)
+            if ((long)s->shapes[i].width * s->shapes[i].height > (long)W * H) {
+                W = s->shapes[i].width;
+                H = s->shapes[i].height;
+            }
+        W *= 2;
+        H *= 2;
+        hy_image *img = NULL;
+        st = hy__image_create(W, H, &img);
+        if (st) return st;
+        for (int y = 0; y < H; y++) /* smooth gradients with texture: a realistic JPEG */
+            for (int x = 0; x < W; x++) {
+                uint8_t *p = img->data + ((size_t)y * W + x) * 3;
+                p[0] = (uint8_t)(x * 255 / W);
+                p[1] = (uint8_t)(y * 255 / H);
+                p[2] = (uint8_t)((x ^ y) & 0xff);
+            }
+        st = hy__image_encode_jpeg(img, 90, &jpg, &len);
+        hy_image_free(img);
+        if (st) return st;
+    }
+    /* on the worker threads that will serve the requests, all at once (their malloc arenas,
+     * their first decode); inline when no worker runs */
+    if (s->queue_running && s->queue.n_threads == n) {
+        hy__warm_sync w = {.n = n, .ctx = ctx, .prep = &pp, .jpg = jpg, .len = len};
+        st = hy__queue_warm(&s->queue, &w);
     } else {
-        for (int i = 0; i < 2 && st == HY_OK; i++) {
-            hy_result *r = NULL;
-            st = hy_detect_encoded(m, jpg, len, NULL, &r);
-            hy_result_free(r);
+        for (int i = 0; i < n && st == HY_OK; i++) {
+            st = hy_model_prepare(ctx[i].ctx, &pp);
+            for (int k = 0; jpg && k < 2 && st == HY_OK; k++) {
+                hy_result *r = NULL;
+                st = hy_detect_encoded(ctx[i].ctx, jpg, len, NULL, &r);
+                hy_result_free(r);
+            }
         }
-        if (st) st = hy__error_prefix(st, "warm-up request");
+        if (st) st = hy__error_prefix(st, "warm-up");
     }
     free(jpg);
     return st;
+}
+
+/* One context per worker over m (prepared by warm_contexts); *out (n = workers). */
+static hy_status contexts_create(hy_server *s, const hy_model *m, hy__vctx **out) {
+    int n = s->p.workers;
+    hy__vctx *ctx = hy__calloc((size_t)n, sizeof *ctx);
+    if (!ctx) return hy__error(HY_ERR_NOMEM, "out of memory (contexts)");
+    hy_status st = HY_OK;
+    for (int i = 0; i < n && st == HY_OK; i++) {
+        hy_context_params cp = hy_context_default_params();
+        cp.n_threads = ctx[i].threads = context_threads(s, i);
+        st = hy_context_create(m, &cp, &ctx[i].ctx);
+    }
+    if (st != HY_OK) {
+        for (int i = 0; i < n; i++) hy_context_free(ctx[i].ctx);
+        hy__free(ctx);
+        return st;
+    }
+    *out = ctx;
+    return HY_OK;
+}
+
+static void contexts_free(hy__vctx *ctx, int n) {
+    for (int i = 0; ctx && i < n; i++) hy_context_free(ctx[i].ctx);
+    hy__free(ctx);
 }
 
 // --- versions --------------------------------------------------------------------------
@@ -96,6 +145,7 @@ void hy__cache_put(hy__cache *c, hy__mentry *e) {
 static void ver_free(hy__cache *c, hy__mver *v) {
     if (!v) return;
     hy__mentry *e = v->entry;
+    contexts_free(v->ctx, v->n_ctx); /* before their model */
     hy_model_free(v->model);
     hy__free(v->path);
     hy__free(v);
@@ -303,6 +353,7 @@ static void enforce_budget(hy__cache *c, hy__mentry *keep, size_t extra) {
 static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     hy_server *s = c->srv;
     hy_model *m = NULL;
+    hy__vctx *ctx = NULL; /* (workers) */
     hy__mver *v = NULL;
     char hex[HY_SHA256_HEX_LEN + 1];
     char err[1024] = "";
@@ -361,20 +412,19 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     size_t rss0 = hy__rss_bytes();
     double t0 = hy__now_ms();
     hy_model_params mp = hy_model_default_params();
-    mp.n_threads = s->p.n_threads;
+    mp.device = s->p.device;
+    mp.n_threads = s->p.n_threads; /* packing; the contexts get their share (context_threads) */
     mp.imgsz = s->p.imgsz[0];
     st = hy_model_load(fdpath, &mp, &m);
     double t1 = hy__now_ms();
+    malloc_trim(0); /* the loader's freed buffers: rss_w - rss0 is then the weights */
+    size_t rss_w = hy__rss_bytes();
     if (st == HY_OK) {
         pthread_mutex_lock(&c->mu);
         if (!e->cur) e->state = HY__M_WARMING;
         pthread_mutex_unlock(&c->mu);
-        hy_prepare_params pp = hy_prepare_default_params();
-        pp.shapes = s->shapes;
-        pp.n_shapes = s->n_shapes;
-        pp.warmup_runs = s->p.warmup_runs;
-        st = hy_model_prepare(m, &pp);
-        if (st == HY_OK && s->p.warmup_runs > 0) st = warm_request_path(s, m);
+        st = contexts_create(s, m, &ctx);
+        if (st == HY_OK) st = warm_contexts(s, ctx, s->p.workers);
     }
     double t2 = hy__now_ms();
     size_t rss1 = hy__rss_bytes();
@@ -397,12 +447,22 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     v->entry = e;
     v->model = m;
     m = NULL;
+    v->ctx = ctx;
+    v->n_ctx = s->p.workers;
+    ctx = NULL;
+    for (int i = 0; i < v->n_ctx; i++) { /* count requests only, not the warm-up's */
+        hy_engine_stats es;
+        if (hy_model_engine_stats(v->ctx[i].ctx, &es) == HY_OK)
+            v->ctx[i].base_inferences = es.n_inferences;
+    }
     v->path = path;
     path = NULL;
     memcpy(v->version, hex, HY_SERVER_VERSION_LEN);
     v->version[HY_SERVER_VERSION_LEN] = '\0';
     size_t fsize = fst.st_size > 0 ? (size_t)fst.st_size : 0;
     v->memory = rss1 > rss0 && rss1 - rss0 > fsize ? rss1 - rss0 : fsize;
+    v->weights_bytes = rss_w > rss0 ? rss_w - rss0 : 0;
+    v->ctx_bytes = rss1 > rss_w ? (rss1 - rss_w) / (size_t)v->n_ctx : 0;
     v->refs = 1; /* the entry's */
 
     pthread_mutex_lock(&c->mu);
@@ -428,6 +488,7 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     e->error = NULL;
     if (old) e->reloads++;
     e->last_used_ms = hy__now_ms(); /* idle time counts from ready */
+    for (int i = 0; i < v->n_ctx; i++) v->ctx[i].used_ms = e->last_used_ms;
     e->ready_unix = hy__unix_now();
     e->state = HY__M_READY;
     e->busy = 0;
@@ -435,7 +496,18 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     char vtext[HY_SERVER_VERSION_LEN + 1], ftext[sizeof e->format];
     memcpy(vtext, v->version, sizeof vtext);
     memcpy(ftext, e->format, sizeof ftext);
-    double vmem = (double)v->memory;
+    double vmem = (double)v->memory, wmem = (double)v->weights_bytes,
+           cmem = (double)v->ctx_bytes;
+    int nctx = v->n_ctx, tmin = v->ctx[0].threads, tmax = v->ctx[0].threads;
+    for (int i = 1; i < nctx; i++) {
+        tmin = HY_MIN(tmin, v->ctx[i].threads);
+        tmax = HY_MAX(tmax, v->ctx[i].threads);
+    }
+    char thr[32];
+    if (tmin == tmax)
+        snprintf(thr, sizeof thr, "%d thread%s", tmin, tmin == 1 ? "" : "s");
+    else
+        snprintf(thr, sizeof thr, "%d-%d threads", tmin, tmax);
     v = NULL;
     hy__mver *dead = ver_unref_locked(old);
     pthread_cond_broadcast(&c->cv);
@@ -443,10 +515,10 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     ver_free(c, dead);
     hy__server_log(s, HY_LOG_INFO,
                    "model '%s' ready: version %s, %s, load %.1f ms, plan + warm-up %.1f ms (%d "
-                   "shapes x %d runs), "
-                   "memory %.1f MB%s",
-                   e->name, vtext, ftext, t1 - t0, t2 - t1, s->n_shapes, s->p.warmup_runs,
-                   vmem / 1e6,
+                   "shapes x %d runs; %d worker context%s, %s each), "
+                   "memory %.1f MB (weights %.1f MB once + %.1f MB per worker)%s",
+                   e->name, vtext, ftext, t1 - t0, t2 - t1, s->n_shapes, s->p.warmup_runs, nctx,
+                   nctx == 1 ? "" : "s", thr, vmem / 1e6, wmem / 1e6, cmem / 1e6,
                    old ? " (swapped; the old version is freed after its last request)" : "");
     enforce_budget(c, e, 0);
     return HY_OK;
@@ -457,6 +529,7 @@ done:;
     char pub[256];
     snprintf(pub, sizeof pub, "the weights file does not load (%s; details in the server log)",
              hy_status_str(st));
+    contexts_free(ctx, s->p.workers); /* before their model */
     hy_model_free(m);
     hy__free(path);
     if (fd >= 0) close(fd);
@@ -544,38 +617,51 @@ void hy__cache_unload(hy__cache *c, hy__mentry *e) {
 
 // --- keep warm + watchdog --------------------------------------------------------------
 
-void hy__cache_before_run(hy__cache *c, hy__mver *v) {
+hy_context *hy__cache_before_run(hy__cache *c, hy__mver *v, int worker) {
     hy__mentry *e = v->entry;
+    hy__vctx *x = &v->ctx[worker % v->n_ctx];
     double idle_ms = c->srv->p.rewarm_idle_s * 1e3;
     double now = hy__now_ms();
     pthread_mutex_lock(&c->mu);
-    double idle = now - e->last_used_ms;
-    int rewarm = idle_ms > 0 && e->last_used_ms > 0 && idle > idle_ms;
+    /* each context is re-warmed by its own worker when it has sat idle (another worker may
+     * have served the model meanwhile) */
+    double idle = now - x->used_ms;
+    int rewarm = idle_ms > 0 && x->used_ms > 0 && idle > idle_ms;
+    x->used_ms = now;
     e->last_used_ms = now;
     e->last_used_unix = hy__unix_now();
     pthread_mutex_unlock(&c->mu);
-    if (!rewarm) return;
+    if (!rewarm) return x->ctx;
     double t0 = hy__now_ms();
-    hy_status st = hy_model_rewarm(v->model);
+    hy_status st = hy_model_rewarm(x->ctx);
     double t1 = hy__now_ms();
     pthread_mutex_lock(&c->mu);
     e->rewarms_idle++;
     pthread_mutex_unlock(&c->mu);
     if (st == HY_OK)
         hy__server_log(c->srv, HY_LOG_INFO,
-                       "model '%s': idle for %.1f s, re-warmed in %.1f ms before this request",
-                       e->name, idle / 1e3, t1 - t0);
+                       "model '%s': worker %d idle for %.1f s, re-warmed in %.1f ms before this "
+                       "request",
+                       e->name, worker, idle / 1e3, t1 - t0);
     else
         hy__server_log(c->srv, HY_LOG_WARN, "model '%s': re-warm failed: %s", e->name,
                        hy_last_error());
+    return x->ctx;
 }
 
-void hy__cache_after_run(hy__cache *c, hy__mver *v, double run_ms, double forward_ms,
-                         double total_ms) {
+void hy__cache_after_run(hy__cache *c, hy__mver *v, int worker, double run_ms,
+                         double forward_ms, double total_ms) {
     hy__mentry *e = v->entry;
+    hy__vctx *x = &v->ctx[worker % v->n_ctx];
+    hy_engine_stats es;
+    int have_stats = hy_model_engine_stats(x->ctx, &es) == HY_OK; /* this worker's context */
     int timeout_ms = c->srv->p.timeout_ms;
     int reload = 0;
     pthread_mutex_lock(&c->mu);
+    if (have_stats) {
+        x->inferences = es.n_inferences - x->base_inferences;
+        x->cold_events = es.cold_events;
+    }
     e->served++;
     hy__histo_observe(&e->infer, run_ms / 1e3);
     if (e->first_pending && v == e->cur) {
@@ -624,7 +710,12 @@ static void keeper_pass(hy__cache *c, int periodic) {
         hy__mver *v = peek(c, e);
         if (!v) continue;
         double t0 = hy__now_ms();
-        hy_status st = hy_model_rewarm(v->model);
+        hy_status st = HY_OK; /* every worker's context; each waits at most for one pass */
+        for (int i = 0; i < v->n_ctx && st == HY_OK; i++) {
+            hy__slot_acquire(&c->srv->queue);
+            st = hy_model_rewarm(v->ctx[i].ctx);
+            hy__slot_release(&c->srv->queue);
+        }
         double t1 = hy__now_ms();
         pthread_mutex_lock(&c->mu);
         e->rewarms_periodic++;

@@ -207,7 +207,16 @@ typedef struct model_snap {
     size_t memory;
     uint64_t served, rewarms_idle, rewarms_periodic, reloads, evictions, failures;
     hy__histo infer;
+    uint64_t cold_events;  /* summed over the serving version's contexts */
+    uint64_t *winf;        /* (n_w) forward passes per worker context, hy__malloc'd */
+    int n_w;
+    size_t weights, per_worker;
 } model_snap;
+
+static void snaps_free(model_snap *s, int n) {
+    for (int i = 0; s && i < n; i++) hy__free(s[i].winf);
+    hy__free(s);
+}
 
 static model_snap *snapshot_models(hy__cache *c, int *n_out) {
     pthread_mutex_lock(&c->mu);
@@ -229,6 +238,16 @@ static model_snap *snapshot_models(hy__cache *c, int *n_out) {
         o->evictions = e->evictions;
         o->failures = e->failures;
         o->infer = e->infer;
+        const hy__mver *v = e->cur;
+        if (v && (o->winf = hy__calloc((size_t)v->n_ctx, sizeof *o->winf))) {
+            o->n_w = v->n_ctx;
+            for (int k = 0; k < v->n_ctx; k++) {
+                o->winf[k] = v->ctx[k].inferences;
+                o->cold_events += (uint64_t)v->ctx[k].cold_events;
+            }
+            o->weights = v->weights_bytes;
+            o->per_worker = v->ctx_bytes;
+        }
     }
     pthread_mutex_unlock(&c->mu);
     *n_out = s ? i : 0;
@@ -303,7 +322,35 @@ char *hy__metrics_render(struct hy_server *s, size_t *len) {
         hy__sbuf_printf(&b, "hotyolo_model_rewarms_total{model=\"%s\",trigger=\"periodic\"} %llu\n",
                         ms[i].name, (unsigned long long)ms[i].rewarms_periodic);
     }
-    hy__free(ms);
+    /* Engine figures of the serving version: weights once, one context per worker. */
+    header(&b, "hotyolo_model_cold_events_total", "counter",
+           "Shapes planned on demand by requests (not prepared at load), all workers' contexts "
+           "of the serving version.");
+    for (int i = 0; i < n; i++)
+        if (ms[i].n_w)
+            hy__sbuf_printf(&b, "hotyolo_model_cold_events_total{model=\"%s\"} %llu\n",
+                            ms[i].name, (unsigned long long)ms[i].cold_events);
+    header(&b, "hotyolo_model_weights_bytes", "gauge",
+           "Resident growth of loading the serving version's weights (held once).");
+    for (int i = 0; i < n; i++)
+        if (ms[i].n_w)
+            hy__sbuf_printf(&b, "hotyolo_model_weights_bytes{model=\"%s\"} %zu\n", ms[i].name,
+                            ms[i].weights);
+    header(&b, "hotyolo_model_worker_bytes", "gauge",
+           "Resident growth per worker context of the serving version (arena, scratch, "
+           "threads), mean.");
+    for (int i = 0; i < n; i++)
+        if (ms[i].n_w)
+            hy__sbuf_printf(&b, "hotyolo_model_worker_bytes{model=\"%s\"} %zu\n", ms[i].name,
+                            ms[i].per_worker);
+    header(&b, "hotyolo_worker_inferences_total", "counter",
+           "Forward passes run for requests by each worker's context of the serving version.");
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < ms[i].n_w; k++)
+            hy__sbuf_printf(&b,
+                            "hotyolo_worker_inferences_total{model=\"%s\",worker=\"%d\"} %llu\n",
+                            ms[i].name, k, (unsigned long long)ms[i].winf[k]);
+    snaps_free(ms, n);
 
     int queued = 0, running = 0;
     hy__queue_counts(&s->queue, &queued, &running);

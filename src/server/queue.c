@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/model_impl.h"
 #include "server/server_impl.h"
 
 // --- jobs ------------------------------------------------------------------------------
@@ -38,17 +39,50 @@ void hy__job_free(struct hy_server *s, hy__job *j) {
     hy__free(j);
 }
 
+// --- inference slots -------------------------------------------------------------------
+
+void hy__slot_acquire(hy__queue *q) {
+    if (!q->slots) return;
+    pthread_mutex_lock(&q->slot_mu);
+    while (q->slots_free == 0) pthread_cond_wait(&q->slot_cv, &q->slot_mu);
+    q->slots_free--;
+    pthread_mutex_unlock(&q->slot_mu);
+}
+
+void hy__slot_release(hy__queue *q) {
+    if (!q->slots) return;
+    pthread_mutex_lock(&q->slot_mu);
+    q->slots_free++;
+    pthread_cond_signal(&q->slot_cv);
+    pthread_mutex_unlock(&q->slot_mu);
+}
+
 // --- workers ---------------------------------------------------------------------------
 
-static void run_warm(hy__job *j) {
-    j->st = HY_OK;
-    for (int i = 0; i < 2 && j->st == HY_OK; i++) {
+/* Claims the context of `worker` (another unclaimed one if a job of a timed-out rendezvous
+ * took it; w->mu held); NULL when every context is claimed. */
+static hy__vctx *warm_claim(hy__warm_sync *w, int worker) {
+    hy__vctx *v = worker < w->n && !w->ctx[worker].claimed ? &w->ctx[worker] : NULL;
+    for (int i = 0; !v && i < w->n; i++)
+        if (!w->ctx[i].claimed) v = &w->ctx[i];
+    if (v) v->claimed = 1;
+    return v;
+}
+
+static void run_warm(hy__queue *q, hy__job *j, int worker) {
+    hy__warm_sync *w = j->warm_sync;
+    pthread_mutex_lock(&w->mu);
+    hy__vctx *v = warm_claim(w, worker);
+    pthread_mutex_unlock(&w->mu);
+    hy__slot_acquire(q);
+    j->st = v ? hy_model_prepare(v->ctx, w->prep) : HY_OK;
+    for (int i = 0; v && w->jpg && i < 2 && j->st == HY_OK; i++) {
         hy_result *r = NULL;
-        j->st = hy_detect_encoded(j->warm_model, j->warm_jpg, j->warm_len, NULL, &r);
+        j->st = hy_detect_encoded(v->ctx, w->jpg, w->len, NULL, &r);
         hy_result_free(r);
     }
+    hy__slot_release(q);
     if (j->st != HY_OK) snprintf(j->err, sizeof j->err, "%s", hy_last_error());
-    hy__warm_sync *w = j->warm_sync;
     pthread_mutex_lock(&w->mu);
     w->started++;
     pthread_cond_broadcast(&w->cv);
@@ -60,29 +94,41 @@ static void run_warm(hy__job *j) {
     pthread_mutex_unlock(&w->mu);
 }
 
-static void run_job(hy_server *s, hy__job *j) {
+static void run_job(hy_server *s, hy__job *j, int worker) {
+    hy__queue *q = &s->queue;
     if (j->kind == HY__JOB_WARM) {
-        run_warm(j);
+        run_warm(q, j, worker);
         return;
     }
-    hy_model *m = j->ver->model;
-    hy__cache_before_run(&s->cache, j->ver);
-    j->t_start = hy__now_ms();
-    if (j->kind == HY__JOB_DETECT)
-        j->st = hy_detect_encoded(m, j->image, j->image_len, &j->dp, &j->res);
-    else
-        j->st = hy_model_forward(m, j->x, j->h, j->w, j->out, j->out_len);
+    /* decode first, outside the inference slot (overlapping other workers' passes) */
+    hy_image *img = NULL;
+    double t0 = hy__now_ms(), dec = 0;
+    j->st = j->kind == HY__JOB_DETECT ? hy_image_decode(j->image, j->image_len, &img) : HY_OK;
+    if (j->kind == HY__JOB_DETECT) dec = hy__now_ms() - t0;
+    hy__slot_acquire(q);
+    hy_context *ctx = hy__cache_before_run(&s->cache, j->ver, worker); /* may re-warm */
+    j->t_start = hy__now_ms() - dec; /* the slot wait and a re-warm count as queueing */
+    if (j->st == HY_OK && j->kind == HY__JOB_DETECT) {
+        j->st = hy_detect(ctx, img, &j->dp, &j->res);
+        if (j->st == HY_OK) hy__result_set_decode_ms(j->res, dec);
+    } else if (j->st == HY_OK) {
+        j->st = hy_model_forward(ctx, j->x, 1, j->h, j->w, j->out, j->out_len);
+    }
+    hy__slot_release(q);
+    hy_image_free(img);
     j->t_end = hy__now_ms();
     if (j->st != HY_OK) snprintf(j->err, sizeof j->err, "%s", hy_last_error());
     /* the watchdog judges the forward pass alone: a slow decode is the image's cost */
     double fwd = j->st != HY_OK                 ? -1
                  : j->kind == HY__JOB_FORWARD ? j->t_end - j->t_start
                                                : hy_result_timings(j->res).inference_ms;
-    hy__cache_after_run(&s->cache, j->ver, j->t_end - j->t_start, fwd, j->t_end - j->t_queued);
+    hy__cache_after_run(&s->cache, j->ver, worker, j->t_end - j->t_start, fwd,
+                        j->t_end - j->t_queued);
 }
 
 static void *worker_main(void *arg) {
-    hy__queue *q = arg;
+    hy__queue *q = ((struct hy__worker_arg *)arg)->q;
+    int worker = ((struct hy__worker_arg *)arg)->index;
     pthread_mutex_lock(&q->mu);
     for (;;) {
         while (!q->head && !q->stop) pthread_cond_wait(&q->cv, &q->mu);
@@ -96,7 +142,7 @@ static void *worker_main(void *arg) {
         j->state = HY__JOB_RUNNING;
         pthread_mutex_unlock(&q->mu);
 
-        run_job(q->srv, j);
+        run_job(q->srv, j, worker);
 
         pthread_mutex_lock(&q->mu);
         q->n_running--;
@@ -132,12 +178,24 @@ hy_status hy__queue_start(hy__queue *q, struct hy_server *s, int workers, int ma
     memset(q, 0, sizeof *q);
     q->srv = s;
     q->max_queued = max_queued;
+    pthread_mutex_init(&q->slot_mu, NULL);
+    pthread_cond_init(&q->slot_cv, NULL);
+    const int cores = hy__cpu_count(), per = s->p.n_threads > 0 ? s->p.n_threads : cores;
+    q->slots = q->slots_free = HY_MAX(1, cores / per);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     q->threads = hy__calloc((size_t)workers, sizeof *q->threads);
-    if (!q->threads) return hy__error(HY_ERR_NOMEM, "out of memory (workers)");
+    q->args = hy__calloc((size_t)workers, sizeof *q->args);
+    if (!q->threads || !q->args) {
+        hy__free(q->threads);
+        hy__free(q->args);
+        q->threads = NULL;
+        q->args = NULL;
+        return hy__error(HY_ERR_NOMEM, "out of memory (workers)");
+    }
     for (int i = 0; i < workers; i++) {
-        if (pthread_create(&q->threads[i], NULL, worker_main, q) != 0) {
+        q->args[i] = (struct hy__worker_arg){q, i};
+        if (pthread_create(&q->threads[i], NULL, worker_main, &q->args[i]) != 0) {
             hy__queue_stop(q);
             return hy__error(HY_ERR_NOMEM, "cannot start worker thread %d of %d", i + 1, workers);
         }
@@ -154,7 +212,9 @@ void hy__queue_stop(hy__queue *q) {
     pthread_mutex_unlock(&q->mu);
     for (int i = 0; i < q->n_threads; i++) pthread_join(q->threads[i], NULL);
     hy__free(q->threads);
+    hy__free(q->args);
     q->threads = NULL;
+    q->args = NULL;
     q->n_threads = 0;
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
@@ -218,26 +278,26 @@ int hy__queue_wait(hy__queue *q, hy__job *j, double deadline_ms) {
     return 1;
 }
 
-hy_status hy__queue_warm(hy__queue *q, hy_model *m, const uint8_t *jpg, size_t len) {
-    if (!q->threads || q->n_threads <= 0) return HY_OK;
-    enum { MAXW = 256 };
+hy_status hy__queue_warm(hy__queue *q, hy__warm_sync *w) {
+    if (!q->threads || q->n_threads <= 0 || w->n != q->n_threads)
+        return hy__error(HY_ERR_INVALID_ARG, "warm-up: %d contexts for %d workers", w->n,
+                         q->n_threads);
+    enum { MAXW = 256 }; /* hy_server_params.workers <= 256 */
     hy__job *jobs[MAXW];
-    hy__warm_sync w = {.n = q->n_threads < MAXW ? q->n_threads : MAXW};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
+    if (w->n > MAXW) return hy__error(HY_ERR_INVALID_ARG, "warm-up: more than %d workers", MAXW);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->started = 0;
     hy_status st = HY_OK;
     int n = 0;
-    for (; n < w.n && st == HY_OK; n++) {
+    for (; n < w->n && st == HY_OK; n++) {
         if ((st = hy__job_new(HY__JOB_WARM, &jobs[n]))) break;
-        jobs[n]->warm_model = m;
-        jobs[n]->warm_jpg = jpg;
-        jobs[n]->warm_len = len;
-        jobs[n]->warm_sync = &w;
+        jobs[n]->warm_sync = w;
     }
     if (st != HY_OK) { /* could not make them all: run none (the rendezvous counts n) */
         for (int i = 0; i < n; i++) hy__job_free(q->srv, jobs[i]);
-        pthread_cond_destroy(&w.cv);
-        pthread_mutex_destroy(&w.mu);
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
         return st;
     }
     pthread_mutex_lock(&q->mu);
@@ -246,11 +306,12 @@ hy_status hy__queue_warm(hy__queue *q, hy_model *m, const uint8_t *jpg, size_t l
     pthread_mutex_unlock(&q->mu);
     for (int i = 0; i < n; i++) {
         hy__queue_wait(q, jobs[i], 0);
-        if (st == HY_OK && jobs[i]->st != HY_OK) st = hy__error(jobs[i]->st, "warm-up request: %s", jobs[i]->err);
+        if (st == HY_OK && jobs[i]->st != HY_OK)
+            st = hy__error(jobs[i]->st, "warm-up: %s", jobs[i]->err);
         hy__job_free(q->srv, jobs[i]);
     }
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
     return st;
 }
 

@@ -19,6 +19,7 @@
 
 #include <json-c/json.h>
 
+#include "model/result_json.h"
 #include "server/server_impl.h"
 
 #define MAX_DET_LIMIT 10000
@@ -123,18 +124,8 @@ static int input_error(hy_status st) {
 
 /* A double that serialises rounded to `decimals` places in its shortest form ("0.89587",
  * "480.0"), matching `hotyolo detect --json`. */
-static json_object *json_rounded(double v, int decimals) {
-    char buf[64];
-    if (!isfinite(v)) return json_object_new_double(0);
-    snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    char *dot = strchr(buf, '.');
-    if (dot) {
-        char *e = buf + strlen(buf) - 1;
-        while (e > dot + 1 && *e == '0') *e-- = '\0';
-    }
-    if (!strcmp(buf, "-0.0")) memmove(buf, buf + 1, strlen(buf));
-    return json_object_new_double_s(strtod(buf, NULL), buf);
-}
+/* v rounded to `decimals` places, serialised in its shortest form (as the detect record). */
+static json_object *json_rounded(double v, int decimals) { return hy__json_rounded(v, decimals); }
 
 static json_object *json_str_or_null(const char *s) {
     return s && *s ? json_object_new_string(s) : NULL;
@@ -838,6 +829,22 @@ static json_object *model_json(hy_server *s, const hy__mentry *e) {
     json_object_object_add(o, "reloads", json_object_new_int64((int64_t)e->reloads));
     json_object_object_add(o, "evictions", json_object_new_int64((int64_t)e->evictions));
     json_object_object_add(o, "error", json_str_or_null(e->error));
+    /* the serving version: weights once, one context per worker (flat fields, last) */
+    const hy__mver *v = e->cur;
+    int64_t inferences = 0, cold = 0;
+    for (int i = 0; v && i < v->n_ctx; i++) {
+        inferences += (int64_t)v->ctx[i].inferences;
+        cold += v->ctx[i].cold_events;
+    }
+    json_object_object_add(o, "device",
+                           v ? json_object_new_string(hy_model_device(v->model)) : NULL);
+    json_object_object_add(o, "workers", json_object_new_int(v ? v->n_ctx : 0));
+    json_object_object_add(o, "weights_bytes",
+                           json_object_new_int64(v ? (int64_t)v->weights_bytes : 0));
+    json_object_object_add(o, "worker_bytes",
+                           json_object_new_int64(v ? (int64_t)v->ctx_bytes : 0));
+    json_object_object_add(o, "inferences", json_object_new_int64(inferences));
+    json_object_object_add(o, "cold_events", json_object_new_int64(cold));
     return o;
 }
 
@@ -937,53 +944,20 @@ static int looks_like_image(const uint8_t *p, size_t n) {
            (n >= 8 && !memcmp(p, png, 8));
 }
 
+/* The shared detections record (model/result_json.h, also `hotyolo detect --json`), headed
+ * by model and version, with the queue and total times. */
 static json_object *detect_json(const hy__mver *v, const hy__job *j) {
-    const hy_result *res = j->res;
-    json_object *o = json_object_new_object();
-    json_object *dets = json_object_new_array();
-    json_object *tm = json_object_new_object();
-    if (!o || !dets || !tm) {
-        json_object_put(o);
-        json_object_put(dets);
-        json_object_put(tm);
-        return NULL;
-    }
-    json_object_object_add(o, "model", json_object_new_string(v->entry->name));
-    json_object_object_add(o, "version", json_object_new_string(v->version));
-    json_object_object_add(o, "width", json_object_new_int(hy_result_image_width(res)));
-    json_object_object_add(o, "height", json_object_new_int(hy_result_image_height(res)));
-    for (size_t i = 0; i < hy_result_count(res); i++) {
-        const hy_detection *d = hy_result_get(res, i);
-        json_object *jd = json_object_new_object();
-        json_object *box = json_object_new_array();
-        if (!jd || !box) {
-            json_object_put(jd);
-            json_object_put(box);
-            continue;
-        }
-        const char *cn = hy_model_class_name(v->model, d->class_id);
-        char fallback[32];
-        snprintf(fallback, sizeof fallback, "class_%d", d->class_id);
-        json_object_object_add(jd, "class_id", json_object_new_int(d->class_id));
-        json_object_object_add(jd, "class_name", json_object_new_string(cn ? cn : fallback));
-        json_object_object_add(jd, "confidence", json_rounded(d->confidence, 5));
-        json_object_array_add(box, json_rounded(d->x1, 2));
-        json_object_array_add(box, json_rounded(d->y1, 2));
-        json_object_array_add(box, json_rounded(d->x2, 2));
-        json_object_array_add(box, json_rounded(d->y2, 2));
-        json_object_object_add(jd, "box", box);
-        json_object_array_add(dets, jd);
-    }
-    json_object_object_add(o, "detections", dets);
-    hy_timings t = hy_result_timings(res);
-    json_object_object_add(tm, "decode", json_rounded(t.decode_ms, 3));
-    json_object_object_add(tm, "preprocess", json_rounded(t.preprocess_ms, 3));
-    json_object_object_add(tm, "inference", json_rounded(t.inference_ms, 3));
-    json_object_object_add(tm, "postprocess", json_rounded(t.postprocess_ms, 3));
-    json_object_object_add(tm, "queue", json_rounded(j->t_start - j->t_queued, 3));
-    json_object_object_add(tm, "total", json_rounded(j->t_end - j->t_queued, 3));
-    json_object_object_add(o, "timings_ms", tm);
-    return o;
+    const char *const keys[] = {"model", "version"};
+    const char *const vals[] = {v->entry->name, v->version};
+    const char *const extra_keys[] = {"queue", "total"};
+    const double extra_ms[] = {j->t_start - j->t_queued, j->t_end - j->t_queued};
+    hy__result_json_opts o = {.head_keys = keys,
+                              .head_vals = vals,
+                              .n_head = 2,
+                              .extra_timing_keys = extra_keys,
+                              .extra_timing_ms = extra_ms,
+                              .n_extra = 2};
+    return hy__result_json(j->res, v->model, &o);
 }
 
 static enum MHD_Result h_detect(hy_server *s, struct MHD_Connection *c, hy__req *r,

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/backend_impl.h"
 #include "server/server_impl.h"
 
 #define DRAIN_GRACE_MS 100   /* connections accepted just before the stop get their request in */
@@ -65,6 +66,7 @@ hy_server_params hy_server_default_params(void) {
     p.n_imgsz = 1;
     p.warmup_runs = 3;
     p.workers = 2;
+    p.device = "cpu";
     p.max_queue = 64;
     p.timeout_ms = 30000;
     p.max_body = (size_t)32 << 20;
@@ -101,6 +103,8 @@ static hy_status check_params(const hy_server_params *p) {
         return hy__error(HY_ERR_INVALID_ARG, "n_threads: %d is not in [0, 1024]", p->n_threads);
     if (p->workers < 1 || p->workers > 256)
         return hy__error(HY_ERR_INVALID_ARG, "workers: %d is not in [1, 256]", p->workers);
+    if (p->device && !hy__backend_find(p->device)) /* NULL or "" = "cpu" */
+        return hy__error_prefix(HY_ERR_INVALID_ARG, "device");
     if (p->max_queue < 1 || p->max_queue > 1000000)
         return hy__error(HY_ERR_INVALID_ARG, "max_queue: %d is not in [1, 1000000]", p->max_queue);
     if (p->timeout_ms < 0)

@@ -153,15 +153,31 @@ const char *hy__mstate_name(hy__mstate st); /* "unloaded", "loading", ... */
 
 typedef struct hy__mentry hy__mentry;
 
-/* One loaded version of a model. Freed when its last reference goes: the entry holds one
- * while it is current, every request using it holds one. */
+/* A version's context for one worker: worker i runs on ctx[i] of every version. */
+typedef struct hy__vctx {
+    hy_context *ctx;
+    int threads;
+    int claimed;          /* warm-up: prepared by a warm job (hy__queue_warm) */
+    double used_ms;       /* monotonic ms of its last run start (idle re-warm); cache.mu */
+    uint64_t inferences;  /* its engine stats after its last run, requests only; cache.mu */
+    int cold_events;
+    uint64_t base_inferences; /* n_inferences when ready (the request-path warm-up's) */
+} hy__vctx;
+
+/* One loaded version of a model: the weights once (model), one context per worker over
+ * them. Freed when its last reference goes: the entry holds one while it is current, every
+ * request using it holds one. */
 typedef struct hy__mver {
     hy__mentry *entry;
     hy_model *model;
+    hy__vctx *ctx;         /* (n_ctx) */
+    int n_ctx;
     char *path;
     char version[HY_SERVER_VERSION_LEN + 1];
-    size_t memory; /* bytes, estimate */
-    int refs;      /* guarded by cache.mu */
+    size_t memory;         /* bytes, estimate: RSS growth of load + contexts */
+    size_t weights_bytes;  /* RSS growth of the model load (weights, once) */
+    size_t ctx_bytes;      /* RSS growth per context (arena, scratch, threads), mean */
+    int refs;              /* guarded by cache.mu */
 } hy__mver;
 
 /* A served name. Reference counted (users): whoever holds a pointer from hy__cache_find /
@@ -237,13 +253,14 @@ void hy__cache_release(hy__cache *c, hy__mver *v);
 hy_status hy__cache_load(hy__cache *c, hy__mentry *e, const char *path);
 /* Drops the serving version; the name stays known (state "unloaded"). */
 void hy__cache_unload(hy__cache *c, hy__mentry *e);
-/* Keep warm (worker side): re-warms when idle too long; then marks the start of a run. */
-void hy__cache_before_run(hy__cache *c, hy__mver *v);
-/* Records a finished run: counts, inference histogram (run_ms: worker time), first latency,
- * watchdog (forward_ms: the forward pass only, so a slow decode is not a hung model; < 0 =
- * the run failed before its forward pass). */
-void hy__cache_after_run(hy__cache *c, hy__mver *v, double run_ms, double forward_ms,
-                         double total_ms);
+/* Keep warm (worker side): the context worker `worker` runs v on, re-warmed first when it
+ * has been idle too long; marks the start of a run. */
+hy_context *hy__cache_before_run(hy__cache *c, hy__mver *v, int worker);
+/* Records a finished run on worker's context: counts, inference histogram (run_ms: worker
+ * time), first latency, engine stats, watchdog (forward_ms: the forward pass only, so a slow
+ * decode is not a hung model; < 0 = the run failed before its forward pass). */
+void hy__cache_after_run(hy__cache *c, hy__mver *v, int worker, double run_ms,
+                         double forward_ms, double total_ms);
 hy_status hy__cache_keeper_start(hy__cache *c);
 void hy__cache_keeper_stop(hy__cache *c);
 
@@ -252,14 +269,20 @@ void hy__cache_keeper_stop(hy__cache *c);
 typedef enum hy__job_kind {
     HY__JOB_DETECT,
     HY__JOB_FORWARD,
-    HY__JOB_WARM /* a model's request-path warm-up, one per worker (hy__queue_warm) */
+    HY__JOB_WARM /* a new version's prepare + request-path warm-up, one per worker
+                    (hy__queue_warm) */
 } hy__job_kind;
 
-/* Rendezvous of the warm jobs: each waits until every worker has taken one. */
+/* Rendezvous of the warm jobs: each waits until every worker has taken one. A job prepares
+ * its worker's context (ctx[worker]; another unclaimed one if that was taken). */
 typedef struct hy__warm_sync {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int started, n;
+    hy__vctx *ctx;                  /* (n) the version's contexts */
+    const hy_prepare_params *prep;  /* shapes to plan + warm-up passes */
+    const uint8_t *jpg;             /* synthetic JPEG for the request path; NULL = none */
+    size_t len;
 } hy__warm_sync;
 typedef enum hy__job_state {
     HY__JOB_QUEUED,
@@ -273,10 +296,7 @@ typedef enum hy__job_state {
 typedef struct hy__job {
     hy__job_kind kind;
     hy__mver *ver;
-    hy_model *warm_model;   /* warm: the model being prepared (no version exists yet) */
-    const uint8_t *warm_jpg; /* warm: a synthetic JPEG, not owned */
-    size_t warm_len;
-    hy__warm_sync *warm_sync;
+    hy__warm_sync *warm_sync; /* warm: the version being prepared (not served yet) */
     uint8_t *image;         /* detect: encoded JPEG/PNG bytes (image_len) */
     size_t image_len;
     hy_detect_params dp;
@@ -302,8 +322,21 @@ typedef struct hy__queue {
     int n_queued, n_running, max_queued;
     int stop;
     pthread_t *threads;
+    struct hy__worker_arg {
+        struct hy__queue *q;
+        int index;          /* worker i runs on ctx[i] of every version */
+    } *args;                /* (n_threads) each worker thread's argument */
     int n_threads;
+    /* Inference slots: passes (and prepares, re-warms) that may run at once, so that the
+     * workers' contexts, each with --threads threads, never oversubscribe the cores
+     * (max(1, cores / threads)); 0 before the queue starts (no limit). A worker decodes its
+     * image before it takes a slot, so decodes overlap other workers' passes. */
+    pthread_mutex_t slot_mu;
+    pthread_cond_t slot_cv;
+    int slots, slots_free;
 } hy__queue;
+void hy__slot_acquire(hy__queue *q);
+void hy__slot_release(hy__queue *q);
 
 hy_status hy__queue_start(hy__queue *q, struct hy_server *s, int workers, int max_queued);
 /* Workers finish what is queued, then exit; joined. Idempotent. */
@@ -316,10 +349,12 @@ hy_status hy__queue_submit(hy__queue *q, hy__job *j);
  * <= 0 = no limit): returns 0 and j is given up (do not touch it again). */
 int hy__queue_wait(hy__queue *q, hy__job *j, double deadline_ms);
 void hy__queue_counts(hy__queue *q, int *queued, int *running);
-/* Runs the request path (decode + detect of jpg, twice) on every worker thread, each taking
- * one warm job (a rendezvous makes them distinct): a worker's first request otherwise pays
- * its malloc arena's growth and first decode. Bypasses max_queue; waits for all of them. */
-hy_status hy__queue_warm(hy__queue *q, hy_model *m, const uint8_t *jpg, size_t len);
+/* On every worker thread at once, each taking one warm job (a rendezvous makes them
+ * distinct): prepares that worker's context (w->prep) and runs the request path (decode +
+ * detect of w->jpg, twice): a worker's first request otherwise pays its malloc arena's
+ * growth and first decode. Bypasses max_queue; waits for all of them. Every context of
+ * w->ctx is prepared once on return (HY_OK). */
+hy_status hy__queue_warm(hy__queue *q, hy__warm_sync *w);
 
 // --- server (server.c) -----------------------------------------------------------------
 

@@ -8,9 +8,11 @@ const char *hy__op_name(enum hy__op op) {
     return (unsigned)op < HY_OP_COUNT ? names[op] : "unknown";
 }
 
-hy_status hy__graph_create(hy__graph **out) {
+hy_status hy__graph_create(int n, hy__graph **out) {
+    if (n < 1 || n > 1024) return hy__error(HY_ERR_INVALID_ARG, "graph: batch size %d must be between 1 and 1024", n);
     hy__graph *g = hy__calloc(1, sizeof *g);
     if (!g) return hy__error(HY_ERR_NOMEM, "graph: out of memory");
+    g->n = n;
     g->input = g->output = -1;
     *out = g;
     return HY_OK;
@@ -50,7 +52,7 @@ int hy__graph_tensor(hy__graph *g, int64_t c, int64_t h, int64_t w, const char *
     int i = new_tensor(g);
     if (i < 0) return -1;
     hy__tensor *t = &g->tensors[i];
-    t->ne[0] = 1;
+    t->ne[0] = g->n;
     t->ne[1] = c;
     t->ne[2] = h;
     t->ne[3] = w;
@@ -65,7 +67,7 @@ int hy__graph_view(hy__graph *g, int src, int64_t c0, int64_t c, const char *nam
     int i = new_tensor(g);
     if (i < 0) return -1;
     hy__tensor *t = &g->tensors[i];
-    t->ne[0] = 1;
+    t->ne[0] = g->n;
     t->ne[1] = c;
     t->ne[2] = h;
     t->ne[3] = w;
@@ -113,6 +115,10 @@ float *hy__graph_data(const hy__graph *g, void *arena, int t) {
     size_t offs;
     int r = hy__graph_root(g, t, &offs);
     return (float *)((char *)arena + g->tensors[r].offset) + offs;
+}
+
+size_t hy__graph_bstride(const hy__graph *g, int t) {
+    return hy__tensor_image_numel(&g->tensors[hy__graph_root(g, t, NULL)]);
 }
 
 typedef struct {

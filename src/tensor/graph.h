@@ -1,7 +1,12 @@
-/* Computation graph: tensors (NCHW, float32, batch 1) and nodes in execution order.
- * A graph is built for one input shape; the planner assigns each storage-owning tensor a
+/* Computation graph: tensors (NCHW, float32, batch n) and nodes in execution order.
+ * A graph is built for one input shape (n, 3, h, w); the planner assigns each storage-owning tensor a
  * byte offset in one arena, reusing memory of dead tensors (ggml gallocr idea). Views
- * (C2f split, zero-copy concat inputs) point into another tensor's storage. */
+ * (C2f split, zero-copy concat inputs) point into another tensor's storage.
+ *
+ * Batch: every tensor of a graph has the graph's batch size n. A storage owner holds its n
+ * images one after the other ((c, h, w) each); a view is a channel slice of each image of its
+ * root, so image b of tensor t starts at hy__graph_data(t) + b * hy__graph_bstride(t) and its
+ * (c, h, w) floats are contiguous: kernels run one image at a time on plain pointers. */
 #ifndef HY_GRAPH_H
 #define HY_GRAPH_H
 
@@ -14,7 +19,7 @@
 typedef struct hy__tensor {
     int64_t ne[4];         /* (n, c, h, w) */
     int view_src;          /* -1: owns storage; else index of the tensor it lives in */
-    size_t view_offs;      /* offset in floats inside view_src */
+    size_t view_offs;      /* offset in floats inside each image of view_src */
     int producer;          /* node index, -1 for inputs */
     int last_use;          /* last node index reading it (or n_nodes for outputs) */
     size_t offset;         /* planned byte offset in the arena (storage owners) */
@@ -43,14 +48,16 @@ typedef struct hy__graph {
     int n_tensors, cap_tensors;
     hy__node *nodes;
     int n_nodes, cap_nodes;
+    int n;                 /* batch size of every tensor */
     int input, output;     /* tensor indices */
     size_t arena_size;     /* bytes, after hy__graph_plan */
     int in_h, in_w;
 } hy__graph;
 
-hy_status hy__graph_create(hy__graph **out);
+/* An empty graph whose tensors have batch size n (>= 1). */
+hy_status hy__graph_create(int n, hy__graph **out);
 void hy__graph_free(hy__graph *g);
-/* Adds a tensor owning storage; returns its index or -1 on OOM. */
+/* Adds a tensor (g->n, c, h, w) owning storage; returns its index or -1 on OOM. */
 int hy__graph_tensor(hy__graph *g, int64_t c, int64_t h, int64_t w, const char *name);
 /* A view of channels [c0, c0 + c) of src. */
 int hy__graph_view(hy__graph *g, int src, int64_t c0, int64_t c, const char *name);
@@ -65,7 +72,13 @@ hy_status hy__graph_plan(hy__graph *g);
 static inline size_t hy__tensor_numel(const hy__tensor *t) {
     return (size_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
 }
-/* Pointer to tensor t given the arena base. */
+/* Pointer to image 0 of tensor t given the arena base. */
 float *hy__graph_data(const hy__graph *g, void *arena, int t);
+/* Floats from one image of tensor t to the next: the per-image size of its storage root. */
+size_t hy__graph_bstride(const hy__graph *g, int t);
+/* Floats of one image of t: c * h * w. */
+static inline size_t hy__tensor_image_numel(const hy__tensor *t) {
+    return (size_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+}
 
 #endif

@@ -1,10 +1,14 @@
-/* hy_val_run: Ultralytics 8.0.172 `yolo val` for a detection model, one image at a time.
+/* hy_val_run: Ultralytics 8.0.172 `yolo val` for a detection model, in real batches.
  *
- * Pipeline: the dataset is read (dataset.c), images are sorted by aspect ratio and given their
- * batch's "rect" shape (BaseDataset.set_rectangle); a worker thread decodes, resizes (long
- * side -> imgsz: INTER_AREA shrinking, INTER_LINEAR enlarging, as load_image) and letterboxes
- * (LetterBox(scaleup=False) to the batch shape) the next images into a ring of slots while the
- * calling thread runs the network, multi-label NMS, box scaling and matching (metrics.c). */
+ * Pipeline, one function per step: the dataset is read (load_dataset: src/data/dataset.c);
+ * images are sorted by aspect ratio and each batch of p->batch gets one "rect" shape
+ * (plan_batches: BaseDataset.set_rectangle); a worker thread decodes, resizes (long side ->
+ * imgsz: INTER_AREA shrinking, INTER_LINEAR enlarging, as load_image) and letterboxes
+ * (LetterBox(scaleup=False) to the batch shape) the next chunk of images into one of two
+ * (n, 3, h, w) buffers while the calling thread runs the network on the other (run_batches:
+ * one forward pass per chunk, a chunk = up to MAX_FORWARD images of one rect batch), then per
+ * image multi-label NMS, box scaling and matching (match_image: metrics.c); then metrics
+ * (compute_metrics), plots (write_plots); the report is hy_val_result_json. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -18,13 +22,16 @@
 #include "hotyolo/val.h"
 #include "image/image.h"
 #include "model/model_impl.h"
-#include "val/dataset.h"
+#include "data/dataset.h"
 #include "val/metrics.h"
 #include "val/plots.h"
 
-#define NSLOT    4   /* images prepared ahead of the network */
-#define STRIDE   32  /* model stride (YOLOv8) */
-#define RECT_PAD 0.5 /* BaseDataset pad for val */
+#define NBUF        2   /* chunks in flight: one letterboxed by the worker, one in the network */
+#define MAX_FORWARD 8   /* images per forward pass at most: bounds the input buffers and the arena
+                           (YOLOv8n 640: ~16 MB of arena per image); larger rect batches run as
+                           several passes of one shape, with identical results */
+#define STRIDE      32  /* model stride (YOLOv8) */
+#define RECT_PAD    0.5 /* BaseDataset pad for val */
 
 hy_val_params hy_val_default_params(void) {
     hy_val_params p = {.data = NULL,
@@ -57,32 +64,44 @@ struct hy_val_result {
 
 // --- worker: decode + resize + letterbox ---------------------------------------------------------
 
-typedef struct vslot {
-    int ready;       /* filled by the worker, not yet consumed */
-    hy_status fatal; /* the worker stopped on this slot (out of memory) */
-    int ok;          /* image usable */
-    char *warn;      /* skip message when !ok */
-    float *x;        /* (3, bh, bw) network input */
-    size_t x_cap;
-    int bh, bw, w0, h0;
+typedef struct vimg { /* one image of a chunk */
+    int ok;           /* image usable */
+    char *warn;       /* skip message when !ok */
+    int w0, h0;
     float padx, pady; /* ratio_pad[1]: the letterbox's dw / 2, dh / 2 */
     float gain;       /* ratio_pad[0][0]: resized h / original h */
     float *gt;        /* (n_gt, 4) native xyxy */
     int *gt_cls;      /* (n_gt) */
     size_t n_gt, gt_cap;
     double pre_ms;
-} vslot;
+} vimg;
+
+typedef struct vchunk { /* positions [i0, i0 + n) of the sorted order: one shape */
+    size_t i0;
+    int n;
+} vchunk;
+
+typedef struct vbuf {
+    int ready;       /* filled by the worker, not yet consumed */
+    hy_status fatal; /* the worker stopped on this chunk (out of memory) */
+    size_t chunk;
+    int n, bh, bw;
+    float *x;        /* (n, 3, bh, bw) network input */
+    size_t x_cap;
+    vimg img[MAX_FORWARD];
+} vbuf;
 
 typedef struct vctx {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    vslot slots[NSLOT];
+    vbuf bufs[NBUF];
     int stop;             /* the consumer gave up */
-    char fatal_msg[1024]; /* hy_last_error() of a slot's fatal status */
+    char fatal_msg[1024]; /* hy_last_error() of a chunk's fatal status */
     const hy__val_dataset *ds;
-    const size_t *order; /* (n) dataset item of each position */
-    const int *shape;    /* (n, 2) batch shape (h, w) per position */
-    size_t n;
+    const size_t *order;  /* (n) dataset item of each position */
+    const int *shape;     /* (n, 2) batch shape (h, w) per position */
+    const vchunk *chunks;
+    size_t n_chunks;
     int imgsz;
 } vctx;
 
@@ -128,15 +147,13 @@ typedef struct wscratch {
     size_t lb_cap;
 } wscratch;
 
-/* Fills slot s for position i. Returns a fatal status only for out-of-memory; image problems
- * set s->ok = 0 with s->warn. */
-static hy_status fill_slot(vctx *c, size_t i, vslot *s, wscratch *w) {
+/* Fills image s of a chunk (network input x: (3, bh, bw)) for position i. Returns a fatal
+ * status only for out-of-memory; image problems set s->ok = 0 with s->warn. */
+static hy_status fill_image(const vctx *c, size_t i, int bh, int bw, vimg *s, float *x, wscratch *w) {
     const double t0 = hy__now_ms();
     const hy__val_item *it = &c->ds->items[c->order[i]];
     s->ok = 0;
     s->n_gt = 0;
-    s->bh = c->shape[2 * i];
-    s->bw = c->shape[2 * i + 1];
     hy_image *img = NULL;
     hy_status st = hy_image_load(it->im_file, &img);
     if (st) {
@@ -176,15 +193,14 @@ static hy_status fill_slot(vctx *c, size_t i, vslot *s, wscratch *w) {
         src = w->resized;
     }
     // LetterBox(new_shape = batch shape, auto=False, scaleup=False)
-    hy__letterbox lb = hy__letterbox_plan_ex(w1, h1, s->bw, s->bh, 0, 0, STRIDE);
-    if (lb.out_w != s->bw || lb.out_h != s->bh) { // cannot happen: padding fills the shape exactly
+    hy__letterbox lb = hy__letterbox_plan_ex(w1, h1, bw, bh, 0, 0, STRIDE);
+    if (lb.out_w != bw || lb.out_h != bh) { // cannot happen: padding fills the shape exactly
         st = hy__error(HY_ERR_BACKEND, "%s: letterbox %dx%d != batch shape %dx%d", it->im_file,
-                       lb.out_w, lb.out_h, s->bw, s->bh);
+                       lb.out_w, lb.out_h, bw, bh);
         goto done;
     }
-    if ((st = grow((void **)&s->x, &s->x_cap, (size_t)3 * s->bh * s->bw, sizeof(float)))) goto done;
     if ((st = grow((void **)&w->lb, &w->lb_cap, hy__letterbox_scratch_size(&lb), 1))) goto done;
-    hy__letterbox_apply(&lb, src, (size_t)w1 * 3, s->x, w->lb);
+    hy__letterbox_apply(&lb, src, (size_t)w1 * 3, x, w->lb);
     s->padx = lb.pad_x;
     s->pady = lb.pad_y;
     s->gain = (float)((double)h1 / (double)h0);
@@ -197,7 +213,7 @@ static hy_status fill_slot(vctx *c, size_t i, vslot *s, wscratch *w) {
         if ((st = grow((void **)&s->gt_cls, &cap_c, (size_t)it->n_labels, sizeof(int)))) goto done;
         s->gt_cap = HY_MIN(cap_f / 4, cap_c);
         for (int k = 0; k < it->n_labels; k++) {
-            gt_native(&it->labels[k], w1, h1, lb.r, s->padx, s->pady, s->bw, s->bh, s->gain, w0, h0,
+            gt_native(&it->labels[k], w1, h1, lb.r, s->padx, s->pady, bw, bh, s->gain, w0, h0,
                       s->gt + 4 * k);
             s->gt_cls[k] = it->labels[k].cls;
         }
@@ -210,22 +226,36 @@ done:
     return st;
 }
 
+/* Fills buffer b with chunk k; a fatal status (out of memory) stops the worker. */
+static hy_status fill_chunk(const vctx *c, size_t k, vbuf *b, wscratch *w) {
+    const vchunk *ch = &c->chunks[k];
+    b->chunk = k;
+    b->n = ch->n;
+    b->bh = c->shape[2 * ch->i0];
+    b->bw = c->shape[2 * ch->i0 + 1];
+    const size_t per = (size_t)3 * (size_t)b->bh * (size_t)b->bw;
+    hy_status st = grow((void **)&b->x, &b->x_cap, per * (size_t)b->n, sizeof(float));
+    for (int j = 0; j < b->n && !st; j++)
+        st = fill_image(c, ch->i0 + (size_t)j, b->bh, b->bw, &b->img[j], b->x + per * (size_t)j, w);
+    return st;
+}
+
 static void *worker_main(void *arg) {
     vctx *c = arg;
     wscratch w;
     memset(&w, 0, sizeof w);
-    for (size_t i = 0; i < c->n; i++) {
-        vslot *s = &c->slots[i % NSLOT];
+    for (size_t k = 0; k < c->n_chunks; k++) {
+        vbuf *b = &c->bufs[k % NBUF];
         pthread_mutex_lock(&c->mu);
-        while (s->ready && !c->stop) pthread_cond_wait(&c->cv, &c->mu);
+        while (b->ready && !c->stop) pthread_cond_wait(&c->cv, &c->mu);
         const int stop = c->stop;
         pthread_mutex_unlock(&c->mu);
         if (stop) break;
-        hy_status st = fill_slot(c, i, s, &w);
+        hy_status st = fill_chunk(c, k, b, &w);
         pthread_mutex_lock(&c->mu);
         if (st) snprintf(c->fatal_msg, sizeof c->fatal_msg, "%s", hy_last_error());
-        s->fatal = st;
-        s->ready = 1;
+        b->fatal = st;
+        b->ready = 1;
         pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
         if (st) break;
@@ -382,6 +412,34 @@ static hy_status add_warning(hy_val_result *r, size_t *cap, const char *msg) {
 
 // --- run -----------------------------------------------------------------------------------------
 
+/* One evaluation: what its steps share. */
+typedef struct vrun {
+    const hy_model *m;
+    hy_context *ctx;
+    hy_val_params p;
+    hy__val_dataset *ds;
+    hy_val_result *r;
+    size_t wcap;          /* r->warnings capacity */
+    int nc_model, nc;     /* the model's classes; max(model's, dataset's) */
+    size_t *order;        /* (n) dataset item of each position */
+    int *shape;           /* (n, 2) rect shape (h, w) of each position */
+    vchunk *chunks;       /* (n_chunks) one forward pass each */
+    size_t n_chunks;
+    /* per-image postprocess scratch */
+    float *y;             /* (n, 4 + nc, A) network output of a chunk */
+    size_t y_cap;
+    hy__nms_buf nms;
+    hy_detection *dets;   /* (max_det) */
+    float *det, *conf;    /* (max_det, 4), (max_det) */
+    int *cls;             /* (max_det) */
+    uint8_t *tp;          /* (max_det, HY_VAL_NIOU) */
+    hy__val_stats stats;
+    hy__val_confusion cm;
+    hy__val_ap ap;
+    double t_pre, t_inf, t_post;
+    size_t n_done, n_with_labels;
+} vrun;
+
 static hy_status check_params(const hy_val_params *p) {
     if (!p->data || !*p->data)
         return hy__error(HY_ERR_INVALID_ARG, "val: data (a data.yaml path) is required");
@@ -400,6 +458,12 @@ static hy_status check_params(const hy_val_params *p) {
         strcmp(p->split, "test"))
         return hy__error(HY_ERR_INVALID_ARG, "val: split '%s' must be val, train or test",
                          p->split);
+    if (p->plots_dir) {
+        struct stat sb;
+        if (stat(p->plots_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return hy__error(HY_ERR_NOT_FOUND, "val: plots folder '%s' does not exist",
+                             p->plots_dir);
+    }
     return HY_OK;
 }
 
@@ -409,267 +473,302 @@ static const char *class_name(const hy_model *m, const hy__val_dataset *ds, int 
     return n ? n : "?";
 }
 
-hy_status hy_val_run(hy_model *m, const hy_val_params *params, hy_val_result **out) {
-    if (!m || !params || !out)
-        return hy__error(HY_ERR_INVALID_ARG, "hy_val_run: model, params and out are required");
-    hy_val_params p = *params;
-    if (!p.split) p.split = "val";
-    hy_status st = check_params(&p);
+#define NOMEM() hy__error(HY_ERR_NOMEM, "val: out of memory")
+
+/* Reads the dataset; makes the result with the parameters and the dataset's warnings. */
+static hy_status load_dataset(vrun *v) {
+    const hy_val_params *p = &v->p;
+    hy_status st = hy__val_dataset_load(p->data, p->split, &v->ds);
     if (st) return st;
-    if (p.plots_dir) {
-        struct stat sb;
-        if (stat(p.plots_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            return hy__error(HY_ERR_NOT_FOUND, "val: plots folder '%s' does not exist",
-                             p.plots_dir);
-    }
-
-    hy__val_dataset *ds = NULL;
-    hy_val_result *r = NULL;
-    size_t *order = NULL;
-    int *shape = NULL;
-    float *y = NULL, *det = NULL, *conf = NULL;
-    int *cls = NULL;
-    uint8_t *tp = NULL;
-    hy_detection *dets = NULL;
-    hy__nms_buf nms;
-    memset(&nms, 0, sizeof nms);
-    hy__val_stats stats;
-    memset(&stats, 0, sizeof stats);
-    hy__val_confusion cm;
-    memset(&cm, 0, sizeof cm);
-    hy__val_ap ap;
-    memset(&ap, 0, sizeof ap);
-    vctx c;
-    memset(&c, 0, sizeof c);
-    int threads_started = 0, sync_init = 0;
-    pthread_t worker;
-    size_t wcap = 0, y_cap = 0;
-    double t_pre = 0, t_inf = 0, t_post = 0;
-    size_t n_done = 0, n_with_labels = 0;
-
-    if ((st = hy__val_dataset_load(p.data, p.split, &ds))) goto fail;
-    r = hy__calloc(1, sizeof *r);
-    if (!r) goto nomem;
-    r->data = hy__strdup(p.data);
-    r->split = hy__strdup(p.split);
-    r->model = hy__strdup(m->path ? m->path : "");
-    if (!r->data || !r->split || !r->model) goto nomem;
-    r->imgsz = p.imgsz;
-    r->batch = p.batch;
-    r->conf = p.conf;
-    r->iou = p.iou;
-    r->max_det = p.max_det;
-    for (size_t i = 0; i < ds->n_warnings; i++)
-        if ((st = add_warning(r, &wcap, ds->warnings[i]))) goto fail;
-    const int nc_model = hy_model_num_classes(m);
-    const int nc = HY_MAX(nc_model, ds->nc);
-    if (nc_model != ds->nc) {
+    hy_val_result *r = v->r = hy__calloc(1, sizeof *r);
+    if (!r) return NOMEM();
+    r->data = hy__strdup(p->data);
+    r->split = hy__strdup(p->split);
+    r->model = hy__strdup(v->m->path ? v->m->path : "");
+    if (!r->data || !r->split || !r->model) return NOMEM();
+    r->imgsz = p->imgsz;
+    r->batch = p->batch;
+    r->conf = p->conf;
+    r->iou = p->iou;
+    r->max_det = p->max_det;
+    for (size_t i = 0; i < v->ds->n_warnings; i++)
+        if ((st = add_warning(r, &v->wcap, v->ds->warnings[i]))) return st;
+    v->nc_model = hy_model_num_classes(v->m);
+    v->nc = HY_MAX(v->nc_model, v->ds->nc);
+    if (v->nc_model != v->ds->nc) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s: %d classes, the model has %d (names are the model's)",
-                 p.data, ds->nc, nc_model);
-        if ((st = add_warning(r, &wcap, msg))) goto fail;
+                 p->data, v->ds->nc, v->nc_model);
+        if ((st = add_warning(r, &v->wcap, msg))) return st;
     }
+    return HY_OK;
+}
 
-    // rect batches
-    const size_t n = ds->n;
-    order = hy__malloc(n * sizeof *order);
-    shape = hy__malloc(n * 2 * sizeof *shape);
-    if (!order || !shape) goto nomem;
-    if ((st = rect_shapes(ds, p.imgsz, p.batch, order, shape))) goto fail;
+/* Rect batches (order, shape) and the forward chunks: each rect batch split into passes of
+ * at most MAX_FORWARD images (one shape per pass). */
+static hy_status plan_batches(vrun *v) {
+    const size_t n = v->ds->n, batch = (size_t)v->p.batch, fwd = HY_MIN(batch, (size_t)MAX_FORWARD);
+    v->order = hy__malloc(n * sizeof *v->order);
+    v->shape = hy__malloc(n * 2 * sizeof *v->shape);
+    v->chunks = hy__malloc((n + 1) * sizeof *v->chunks); /* n_chunks <= n */
+    if (!v->order || !v->shape || !v->chunks) return NOMEM();
+    hy_status st = rect_shapes(v->ds, v->p.imgsz, v->p.batch, v->order, v->shape);
+    if (st) return st;
+    v->n_chunks = 0;
+    for (size_t b0 = 0; b0 < n; b0 += batch)
+        for (size_t i = b0, b1 = HY_MIN(n, b0 + batch); i < b1; i += fwd)
+            v->chunks[v->n_chunks++] = (vchunk){i, (int)HY_MIN(fwd, b1 - i)};
+    return HY_OK;
+}
 
-    if ((st = hy__val_stats_init(&stats, nc))) goto fail;
-    if (p.plots_dir && (st = hy__val_confusion_init(&cm, nc, p.conf))) goto fail;
-    dets = hy__malloc((size_t)p.max_det * sizeof *dets);
-    det = hy__malloc((size_t)p.max_det * 4 * sizeof *det);
-    conf = hy__malloc((size_t)p.max_det * sizeof *conf);
-    cls = hy__malloc((size_t)p.max_det * sizeof *cls);
-    tp = hy__malloc((size_t)p.max_det * HY_VAL_NIOU);
-    if (!dets || !det || !conf || !cls || !tp) goto nomem;
-
-    // worker
-    c.ds = ds;
-    c.order = order;
-    c.shape = shape;
-    c.n = n;
-    c.imgsz = p.imgsz;
-    if (pthread_mutex_init(&c.mu, NULL)) {
-        st = hy__error(HY_ERR_BACKEND, "val: cannot create a mutex");
-        goto fail;
+/* One image: multi-label NMS on its raw output y ((4 + nc, A)), boxes back to the original
+ * image, matched against the ground truth into the statistics (and the confusion matrix). */
+static hy_status match_image(vrun *v, const float *y, int A, const vimg *s) {
+    hy_detect_params dp = hy_detect_default_params();
+    dp.conf = v->p.conf;
+    dp.iou = v->p.iou;
+    dp.max_det = v->p.max_det;
+    size_t nd;
+    hy_status st = hy__postprocess_multilabel(y, v->nc_model, A, &dp, &v->nms, v->dets,
+                                              (size_t)v->p.max_det, &nd);
+    if (st) return st;
+    // scale_boxes with ratio_pad, then clip to the original image
+    for (size_t k = 0; k < nd; k++) {
+        float b[4] = {v->dets[k].x1, v->dets[k].y1, v->dets[k].x2, v->dets[k].y2};
+        b[0] -= s->padx, b[2] -= s->padx, b[1] -= s->pady, b[3] -= s->pady;
+        b[0] /= s->gain, b[1] /= s->gain, b[2] /= s->gain, b[3] /= s->gain;
+        v->det[4 * k + 0] = HY_MIN(HY_MAX(b[0], 0.f), (float)s->w0);
+        v->det[4 * k + 1] = HY_MIN(HY_MAX(b[1], 0.f), (float)s->h0);
+        v->det[4 * k + 2] = HY_MIN(HY_MAX(b[2], 0.f), (float)s->w0);
+        v->det[4 * k + 3] = HY_MIN(HY_MAX(b[3], 0.f), (float)s->h0);
+        v->conf[k] = v->dets[k].confidence;
+        v->cls[k] = v->dets[k].class_id;
     }
+    if ((st = hy__val_match(v->det, v->cls, nd, s->gt, s->gt_cls, s->n_gt, v->tp))) return st;
+    if ((st = hy__val_stats_add(&v->stats, v->tp, v->conf, v->cls, nd, s->gt_cls, s->n_gt)))
+        return st;
+    if (v->p.plots_dir && s->n_gt &&
+        (st = hy__val_confusion_add(&v->cm, v->det, v->conf, v->cls, nd, s->gt, s->gt_cls, s->n_gt)))
+        return st;
+    v->n_done++;
+    v->n_with_labels += s->n_gt > 0;
+    return HY_OK;
+}
+
+/* A chunk the worker filled: its unreadable images become warnings, the others are packed
+ * to the front of b->x, run as one batch and matched one by one. */
+static hy_status run_chunk(vrun *v, vbuf *b) {
+    const size_t per = (size_t)3 * (size_t)b->bh * (size_t)b->bw;
+    vimg *ok[MAX_FORWARD];
+    int n_ok = 0;
+    hy_status st = HY_OK;
+    for (int j = 0; j < b->n; j++) {
+        vimg *s = &b->img[j];
+        v->t_pre += s->pre_ms;
+        if (!s->ok) {
+            st = add_warning(v->r, &v->wcap, s->warn);
+            hy__free(s->warn);
+            s->warn = NULL;
+            if (st) return st;
+            continue;
+        }
+        if (n_ok != j) memmove(b->x + per * (size_t)n_ok, b->x + per * (size_t)j, per * sizeof(float));
+        ok[n_ok++] = s;
+    }
+    if (n_ok == 0) return HY_OK;
+    const int A = hy__arch_num_anchors(&v->m->cfg, b->bh, b->bw);
+    const size_t ylen = (size_t)(4 + v->nc_model) * (size_t)A;
+    if ((st = grow((void **)&v->y, &v->y_cap, ylen * (size_t)n_ok, sizeof *v->y))) return st;
+    const double t1 = hy__now_ms();
+    if ((st = hy_model_forward(v->ctx, b->x, n_ok, b->bh, b->bw, v->y, ylen * (size_t)n_ok)))
+        return st;
+    const double t2 = hy__now_ms();
+    for (int q = 0; q < n_ok && !st; q++) st = match_image(v, v->y + ylen * (size_t)q, A, ok[q]);
+    v->t_inf += t2 - t1;
+    v->t_post += hy__now_ms() - t2;
+    return st;
+}
+
+/* Every chunk through the network, the worker letterboxing the next one meanwhile. */
+static hy_status run_batches(vrun *v) {
+    vctx c;
+    memset(&c, 0, sizeof c);
+    c.ds = v->ds;
+    c.order = v->order;
+    c.shape = v->shape;
+    c.chunks = v->chunks;
+    c.n_chunks = v->n_chunks;
+    c.imgsz = v->p.imgsz;
+    if (pthread_mutex_init(&c.mu, NULL)) return hy__error(HY_ERR_BACKEND, "val: cannot create a mutex");
     if (pthread_cond_init(&c.cv, NULL)) {
         pthread_mutex_destroy(&c.mu);
-        st = hy__error(HY_ERR_BACKEND, "val: cannot create a condition variable");
-        goto fail;
+        return hy__error(HY_ERR_BACKEND, "val: cannot create a condition variable");
     }
-    sync_init = 1;
+    hy_status st = HY_OK;
+    pthread_t worker;
     if (pthread_create(&worker, NULL, worker_main, &c)) {
         st = hy__error(HY_ERR_BACKEND, "val: cannot start the image worker thread");
-        goto fail;
+        goto out;
     }
-    threads_started = 1;
-
-    hy_detect_params dp = hy_detect_default_params();
-    dp.conf = p.conf;
-    dp.iou = p.iou;
-    dp.max_det = p.max_det;
-    for (size_t i = 0; i < n; i++) {
-        vslot *s = &c.slots[i % NSLOT];
+    for (size_t k = 0; k < v->n_chunks && !st; k++) {
+        vbuf *b = &c.bufs[k % NBUF];
         pthread_mutex_lock(&c.mu);
-        while (!s->ready) pthread_cond_wait(&c.cv, &c.mu);
-        const hy_status fatal = s->fatal;
+        while (!b->ready) pthread_cond_wait(&c.cv, &c.mu);
+        const hy_status fatal = b->fatal;
         pthread_mutex_unlock(&c.mu);
         if (fatal) {
             st = hy__error(fatal, "%s", c.fatal_msg);
-            goto fail;
+            break;
         }
-        t_pre += s->pre_ms;
-        if (!s->ok) {
-            st = add_warning(r, &wcap, s->warn);
-            hy__free(s->warn);
-            s->warn = NULL;
-            if (st) goto fail;
-        } else {
-            const double t1 = hy__now_ms();
-            const int A = hy__yolov8_num_anchors(s->bh, s->bw);
-            const size_t ylen = (size_t)(4 + nc_model) * (size_t)A;
-            if ((st = grow((void **)&y, &y_cap, ylen, sizeof *y))) goto fail;
-            if ((st = hy_model_forward(m, s->x, s->bh, s->bw, y, ylen))) goto fail;
-            const double t2 = hy__now_ms();
-            size_t nd;
-            if ((st = hy__postprocess_multilabel(y, nc_model, A, &dp, &nms, dets, (size_t)p.max_det,
-                                                 &nd)))
-                goto fail;
-            // scale_boxes with ratio_pad, then clip to the original image
-            for (size_t k = 0; k < nd; k++) {
-                float b[4] = {dets[k].x1, dets[k].y1, dets[k].x2, dets[k].y2};
-                b[0] -= s->padx, b[2] -= s->padx, b[1] -= s->pady, b[3] -= s->pady;
-                b[0] /= s->gain, b[1] /= s->gain, b[2] /= s->gain, b[3] /= s->gain;
-                det[4 * k + 0] = HY_MIN(HY_MAX(b[0], 0.f), (float)s->w0);
-                det[4 * k + 1] = HY_MIN(HY_MAX(b[1], 0.f), (float)s->h0);
-                det[4 * k + 2] = HY_MIN(HY_MAX(b[2], 0.f), (float)s->w0);
-                det[4 * k + 3] = HY_MIN(HY_MAX(b[3], 0.f), (float)s->h0);
-                conf[k] = dets[k].confidence;
-                cls[k] = dets[k].class_id;
-            }
-            if ((st = hy__val_match(det, cls, nd, s->gt, s->gt_cls, s->n_gt, tp))) goto fail;
-            if ((st = hy__val_stats_add(&stats, tp, conf, cls, nd, s->gt_cls, s->n_gt))) goto fail;
-            if (p.plots_dir && s->n_gt &&
-                (st = hy__val_confusion_add(&cm, det, conf, cls, nd, s->gt, s->gt_cls, s->n_gt)))
-                goto fail;
-            const double t3 = hy__now_ms();
-            t_inf += t2 - t1;
-            t_post += t3 - t2;
-            n_done++;
-            n_with_labels += s->n_gt > 0;
-        }
+        st = run_chunk(v, b);
         pthread_mutex_lock(&c.mu);
-        s->ready = 0;
+        b->ready = 0;
         pthread_cond_broadcast(&c.cv);
         pthread_mutex_unlock(&c.mu);
-        if (p.progress) p.progress(i + 1, n, p.progress_user_data);
+        for (int j = 0; j < b->n && !st && v->p.progress; j++)
+            v->p.progress(v->chunks[k].i0 + (size_t)j + 1, v->ds->n, v->p.progress_user_data);
     }
+    pthread_mutex_lock(&c.mu);
+    c.stop = 1;
+    pthread_cond_broadcast(&c.cv);
+    pthread_mutex_unlock(&c.mu);
     pthread_join(worker, NULL);
-    threads_started = 0;
-    if (n_done == 0) {
-        st = hy__error(HY_ERR_FORMAT, "%s: no image of the '%s' split could be decoded (%s)",
-                       p.data, p.split, r->n_warnings ? r->warnings[0] : "?");
-        goto fail;
+out:
+    pthread_cond_destroy(&c.cv);
+    pthread_mutex_destroy(&c.mu);
+    for (int k = 0; k < NBUF; k++) {
+        hy__free(c.bufs[k].x);
+        for (int j = 0; j < MAX_FORWARD; j++) {
+            hy__free(c.bufs[k].img[j].gt);
+            hy__free(c.bufs[k].img[j].gt_cls);
+            hy__free(c.bufs[k].img[j].warn);
+        }
     }
+    if (!st && v->n_done == 0)
+        st = hy__error(HY_ERR_FORMAT, "%s: no image of the '%s' split could be decoded (%s)",
+                       v->p.data, v->p.split, v->r->n_warnings ? v->r->warnings[0] : "?");
+    return st;
+}
 
-    // metrics
-    if ((st = hy__val_ap_compute(&stats, &ap))) goto fail;
-    r->best_conf = ap.best_conf;
+/* AP per class and IoU threshold, then the "all" row and a row per class with labels. */
+static hy_status compute_metrics(vrun *v) {
+    hy_val_result *r = v->r;
+    hy_status st = hy__val_ap_compute(&v->stats, &v->ap);
+    if (st) return st;
+    const hy__val_ap *ap = &v->ap;
+    r->best_conf = ap->best_conf;
     int64_t inst = 0;
-    for (int k = 0; k < nc; k++) inst += stats.nt[k];
+    for (int k = 0; k < v->nc; k++) inst += v->stats.nt[k];
     r->all = (hy_val_metrics){.class_id = -1,
                               .name = "all",
-                              .images = (int)stats.seen,
-                              .images_with_class = (int)n_with_labels,
+                              .images = (int)v->stats.seen,
+                              .images_with_class = (int)v->n_with_labels,
                               .instances = (int)inst,
-                              .precision = ap.computed ? ap.mp : 0,
-                              .recall = ap.computed ? ap.mr : 0,
-                              .map50 = ap.computed ? ap.map50 : 0,
-                              .map50_95 = ap.computed ? ap.map : 0};
-    if (ap.computed && ap.n > 0) {
-        r->classes = hy__calloc((size_t)ap.n, sizeof *r->classes);
-        r->names = hy__calloc((size_t)ap.n, sizeof *r->names);
-        if (!r->classes || !r->names) goto nomem;
-        r->n_classes = (size_t)ap.n;
-        for (int k = 0; k < ap.n; k++) {
-            const int cid = ap.cls[k];
-            r->names[k] = hy__strdup(class_name(m, ds, cid));
-            if (!r->names[k]) goto nomem;
+                              .precision = ap->computed ? ap->mp : 0,
+                              .recall = ap->computed ? ap->mr : 0,
+                              .map50 = ap->computed ? ap->map50 : 0,
+                              .map50_95 = ap->computed ? ap->map : 0};
+    if (ap->computed && ap->n > 0) {
+        r->classes = hy__calloc((size_t)ap->n, sizeof *r->classes);
+        r->names = hy__calloc((size_t)ap->n, sizeof *r->names);
+        if (!r->classes || !r->names) return NOMEM();
+        r->n_classes = (size_t)ap->n;
+        for (int k = 0; k < ap->n; k++) {
+            const int cid = ap->cls[k];
+            r->names[k] = hy__strdup(class_name(v->m, v->ds, cid));
+            if (!r->names[k]) return NOMEM();
             double s = 0;
-            for (int j = 0; j < HY_VAL_NIOU; j++) s += ap.ap[(size_t)k * HY_VAL_NIOU + (size_t)j];
+            for (int j = 0; j < HY_VAL_NIOU; j++) s += ap->ap[(size_t)k * HY_VAL_NIOU + (size_t)j];
             r->classes[k] = (hy_val_metrics){.class_id = cid,
                                              .name = r->names[k],
-                                             .images = (int)stats.seen,
-                                             .images_with_class = (int)stats.nimg[cid],
-                                             .instances = (int)ap.nt[k],
-                                             .precision = ap.p[k],
-                                             .recall = ap.r[k],
-                                             .map50 = ap.ap[(size_t)k * HY_VAL_NIOU],
+                                             .images = (int)v->stats.seen,
+                                             .images_with_class = (int)v->stats.nimg[cid],
+                                             .instances = (int)ap->nt[k],
+                                             .precision = ap->p[k],
+                                             .recall = ap->r[k],
+                                             .map50 = ap->ap[(size_t)k * HY_VAL_NIOU],
                                              .map50_95 = s / HY_VAL_NIOU};
         }
     }
-    r->speed = (hy_val_speed){t_pre / (double)n, t_inf / (double)n_done, t_post / (double)n_done};
+    r->speed = (hy_val_speed){v->t_pre / (double)v->ds->n, v->t_inf / (double)v->n_done,
+                              v->t_post / (double)v->n_done};
+    return HY_OK;
+}
 
-    if (p.plots_dir) {
-        const char **names = hy__malloc((size_t)nc * sizeof *names);
-        if (!names) goto nomem;
-        for (int k = 0; k < nc; k++) names[k] = class_name(m, ds, k);
-        char path[4096];
-        snprintf(path, sizeof path, "%s/PR_curve.png", p.plots_dir);
-        st = hy__val_plot_pr(path, &ap, names);
-        if (!st) {
-            snprintf(path, sizeof path, "%s/confusion_matrix_normalized.png", p.plots_dir);
-            st = hy__val_plot_confusion(path, &cm, names, 1);
-        }
-        if (!st) {
-            snprintf(path, sizeof path, "%s/confusion_matrix.png", p.plots_dir);
-            st = hy__val_plot_confusion(path, &cm, names, 0);
-        }
-        hy__free(names);
-        if (st) goto fail;
+/* PR_curve.png and the two confusion matrices in p.plots_dir. */
+static hy_status write_plots(vrun *v) {
+    const char **names = hy__malloc((size_t)v->nc * sizeof *names);
+    if (!names) return NOMEM();
+    for (int k = 0; k < v->nc; k++) names[k] = class_name(v->m, v->ds, k);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/PR_curve.png", v->p.plots_dir);
+    hy_status st = hy__val_plot_pr(path, &v->ap, names);
+    if (!st) {
+        snprintf(path, sizeof path, "%s/confusion_matrix_normalized.png", v->p.plots_dir);
+        st = hy__val_plot_confusion(path, &v->cm, names, 1);
     }
-    goto done;
-
-nomem:
-    st = hy__error(HY_ERR_NOMEM, "val: out of memory");
-fail:
-    hy_val_result_free(r);
-    r = NULL;
-done:
-    if (threads_started) {
-        pthread_mutex_lock(&c.mu);
-        c.stop = 1;
-        pthread_cond_broadcast(&c.cv);
-        pthread_mutex_unlock(&c.mu);
-        pthread_join(worker, NULL);
+    if (!st) {
+        snprintf(path, sizeof path, "%s/confusion_matrix.png", v->p.plots_dir);
+        st = hy__val_plot_confusion(path, &v->cm, names, 0);
     }
-    if (sync_init) {
-        pthread_cond_destroy(&c.cv);
-        pthread_mutex_destroy(&c.mu);
-    }
-    for (int k = 0; k < NSLOT; k++) {
-        hy__free(c.slots[k].x);
-        hy__free(c.slots[k].gt);
-        hy__free(c.slots[k].gt_cls);
-        hy__free(c.slots[k].warn);
-    }
-    hy__val_ap_deinit(&ap);
-    hy__val_confusion_deinit(&cm);
-    hy__val_stats_deinit(&stats);
-    hy__nms_buf_free(&nms);
-    hy__free(dets);
-    hy__free(det);
-    hy__free(conf);
-    hy__free(cls);
-    hy__free(tp);
-    hy__free(y);
-    hy__free(order);
-    hy__free(shape);
-    hy__val_dataset_free(ds);
-    if (!st) *out = r;
+    hy__free(names);
     return st;
+}
+
+/* Scratch of the steps after load_dataset: statistics, the context, per-image buffers. */
+static hy_status vrun_init(vrun *v) {
+    const hy_val_params *p = &v->p;
+    hy_status st = hy__val_stats_init(&v->stats, v->nc);
+    if (!st && p->plots_dir) st = hy__val_confusion_init(&v->cm, v->nc, p->conf);
+    if (st) return st;
+    v->dets = hy__malloc((size_t)p->max_det * sizeof *v->dets);
+    v->det = hy__malloc((size_t)p->max_det * 4 * sizeof *v->det);
+    v->conf = hy__malloc((size_t)p->max_det * sizeof *v->conf);
+    v->cls = hy__malloc((size_t)p->max_det * sizeof *v->cls);
+    v->tp = hy__malloc((size_t)p->max_det * HY_VAL_NIOU);
+    if (!v->dets || !v->det || !v->conf || !v->cls || !v->tp) return NOMEM();
+    /* the model's device and threads; shapes are planned as the chunks arrive */
+    return hy_context_create(v->m, NULL, &v->ctx);
+}
+
+static void vrun_deinit(vrun *v) {
+    hy_context_free(v->ctx);
+    hy__val_ap_deinit(&v->ap);
+    hy__val_confusion_deinit(&v->cm);
+    hy__val_stats_deinit(&v->stats);
+    hy__nms_buf_free(&v->nms);
+    hy__free(v->dets);
+    hy__free(v->det);
+    hy__free(v->conf);
+    hy__free(v->cls);
+    hy__free(v->tp);
+    hy__free(v->y);
+    hy__free(v->order);
+    hy__free(v->shape);
+    hy__free(v->chunks);
+    hy__val_dataset_free(v->ds);
+}
+
+hy_status hy_val_run(const hy_model *m, const hy_val_params *params, hy_val_result **out) {
+    if (!m || !params || !out)
+        return hy__error(HY_ERR_INVALID_ARG, "hy_val_run: model, params and out are required");
+    vrun v;
+    memset(&v, 0, sizeof v);
+    v.m = m;
+    v.p = *params;
+    if (!v.p.split) v.p.split = "val";
+    hy_status st = check_params(&v.p);
+    if (!st) st = load_dataset(&v);
+    if (!st) st = plan_batches(&v);
+    if (!st) st = vrun_init(&v);
+    if (!st) st = run_batches(&v);
+    if (!st) st = compute_metrics(&v);
+    if (!st && v.p.plots_dir) st = write_plots(&v);
+    vrun_deinit(&v);
+    if (st) {
+        hy_val_result_free(v.r);
+        return st;
+    }
+    *out = v.r;
+    return HY_OK;
 }

@@ -4,6 +4,7 @@
 set -u
 cli="$1"
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 pass=0
 fail=0
 tmp="$(mktemp -d)"
@@ -70,6 +71,29 @@ check "HY_HUGE_PAGES=1: huge pages reported" '[ $rc -eq 0 ] && out_has "prepare 
 HY_HUGE_PAGES=probe run bench "$assets/weights/yolov8n.pt" --runs 2 --engines 1
 check "HY_HUGE_PAGES=probe: page size and probe time reported" '[ $rc -eq 0 ] &&
     out_has "prepare .*(2 MiB huge|4 KiB) pages: a 2 MiB huge page took [0-9.]+ ms"'
+
+# ---- --batch, --contexts, --device ------------------------------------------------------------
+run bench --help
+check "--help documents --batch, --contexts and --device" 'out_has "--batch N" && out_has "--contexts K" && out_has "--device NAME"'
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --batch 0
+check "--batch 0: exit 2 naming it" '[ $rc -eq 2 ] && err_has "--batch"'
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --engines 1 --device nope
+check "--device nope: exit 1, the available devices named" '[ $rc -eq 1 ] && err_has "nope" && err_has "available: .*cpu"'
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --engines 1 --warmup 1 --batch 3 --threads 2 --json
+cp "$tmp/out" "$tmp/batch.json"
+check "--batch 3 --json: batch recorded, images/s = 3 / steady median" '[ $rc -eq 0 ] && node -e "
+  const b = JSON.parse(require(\"fs\").readFileSync(process.argv[1], \"utf8\"));
+  const want = 3000 / b.steady.median_ms;
+  process.exit(b.batch === 3 && b.device === \"cpu\" && Math.abs(b.images_per_s - want) < 1e-6 * want ? 0 : 1);" "$tmp/batch.json"'
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --engines 1 --warmup 1 --batch 2
+check "--batch 2: a throughput line in img/s" '[ $rc -eq 0 ] && out_has "batch 2," && out_has "^  throughput +[0-9.]+ img/s"'
+run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --engines 1 --warmup 1 --threads 1 --contexts 2 --json
+cp "$tmp/out" "$tmp/ctx.json"
+check "--contexts 2 --threads 1: two 1-thread contexts measured" '[ $rc -eq 0 ] && node -e "
+  const b = JSON.parse(require(\"fs\").readFileSync(process.argv[1], \"utf8\"));
+  const c = b.contexts;
+  process.exit(c && c.n === 2 && c.threads_each === 1 && c.runs_each === 3 && c.images_per_s > 0 &&
+    Math.abs(c.images_per_s - 6000 / c.wall_ms) < 1e-6 * c.images_per_s ? 0 : 1);" "$tmp/ctx.json"'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

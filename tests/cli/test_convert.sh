@@ -8,6 +8,7 @@
 set -u
 cli="$1"
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 pt="$assets/weights/yolov8n.pt"
 onnx="$assets/weights/yolov8n.onnx"
 v5="$assets/weights/yolov5n.pt"

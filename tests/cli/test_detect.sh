@@ -7,6 +7,7 @@
 set -u
 cli="$1"
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 model="$assets/weights/yolov8n.pt"
 bus="$assets/images/bus.jpg"
 zidane="$assets/images/zidane.jpg"
@@ -275,6 +276,41 @@ if command -v ldd >/dev/null; then
     ldd "$cli" >"$tmp/out" 2>&1
     check "CLI does not link libmicrohttpd / GnuTLS" '! grep -qE "microhttpd|gnutls" "$tmp/out"'
 fi
+
+# ---- --device: the plain-C reference backend gives cpu's detections --------------------------
+run detect --help
+check "--help documents --device" 'out_has "^  --device NAME" && out_has "ref"'
+usage_error "--device without a value" "option --device needs a value" --device
+run detect "$model" "$bus" --device gpu
+check "--device gpu: exit 1 naming it and the available devices (the library's message)" \
+    '[ $rc -eq 1 ] && err_has "device .gpu. is not available" && err_has "available: .*cpu.*ref"'
+# same count, classes and names; confidences within 1e-4, boxes within 0.011 px (the JSON
+# rounds boxes to 0.01 px, so one rounding step of a sub-1e-3 px difference can show)
+same_dets() {
+    /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = (json.loads(open(f).read()) for f in sys.argv[1:3])
+da, db = a["detections"], b["detections"]
+ok = len(da) == len(db) > 0 and (a["width"], a["height"]) == (b["width"], b["height"])
+for x, y in zip(da, db):
+    ok = ok and x["class_id"] == y["class_id"] and x["class_name"] == y["class_name"]
+    ok = ok and abs(x["confidence"] - y["confidence"]) <= 1e-4
+    ok = ok and all(abs(p - q) <= 0.011 for p, q in zip(x["box"], y["box"]))
+print("     %d vs %d detections" % (len(da), len(db)))
+sys.exit(0 if ok else 1)
+PY
+}
+for img in "$bus" "$zidane"; do
+    name="${img##*/}"
+    run detect "$model" "$img" --device cpu --threads 2 --json "$tmp/cpu.jsonl"
+    check "$name --device cpu: exit 0, device named" '[ $rc -eq 0 ] && out_has "device cpu"'
+    t0=$(date +%s%N)
+    run detect "$model" "$img" --device ref --threads 2 --json "$tmp/ref.jsonl"
+    t1=$(date +%s%N)
+    echo "     (--device ref on $name at 640: $(( (t1 - t0) / 1000000 )) ms)"
+    check "$name --device ref: exit 0, device named" '[ $rc -eq 0 ] && out_has "device ref"'
+    check "$name: --device ref gives --device cpu's detections" 'same_dets "$tmp/cpu.jsonl" "$tmp/ref.jsonl"'
+done
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

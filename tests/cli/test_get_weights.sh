@@ -3,6 +3,7 @@
 # existing DEST kept. Usage: bash test_get_weights.sh CLI_PATH ASSETS_DIR SOURCE_DIR
 set -u
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 src="$3"
 script="$src/scripts/get-weights.sh"
 weights="$assets/weights/yolov8n.pt"

@@ -8,8 +8,9 @@
 set -u
 cli="$1"
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 py=/usr/bin/python3
-[ -x "$py" ] || { echo "skip: no $py"; exit 0; }
+[ -x "$py" ] || { echo "skip: no $py"; exit 77; }
 tmp="$(mktemp -d)"
 trap 'rm -rf -- "$tmp"' EXIT
 "$py" - "$cli" "$assets/weights/yolov8n.pt" "$tmp" <<'PY'

@@ -7,6 +7,7 @@
 set -u
 cli="$1"
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 model="$assets/weights/yolov8n.pt"
 bus="$assets/images/bus.jpg"
 ref="$assets/reference/yolov8n_predict_images.jsonl"

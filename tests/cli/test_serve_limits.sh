@@ -17,12 +17,13 @@
 set -u
 cli="$1"
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 model="$assets/weights/yolov8n.pt"
 bus="$assets/images/bus.jpg"
 py="$(command -v python3 || true)"
 if [ -z "$py" ]; then
     echo "skip: python3 not found"
-    exit 0
+    exit 77
 fi
 
 pass=0

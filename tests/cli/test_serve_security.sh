@@ -11,13 +11,14 @@
 set -u
 cli="$1"
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 model="$assets/weights/yolov8n.pt"
 bus="$assets/images/bus.jpg"
 py=/usr/bin/python3
 for t in curl "$py"; do
-    command -v "$t" >/dev/null 2>&1 || { echo "skip: $t not found"; exit 0; }
+    command -v "$t" >/dev/null 2>&1 || { echo "skip: $t not found"; exit 77; }
 done
-[ -f "$model" ] || { echo "skip: $model not found"; exit 0; }
+[ -f "$model" ] || { echo "skip: $model not found"; exit 77; }
 
 pass=0
 fail=0

@@ -8,6 +8,7 @@
 set -u
 cli="$1"
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 src="$3"
 pass=0
 fail=0

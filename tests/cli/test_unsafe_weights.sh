@@ -8,12 +8,13 @@
 set -u
 cli="$1"
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 pt="$assets/weights/yolov8n.pt"
 img="$assets/images/bus.jpg"
 py=/usr/bin/python3
 if [ ! -x "$py" ]; then
     echo "skip: $py not found"
-    exit 0
+    exit 77
 fi
 
 pass=0

@@ -6,6 +6,7 @@
 set -u
 cli="$1"
 assets="$2"
+[ -d "$assets" ] || { echo "skip: shared assets not found at $assets"; exit 77; }
 pt="$assets/weights/yolov8n.pt"
 coco8="$assets/datasets/coco8/data.yaml"
 
@@ -115,6 +116,28 @@ check "only empty label files: warned too" \
     '[ $rc -eq 0 ] && err_has "the $n_img label files found for the $n_img images hold no labels" && err_has "WARNING: no labels found"'
 run val "$pt" --data "$coco8" -q --imgsz 160
 check "labelled dataset: no such warning" '[ $rc -eq 0 ] && ! err_has "no label"'
+
+# ---- --batch: real batches, as Ultralytics' numbers ---------------------------------------------
+run val "$pt" --data "$coco8" -q --imgsz 320 --batch 4 --device gpu
+check "--device gpu: exit 1, the available devices named" '[ $rc -eq 1 ] && err_has "device .gpu. is not available" && err_has "available: .*cpu.*ref"'
+run val --help
+check "--help documents --device" '[ $rc -eq 0 ] && out_has "^  --device NAME"'
+run val "$pt" --data "$coco8" -q --imgsz 320 --batch 4 --device ref --threads 2 --json "$tmp/ref.json"
+cp "$tmp/out" "$tmp/ref.out"
+run val "$pt" --data "$coco8" -q --imgsz 320 --batch 4 --device cpu --threads 2 --json "$tmp/cpu.json"
+check "coco8 --batch 4: --device ref prints --device cpu's table (the Speed line aside)" \
+    '[ $rc -eq 0 ] && out_has "^ +all +4 +17 " && diff <(grep -v "^Speed" "$tmp/ref.out") <(grep -v "^Speed" "$tmp/out") >/dev/null'
+# Ultralytics 8.0.172 on coco128, imgsz 640, batch 8 (shared/assets/MANIFEST.md): P 0.666,
+# R 0.496, mAP50 0.595, mAP50-95 0.435, 929 instances; one forward pass per batch of 8
+if [ -n "${HY_TEST_SANITIZED:-}" ] && [ "${HY_TEST_SANITIZED}" != 0 ]; then
+    echo "skip: coco128 --batch 8 under sanitizers (tests/test_val_coco128.c runs a subset)"
+else
+    t0=$(date +%s%N)
+    run val "$pt" --data "$assets/datasets/coco128/data.yaml" -q --batch 8 --threads 2
+    echo "     (coco128 --batch 8: $(( ($(date +%s%N) - t0) / 1000000 )) ms)"
+    check "coco128 --batch 8 = Ultralytics: all 128 929 0.666 0.496 0.595 0.435" \
+        'out_has "^ +all +128 +929 +0\.666 +0\.496 +0\.595 +0\.435$"'
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -15,26 +15,31 @@
 
 typedef struct cpu_weight {
     hy__conv2d_desc d;
-    const void *packed; /* fast path: packed weights (owned, aligned) or in place */
+    const void *packed; /* packed weights (owned, aligned) or in place */
     int owned;
-    float *w, *b;   /* reference path: plain copies */
 } cpu_weight;
 
-/* One activation arena serves every planned graph: graphs run one at a time (the model
- * serialises calls), so it is sized to the largest plan. A conv's scratch is its node's
- * workspace, planned in the arena beside the tensors alive at that node. */
-typedef struct cpu_ctx {
-    hy__threadpool *tp;
-    int reference;
+/* Packed weights of one model: immutable once made, read by every instance. */
+struct hy__bweights {
+    cpu_weight *w;
+    int n;
     int lock_memory;
-    cpu_weight *weights;
-    int n_weights;
+    atomic_int lock_failed; /* mlock of a weight failed (set while packing) */
+};
+
+/* One instance per context. One activation arena serves every planned graph: the context
+ * runs its graphs one at a time, so it is sized to the largest plan. A conv's scratch is its
+ * node's workspace, planned in the arena beside the tensors alive at that node. */
+typedef struct cpu_ctx {
+    hy__threadpool *tp; /* the context's; not owned */
+    const hy__bweights *bw;
+    int lock_memory;
     void *arena;
     size_t arena_size;
     uint8_t *pending, *populating; /* arena reserved by grow, not yet populated; being populated */
     size_t pending_size, populating_size;
     hy__pages_probe probe; /* huge or 4 KiB pages for the chunks being populated */
-    atomic_int lock_failed; /* set where memory is locked, read by weights_touch on a pool thread */
+    atomic_int lock_failed;
 } cpu_ctx;
 
 struct hy__plan {
@@ -43,14 +48,14 @@ struct hy__plan {
 };
 
 /* Pins [p, p + n) in RAM when asked to (like llama.cpp --mlock); failure is only logged. */
-static void maybe_lock(cpu_ctx *c, const void *p, size_t n) {
-    if (c->lock_memory && p && n && mlock(p, n) != 0 && atomic_fetch_add(&c->lock_failed, 1) >= 0)
+static void maybe_lock(int lock_memory, atomic_int *failed, const void *p, size_t n) {
+    if (lock_memory && p && n && mlock(p, n) != 0 && atomic_fetch_add(failed, 1) >= 0)
         hy__log(HY_LOG_WARN, "cpu backend: mlock of %zu bytes failed (%s); memory stays swappable", n,
                 strerror(errno));
 }
 
 /* Grows the arena to at least need bytes (aligned, zeroed). Only at prepare time. The new
- * arena is reserved; the model has it populated (populate_begin / populate_chunk, on the
+ * arena is reserved; the context has it populated (populate_begin / populate_chunk, on the
  * pool's threads) before the first pass, or mlock does when memory is locked. */
 static hy_status arena_grow(cpu_ctx *c, size_t need) {
     if (need <= c->arena_size && c->arena) return HY_OK;
@@ -69,17 +74,17 @@ static hy_status arena_grow(cpu_ctx *c, size_t need) {
     }
     c->arena = b;
     c->arena_size = need;
-    maybe_lock(c, b, need);
+    maybe_lock(c->lock_memory, &c->lock_failed, b, need);
     return HY_OK;
 }
 
 static cpu_ctx *ctx_of(hy__backend *be) { return be->ctx; }
 
-static int cpu_supports_op(hy__backend *be, const hy__node *n) {
-    (void)be;
+static int cpu_supports_op(const hy__node *n) {
     switch (n->op) {
-    case HY_OP_INPUT:
     case HY_OP_CONV2D:
+        return n->p.conv.groups <= 1; /* grouped / depthwise: not yet (ref has them) */
+    case HY_OP_INPUT:
     case HY_OP_MAXPOOL2D:
     case HY_OP_UPSAMPLE2X:
     case HY_OP_CONCAT:
@@ -90,20 +95,17 @@ static int cpu_supports_op(hy__backend *be, const hy__node *n) {
     }
 }
 
-static void free_weights(cpu_ctx *c) {
-    for (int i = 0; i < c->n_weights; i++) {
-        if (c->weights[i].owned) hy__aligned_free((void *)c->weights[i].packed);
-        hy__free(c->weights[i].w);
-        hy__free(c->weights[i].b);
-    }
-    hy__free(c->weights);
-    c->weights = NULL;
-    c->n_weights = 0;
+static void cpu_weights_free(hy__bweights *bw) {
+    if (!bw) return;
+    for (int i = 0; i < bw->n; i++)
+        if (bw->w[i].owned) hy__aligned_free((void *)bw->w[i].packed);
+    hy__free(bw->w);
+    hy__free(bw);
 }
 
 static hy__conv2d_desc desc_of(const hy__conv2d_params *p) {
     hy__conv2d_desc d = {.cin = p->cin, .cout = p->cout, .kh = p->kh, .kw = p->kw,
-                         .stride = p->stride, .pad = p->pad, .act = p->act};
+                         .stride = p->stride, .pad = p->pad, .act = p->act, .groups = p->groups};
     return d;
 }
 
@@ -123,34 +125,28 @@ static void pack_item(void *ctx, long k, int ith) {
     hy__cpu_conv2d_pack(&cw->d, t->w[i].w, t->w[i].b, (void *)cw->packed);
 }
 
-static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int n) {
-    cpu_ctx *c = ctx_of(be);
-    free_weights(c);
-    c->weights = hy__calloc((size_t)(n ? n : 1), sizeof *c->weights);
+static hy_status cpu_weights_create(const hy__conv_weights *w, int n, hy__threadpool *tp, int lock_memory,
+                                    hy__bweights **out) {
+    hy__bweights *bw = hy__calloc(1, sizeof *bw);
     int *todo = hy__malloc((size_t)(n ? n : 1) * sizeof *todo);
-    if (!c->weights || !todo) {
-        hy__free(todo);
-        hy__free(c->weights);
-        c->weights = NULL;
-        return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory for %d weight tables", n);
-    }
-    c->n_weights = n;
+    if (bw) bw->w = hy__calloc((size_t)(n ? n : 1), sizeof *bw->w);
+    if (!bw || !bw->w || !todo) goto oom;
+    bw->n = n;
+    bw->lock_memory = lock_memory;
     int ntodo = 0;
     for (int i = 0; i < n; i++) {
-        cpu_weight *cw = &c->weights[i];
+        cpu_weight *cw = &bw->w[i];
         cw->d = desc_of(&w[i].p);
-        size_t nw = (size_t)cw->d.cout * (size_t)cw->d.cin * (size_t)cw->d.kh * (size_t)cw->d.kw;
-        if (c->reference) {
-            cw->w = hy__malloc(nw * sizeof(float));
-            cw->b = hy__malloc((size_t)cw->d.cout * sizeof(float));
-            if (!cw->w || !cw->b) goto oom;
-            memcpy(cw->w, w[i].w, nw * sizeof(float));
-            memcpy(cw->b, w[i].b, (size_t)cw->d.cout * sizeof(float));
-        } else if (w[i].packed && w[i].packed_size == hy__cpu_conv2d_packed_size(&cw->d) &&
-                   ((uintptr_t)w[i].packed % 64) == 0 &&
-                   hy__cpu_conv2d_packed_check(&cw->d, w[i].packed, w[i].packed_size)) {
+        if (cw->d.groups > 1) {
+            hy__free(todo);
+            cpu_weights_free(bw);
+            return hy__error(HY_ERR_UNSUPPORTED, "cpu backend: grouped conv %d (groups %d) not supported yet", i,
+                             cw->d.groups);
+        }
+        if (w[i].packed && w[i].packed_size == hy__cpu_conv2d_packed_size(&cw->d) &&
+            ((uintptr_t)w[i].packed % 64) == 0 && hy__cpu_conv2d_packed_check(&cw->d, w[i].packed, w[i].packed_size)) {
             cw->packed = w[i].packed; /* ready for our kernels: used in place */
-            maybe_lock(c, w[i].packed, w[i].packed_size);
+            maybe_lock(lock_memory, &bw->lock_failed, w[i].packed, w[i].packed_size);
         } else {
             size_t sz = hy__cpu_conv2d_packed_size(&cw->d);
             void *pk = hy__aligned_alloc(64, (sz + 63) & ~(size_t)63);
@@ -161,23 +157,25 @@ static hy_status cpu_weights_set(hy__backend *be, const hy__conv_weights *w, int
         }
     }
     if (ntodo) {
-        pack_task t = {.cws = c->weights, .w = w, .todo = todo};
-        hy__threadpool_each(c->tp, ntodo, pack_item, &t);
+        pack_task t = {.cws = bw->w, .w = w, .todo = todo};
+        hy__threadpool_each(tp, ntodo, pack_item, &t);
         for (int k = 0; k < ntodo; k++)
-            maybe_lock(c, c->weights[todo[k]].packed, hy__cpu_conv2d_packed_size(&c->weights[todo[k]].d));
+            maybe_lock(lock_memory, &bw->lock_failed, bw->w[todo[k]].packed,
+                       hy__cpu_conv2d_packed_size(&bw->w[todo[k]].d));
     }
     hy__free(todo);
+    *out = bw;
     return HY_OK;
 oom:
     hy__free(todo);
-    free_weights(c);
-    return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory packing weights");
+    cpu_weights_free(bw);
+    return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory packing %d weight tables", n);
 }
 
 static size_t cpu_node_workspace(hy__backend *be, const hy__graph *g, int node) {
     cpu_ctx *c = ctx_of(be);
     const hy__node *n = &g->nodes[node];
-    if (c->reference || n->op != HY_OP_CONV2D) return 0;
+    if (n->op != HY_OP_CONV2D) return 0;
     const hy__tensor *x = &g->tensors[n->src[0]];
     hy__conv2d_desc d = desc_of(&n->p.conv);
     return hy__cpu_conv2d_scratch_size(&d, (int)x->ne[2], (int)x->ne[3], hy__threadpool_size(c->tp));
@@ -205,10 +203,10 @@ static hy_status cpu_graph_prepare(hy__backend *be, const hy__graph *g, hy__plan
     cpu_ctx *c = ctx_of(be);
     for (int i = 0; i < g->n_nodes; i++) {
         const hy__node *n = &g->nodes[i];
-        if (!cpu_supports_op(be, n))
+        if (!cpu_supports_op(n))
             return hy__error(HY_ERR_UNSUPPORTED, "cpu backend: op %s (%s) not supported", hy__op_name(n->op), n->name);
         if (n->op != HY_OP_CONV2D) continue;
-        if (n->p.conv.weight_id < 0 || n->p.conv.weight_id >= c->n_weights)
+        if (n->p.conv.weight_id < 0 || n->p.conv.weight_id >= c->bw->n)
             return hy__error(HY_ERR_INVALID_ARG, "cpu backend: %s: no weights loaded", n->name);
         if (n->ws_size < cpu_node_workspace(be, g, i))
             return hy__error(HY_ERR_INVALID_ARG, "cpu backend: %s: workspace not planned", n->name);
@@ -244,74 +242,78 @@ static hy_status cpu_tensor_get(hy__backend *be, hy__plan *p, int t, float *dst,
     return HY_OK;
 }
 
+/* Image b of tensor t. */
+static float *img(const hy__graph *g, void *arena, int t, int b) {
+    return hy__graph_data(g, arena, t) + (size_t)b * hy__graph_bstride(g, t);
+}
+
+/* Runs node n for image b of the batch. */
+static hy_status compute_node(cpu_ctx *c, const hy__graph *g, const hy__node *n, int b) {
+    float *y = img(g, c->arena, n->dst, b);
+    const hy__tensor *ty = &g->tensors[n->dst];
+    switch (n->op) {
+    case HY_OP_INPUT:
+        break;
+    case HY_OP_CONV2D: {
+        const hy__tensor *tx = &g->tensors[n->src[0]];
+        const float *x = img(g, c->arena, n->src[0], b);
+        const float *add = n->n_src > 1 ? img(g, c->arena, n->src[1], b) : NULL;
+        const cpu_weight *w = &c->bw->w[n->p.conv.weight_id];
+        hy__cpu_conv2d(&w->d, w->packed, x, (int)tx->ne[2], (int)tx->ne[3], add, y, (char *)c->arena + n->ws_offset,
+                       c->tp);
+        break;
+    }
+    case HY_OP_MAXPOOL2D: {
+        const hy__tensor *tx = &g->tensors[n->src[0]];
+        hy__cpu_maxpool(img(g, c->arena, n->src[0], b), (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], n->p.pool.k, y,
+                        c->tp);
+        break;
+    }
+    case HY_OP_UPSAMPLE2X: {
+        const hy__tensor *tx = &g->tensors[n->src[0]];
+        hy__cpu_upsample2x(img(g, c->arena, n->src[0], b), (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], y, c->tp);
+        break;
+    }
+    case HY_OP_CONCAT: {
+        size_t off = 0;
+        for (int s = 0; s < n->n_src; s++) {
+            const float *x = img(g, c->arena, n->src[s], b);
+            size_t cnt = hy__tensor_image_numel(&g->tensors[n->src[s]]);
+            if (x != y + off) hy__cpu_copy(x, cnt, y + off, c->tp); /* not aliased by the planner */
+            off += cnt;
+        }
+        HY_ASSERT(off == hy__tensor_image_numel(ty));
+        break;
+    }
+    case HY_OP_DETECT: {
+        hy__detect_level lv[4];
+        const hy__detect_params *dp = &n->p.detect;
+        HY_ASSERT(dp->n_levels <= 4 && n->n_src == 2 * dp->n_levels);
+        for (int l = 0; l < dp->n_levels; l++) {
+            lv[l].box = img(g, c->arena, n->src[2 * l], b);
+            lv[l].cls = img(g, c->arena, n->src[2 * l + 1], b);
+            lv[l].h = (int)g->tensors[n->src[2 * l]].ne[2];
+            lv[l].w = (int)g->tensors[n->src[2 * l]].ne[3];
+        }
+        hy__cpu_detect(dp, lv, NULL, y, c->tp);
+        break;
+    }
+    default:
+        return hy__error(HY_ERR_UNSUPPORTED, "cpu backend: op %s not supported", hy__op_name(n->op));
+    }
+    return HY_OK;
+}
+
+/* Node by node; within a node the images of the batch one after the other, each with all of
+ * the pool's threads (the weights of a node stay in cache across the batch). */
 static hy_status cpu_graph_compute(hy__backend *be, hy__plan *p) {
     cpu_ctx *c = ctx_of(be);
     const hy__graph *g = p->g;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const hy__node *n = &g->nodes[i];
-        float *y = hy__graph_data(g, c->arena, n->dst);
-        const hy__tensor *ty = &g->tensors[n->dst];
-        switch (n->op) {
-        case HY_OP_INPUT:
-            break;
-        case HY_OP_CONV2D: {
-            const hy__tensor *tx = &g->tensors[n->src[0]];
-            const float *x = hy__graph_data(g, c->arena, n->src[0]);
-            const float *add = n->n_src > 1 ? hy__graph_data(g, c->arena, n->src[1]) : NULL;
-            const cpu_weight *w = &c->weights[n->p.conv.weight_id];
-            if (c->reference)
-                hy__cpu_conv2d_ref(&w->d, x, (int)tx->ne[2], (int)tx->ne[3], w->w, w->b, add, y);
-            else
-                hy__cpu_conv2d(&w->d, w->packed, x, (int)tx->ne[2], (int)tx->ne[3], add, y,
-                               (char *)c->arena + n->ws_offset, c->tp);
-            break;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int b = 0; b < g->n; b++) {
+            hy_status st = compute_node(c, g, &g->nodes[i], b);
+            if (st) return st;
         }
-        case HY_OP_MAXPOOL2D: {
-            const hy__tensor *tx = &g->tensors[n->src[0]];
-            const float *x = hy__graph_data(g, c->arena, n->src[0]);
-            if (c->reference)
-                hy__cpu_maxpool_ref(x, (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], n->p.pool.k, y);
-            else
-                hy__cpu_maxpool(x, (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], n->p.pool.k, y, c->tp);
-            break;
-        }
-        case HY_OP_UPSAMPLE2X: {
-            const hy__tensor *tx = &g->tensors[n->src[0]];
-            const float *x = hy__graph_data(g, c->arena, n->src[0]);
-            if (c->reference)
-                hy__cpu_upsample2x_ref(x, (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], y);
-            else
-                hy__cpu_upsample2x(x, (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], y, c->tp);
-            break;
-        }
-        case HY_OP_CONCAT: {
-            size_t off = 0;
-            for (int s = 0; s < n->n_src; s++) {
-                const float *x = hy__graph_data(g, c->arena, n->src[s]);
-                size_t cnt = hy__tensor_numel(&g->tensors[n->src[s]]);
-                if (x != y + off) hy__cpu_copy(x, cnt, y + off, c->tp); /* not aliased by the planner */
-                off += cnt;
-            }
-            HY_ASSERT(off == hy__tensor_numel(ty));
-            break;
-        }
-        case HY_OP_DETECT: {
-            hy__detect_level lv[4];
-            const hy__detect_params *dp = &n->p.detect;
-            HY_ASSERT(dp->n_levels <= 4 && n->n_src == 2 * dp->n_levels);
-            for (int l = 0; l < dp->n_levels; l++) {
-                lv[l].box = hy__graph_data(g, c->arena, n->src[2 * l]);
-                lv[l].cls = hy__graph_data(g, c->arena, n->src[2 * l + 1]);
-                lv[l].h = (int)g->tensors[n->src[2 * l]].ne[2];
-                lv[l].w = (int)g->tensors[n->src[2 * l]].ne[3];
-            }
-            hy__cpu_detect(dp, lv, NULL, y, c->tp);
-            break;
-        }
-        default:
-            return hy__error(HY_ERR_UNSUPPORTED, "cpu backend: op %s not supported", hy__op_name(n->op));
-        }
-    }
     return HY_OK;
 }
 
@@ -322,23 +324,16 @@ static void cpu_plan_free(hy__backend *be, hy__plan *p) {
 
 static void cpu_free(hy__backend *be) {
     cpu_ctx *c = ctx_of(be);
-    /* workers first: unmapping while they run makes every munmap a cross-CPU TLB shootdown */
-    hy__threadpool_free(c->tp);
-    c->tp = NULL;
-    free_weights(c);
-    if (c->lock_memory) {
-        if (c->arena) munlock(c->arena, c->arena_size);
-    }
+    if (c->lock_memory && c->arena) munlock(c->arena, c->arena_size);
     hy__pages_free(c->arena, c->arena_size);
     hy__free(c);
     hy__free(be);
 }
 
-static int cpu_weights_touch(hy__backend *be) {
-    cpu_ctx *c = ctx_of(be);
+static int cpu_weights_touch(const hy__bweights *bw) {
     volatile uint8_t sink = 0;
-    for (int i = 0; i < c->n_weights; i++) {
-        const cpu_weight *w = &c->weights[i];
+    for (int i = 0; i < bw->n; i++) {
+        const cpu_weight *w = &bw->w[i];
         if (!w->packed) continue;
         size_t n = hy__cpu_conv2d_packed_size(&w->d);
         const volatile uint8_t *p = w->packed;
@@ -346,37 +341,64 @@ static int cpu_weights_touch(hy__backend *be) {
         if (n) sink ^= p[n - 1];
     }
     (void)sink;
-    return c->lock_memory ? !atomic_load(&c->lock_failed) : 0;
+    return bw->lock_memory ? !atomic_load(&((hy__bweights *)bw)->lock_failed) : 0;
 }
 
-static const char *cpu_weights_layout(hy__backend *be) {
+static const char *cpu_weights_layout(void) {
     static char name[64];
-    if (ctx_of(be)->reference) return "";
     if (!name[0]) snprintf(name, sizeof name, "cpu-%s-v%d", hy__cpu_isa(), CPU_PACK_VERSION);
     return name;
 }
 
-static size_t cpu_weight_packed_size(hy__backend *be, const hy__conv2d_params *p) {
-    (void)be;
+static size_t cpu_weight_packed_size(const hy__conv2d_params *p) {
     hy__conv2d_desc d = desc_of(p);
     return hy__cpu_conv2d_packed_size(&d);
 }
 
-static void cpu_weight_pack(hy__backend *be, const hy__conv2d_params *p, const float *w, const float *b, void *dst) {
-    (void)be;
+static void cpu_weight_pack(const hy__conv2d_params *p, const float *w, const float *b, void *dst) {
     hy__conv2d_desc d = desc_of(p);
     hy__cpu_conv2d_pack(&d, w, b, dst);
 }
 
-static const struct hy__backend_i cpu_iface = {
+static int cpu_arena_pages(hy__backend *be, double *probe_ms) {
+    cpu_ctx *c = ctx_of(be);
+    const int policy = hy__huge_pages();
+    *probe_ms = -1;
+    if (policy != HY_PAGES_PROBE) return policy == HY_PAGES_HUGE;
+    int us = atomic_load(&c->probe.probe_us);
+    if (us >= 0) *probe_ms = us / 1000.0;
+    return atomic_load(&c->probe.state) == 2; /* huge pages kept to the end */
+}
+
+static hy_status cpu_create(const hy__backend_params *p, const hy__bweights *w, hy__backend **out) {
+    hy__backend *be = hy__calloc(1, sizeof *be);
+    cpu_ctx *c = hy__calloc(1, sizeof *c);
+    if (!be || !c) {
+        hy__free(be);
+        hy__free(c);
+        return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory");
+    }
+    c->tp = p->tp;
+    c->bw = w;
+    c->lock_memory = p->lock_memory;
+    be->i = &hy__backend_cpu;
+    be->ctx = c;
+    *out = be;
+    return HY_OK;
+}
+
+const struct hy__backend_i hy__backend_cpu = {
     .api_version = HY_BACKEND_API_VERSION,
     .name = "cpu",
+    .description = "packed-GEMM / Winograd kernels (AVX-512, AVX2 or generic, picked at run time), threaded",
     .supports_op = cpu_supports_op,
     .weights_layout = cpu_weights_layout,
-    .weights_touch = cpu_weights_touch,
     .weight_packed_size = cpu_weight_packed_size,
     .weight_pack = cpu_weight_pack,
-    .weights_set = cpu_weights_set,
+    .weights_create = cpu_weights_create,
+    .weights_touch = cpu_weights_touch,
+    .weights_free = cpu_weights_free,
+    .create = cpu_create,
     .node_workspace = cpu_node_workspace,
     .graph_prepare = cpu_graph_prepare,
     .populate_begin = cpu_populate_begin,
@@ -386,41 +408,7 @@ static const struct hy__backend_i cpu_iface = {
     .tensor_get = cpu_tensor_get,
     .graph_compute = cpu_graph_compute,
     .synchronize = NULL,
+    .arena_pages = cpu_arena_pages,
     .plan_free = cpu_plan_free,
     .free = cpu_free,
 };
-
-hy_status hy__backend_cpu_create(const hy__backend_params *p, hy__backend **out) {
-    hy__backend *be = hy__calloc(1, sizeof *be);
-    cpu_ctx *c = hy__calloc(1, sizeof *c);
-    if (!be || !c) {
-        hy__free(be);
-        hy__free(c);
-        return hy__error(HY_ERR_NOMEM, "cpu backend: out of memory");
-    }
-    c->reference = p ? p->reference : 0;
-    c->lock_memory = p ? p->lock_memory : 0;
-    hy_status st = hy__threadpool_create(p ? p->n_threads : 0, &c->tp);
-    if (st) {
-        hy__free(be);
-        hy__free(c);
-        return st;
-    }
-    be->i = &cpu_iface;
-    be->ctx = c;
-    *out = be;
-    return HY_OK;
-}
-
-int hy__backend_cpu_threads(const hy__backend *be) { return hy__threadpool_size(((cpu_ctx *)be->ctx)->tp); }
-hy__threadpool *hy__backend_cpu_pool(const hy__backend *be) { return ((cpu_ctx *)be->ctx)->tp; }
-
-int hy__backend_cpu_arena_pages(const hy__backend *be, double *probe_ms) {
-    cpu_ctx *c = be->ctx;
-    const int policy = hy__huge_pages();
-    *probe_ms = -1;
-    if (policy != HY_PAGES_PROBE) return policy == HY_PAGES_HUGE;
-    int us = atomic_load(&c->probe.probe_us);
-    if (us >= 0) *probe_ms = us / 1000.0;
-    return atomic_load(&c->probe.state) == 2; /* huge pages kept to the end */
-}

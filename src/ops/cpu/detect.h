@@ -6,11 +6,6 @@
 #include "core/core.h"
 #include "ops/op.h"
 
-typedef struct hy__detect_level {
-    const float *box; /* (4 * reg_max, h, w) */
-    const float *cls; /* (nc, h, w) */
-    int h, w;
-} hy__detect_level;
 
 /* out (4 + nc, A), A = sum h*w over levels, anchors in level order, row-major.
  * dfl: (reg_max) projection weights, or NULL for 0..reg_max-1. */

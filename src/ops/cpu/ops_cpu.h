@@ -1,5 +1,5 @@
-/* CPU kernels. Every op has a plain-C reference (`_ref`, the spec) and a fast path that is
- * tested against it. Tensors are NCHW float32 with batch 1: a (c, h, w) tensor is c*h*w
+/* CPU kernels. Every op has a plain-C reference (ops/ref/ref.h, the spec) and a fast path
+ * here that is tested against it. Tensors are NCHW float32 with batch 1: a (c, h, w) tensor is c*h*w
  * contiguous floats, so a channel slice [c0, c1) is a pointer offset (C2f split and Concat
  * need no strides). Fast kernels never allocate: weights are packed once at load, scratch
  * is sized at plan time. Threading: fn(ctx, ith, nth) split over output rows/channels. */
@@ -7,27 +7,7 @@
 #define HY_OPS_CPU_H
 
 #include "core/core.h"
-
-enum hy_act { HY_ACT_NONE, HY_ACT_SILU, HY_ACT_SIGMOID, HY_ACT_COUNT };
-
-typedef struct hy__conv2d_desc {
-    int cin, cout;        /* groups = 1 */
-    int kh, kw;
-    int stride, pad;      /* same in both axes (YOLOv8 uses k=1 p=0, k=3 p=1, s=1|2) */
-    int act;              /* enum hy_act, applied after bias */
-} hy__conv2d_desc;
-
-static inline int hy__conv_out(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
-
-/* ---- reference (spec) -------------------------------------------------------------- */
-/* x (cin, h, w), wt (cout, cin, kh, kw), bias (cout) or NULL, add (cout, oh, ow) or NULL is
- * added AFTER the activation (Bottleneck shortcut), y (cout, oh, ow). */
-void hy__cpu_conv2d_ref(const hy__conv2d_desc *d, const float *x, int h, int w, const float *wt,
-                        const float *bias, const float *add, float *y);
-/* k x k max pool, stride 1, pad k/2 (SPPF), -inf padding. x, y (c, h, w). */
-void hy__cpu_maxpool_ref(const float *x, int c, int h, int w, int k, float *y);
-/* nearest upsample x2: x (c, h, w) -> y (c, 2h, 2w) */
-void hy__cpu_upsample2x_ref(const float *x, int c, int h, int w, float *y);
+#include "ops/op.h"
 
 /* ---- fast path ---------------------------------------------------------------------- */
 /* Packed weights+bias in the layout the GEMM micro-kernel wants (3x3 stride-1 pad-1: the

@@ -12,7 +12,7 @@
 
 #include <yaml.h>
 
-#include "val/dataset.h"
+#include "data/dataset.h"
 
 /* Ultralytics IMG_FORMATS (8.0.x): extensions a folder scan picks up. */
 static const char *const img_formats[] = {"bmp", "dng", "jpeg", "jpg",  "mpo",

@@ -8,8 +8,8 @@
  *
  * Problems with one image or label file never fail the load: the image is skipped and a
  * message naming the file (and line) is appended to warnings. */
-#ifndef HY_VAL_DATASET_H
-#define HY_VAL_DATASET_H
+#ifndef HY_DATA_DATASET_H
+#define HY_DATA_DATASET_H
 
 #include "core/core.h"
 

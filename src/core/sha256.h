@@ -5,8 +5,8 @@
  *
  * Streaming: hy__sha256_init, any number of hy__sha256_update, then hy__sha256_final
  * (which releases the context whatever it returns) or hy__sha256_abort. */
-#ifndef HY_IO_SHA256_H
-#define HY_IO_SHA256_H
+#ifndef HY_CORE_SHA256_H
+#define HY_CORE_SHA256_H
 
 #include "core/core.h"
 

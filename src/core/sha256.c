@@ -1,7 +1,7 @@
 /* SHA-256 through Nettle. It replaced OpenSSL's libcrypto, whose static archive made the
  * binary 7.5 MB with 21k relocations for one hash: every `hotyolo` process started ~0.26 ms
  * slower for it (spawn to exit of --version, 200 interleaved runs: 1.16 vs 0.90 ms). */
-#include "io/sha256.h"
+#include "core/sha256.h"
 
 #include <nettle/sha2.h>
 
