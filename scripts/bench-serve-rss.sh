@@ -18,7 +18,7 @@ trap cleanup EXIT
 kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 field() { tr -d ' ' <"$1" | grep -oE "\"$2\":[^,}]*" | head -1 | sed -E "s/^\"$2\"://"; }
 params="$("$cli" inspect "$model" --json | grep -oE '"parameters": *[0-9]+' | grep -oE '[0-9]+$')"
-printf "model %s, imgsz %s, --threads 2 (split over the workers), weights %d parameters x 4 B = %.1f MiB\n" \
+printf "model %s, imgsz %s, --threads 2 per worker context, weights %d parameters x 4 B = %.1f MiB\n" \
     "$(basename "$model")" "$imgsz" "$params" "$(awk -v p="$params" 'BEGIN {print p * 4 / 1048576}')"
 printf "%-9s %12s %12s %16s %18s\n" workers VmRSS_MiB VmHWM_MiB weights_MiB* per_worker_MiB*
 for w in 1 2; do

@@ -60,10 +60,10 @@ wrk -t1 -c4 -d20s --latency -s "$tmp/post.lua" "$url/v1/detect?model=yolov8n" >"
 wpid=$!
 sleep 5
 curl -s -o /dev/null -w '  swap to v2: HTTP %{http_code} in %{time_total}s\n' -X POST \
-    -d "{\"parameters\":{\"path\":\"$tmp/v2.safetensors\"}}" "$url/v2/repository/models/yolov8n/load"
+    -H "Content-Type: application/json" -d "{\"parameters\":{\"path\":\"$tmp/v2.safetensors\"}}" "$url/v2/repository/models/yolov8n/load"
 sleep 5
 curl -s -o /dev/null -w '  swap to v1: HTTP %{http_code} in %{time_total}s\n' -X POST \
-    -d "{\"parameters\":{\"path\":\"$tmp/v1.safetensors\"}}" "$url/v2/repository/models/yolov8n/load"
+    -H "Content-Type: application/json" -d "{\"parameters\":{\"path\":\"$tmp/v1.safetensors\"}}" "$url/v2/repository/models/yolov8n/load"
 wait "$wpid" || true
 grep -E "Requests/sec|requests in|Non-2xx|Socket errors" "$tmp/wrk.txt" | sed 's/^/  /'
 grep -q "Non-2xx" "$tmp/wrk.txt" || echo "  failed requests during swaps: 0"
