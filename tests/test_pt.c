@@ -1241,7 +1241,7 @@ static uint8_t *tar_polyglot(int how, size_t *len) {
     memset(b + 148, how ? ' ' : 0, 8);
     long usum = 0, ssum = 0;
     for (int i = 0; i < 512; i++) usum += b[i], ssum += (int8_t)b[i];
-    char f[16];
+    char f[24]; /* fits any long in octal */
     if (how == 1) snprintf(f, sizeof f, "%06lo", usum), memcpy(b + 148, f, 6), b[154] = 0;
     if (how == 2) snprintf(f, sizeof f, "%07lo", ssum), memcpy(b + 148, f, 7);
     *len = k;
