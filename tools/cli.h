@@ -1,5 +1,7 @@
 /* hotyolo command-line tool: shared declarations for the files in tools/.
- * Only tools/ prints or exits; it uses the public API (hotyolo.h) alone. */
+ * Only tools/ prints or exits. It uses the public API (hotyolo.h and include/hotyolo/) and, where the
+ * CLI and the server must agree byte for byte, internal model-layer helpers (model/result_json.h;
+ * val.c reads model_impl.h); never a backend (tests/cli/test_layers.sh). */
 #ifndef HY_CLI_H
 #define HY_CLI_H
 
