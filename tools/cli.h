@@ -43,6 +43,8 @@ int hy_cli_next_opt(const char *cmd, const hy_cli_opt *table, size_t n, int argc
 
 /* Float option value in [lo, hi]; 0, or -1 with the error printed naming opt. */
 int hy_cli_parse_float(const char *cmd, const char *opt, const char *s, float lo, float hi, float *out);
+/* --device NAME: a non-empty name (the library checks it against the backends built in). */
+int hy_cli_parse_device(const char *cmd, const char *opt, const char *s, const char **out);
 /* mkdir -p dir for option opt, then checks it is writable; 0, or -1 with the error printed
  * as "OPT DIR: <strerror text> (<the part at fault>)" (a path part that is a regular file is
  * refused: nothing the user has is touched). */

@@ -247,6 +247,15 @@ int hy_cli_parse_float(const char *cmd, const char *opt, const char *s, float lo
     return 0;
 }
 
+int hy_cli_parse_device(const char *cmd, const char *opt, const char *s, const char **out) {
+    if (!*s) {
+        hy_cli_error(cmd, "%s: empty device name", opt);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
 int hy_cli_make_dirs(const char *cmd, const char *opt, const char *dir) {
     char p[4096];
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {

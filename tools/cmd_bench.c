@@ -414,13 +414,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         case O_IDLE: rc = hy_cli_parse_int(CMD, "--cold-idle", val, 0, 600000, &o->cold_idle); break;
         case O_BATCH: rc = hy_cli_parse_int(CMD, "--batch", val, 1, 256, &o->batch); break;
         case O_CONTEXTS: rc = hy_cli_parse_int(CMD, "--contexts", val, 1, 64, &o->contexts); break;
-        case O_DEVICE:
-            if (!*val) {
-                hy_cli_error(CMD, "--device: empty device name");
-                rc = -1;
-            }
-            o->device = val;
-            break;
+        case O_DEVICE: rc = hy_cli_parse_device(CMD, "--device", val, &o->device); break;
         }
         if (rc) return -1;
     }

@@ -240,11 +240,7 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         case O_VERIFY: o->verify = 1; break;
         case O_STRICT: o->strict_images = 1; break;
         case O_DEVICE:
-            if (!*val) {
-                hy_cli_error(CMD, "%s: empty device name", opt);
-                return -1;
-            }
-            o->device = val;
+            if (hy_cli_parse_device(CMD, opt, val, &o->device)) return -1;
             break;
         }
     }

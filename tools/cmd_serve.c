@@ -316,12 +316,8 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         case O_THREADS:
             if (hy_cli_parse_int(CMD, opt, val, 0, 1024, &o->p.n_threads)) return -1;
             break;
-        case O_DEVICE:
-            if (!*val) {
-                hy_cli_error(CMD, "%s: empty device name", opt);
-                return -1;
-            }
-            o->p.device = val; /* checked by hy_server_create: the library's message */
+        case O_DEVICE: /* the name is checked by hy_server_create: the library's message */
+            if (hy_cli_parse_device(CMD, opt, val, &o->p.device)) return -1;
             break;
         case O_WORKERS:
             if (hy_cli_parse_int(CMD, opt, val, 1, 256, &o->p.workers)) return -1;

@@ -56,8 +56,7 @@ static void plan_clear(hy_context *c, hy__model_plan *p) {
 void hy_context_free(hy_context *c) {
     if (!c) return;
     for (int i = 0; i < HY_MODEL_MAX_PLANS && c->be; i++) plan_clear(c, &c->plans[i]);
-    hy__backend_free(c->be);
-    /* workers last but before the arena is gone is not needed: the backend owns no threads */
+    hy__backend_free(c->be); /* before the pool it was given */
     hy__threadpool_free(c->tp);
     hy__pages_free(c->lb_scratch, c->lb_scratch_size);
     hy__free(c->stage);
@@ -306,14 +305,12 @@ static hy_status check_detect_params(const hy_detect_params *dp, int imgsz) {
     return HY_OK;
 }
 
-/* Letterbox geometry of image i of a batch, as Ultralytics' predictor: a fixed shape when
- * asked; else rect (auto) when every image has one size, else imgsz x imgsz. */
-static hy__letterbox batch_letterbox(const hy_image *const *imgs, int n, int i, int imgsz, hy_shape shape) {
-    if (shape.width) return hy__letterbox_plan(imgs[i]->width, imgs[i]->height, shape.width, shape.height, 0, 32);
-    int same = 1;
-    for (int k = 1; k < n && same; k++)
-        same = imgs[k]->width == imgs[0]->width && imgs[k]->height == imgs[0]->height;
-    return hy__letterbox_plan(imgs[i]->width, imgs[i]->height, imgsz, imgsz, same, 32);
+/* Letterbox geometry of one image of a batch, as Ultralytics' predictor: into a fixed shape
+ * when asked; else rect (auto) when every image of the batch has one size (same), else
+ * imgsz x imgsz. */
+static hy__letterbox batch_letterbox(const hy_image *img, int same, int imgsz, hy_shape shape) {
+    if (shape.width) return hy__letterbox_plan(img->width, img->height, shape.width, shape.height, 0, 32);
+    return hy__letterbox_plan(img->width, img->height, imgsz, imgsz, same, 32);
 }
 
 /* Detects on n images in one pass (c->mu held). decode_ms (n or NULL) per image. */
@@ -324,13 +321,15 @@ static hy_status detect_locked(hy_context *c, const hy_image *const *imgs, int n
     int imgsz = dp->imgsz ? dp->imgsz : m->imgsz;
     hy_status st = check_detect_params(dp, imgsz);
     if (st) return st;
-    hy__letterbox lb0 = batch_letterbox(imgs, n, 0, imgsz, dp->shape);
+    int same = 1;
+    for (int i = 1; i < n && same; i++) same = imgs[i]->width == imgs[0]->width && imgs[i]->height == imgs[0]->height;
+    hy__letterbox lb0 = batch_letterbox(imgs[0], same, imgsz, dp->shape);
     hy__model_plan *p;
     if ((st = hy__model_plan_get(c, n, lb0.out_h, lb0.out_w, &p))) return st;
     const int nth = hy__threadpool_size(c->tp);
     size_t need = 0;
     for (int i = 0; i < n; i++) {
-        hy__letterbox lb = batch_letterbox(imgs, n, i, imgsz, dp->shape);
+        hy__letterbox lb = batch_letterbox(imgs[i], same, imgsz, dp->shape);
         need = HY_MAX(need, hy__letterbox_scratch_size_mt(&lb, nth));
     }
     if (need > c->lb_scratch_size && lb_scratch_grow(c, need))
@@ -338,7 +337,7 @@ static hy_status detect_locked(hy_context *c, const hy_image *const *imgs, int n
     float *x = input_ptr(c, p);
     const size_t per_in = (size_t)3 * (size_t)lb0.out_h * (size_t)lb0.out_w;
     for (int i = 0; i < n; i++) {
-        hy__letterbox lb = batch_letterbox(imgs, n, i, imgsz, dp->shape);
+        hy__letterbox lb = batch_letterbox(imgs[i], same, imgsz, dp->shape);
         HY_ASSERT(lb.out_h == lb0.out_h && lb.out_w == lb0.out_w);
         hy__letterbox_apply_mt(&lb, imgs[i]->data, (size_t)imgs[i]->width * 3, x + (size_t)i * per_in, c->lb_scratch,
                                c->tp);

@@ -33,8 +33,7 @@ const char *hy__mstate_name(hy__mstate st) {
  * defaults one pass at a time has every core (the latency of one request is that of one
  * context) while the other worker decodes the next image; --threads 1 --workers <cores> runs
  * one 1-thread pass per core instead (throughput). */
-static int context_threads(const hy_server *s, int i) {
-    (void)i;
+static int context_threads(const hy_server *s) {
     int t = s->p.n_threads > 0 ? s->p.n_threads : hy__cpu_count();
     return t < 1 ? 1 : t > 256 ? 256 : t;
 }
@@ -107,7 +106,7 @@ static hy_status contexts_create(hy_server *s, const hy_model *m, hy__vctx **out
     hy_status st = HY_OK;
     for (int i = 0; i < n && st == HY_OK; i++) {
         hy_context_params cp = hy_context_default_params();
-        cp.n_threads = ctx[i].threads = context_threads(s, i);
+        cp.n_threads = ctx[i].threads = context_threads(s);
         st = hy_context_create(m, &cp, &ctx[i].ctx);
     }
     if (st != HY_OK) {
@@ -413,7 +412,7 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     double t0 = hy__now_ms();
     hy_model_params mp = hy_model_default_params();
     mp.device = s->p.device;
-    mp.n_threads = s->p.n_threads; /* packing; the contexts get their share (context_threads) */
+    mp.n_threads = s->p.n_threads; /* packing; each context: context_threads */
     mp.imgsz = s->p.imgsz[0];
     st = hy_model_load(fdpath, &mp, &m);
     double t1 = hy__now_ms();

@@ -121,6 +121,17 @@ size_t hy__graph_bstride(const hy__graph *g, int t) {
     return hy__tensor_image_numel(&g->tensors[hy__graph_root(g, t, NULL)]);
 }
 
+void hy__graph_detect_levels(const hy__graph *g, void *arena, const hy__node *n, int b, hy__detect_level *lv) {
+    const hy__detect_params *dp = &n->p.detect;
+    HY_ASSERT(n->op == HY_OP_DETECT && dp->n_levels <= 4 && n->n_src == 2 * dp->n_levels);
+    for (int l = 0; l < dp->n_levels; l++) {
+        lv[l].box = hy__graph_image(g, arena, n->src[2 * l], b);
+        lv[l].cls = hy__graph_image(g, arena, n->src[2 * l + 1], b);
+        lv[l].h = (int)g->tensors[n->src[2 * l]].ne[2];
+        lv[l].w = (int)g->tensors[n->src[2 * l]].ne[3];
+    }
+}
+
 typedef struct {
     int t; /* tensor index; -1 - node index for a node's workspace */
     size_t size;

@@ -76,6 +76,12 @@ static inline size_t hy__tensor_numel(const hy__tensor *t) {
 float *hy__graph_data(const hy__graph *g, void *arena, int t);
 /* Floats from one image of tensor t to the next: the per-image size of its storage root. */
 size_t hy__graph_bstride(const hy__graph *g, int t);
+/* Image b of tensor t given the arena base. */
+static inline float *hy__graph_image(const hy__graph *g, void *arena, int t, int b) {
+    return hy__graph_data(g, arena, t) + (size_t)b * hy__graph_bstride(g, t);
+}
+/* The Detect inputs of node n (HY_OP_DETECT) for image b: lv[p.detect.n_levels]. */
+void hy__graph_detect_levels(const hy__graph *g, void *arena, const hy__node *n, int b, hy__detect_level *lv);
 /* Floats of one image of t: c * h * w. */
 static inline size_t hy__tensor_image_numel(const hy__tensor *t) {
     return (size_t)(t->ne[1] * t->ne[2] * t->ne[3]);

@@ -242,22 +242,17 @@ static hy_status cpu_tensor_get(hy__backend *be, hy__plan *p, int t, float *dst,
     return HY_OK;
 }
 
-/* Image b of tensor t. */
-static float *img(const hy__graph *g, void *arena, int t, int b) {
-    return hy__graph_data(g, arena, t) + (size_t)b * hy__graph_bstride(g, t);
-}
-
 /* Runs node n for image b of the batch. */
 static hy_status compute_node(cpu_ctx *c, const hy__graph *g, const hy__node *n, int b) {
-    float *y = img(g, c->arena, n->dst, b);
+    float *y = hy__graph_image(g, c->arena, n->dst, b);
     const hy__tensor *ty = &g->tensors[n->dst];
     switch (n->op) {
     case HY_OP_INPUT:
         break;
     case HY_OP_CONV2D: {
         const hy__tensor *tx = &g->tensors[n->src[0]];
-        const float *x = img(g, c->arena, n->src[0], b);
-        const float *add = n->n_src > 1 ? img(g, c->arena, n->src[1], b) : NULL;
+        const float *x = hy__graph_image(g, c->arena, n->src[0], b);
+        const float *add = n->n_src > 1 ? hy__graph_image(g, c->arena, n->src[1], b) : NULL;
         const cpu_weight *w = &c->bw->w[n->p.conv.weight_id];
         hy__cpu_conv2d(&w->d, w->packed, x, (int)tx->ne[2], (int)tx->ne[3], add, y, (char *)c->arena + n->ws_offset,
                        c->tp);
@@ -265,19 +260,19 @@ static hy_status compute_node(cpu_ctx *c, const hy__graph *g, const hy__node *n,
     }
     case HY_OP_MAXPOOL2D: {
         const hy__tensor *tx = &g->tensors[n->src[0]];
-        hy__cpu_maxpool(img(g, c->arena, n->src[0], b), (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], n->p.pool.k, y,
+        hy__cpu_maxpool(hy__graph_image(g, c->arena, n->src[0], b), (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], n->p.pool.k, y,
                         c->tp);
         break;
     }
     case HY_OP_UPSAMPLE2X: {
         const hy__tensor *tx = &g->tensors[n->src[0]];
-        hy__cpu_upsample2x(img(g, c->arena, n->src[0], b), (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], y, c->tp);
+        hy__cpu_upsample2x(hy__graph_image(g, c->arena, n->src[0], b), (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], y, c->tp);
         break;
     }
     case HY_OP_CONCAT: {
         size_t off = 0;
         for (int s = 0; s < n->n_src; s++) {
-            const float *x = img(g, c->arena, n->src[s], b);
+            const float *x = hy__graph_image(g, c->arena, n->src[s], b);
             size_t cnt = hy__tensor_image_numel(&g->tensors[n->src[s]]);
             if (x != y + off) hy__cpu_copy(x, cnt, y + off, c->tp); /* not aliased by the planner */
             off += cnt;
@@ -287,15 +282,8 @@ static hy_status compute_node(cpu_ctx *c, const hy__graph *g, const hy__node *n,
     }
     case HY_OP_DETECT: {
         hy__detect_level lv[4];
-        const hy__detect_params *dp = &n->p.detect;
-        HY_ASSERT(dp->n_levels <= 4 && n->n_src == 2 * dp->n_levels);
-        for (int l = 0; l < dp->n_levels; l++) {
-            lv[l].box = img(g, c->arena, n->src[2 * l], b);
-            lv[l].cls = img(g, c->arena, n->src[2 * l + 1], b);
-            lv[l].h = (int)g->tensors[n->src[2 * l]].ne[2];
-            lv[l].w = (int)g->tensors[n->src[2 * l]].ne[3];
-        }
-        hy__cpu_detect(dp, lv, NULL, y, c->tp);
+        hy__graph_detect_levels(g, c->arena, n, b, lv);
+        hy__cpu_detect(&n->p.detect, lv, NULL, y, c->tp);
         break;
     }
     default:

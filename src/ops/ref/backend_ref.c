@@ -146,10 +146,6 @@ static hy_status ref_tensor_get(hy__backend *be, hy__plan *p, int t, float *dst,
     return HY_OK;
 }
 
-static float *img(const hy__graph *g, float *arena, int t, int b) {
-    return hy__graph_data(g, arena, t) + (size_t)b * hy__graph_bstride(g, t);
-}
-
 static hy_status ref_graph_compute(hy__backend *be, hy__plan *p) {
     ref_ctx *c = be->ctx;
     const hy__graph *g = p->g;
@@ -159,29 +155,29 @@ static hy_status ref_graph_compute(hy__backend *be, hy__plan *p) {
     for (int i = 0; i < g->n_nodes; i++)
         for (int b = 0; b < g->n; b++) {
             const hy__node *n = &g->nodes[i];
-            float *y = img(g, c->arena, n->dst, b);
+            float *y = hy__graph_image(g, c->arena, n->dst, b);
             const hy__tensor *tx = n->n_src ? &g->tensors[n->src[0]] : NULL;
             switch (n->op) {
             case HY_OP_INPUT:
                 break;
             case HY_OP_CONV2D: {
                 const ref_weight *w = &c->bw->w[n->p.conv.weight_id];
-                const float *add = n->n_src > 1 ? img(g, c->arena, n->src[1], b) : NULL;
-                hy__ref_conv2d(&w->d, img(g, c->arena, n->src[0], b), (int)tx->ne[2], (int)tx->ne[3], w->w, w->b,
+                const float *add = n->n_src > 1 ? hy__graph_image(g, c->arena, n->src[1], b) : NULL;
+                hy__ref_conv2d(&w->d, hy__graph_image(g, c->arena, n->src[0], b), (int)tx->ne[2], (int)tx->ne[3], w->w, w->b,
                                add, y);
                 break;
             }
             case HY_OP_MAXPOOL2D:
-                hy__ref_maxpool(img(g, c->arena, n->src[0], b), (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3],
+                hy__ref_maxpool(hy__graph_image(g, c->arena, n->src[0], b), (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3],
                                 n->p.pool.k, y);
                 break;
             case HY_OP_UPSAMPLE2X:
-                hy__ref_upsample2x(img(g, c->arena, n->src[0], b), (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], y);
+                hy__ref_upsample2x(hy__graph_image(g, c->arena, n->src[0], b), (int)tx->ne[1], (int)tx->ne[2], (int)tx->ne[3], y);
                 break;
             case HY_OP_CONCAT: {
                 size_t off = 0;
                 for (int s = 0; s < n->n_src; s++) {
-                    const float *x = img(g, c->arena, n->src[s], b);
+                    const float *x = hy__graph_image(g, c->arena, n->src[s], b);
                     size_t cnt = hy__tensor_image_numel(&g->tensors[n->src[s]]);
                     if (x != y + off) memmove(y + off, x, cnt * sizeof(float));
                     off += cnt;
@@ -189,16 +185,9 @@ static hy_status ref_graph_compute(hy__backend *be, hy__plan *p) {
                 break;
             }
             case HY_OP_DETECT: {
-                const hy__detect_params *dp = &n->p.detect;
                 hy__detect_level lv[4];
-                HY_ASSERT(dp->n_levels <= 4 && n->n_src == 2 * dp->n_levels);
-                for (int l = 0; l < dp->n_levels; l++) {
-                    lv[l].box = img(g, c->arena, n->src[2 * l], b);
-                    lv[l].cls = img(g, c->arena, n->src[2 * l + 1], b);
-                    lv[l].h = (int)g->tensors[n->src[2 * l]].ne[2];
-                    lv[l].w = (int)g->tensors[n->src[2 * l]].ne[3];
-                }
-                hy__ref_detect(dp, lv, NULL, y);
+                hy__graph_detect_levels(g, c->arena, n, b, lv);
+                hy__ref_detect(&n->p.detect, lv, NULL, y);
                 break;
             }
             default:
