@@ -302,8 +302,13 @@ static int check_head(const hy_server *s, const char *h, size_t n, head_info *hi
             }
         }
         while (v < ve && (*v == ' ' || *v == '\t')) v++;
+        const char *ve_raw = ve; /* Content-Length: libmicrohttpd refuses trailing blanks */
         while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
         if (name_is(p, nn, "Content-Length")) {
+            if (ve != ve_raw) {
+                *msg = "Content-Length is not a decimal number (trailing blanks)";
+                return 400;
+            }
             if (++n_cl > 1) {
                 *msg = "more than one Content-Length header";
                 return 400;
