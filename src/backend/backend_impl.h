@@ -7,6 +7,7 @@
 #define HY_BACKEND_IMPL_H
 
 #include "core/core.h"
+#include "ops/train_op.h"
 #include "tensor/graph.h"
 
 #define HY_BACKEND_API_VERSION 2
@@ -82,6 +83,8 @@ struct hy__backend_i {
     int (*arena_pages)(hy__backend *be, double *probe_ms);
     void (*plan_free)(hy__backend *be, hy__plan *plan);
     void (*free)(hy__backend *be);
+    /* (optional) Training kernels (ops/train_op.h); NULL when the backend cannot train. */
+    const hy__train_ops *train;
 };
 
 struct hy__backend {
@@ -99,5 +102,8 @@ void hy__backend_free(hy__backend *be);
 /* Registry entries (one per backend file). */
 extern const struct hy__backend_i hy__backend_cpu;
 extern const struct hy__backend_i hy__backend_ref;
+/* Their training kernels (ops/ref/train_ref.c, ops/cpu/train_cpu.c). */
+extern const hy__train_ops hy__train_ops_ref;
+extern const hy__train_ops hy__train_ops_cpu;
 
 #endif
