@@ -43,5 +43,17 @@ void hy__v8loss_free(hy__v8loss *l);
  * tp may be NULL. */
 hy_status hy__v8loss_compute(hy__v8loss *l, const hy__tview *p, const float *targets, int n_targets,
                              hy__v8loss_out *out, const hy__tview *grad, hy__threadpool *tp);
+/* For gradient checks: loss and gradient of p with what autograd treats as constants taken
+ * from the last successful hy__v8loss_compute (the assignment: foreground anchors, their gts
+ * and target scores, the target score sum; CIoU's alpha per anchor); p must have that call's
+ * shapes. The BCE term is evaluated in double here (the compute path copies PyTorch's float
+ * rounding, which central differences cannot see through). Its central differences are the
+ * gradient hy__v8loss_compute returns. */
+hy_status hy__v8loss_compute_fixed(hy__v8loss *l, const hy__tview *p, hy__v8loss_out *out, const hy__tview *grad,
+                                   hy__threadpool *tp);
+/* The last call's assignment of image b: per anchor (level-major, then row-major) the index
+ * of its gt among image b's target rows in batch order, -1 for background; *n_anchors gets
+ * the count. NULL before any call or when b is out of range. */
+const int *hy__v8loss_assigned(const hy__v8loss *l, int b, int *n_anchors);
 
 #endif

@@ -45,7 +45,10 @@ typedef struct hy__oparam {
 } hy__oparam;
 
 typedef struct hy__optim hy__optim;
-/* Resolves "auto" and the decay, allocates the optimizer state (momentum / Adam moments). */
+/* Resolves "auto" and the decay, allocates the optimizer state (momentum / Adam moments).
+ * params is copied; the data and grad arrays are borrowed and must outlive the optimizer.
+ * Errors: HY_ERR_INVALID_ARG (unknown optimizer name, a count < 1, a negative or non-finite
+ * rate, a group outside 0..2, a trainable parameter without data or gradient), HY_ERR_NOMEM. */
 hy_status hy__optim_create(const hy__optim_args *a, const hy__oparam *params, int n_params, hy__optim **out);
 void hy__optim_free(hy__optim *o);
 /* What was resolved: kind, lr, momentum, the decay of g0, warmup_bias_lr, accumulate at the
@@ -60,19 +63,24 @@ void hy__optim_get_info(const hy__optim *o, hy__optim_info *info);
 /* lf(epoch): the schedule's lr factor. */
 double hy__optim_lf(const hy__optim *o, int epoch);
 /* Sets every group's lr (and SGD momentum) and the accumulation for iteration ni = i + nb *
- * epoch, as _do_train does before each forward. Returns 1 when this iteration ends with an
- * optimizer step (ni - last step >= accumulate). */
+ * epoch, as _do_train does before each forward (8.0.172 warms up while ni <= nw, the end
+ * value included). Returns 1 when this iteration ends with an optimizer step
+ * (ni - last step >= accumulate). */
 int hy__optim_begin_iter(hy__optim *o, int epoch, long ni);
 /* Current lr of group g (0..2) and momentum (SGD; Adam: beta1). */
 double hy__optim_lr(const hy__optim *o, int group);
 double hy__optim_momentum(const hy__optim *o);
+/* Current accumulation (ramps 1 -> nbs / batch over the warm-up, np.interp(...).round()). */
+int hy__optim_accumulate(const hy__optim *o);
 /* Clips the global gradient norm of the trainable parameters at max_norm (PyTorch
  * clip_grad_norm_: scale max_norm / (norm + 1e-6) when below 1); returns the norm before. */
 double hy__clip_grad_norm(const hy__oparam *params, int n_params, double max_norm);
 /* Clip at 10, one update of every trainable parameter with the current lrs, gradients zeroed.
  * Records ni as the last step. */
 void hy__optim_step(hy__optim *o, long ni);
-/* Call at the end of each epoch (scheduler.step()): the next epoch's initial lrs. */
+/* Call at the end of each epoch (scheduler.step()): every lr becomes initial_lr * lf(epoch).
+ * As in 8.0.172 (scheduler.last_epoch = start_epoch - 1, step at the epoch's end), epoch e + 1
+ * past the warm-up therefore runs at lf(e), not lf(e + 1). */
 void hy__optim_end_epoch(hy__optim *o, int epoch);
 
 /* EMA of a flat float state (ModelEMA): data copied at creation, updates counted. */

@@ -71,5 +71,10 @@ hy_status hy__tmodel_as_source(const hy__tmodel *tm, const float *data, hy__wsou
 void hy__tmodel_source_free(hy__wsource *src);
 /* An inference model (BN folded) of the weights in data, on device / threads of p. */
 hy_status hy__tmodel_to_model(const hy__tmodel *tm, const float *data, const hy_model_params *p, hy_model **out);
+/* Writes the weights in data (NULL: tm->data) as an unfused float32 hotyolo safetensors file
+ * (docs/formats.md; num_batches_tracked as int64) plus the keys of metadata_json (NULL or a
+ * JSON object; string values as they are, others as JSON text; hotyolo's own keys refused).
+ * Through a temporary file in the same folder, fsynced and renamed over path. */
+hy_status hy__tmodel_save(const hy__tmodel *tm, const float *data, const char *path, const char *metadata_json);
 
 #endif

@@ -399,4 +399,5 @@ const struct hy__backend_i hy__backend_cpu = {
     .arena_pages = cpu_arena_pages,
     .plan_free = cpu_plan_free,
     .free = cpu_free,
+    .train = &hy__train_ops_cpu,
 };

@@ -223,4 +223,5 @@ const struct hy__backend_i hy__backend_ref = {
     .graph_compute = ref_graph_compute,
     .plan_free = ref_plan_free,
     .free = ref_free,
+    .train = &hy__train_ops_ref,
 };
