@@ -21,6 +21,7 @@ int hy_cli_convert(int argc, char **argv);
 int hy_cli_verify(int argc, char **argv);
 int hy_cli_bench(int argc, char **argv);
 int hy_cli_val(int argc, char **argv);
+int hy_cli_train(int argc, char **argv);
 int hy_cli_serve(int argc, char **argv);
 
 /* Prints "hotyolo <cmd>: error: <fmt>\n" to stderr. */

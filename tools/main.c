@@ -18,6 +18,7 @@ static const command commands[] = {
     {"bench", hy_cli_bench, "measure time to ready, first-frame and steady latency, RSS"},
     {"verify", hy_cli_verify, "check a hotyolo .safetensors file against its recorded sha256"},
     {"val", hy_cli_val, "evaluate a model on a YOLO dataset: P, R, mAP50, mAP50-95"},
+    {"train", hy_cli_train, "fine-tune a model on a YOLO dataset (docs/training.md)"},
     {"serve", hy_cli_serve, "serve models over HTTP (detect, KServe v2, metrics, health)"},
 };
 

@@ -31,7 +31,8 @@ void hy__tgraph_free(hy__tgraph *g);
 
 /* The input tensor: (n, 3, h, w) floats, RGB in [0, 1]; write it before forward. */
 float *hy__tgraph_input(hy__tgraph *g);
-/* Levels and output maps: p_i, their gradients (written by the loss before backward). */
+/* Levels and output maps: p_i, their gradients (written by the loss before backward; gradient
+ * buffers share memory, so backward overwrites them). */
 int hy__tgraph_levels(const hy__tgraph *g);
 hy__tview hy__tgraph_output(const hy__tgraph *g, int level);
 hy__tview hy__tgraph_output_grad(const hy__tgraph *g, int level);
