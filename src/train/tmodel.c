@@ -76,6 +76,7 @@ static hy_status tm_alloc(const hy__arch_cfg *cfg, hy__tmodel **out) {
     hy__tmodel *tm = hy__calloc(1, sizeof *tm);
     if (!tm) return hy__error(HY_ERR_NOMEM, "out of memory");
     tm->cfg = *cfg;
+    tm->imgsz = 640;
     if ((st = hy__model_spec_create(cfg, &tm->spec))) goto fail;
     const hy__model_spec *sp = tm->spec;
     for (int i = 0; i < sp->n_tensors; i++) tm->n_st += sp->tensors[i].dtype != HY_DTYPE_I64;
@@ -306,6 +307,7 @@ hy_status hy__tmodel_from_source(const hy__wsource *src, const char *what, int n
     if ((st = hy__model_resolve(tm->spec, src, &p, what, cfg.nc, &res, &tm->report))) goto fail;
     if ((st = src->fused ? load_fused(tm, &res, what) : load_unfused(tm, &res, what))) goto fail;
     if ((st = set_names(tm, names, src->names, src->n_names))) goto fail;
+    if (src->imgsz >= 32 && src->imgsz <= 8192) tm->imgsz = src->imgsz;
     hy__tmodel_set_freeze(tm, 0);
     hy__resolved_free(&res);
     *out = tm;
@@ -415,7 +417,7 @@ hy_status hy__tmodel_save(const hy__tmodel *tm, const float *data, const char *p
     if (st) return st;
     const char *keys[SAVE_MAX_META], *vals[SAVE_MAX_META];
     size_t k = 0;
-    char nc_s[16], strides[64];
+    char nc_s[16], imgsz_s[16], strides[64];
     char *names_json = NULL;
     json_object *extra = NULL, *arr = json_object_new_array();
     if (!arr) goto nomem;
@@ -431,7 +433,8 @@ hy_status hy__tmodel_save(const hy__tmodel *tm, const float *data, const char *p
     if (tm->cfg.variant[0]) keys[k] = "hotyolo.variant", vals[k++] = tm->cfg.variant;
     keys[k] = "hotyolo.nc", vals[k++] = nc_s;
     keys[k] = "hotyolo.names", vals[k++] = names_json;
-    keys[k] = "hotyolo.imgsz", vals[k++] = "640";
+    snprintf(imgsz_s, sizeof imgsz_s, "%d", tm->imgsz > 0 ? tm->imgsz : 640);
+    keys[k] = "hotyolo.imgsz", vals[k++] = imgsz_s;
     keys[k] = "hotyolo.stride", vals[k++] = strides;
     keys[k] = "hotyolo.fused", vals[k++] = "false";
     size_t n_own = k;

@@ -37,6 +37,8 @@ typedef struct hy__tmodel {
     int *conv_w, *conv_b;        /* (spec->n_convs) state index of conv i's weight / bias (-1: none) */
     int *bn_w, *bn_b, *bn_rm, *bn_rv; /* (spec->n_convs) state indices of its BN (-1: none) */
     int freeze;                  /* layers model.0 .. model.freeze-1 frozen (+ the DFL conv, always) */
+    int imgsz;                   /* default inference size saved as hotyolo.imgsz: the source's (else
+                                  * 640); the trainer sets its training size, as Ultralytics' train_args */
     char **names;                /* (cfg.nc) class names */
     hy__load_report report;      /* what the source gave: transferred / initialised / ignored */
 } hy__tmodel;

@@ -416,6 +416,7 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
         goto fail;
     }
     hy__tmodel_set_freeze(tm, p->freeze);
+    tm->imgsz = p->imgsz; /* saved as hotyolo.imgsz: detect and val default to the training size */
     size_t n_params = 0, n_trainable = 0;
     int n_op = 0;
     for (int i = 0; i < tm->n_st; i++)

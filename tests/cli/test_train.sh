@@ -102,6 +102,8 @@ check "small run (ref): exit 0, 2 epochs validated" \
     '[ $rc -eq 0 ] && [ "$(grep -cE "^ +all " "$tmp/out")" = 2 ] && out_has "^ +2/2 " && [ -s "$tmp/small/a/weights/last.safetensors" ] && [ -s "$tmp/small/a/weights/best.safetensors" ]'
 check "small run: the last checkpoint records both epochs" \
     '[ "$(meta "$tmp/small/a/weights/last.safetensors" hotyolo.train.epoch)" = 2 ] && meta "$tmp/small/a/weights/last.safetensors" hotyolo.train.results | /usr/bin/python3 -c "import json, sys; r = json.load(sys.stdin); assert [e[\"epoch\"] for e in r] == [1, 2] and all(e[\"validated\"] for e in r)"'
+check "small run: the checkpoint's default size is the training size (hotyolo.imgsz 64, as Ultralytics' train_args)" \
+    '[ "$(meta "$tmp/small/a/weights/last.safetensors" hotyolo.imgsz)" = 64 ]'
 small b
 check "small run: the same seed gives the same weights" \
     '[ $rc -eq 0 ] && [ -n "$(data_sha "$tmp/small/a/weights/last.safetensors")" ] && [ "$(data_sha "$tmp/small/a/weights/last.safetensors")" = "$(data_sha "$tmp/small/b/weights/last.safetensors")" ]'
