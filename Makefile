@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 ASSETS     ?= $(abspath ../shared/assets)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo test test-asan test-tsan fuzz fuzz-ci bench clean
+.PHONY: all deps deps-bench build demo test test-asan test-tsan fuzz fuzz-ci bench bench-train clean
 
 all: build
 
@@ -54,8 +54,22 @@ fuzz: deps
 fuzz-ci: deps
 	HY_ASSETS=$(ASSETS) FUZZ_SECONDS=60 FUZZ_JOBS=2 ./scripts/fuzz.sh
 
-bench: build
+# Training speed (docs/bench.md): bench_train, hotyolo beside the PyTorch peer
+# bench/train_peer.py (Debian's python3-torch, installed here by install-deps.sh --bench; the
+# peer reports itself skipped when it cannot be installed).
+BENCH_TRAIN_ARGS ?=
+BENCH_TRAIN = $(BUILD)/bench_train --weights $(ASSETS)/weights/yolov8n.pt --peer bench/train_peer.py $(BENCH_TRAIN_ARGS)
+
+deps-bench:
+	@./scripts/install-deps.sh --bench || echo "make: the PyTorch peer could not be installed (its rows will say skipped)"
+
+bench: build deps-bench
 	@./scripts/bench.sh $(BUILD) $(ASSETS)
+	@echo
+	@$(BENCH_TRAIN)
+
+bench-train: build deps-bench
+	@$(BENCH_TRAIN)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-fuzz

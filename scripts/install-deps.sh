@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Installs every Debian package hotyolo needs to build, test and run. Idempotent:
 # packages already present are skipped, and apt-get runs only when something is missing.
+#   scripts/install-deps.sh [--bench]
+# --bench also installs the PyTorch peer of the training benchmark (bench/train_peer.py, make
+# bench): Debian's python3-torch 1.13.1, the PyTorch the Ultralytics references were made with,
+# and python3-numpy (large, with their dependencies: not in the default install, CI does not
+# need them).
 set -euo pipefail
+bench=0
+for a in "$@"; do
+  case "$a" in
+    --bench) bench=1 ;;
+    *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+  esac
+done
 PKGS=(
   build-essential cmake pkg-config ca-certificates curl
   zlib1g-dev            # inflate for .pt (zip) entries
@@ -19,6 +31,7 @@ PKGS=(
   nodejs                # drives Chromium in the web page test; ONNX Runtime peer in make bench
   clang libclang-rt-dev # libFuzzer + ASan/UBSan runtimes for make fuzz (docs/fuzzing.md)
 )
+[ "$bench" -eq 1 ] && PKGS+=(python3-torch python3-numpy)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
