@@ -173,6 +173,41 @@ int main(int argc, char **argv) {
         printf("convs of one step: %.0f ms (%.1f img/s), freeze=10: %.0f ms (%.1f img/s)\n",
                ms_all[0] + ms_all[1] + ms_all[2], batch * 1e3 / (ms_all[0] + ms_all[1] + ms_all[2]),
                ms_fr[0] + ms_fr[1] + ms_fr[2], batch * 1e3 / (ms_fr[0] + ms_fr[1] + ms_fr[2]));
+        // BatchNorm + SiLU of every conv output (train mode): forward, backward
+        double bn_ms[2] = { 0 }, bn_cpu[2] = { 0 }, bn_mb = 0;
+        for (size_t li = 0; li < sizeof layers / sizeof layers[0]; li++) {
+            const layer *L = &layers[li];
+            if (*filter && !strstr(L->name, filter)) continue;
+            const int h = imgsz / L->div, oh = hy__conv_out(h, L->k, L->s, L->k / 2);
+            const size_t nz = (size_t)batch * L->cout * oh * oh;
+            float *z = rand_buf(nz), *y = rand_buf(nz), *dy = rand_buf(nz), *dz = rand_buf(nz);
+            float *g = rand_buf((size_t)L->cout), *bt = rand_buf((size_t)L->cout), *rm = rand_buf((size_t)L->cout);
+            float *rv = rand_buf((size_t)L->cout), *mean = rand_buf((size_t)L->cout), *is = rand_buf((size_t)L->cout);
+            float *dg = rand_buf((size_t)L->cout), *dbt = rand_buf((size_t)L->cout);
+            for (int i = 0; i < L->cout; i++) rv[i] = 1.0f;
+            const hy__tview vz = hy__tview_make(z, batch, L->cout, oh, oh), vy = hy__tview_make(y, batch, L->cout, oh, oh);
+            const hy__tview vdy = hy__tview_make(dy, batch, L->cout, oh, oh), vdz = hy__tview_make(dz, batch, L->cout, oh, oh);
+            double best[2] = { 1e30, 1e30 }, cbest[2] = { 1e30, 1e30 };
+            for (int p = 0; p < passes; p++)
+                for (int k = 0; k < 2; k++) {
+                    const double t0 = hy__now_ms(), c0 = cpu_ms();
+                    if (k == 0)
+                        ops->bn_act_fwd(vz, g, bt, rm, rv, 0.03f, 1e-3f, 1, HY_ACT_SILU, NULL, vy, mean, is, tp);
+                    else
+                        ops->bn_act_bwd(vz, vdy, g, bt, mean, is, 1, HY_ACT_SILU, vdz, dg, dbt, tp);
+                    best[k] = HY_MIN(best[k], hy__now_ms() - t0);
+                    cbest[k] = HY_MIN(cbest[k], cpu_ms() - c0);
+                }
+            for (int k = 0; k < 2; k++) {
+                bn_ms[k] += best[k] * L->count;
+                bn_cpu[k] += cbest[k] * L->count;
+            }
+            bn_mb += nz * 4e-6 * L->count;
+            float *bufs[] = { z, y, dy, dz, g, bt, rm, rv, mean, is, dg, dbt };
+            for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) hy__aligned_free(bufs[i]);
+        }
+        printf("bn_act (SiLU, train) over %.0f MB of conv outputs: fwd %.1f ms (CPU %.1f ms), bwd %.1f ms (CPU %.1f ms)\n",
+               bn_mb, bn_ms[0], bn_cpu[0], bn_ms[1], bn_cpu[1]);
         if (tp) hy__threadpool_free(tp);
     }
     return 0;

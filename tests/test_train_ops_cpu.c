@@ -7,6 +7,8 @@
  * GFLOP/s printed are figures, not assertions (bench/bench_train_ops.c measures them
  * properly). */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +358,120 @@ HY_TEST(upsample_copy) {
         if (!(e <= TOL)) HY_FAIL_("cfg %d: error %.3g", cfg, e);
     }
     pool_reset();
+}
+
+// --- determinism ------------------------------------------------------------------------------
+
+/* Every kernel must give bit-identical results for a given input, whatever the threads' timing
+ * and however many threads run (training runs are seeded and reproducible). Each case runs all
+ * the kernels on fixed inputs: once on 1 thread, then 5 times on a 2-thread pool while an extra
+ * thread busy-spins on the same cores (the pool's threads then take work unevenly and in
+ * varying order); all outputs must be memcmp-equal. */
+
+static atomic_int spin_stop;
+static void *spinner(void *arg) {
+    (void)arg;
+    volatile unsigned long x = 0;
+    while (!atomic_load(&spin_stop)) x++;
+    return NULL;
+}
+
+typedef struct dcase {
+    const char *name;
+    int cin, cout, k, s, hw, n, bias;
+} dcase;
+
+/* All kernels on inputs drawn from a fixed seed; outputs (and the gradients accumulated onto
+ * fixed starting values) appended to out; returns the float count. */
+static size_t det_run(const dcase *dc, hy__threadpool *tp, float *out) {
+    pool_reset();
+    rng = 0x1234567ull + (uint64_t)dc->cin * 977 + (uint64_t)dc->hw;
+    const hy__tconv c = { dc->cin, dc->cout, dc->k, dc->s, dc->k / 2 };
+    const int n = dc->n, h = dc->hw, o = hy__conv_out(h, c.k, c.stride, c.pad), K = c.cin * c.k * c.k;
+    const double wsc = 1.0 / sqrt((double)K);
+    T x = tnew(n, c.cin, h, h, 0, -1, 1), wt = vec(c.cout * K, -wsc, wsc), b = vec(c.cout, -0.5, 0.5);
+    T y = tnew(n, c.cout, o, o, 0, 0, 1), dy = tnew(n, c.cout, o, o, 0, -1, 1);
+    T dx0 = tnew(n, c.cin, h, h, 0, -1, 1), dx1 = tnew(n, c.cin, h, h, 0, -1, 1);
+    T dw = vec(c.cout * K, -0.1, 0.1), db = vec(c.cout, -0.1, 0.1);
+    T add = tnew(n, c.cout, o, o, 0, -1, 1), yb = tnew(n, c.cout, o, o, 0, 0, 1), dz = tnew(n, c.cout, o, o, 0, 0, 1);
+    T g = vec(c.cout, 0.5, 1.5), bt = vec(c.cout, -0.5, 0.5), rm = vec(c.cout, -0.5, 0.5), rv = vec(c.cout, 0.5, 2);
+    T mean = vec(c.cout, 0, 1), is = vec(c.cout, 0, 1), dg = vec(c.cout, -1, 1), dbt = vec(c.cout, -1, 1);
+    T py = tnew(n, c.cout, o, o, 0, 0, 1), pdx = tnew(n, c.cout, o, o, 0, -1, 1);
+    T uy = tnew(n, c.cin, 2 * h, 2 * h, 0, 0, 1), udx = tnew(n, c.cin, h, h, 0, -1, 1);
+    void *ws = talloc(ops->conv_ws(&c, n, h, h, 2));
+    ops->conv_fwd(&c, tf(x), wt.f, dc->bias ? b.f : NULL, tf(y), ws, tp);
+    ops->conv_bwd_data(&c, tf(dy), wt.f, tf(dx0), 0, ws, tp);
+    ops->conv_bwd_data(&c, tf(dy), wt.f, tf(dx1), 1, ws, tp);
+    ops->conv_bwd_weight(&c, tf(x), tf(dy), dw.f, dc->bias ? db.f : NULL, ws, tp);
+    hy__tview av = tf(add);
+    ops->bn_act_fwd(tf(y), g.f, bt.f, rm.f, rv.f, 0.03f, 1e-3f, 1, HY_ACT_SILU, &av, tf(yb), mean.f, is.f, tp);
+    ops->bn_act_bwd(tf(y), tf(dy), g.f, bt.f, mean.f, is.f, 1, HY_ACT_SILU, tf(dz), dg.f, dbt.f, tp);
+    ops->maxpool_fwd(tf(yb), 5, tf(py), tp);
+    ops->maxpool_bwd(tf(yb), tf(dz), 5, tf(pdx), 1, tp);
+    ops->upsample2x_fwd(tf(x), tf(uy), tp);
+    ops->upsample2x_bwd(tf(uy), tf(udx), 1, tp);
+    const T outs[] = { y, dx0, dx1, dw, db, yb, rm, rv, mean, is, dz, dg, dbt, py, pdx, uy, udx };
+    size_t m = 0;
+    for (size_t i = 0; i < HY_ARRAY_LEN(outs); i++) {
+        const size_t cnt = (size_t)outs[i].n * outs[i].ctot * outs[i].h * outs[i].w;
+        if (out) memcpy(out + m, outs[i].f, cnt * sizeof(float));
+        m += cnt;
+    }
+    return m;
+}
+
+/* Index of the first differing float of a and b (m floats), or -1. */
+static long first_diff(const float *a, const float *b, size_t m) {
+    if (!memcmp(a, b, m * sizeof(float))) return -1;
+    for (size_t i = 0; i < m; i++)
+        if (memcmp(a + i, b + i, sizeof(float))) return (long)i;
+    return 0;
+}
+
+HY_TEST(bitwise_reproducible_any_timing_and_threads) {
+    const int sanitized = getenv("HY_TEST_SANITIZED") != NULL;
+    static const dcase cs[] = {
+        { "stem 3->16 k3 s2 @160", 3, 16, 3, 2, 160, 4, 0 }, { "16->32 k3 s2 @80", 16, 32, 3, 2, 80, 4, 0 },
+        { "32->32 k3 @40", 32, 32, 3, 1, 40, 4, 0 },        { "64->64 k1 @40 +b", 64, 64, 1, 1, 40, 4, 1 },
+        { "128->256 k3 s2 @20", 128, 256, 3, 2, 20, 8, 0 }, { "256->256 k1 @10", 256, 256, 1, 1, 10, 16, 0 },
+    };
+    hy__threadpool *tp = NULL;
+    ASSERT_EQ(hy__threadpool_create(2, &tp), HY_OK);
+    int bad = 0;
+    for (size_t i = 0; i < HY_ARRAY_LEN(cs); i++) {
+        dcase dc = cs[i];
+        if (sanitized) dc.n = HY_MAX(1, dc.n / 4);
+        const size_t m = det_run(&dc, NULL, NULL);
+        float *ref = malloc(m * sizeof(float)), *cur = malloc(m * sizeof(float)), *r0 = malloc(m * sizeof(float));
+        ASSERT_TRUE(ref && cur && r0);
+        det_run(&dc, NULL, ref); // 1 thread
+        int ndiff = 0, nvar = 0; // runs differing from 1 thread, from the first 2-thread run
+        for (int run = 0; run < 6; run++) {
+            pthread_t th;
+            atomic_store(&spin_stop, 0);
+            const int spin = run > 0 && pthread_create(&th, NULL, spinner, NULL) == 0;
+            det_run(&dc, tp, cur);
+            atomic_store(&spin_stop, 1);
+            if (spin) pthread_join(th, NULL);
+            if (run == 0) memcpy(r0, cur, m * sizeof(float));
+            else nvar += first_diff(r0, cur, m) >= 0;
+            const long d = first_diff(ref, cur, m);
+            if (d >= 0) {
+                if (!ndiff++)
+                    printf("  %s: run %d (2 threads%s) differs from 1 thread at float %ld of %zu: %.9g vs %.9g\n",
+                           dc.name, run, spin ? ", busy spinner" : "", d, m, cur[d], ref[d]);
+            }
+        }
+        if (ndiff) bad++;
+        printf("  %-22s n%d: of 6 runs on 2 threads %d differ from 1 thread, %d of 5 from the first\n", dc.name,
+               dc.n, ndiff, nvar);
+        free(r0);
+        free(ref);
+        free(cur);
+    }
+    pool_reset();
+    hy__threadpool_free(tp);
+    ASSERT_EQ(bad, 0);
 }
 
 HY_TEST(table_is_cpu_backend_train) {

