@@ -10,7 +10,8 @@
  * tensor read by several consumers sums their gradients). Parameter gradients (dw, db,
  * dgamma, dbeta) always accumulate (+=), as PyTorch's .grad. Sums over the batch and the
  * image (BatchNorm statistics and gradients, dw, db) are accumulated in double. No kernel
- * allocates; tp may be NULL (one thread). */
+ * allocates; tp may be NULL (one thread). Every kernel is bitwise reproducible: the same inputs
+ * give the same bits whatever the threads' timing (training runs are seeded and repeatable). */
 #ifndef HY_OPS_TRAIN_OP_H
 #define HY_OPS_TRAIN_OP_H
 

@@ -85,9 +85,10 @@ check "--exist-ok over a file that is not ours: exit 1, file untouched" \
 # ---- a small run on the reference kernels ---------------------------------------------------
 # imgsz 64, batch 3 over 4 images: a full and a partial batch (two training graphs), validation
 # and checkpoints every epoch; the same seed twice gives the same weights.
+# small NAME [DEVICE [THREADS]]
 small() {
-    "$cli" train --model "$pt" --data "$tmp/data.yaml" --epochs 2 --imgsz 64 --batch 3 --device ref \
-        --threads 1 --seed 3 --project "$tmp/small" --name "$1" -q >"$tmp/out" 2>"$tmp/err"
+    "$cli" train --model "$pt" --data "$tmp/data.yaml" --epochs 2 --imgsz 64 --batch 3 --device "${2:-ref}" \
+        --threads "${3:-1}" --seed 3 --project "$tmp/small" --name "$1" -q >"$tmp/out" 2>"$tmp/err"
     rc=$?
 }
 # meta FILE KEY: a __metadata__ value of a safetensors file
@@ -107,6 +108,10 @@ check "small run: the checkpoint's default size is the training size (hotyolo.im
 small b
 check "small run: the same seed gives the same weights" \
     '[ $rc -eq 0 ] && [ -n "$(data_sha "$tmp/small/a/weights/last.safetensors")" ] && [ "$(data_sha "$tmp/small/a/weights/last.safetensors")" = "$(data_sha "$tmp/small/b/weights/last.safetensors")" ]'
+small c cpu 2
+small d cpu 2
+check "cpu backend, 2 threads: the same seed gives bit-identical weights (reproducible kernels)" \
+    '[ $rc -eq 0 ] && [ -n "$(data_sha "$tmp/small/c/weights/last.safetensors")" ] && [ "$(data_sha "$tmp/small/c/weights/last.safetensors")" = "$(data_sha "$tmp/small/d/weights/last.safetensors")" ]'
 small a
 check "small run again with --name a: goes to a2" '[ $rc -eq 0 ] && [ -s "$tmp/small/a2/weights/last.safetensors" ]'
 

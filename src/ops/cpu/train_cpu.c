@@ -27,6 +27,7 @@
  * accumulators. */
 #include "backend/backend_impl.h"
 #include "ops/cpu/gemm.h"
+#include "ops/cpu/train_conv_inf.h"
 #include "ops/cpu/ops_cpu.h"
 #include "ops/op.h"
 #include "ops/train_op.h"
@@ -55,9 +56,8 @@ static const hy__gemm_kernel *kernel_isa(int isa) {
     return &hy__gemm_generic;
 }
 
-static const hy__gemm_kernel *kern(void) {
-    return kernel_isa(forced_isa >= 0 ? forced_isa : hy__cpu_isa_best());
-}
+static int isa_now(void) { return forced_isa >= 0 ? forced_isa : hy__cpu_isa_best(); }
+static const hy__gemm_kernel *kern(void) { return kernel_isa(isa_now()); }
 
 // --- blocking -------------------------------------------------------------------------
 
@@ -256,6 +256,8 @@ static size_t conv_ws(const hy__tconv *c, int n, int h, int w, int n_threads) {
         plan(kernel_isa(isa), c, n, h, w, n_threads, &p);
         best = HY_MAX(best, p.shared + p.per_thread * (size_t)HY_MAX(n_threads, 1));
     }
+    /* 3x3 stride-1 (and the stem's stride-2) convs run on the inference conv (Winograd) */
+    if (hy__tconv_inf_preferred(c)) best = HY_MAX(best, hy__tconv_inf_ws(c, n, h, w, n_threads));
     return best;
 }
 
@@ -468,6 +470,10 @@ static void direct_run(direct_task *t, hy__threadpool *tp) {
 
 static void conv_fwd(const hy__tconv *c, hy__tview x, const float *w, const float *b, hy__tview y,
                      void *ws, hy__threadpool *tp) {
+    if (hy__tconv_inf_preferred(c)) {
+        hy__tconv_inf_fwd_ex(c, x, w, b, y, ws, tp, isa_now(), HY_TCONV_INF_AUTO);
+        return;
+    }
     conv_task t = { .kr = kern(), .x = x, .y = y };
     const int nth = hy__threadpool_size(tp);
     plan(t.kr, c, x.n, x.h, x.w, nth, &t.p);
@@ -618,6 +624,10 @@ static void bd_worker(void *ctx, int ith, int nth) {
 
 static void conv_bwd_data(const hy__tconv *c, hy__tview dy, const float *w, hy__tview dx, int acc,
                           void *ws, hy__threadpool *tp) {
+    if (hy__tconv_inf_preferred(c) && hy__tconv_inf_bwd_data_ok(c)) {
+        hy__tconv_inf_bwd_data_ex(c, dy, w, dx, acc, ws, tp, isa_now(), HY_TCONV_INF_AUTO);
+        return;
+    }
     conv_task t = { .kr = kern(), .dy = dy, .dx = dx, .acc = acc };
     const int nth = hy__threadpool_size(tp);
     plan(t.kr, c, dx.n, dx.h, dx.w, nth, &t.p);
