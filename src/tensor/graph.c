@@ -132,17 +132,31 @@ void hy__graph_detect_levels(const hy__graph *g, void *arena, const hy__node *n,
     }
 }
 
-typedef struct {
-    int t; /* tensor index; -1 - node index for a node's workspace */
-    size_t size;
-    int start, end;
-    size_t offset;
-} block;
-
 static int by_size_desc(const void *a, const void *b) {
-    const block *x = a, *y = b;
+    const hy__live_block *x = a, *y = b;
     if (x->size != y->size) return x->size < y->size ? 1 : -1;
-    return x->t - y->t;
+    return x->id - y->id;
+}
+
+size_t hy__place_blocks(hy__live_block *b, int n) {
+    qsort(b, (size_t)n, sizeof *b, by_size_desc);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        size_t off = 0;
+        for (int changed = 1; changed;) {
+            changed = 0;
+            for (int j = 0; j < i; j++) {
+                if (b[j].end < b[i].start || b[i].end < b[j].start) continue;
+                if (off < b[j].offset + b[j].size && b[j].offset < off + b[i].size) {
+                    off = b[j].offset + b[j].size;
+                    changed = 1;
+                }
+            }
+        }
+        b[i].offset = off;
+        if (off + b[i].size > total) total = off + b[i].size;
+    }
+    return total;
 }
 
 static void alias_concat_inputs(hy__graph *g) {
@@ -176,7 +190,7 @@ hy_status hy__graph_plan(hy__graph *g) {
         }
     if (g->output >= 0) g->tensors[g->output].last_use = g->n_nodes;
     /* Lifetime of each root = union over the tensors living in it. */
-    block *blocks = hy__calloc((size_t)g->n_tensors + (size_t)g->n_nodes, sizeof *blocks);
+    hy__live_block *blocks = hy__calloc((size_t)g->n_tensors + (size_t)g->n_nodes, sizeof *blocks);
     int *root_block = hy__malloc((size_t)g->n_tensors * sizeof(int));
     if (!blocks || !root_block) {
         hy__free(blocks);
@@ -188,14 +202,14 @@ hy_status hy__graph_plan(hy__graph *g) {
         root_block[i] = -1;
         if (g->tensors[i].view_src >= 0) continue;
         root_block[i] = nb;
-        blocks[nb].t = i;
+        blocks[nb].id = i;
         blocks[nb].size = (hy__tensor_numel(&g->tensors[i]) * sizeof(float) + 63) & ~(size_t)63;
         blocks[nb].start = g->n_nodes + 1;
         blocks[nb].end = -1;
         nb++;
     }
     for (int i = 0; i < g->n_tensors; i++) {
-        block *b = &blocks[root_block[hy__graph_root(g, i, NULL)]];
+        hy__live_block *b = &blocks[root_block[hy__graph_root(g, i, NULL)]];
         const hy__tensor *t = &g->tensors[i];
         /* A view nobody produces (a C2f split chunk) holds data written by whoever produces
          * its source, which the union covers: it must not stretch the block back to node 0
@@ -214,32 +228,18 @@ hy_status hy__graph_plan(hy__graph *g) {
     for (int ni = 0; ni < g->n_nodes; ni++) {
         g->nodes[ni].ws_offset = 0;
         if (!g->nodes[ni].ws_size) continue;
-        blocks[nb].t = -1 - ni;
+        blocks[nb].id = -1 - ni;
         blocks[nb].size = (g->nodes[ni].ws_size + 63) & ~(size_t)63;
         blocks[nb].start = blocks[nb].end = ni;
         nb++;
     }
-    qsort(blocks, (size_t)nb, sizeof *blocks, by_size_desc);
-    size_t total = 0;
+    const size_t total = hy__place_blocks(blocks, nb);
     for (int i = 0; i < nb; i++) {
-        /* Lowest offset that does not overlap any placed block alive at the same time. */
-        size_t off = 0;
-        for (int changed = 1; changed;) {
-            changed = 0;
-            for (int j = 0; j < i; j++) {
-                if (blocks[j].end < blocks[i].start || blocks[i].end < blocks[j].start) continue;
-                if (off < blocks[j].offset + blocks[j].size && blocks[j].offset < off + blocks[i].size) {
-                    off = blocks[j].offset + blocks[j].size;
-                    changed = 1;
-                }
-            }
-        }
-        blocks[i].offset = off;
-        if (blocks[i].t >= 0)
-            g->tensors[blocks[i].t].offset = off;
+        /* id: tensor index; -1 - node index for a node's workspace */
+        if (blocks[i].id >= 0)
+            g->tensors[blocks[i].id].offset = blocks[i].offset;
         else
-            g->nodes[-1 - blocks[i].t].ws_offset = off;
-        if (off + blocks[i].size > total) total = off + blocks[i].size;
+            g->nodes[-1 - blocks[i].id].ws_offset = blocks[i].offset;
     }
     g->arena_size = total;
     hy__free(blocks);

@@ -72,6 +72,16 @@ hy_status hy__graph_plan(hy__graph *g);
 static inline size_t hy__tensor_numel(const hy__tensor *t) {
     return (size_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
 }
+/* A buffer alive over nodes [start, end] (inclusive), to place in an arena; id is the caller's. */
+typedef struct hy__live_block {
+    int id;
+    int start, end;
+    size_t size;         /* bytes */
+    size_t offset;       /* set by hy__place_blocks */
+} hy__live_block;
+/* Greedy placement (largest first, ties by id, each at the lowest offset that overlaps no
+ * placed block alive at the same time); reorders b. Returns the arena bytes. */
+size_t hy__place_blocks(hy__live_block *b, int n);
 /* Pointer to image 0 of tensor t given the arena base. */
 float *hy__graph_data(const hy__graph *g, void *arena, int t);
 /* Floats from one image of tensor t to the next: the per-image size of its storage root. */

@@ -160,42 +160,6 @@ static void compute_needs_grad(const hy__tgraph *g, int *ng, int all) {
 }
 
 /* ---- planning ------------------------------------------------------------------------- */
-typedef struct gblock {
-    int root;
-    size_t size;
-    int start, end;
-    size_t offset;
-} gblock;
-
-static int by_size_desc(const void *a, const void *b) {
-    const gblock *x = a, *y = b;
-    if (x->size != y->size) return x->size < y->size ? 1 : -1;
-    return x->root - y->root;
-}
-
-/* Offsets for the gradient buffers: lowest offset not overlapping a placed buffer alive at
- * the same time (inclusive node ranges). Returns the region size. */
-static size_t place_grads(gblock *b, int nb) {
-    qsort(b, (size_t)nb, sizeof *b, by_size_desc);
-    size_t total = 0;
-    for (int i = 0; i < nb; i++) {
-        size_t off = 0;
-        for (int changed = 1; changed;) {
-            changed = 0;
-            for (int j = 0; j < i; j++) {
-                if (b[j].end < b[i].start || b[i].end < b[j].start) continue;
-                if (off < b[j].offset + b[j].size && b[j].offset < off + b[i].size) {
-                    off = b[j].offset + b[j].size;
-                    changed = 1;
-                }
-            }
-        }
-        b[i].offset = off;
-        if (off + b[i].size > total) total = off + b[i].size;
-    }
-    return total;
-}
-
 static hy_status plan(hy__tgraph *g) {
     hy__graph *gr = g->g;
     hy__tmodel *tm = g->tm;
@@ -203,7 +167,7 @@ static hy_status plan(hy__tgraph *g) {
     int nt = gr->n_tensors, nn = gr->n_nodes;
     hy_status st = HY_OK;
     int *root_of = NULL;
-    gblock *blocks = NULL;
+    hy__live_block *blocks = NULL;
     g->tt = hy__calloc((size_t)nt, sizeof *g->tt);
     g->nodes = hy__calloc((size_t)nn, sizeof *g->nodes);
     g->ng = hy__calloc((size_t)nt, sizeof *g->ng);
@@ -417,15 +381,15 @@ static hy_status plan(hy__tgraph *g) {
     g->grad_bytes_no_reuse = 0;
     for (int r = 0; r < g->n_roots; r++) {
         if (!g->roots[r].grad_size) continue;
-        blocks[nb].root = r;
+        blocks[nb].id = r;
         blocks[nb].size = g->roots[r].grad_size;
         blocks[nb].start = g->roots[r].start;
         blocks[nb].end = g->roots[r].end;
         g->grad_bytes_no_reuse += g->roots[r].grad_size;
         nb++;
     }
-    g->grad_region = place_grads(blocks, nb);
-    for (int i = 0; i < nb; i++) g->roots[blocks[i].root].grad = blocks[i].offset;
+    g->grad_region = hy__place_blocks(blocks, nb);
+    for (int i = 0; i < nb; i++) g->roots[blocks[i].id].grad = blocks[i].offset;
     g->grad_base = off;
     off += g->grad_region;
     g->bytes = off + align_up(n_flags);
