@@ -12,22 +12,27 @@
  *               1x1 stride 1: dx(cin, P) = W^T dy, dy rows read in place. Strided:
  *               dcol(K, P) = W^T(K, cout) dy(cout, P) per (image, channel group) into the
  *               thread's buffer, then col2im into the group's own dx channels.
- *   bwd_weight  dW'(cout, K') += dy(cout, P) row(P, K'),  K' in (ky, kx, ci) order
- *               row(P, K') is im2row: with x in a zero-padded NHWC copy, the k cin values of
- *               one ky of pixel (oy, ox) are contiguous at padded (oy s + ky, ox s), so the
- *               micro-kernel reads B rows in place through per-pixel offsets (no packing of
- *               the big operand); A = dy packed per K block of pixels. Items: (image, band of
- *               output rows), the band's NHWC copy in the thread's buffer. The items form
+ *   bwd_weight  dW(cout, K) += dy(cout, P) row(P, K), two paths (plan picks by FMA use):
+ *               dot path (1x1, the stem): dW(co, (ci, ky, kx)) = sum_t dy(co, t) x'(ci, ky, kx, t):
+ *               x in stride x stride phase planes (one copy of the band, width wq = ow + (k-1)/s)
+ *               makes every tap a contiguous slice with the same flat index t as dy padded to
+ *               wq (its pad columns zero where the slice wraps); 1x1 stride 1 reads x and dy in
+ *               place. Micro-kernel: 3 dy rows x 4 taps, 8-lane sums along t, no packing or
+ *               transposes; whole small images go several per item (summed in registers).
+ *               k x k path: dW'(cout, (ky, kx, ci)) from a zero-padded NHWC copy read in place
+ *               by the GEMM micro-kernel through per-pixel offsets, A = dy packed per K block.
+ *               Items: (image(s), band of output rows). The items form
  *               ngrp fixed groups (shape and batch only); one thread sums a group in item
- *               order, in float into its tile (cout, K') for >= BW_FLUSH_PIX pixels at a time,
- *               then into the group's double slot; the slots are added in group order and
- *               permuted to (cout, cin, k, k): bitwise the same for any thread count/timing.
+ *               order, in float into its tile (cout, K) for >= BW_FLUSH_PIX pixels at a time,
+ *               then into the group's double slot; the slots are added in group order (and
+ *               permuted to (cout, cin, k, k)): bitwise the same for any thread count/timing.
  * Every kernel is bitwise reproducible and independent of n_threads (for one ISA).
  * No allocation: the workspace (conv_ws) holds packed weights, per-thread buffers and
  * accumulators. */
 #include "backend/backend_impl.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/train_conv_inf.h"
+#include "ops/cpu/train_elem.h"
 #include "ops/cpu/ops_cpu.h"
 #include "ops/op.h"
 #include "ops/train_op.h"
@@ -58,6 +63,7 @@ static const hy__gemm_kernel *kernel_isa(int isa) {
 
 static int isa_now(void) { return forced_isa >= 0 ? forced_isa : hy__cpu_isa_best(); }
 static const hy__gemm_kernel *kern(void) { return kernel_isa(isa_now()); }
+int hy__train_cpu_isa(void) { return isa_now(); }
 
 // --- blocking -------------------------------------------------------------------------
 
@@ -72,6 +78,7 @@ static const hy__gemm_kernel *kern(void) { return kernel_isa(isa_now()); }
  * ngrp depends on the shape and batch only, so dW is bitwise the same for any thread count and
  * timing. */
 #define BW_GROUPS_MIN 4
+#define BW_TB 512         /* reduction block (floats): the block's x planes stay in L2 */
 #define BW_GROUPS_MAX 16
 #define BW_GROUP_PIX 4096                  /* pixels (all images) per group, at least */
 #define BW_SLOTS_BYTES (16u * 1024 * 1024) /* the groups' slots, unless that leaves < MIN */
@@ -91,14 +98,19 @@ typedef struct cplan {
     int kc, nkb, nc, ncb;
     /* bwd_data k x k: channel groups */
     int cg, ngroups, kcd, nkbd, ncd;
-    /* bwd_weight: bands of output rows */
-    int band, nbands, wp, brows, Kp, kcw;
+    /* bwd_weight: bands of output rows; phase planes sp x sp per channel, rows brq (band + be),
+     * width wq (ow + be), be = (k - 1) / s */
+    int band, nbands, bsp, be, wq, brq;
+    int bimg, nimg; /* images per item (several when one band is the whole image), image groups */
+    int bw_dot;     /* dot path (1x1, or where the k x k path's NR tiles would be mostly empty) */
+    int bwp, kcw;   /* k x k path: padded NHWC row width, pixels per A block */
     /* bytes */
     size_t shared, per_thread;
     size_t fwd_apack, fwd_bias, fwd_thread;        /* shared A, bias; per thread B block */
     size_t bd_apack, bd_thread_a, bd_thread_dcol;  /* pointwise shared A^T; per thread */
     int ngrp;                                      /* bwd_weight: item groups (their own sums) */
-    size_t bw_nhwc, bw_a, bw_tile;                 /* per thread */
+    size_t bw_x, bw_dy, bw_tile, bw_off;           /* per thread */
+    size_t bw_ximg;                                /* floats of one image's planes */
     size_t bw_slot, bw_dbslot;                     /* one group's double dW', db sums (shared) */
 } cplan;
 
@@ -200,28 +212,60 @@ static void plan(const hy__gemm_kernel *kr, const hy__tconv *c, int n, int h, in
     }
     p->ncd = HY_MAX(nr, (int)(B_BLOCK_BYTES / ((size_t)p->kcd * sizeof(float))) / nr * nr);
 
-    // bwd_weight: bands of output rows whose padded NHWC copy fits NHWC_BYTES
-    p->wp = w + 2 * c->pad;
-    p->wp = HY_MAX(p->wp, (p->ow - 1) * c->stride + c->k);
-    p->Kp = p->K;
-    const size_t rowf = (size_t)p->wp * c->cin; // floats per padded row
-    int band = (int)(NHWC_BYTES / (rowf * sizeof(float) * c->stride));
+    // bwd_weight: bands of output rows whose phase planes fit NHWC_BYTES
+    p->bsp = HY_MIN(c->stride, c->k);
+    p->be = (c->k - 1) / c->stride;
+    p->wq = p->ow + p->be;
+    const size_t rowf = (size_t)c->cin * p->bsp * p->bsp * p->wq; // floats per band row
+    int band = (int)(NHWC_BYTES / (rowf * sizeof(float))) - p->be;
     band = HY_MIN(HY_MAX(band, 1), p->oh);
-    const int brows_cap = (band - 1) * c->stride + c->k;
     const int bwant = (BW_GROUPS_MAX + n - 1) / n; // not nth: the sums' order must not depend on it
     band = HY_MIN(band, HY_MAX(1, (p->oh + bwant - 1) / bwant));
     band = HY_MIN(band, p->oh);
     p->band = band;
     p->nbands = (p->oh + band - 1) / band;
-    p->brows = (band - 1) * c->stride + c->k;
-    p->kcw = HY_MIN(KC_MAX, band * p->ow);
-    p->bw_nhwc = fl64((size_t)brows_cap * rowf + SLACK);
-    p->bw_a = fl64((size_t)p->mpad * KC_MAX);
-    p->bw_tile = fl64((size_t)c->cout * p->Kp);
-    p->bw_slot = rup((size_t)c->cout * p->Kp * sizeof(double), 64);
+    p->brq = band + p->be;
+    p->bw_ximg = (size_t)p->brq * rowf;
+    // whole images per band: several images per item (their sums stay in the micro-kernel's
+    // registers), up to BW_TB reduction elements, >= BW_GROUPS_MIN items, planes <= NHWC_BYTES
+    p->bimg = 1;
+    if (p->nbands == 1) {
+        int bi = HY_MAX(1, BW_TB / (band * p->wq));
+        bi = HY_MIN(bi, HY_MAX(1, n / BW_GROUPS_MIN));
+        if (!p->pointwise)
+            bi = HY_MIN(bi, HY_MAX(1, (int)(NHWC_BYTES / (p->bw_ximg * sizeof(float)))));
+        p->bimg = bi;
+    }
+    p->nimg = (n + p->bimg - 1) / p->bimg;
+    p->bw_x = p->pointwise ? 0 : fl64((size_t)p->bimg * p->bw_ximg + SLACK);
+    p->bw_dy = p->pointwise || p->be == 0 ? 0 : fl64((size_t)p->bimg * c->cout * band * p->wq);
+    p->bw_tile = fl64((size_t)c->cout * p->K);
+    p->bw_off = fl64((size_t)p->K * sizeof(ptrdiff_t) / sizeof(float));
+    { // the dot path spends ow / wq of its FMAs on pixels; the k x k path chunk / (NR tiles)
+        const int chunk = c->k * c->cin, tiles = (chunk + nr - 1) / nr * nr;
+        p->bw_dot = c->k == 1 || (double)p->ow / p->wq >= (double)chunk / tiles;
+    }
+    if (!p->bw_dot) { // k x k path: bands of output rows whose padded NHWC copy fits NHWC_BYTES
+        p->bwp = HY_MAX(w + 2 * c->pad, (p->ow - 1) * c->stride + c->k);
+        const size_t rowc = (size_t)p->bwp * c->cin; // floats per padded row
+        int bnd = (int)(NHWC_BYTES / (rowc * sizeof(float) * c->stride));
+        bnd = HY_MIN(HY_MAX(bnd, 1), p->oh);
+        const int brows_cap = (bnd - 1) * c->stride + c->k;
+        bnd = HY_MIN(bnd, HY_MAX(1, (p->oh + bwant - 1) / bwant));
+        bnd = HY_MIN(bnd, p->oh);
+        p->band = bnd;
+        p->nbands = (p->oh + bnd - 1) / bnd;
+        p->bimg = 1;
+        p->nimg = n;
+        p->kcw = HY_MIN(KC_MAX, bnd * p->ow);
+        p->bw_x = fl64((size_t)brows_cap * rowc + SLACK); // NHWC rows
+        p->bw_dy = fl64((size_t)p->mpad * KC_MAX);        // packed dy (A)
+        p->bw_off = 0;
+    }
+    p->bw_slot = rup((size_t)c->cout * p->K * sizeof(double), 64);
     p->bw_dbslot = rup((size_t)c->cout * sizeof(double), 64);
     { // groups: enough to share out (>= BW_GROUPS_MIN), up to one per BW_GROUP_PIX pixels
-        const long items = (long)n * p->nbands, pix = (long)n * p->P;
+        const long items = (long)p->nimg * p->nbands, pix = (long)n * p->P;
         long g = HY_MAX((long)BW_GROUPS_MIN, (pix + BW_GROUP_PIX - 1) / BW_GROUP_PIX);
         g = HY_MIN(g, (long)BW_GROUPS_MAX);
         g = HY_MIN(g, HY_MAX((long)BW_GROUPS_MIN, (long)(BW_SLOTS_BYTES / (p->bw_slot + p->bw_dbslot))));
@@ -244,7 +288,7 @@ static void plan(const hy__gemm_kernel *kr, const hy__tconv *c, int n, int h, in
     p->shared = HY_MAX(p->shared, (p->bw_slot + p->bw_dbslot) * (size_t)p->ngrp);
     const size_t fwd_t = HY_MAX(p->fwd_thread, dfwd);
     const size_t bd_t = HY_MAX(p->bd_thread_a + p->bd_thread_dcol, dbwd);
-    const size_t bw_t = p->bw_nhwc + p->bw_a + p->bw_tile;
+    const size_t bw_t = p->bw_x + p->bw_dy + p->bw_tile + p->bw_off;
     p->per_thread = HY_MAX(fwd_t, HY_MAX(bd_t, bw_t));
 }
 
@@ -674,13 +718,13 @@ typedef struct bw_task {
     const hy__gemm_kernel *kr;
     cplan p;
     hy__tview x, dy;
-    int want_db;
+    int want_db, avx2;
     char *thr, *slots; /* per-thread regions; the groups' slots */
     float *dw;
     hy__workq wq;
 } bw_task;
 
-#define BW_FLUSH_PIX 2048 /* pixels summed in the float tile before it goes to the double sum */
+#define BW_FLUSH_PIX 2048 /* reduction elements summed in the float tile before the double sum */
 
 /* sum of v[0 .. n) in double: 8 partial sums in a fixed order (not one latency-bound chain) */
 static double sum8(const float *v, int n) {
@@ -692,9 +736,115 @@ static double sum8(const float *v, int n) {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
+/* Dot tile: c[i ldc + j] (=|+=) sum_t d[i][t] b[j][t] for i < m (<= 3 dy rows), j < nt (<= 4 x
+ * rows), over nseg segments (images) of len t each, the rows of segment g at d[i] + g ds and
+ * b[j] + g bs; each sum in 8 lanes (t mod 8), reduced in a fixed order. Unused pointers alias
+ * row 0. */
+typedef struct dot_args {
+    int nseg, len;
+    ptrdiff_t ds, bs;
+} dot_args;
+
+static void dot_generic(const dot_args *g, const float *const *d, int m, const float *const *b,
+                        int nt, float *c, ptrdiff_t ldc, int first) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < nt; j++) {
+            float l[8] = { 0 };
+            for (int sg = 0; sg < g->nseg; sg++) {
+                const float *di = d[i] + sg * g->ds, *bj = b[j] + sg * g->bs;
+                int t = 0;
+                for (; t + 8 <= g->len; t += 8)
+                    for (int u = 0; u < 8; u++) l[u] += di[t + u] * bj[t + u];
+                for (int u = 0; t + u < g->len; u++) l[u] += di[t + u] * bj[t + u];
+            }
+            const float sum = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+            c[i * ldc + j] = first ? sum : c[i * ldc + j] + sum;
+        }
+}
+
+#if defined(HY_HAVE_AVX2) && (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HY_BW_AVX2 1
+#define AVX2_FN __attribute__((target("avx2,fma")))
+
+static inline AVX2_FN __attribute__((always_inline)) void
+dot_m(const int M, const dot_args *g, const float *const *d, const float *const *b, int nt,
+      float *c, ptrdiff_t ldc, int first) {
+    __m256 acc[3][4];
+#pragma GCC unroll 3
+    for (int i = 0; i < M; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) acc[i][j] = _mm256_setzero_ps();
+    const float *dp[3] = { d[0], d[M > 1 ? 1 : 0], d[M > 2 ? 2 : 0] };
+    const float *bp[4] = { b[0], b[1], b[2], b[3] };
+    const int len = g->len;
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(len % 8),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int sg = 0; sg < g->nseg; sg++) {
+        int t = 0;
+        for (; t + 8 <= len; t += 8) {
+            __m256 dv[3];
+#pragma GCC unroll 3
+            for (int i = 0; i < M; i++) {
+                dv[i] = _mm256_loadu_ps(dp[i] + t);
+                // keep the dy vectors in registers (else the compiler reloads them per FMA)
+                __asm__("" : "+x"(dv[i]));
+            }
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                __m256 bv = _mm256_loadu_ps(bp[j] + t);
+                __asm__("" : "+x"(bv));
+#pragma GCC unroll 3
+                for (int i = 0; i < M; i++) acc[i][j] = _mm256_fmadd_ps(dv[i], bv, acc[i][j]);
+            }
+        }
+        if (t < len) { // masked tail: lanes >= len - t read nothing
+            __m256 dv[3];
+#pragma GCC unroll 3
+            for (int i = 0; i < M; i++) dv[i] = _mm256_maskload_ps(dp[i] + t, tail);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const __m256 bv = _mm256_maskload_ps(bp[j] + t, tail);
+#pragma GCC unroll 3
+                for (int i = 0; i < M; i++) acc[i][j] = _mm256_fmadd_ps(dv[i], bv, acc[i][j]);
+            }
+        }
+#pragma GCC unroll 3
+        for (int i = 0; i < 3; i++) dp[i] += g->ds;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) bp[j] += g->bs;
+    }
+#pragma GCC unroll 3
+    for (int i = 0; i < M; i++) {
+        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(acc[i][0], acc[i][1]),
+                                        _mm256_hadd_ps(acc[i][2], acc[i][3]));
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)); // (j0..j3)
+        float *ci = c + i * ldc;
+        if (nt == 4) {
+            if (!first) s = _mm_add_ps(s, _mm_loadu_ps(ci));
+            _mm_storeu_ps(ci, s);
+        } else {
+            _Alignas(16) float v[4];
+            _mm_store_ps(v, s);
+            for (int j = 0; j < nt; j++) ci[j] = first ? v[j] : ci[j] + v[j];
+        }
+    }
+}
+
+static AVX2_FN void dot_avx2(const dot_args *g, const float *const *d, int m, const float *const *b,
+                             int nt, float *c, ptrdiff_t ldc, int first) {
+    if (m == 3)
+        dot_m(3, g, d, b, nt, c, ldc, first);
+    else if (m == 2)
+        dot_m(2, g, d, b, nt, c, ldc, first);
+    else
+        dot_m(1, g, d, b, nt, c, ldc, first);
+}
+#endif
+
 /* acc (=|+=) tile; *fresh: acc holds nothing yet (cleared here). */
 static void bw_flush(const cplan *p, const float *tile, double *acc, int *fresh) {
-    const size_t nt = (size_t)p->c->cout * p->Kp;
+    const size_t nt = (size_t)p->c->cout * p->K;
     if (*fresh)
         for (size_t i = 0; i < nt; i++) acc[i] = tile[i];
     else
@@ -702,10 +852,117 @@ static void bw_flush(const cplan *p, const float *tile, double *acc, int *fresh)
     *fresh = 0;
 }
 
-/* *pend: pixels in the tile not yet added to acc (0: the tile holds nothing); *fresh: acc
- * holds nothing yet. */
-static void bw_item(bw_task *t, int ith, long item, float *nhwc, float *ap, float *tile, double *acc,
-                    double *dbacc, int *pend, int *fresh) {
+/* Phase planes of band [oy0, oy0 + nb) of image x:
+ * xq[((ci nph + py sp + px) rqc + r) wq + u] = x[ci][(oy0 + r) s + py - pad][u s + px - pad]
+ * (0 outside), r < nb + e, u < wq. */
+static void bw_planes(const cplan *p, const float *x, int oy0, int nb, float *xq) {
+    const hy__tconv *c = p->c;
+    const int s = c->stride, sp = p->bsp, wq = p->wq, rows = nb + p->be;
+    for (int ci = 0; ci < c->cin; ci++)
+        for (int py = 0; py < sp; py++)
+            for (int px = 0; px < sp; px++) {
+                float *pl = xq + ((size_t)(ci * sp + py) * sp + px) * p->brq * wq;
+                // columns u with input column u s + px - pad inside [0, w)
+                const int lo = HY_MIN(wq, HY_MAX(0, (c->pad - px + s - 1) / s));
+                const int hi = HY_MAX(lo, HY_MIN(wq, (p->w - 1 + c->pad - px) / s + 1));
+                for (int r = 0; r < rows; r++) {
+                    float *o = pl + (size_t)r * wq;
+                    const int iy = (oy0 + r) * s + py - c->pad;
+                    if (iy < 0 || iy >= p->h) {
+                        memset(o, 0, (size_t)wq * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = x + ((size_t)ci * p->h + iy) * p->w + px - c->pad;
+                    for (int u = 0; u < lo; u++) o[u] = 0.0f;
+                    if (s == 1)
+                        memcpy(o + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+                    else if (s == 2)
+                        for (int u = lo; u < hi; u++) o[u] = xr[2 * u];
+                    else
+                        for (int u = lo; u < hi; u++) o[u] = xr[(ptrdiff_t)u * s];
+                    for (int u = hi; u < wq; u++) o[u] = 0.0f;
+                }
+                // a short band: the e floats after its rows are read (times dy's zero pad)
+                if (rows < p->brq) memset(pl + (size_t)rows * wq, 0, (size_t)p->be * sizeof(float));
+            }
+}
+
+/* *pend: reduction elements in the tile not yet added to acc (0: the tile holds nothing);
+ * *fresh: acc holds nothing yet. */
+static void bw_item(bw_task *t, long item, float *xq, float *dyq, float *tile, const ptrdiff_t *toff,
+                    double *acc, double *dbacc, int *pend, int *fresh) {
+    const cplan *p = &t->p;
+    const hy__tconv *c = p->c;
+    const int wq = p->wq, cout = c->cout, P = p->P;
+    const int b0 = (int)(item / p->nbands) * p->bimg, oy0 = (int)(item % p->nbands) * p->band;
+    const int ni = HY_MIN(p->n - b0, p->bimg), nb = HY_MIN(p->oh, oy0 + p->band) - oy0, L = nb * wq;
+    const float *x = t->x.d + (size_t)b0 * t->x.bs;
+    const float *dy = t->dy.d + (size_t)b0 * t->dy.bs + (size_t)oy0 * p->ow;
+    const float *xb, *db;
+    ptrdiff_t dys; // dy row stride
+    dot_args g = { .nseg = ni, .len = L, .ds = (ptrdiff_t)t->dy.bs, .bs = (ptrdiff_t)t->x.bs };
+    if (p->pointwise) { // x and dy rows in place
+        xb = x + (size_t)oy0 * p->ow;
+        db = dy;
+        dys = P;
+    } else {
+        g.bs = (ptrdiff_t)p->bw_ximg;
+        for (int i = 0; i < ni; i++)
+            bw_planes(p, x + (size_t)i * t->x.bs, oy0, nb, xq + (size_t)i * p->bw_ximg);
+        memset(xq + (size_t)ni * p->bw_ximg, 0, SLACK * sizeof(float));
+        xb = xq;
+        db = dy;
+        dys = P;
+        if (p->be > 0) { // dy rows padded to wq with zeros (the pad columns meet wrapped x)
+            for (int i = 0; i < ni; i++)
+                for (int co = 0; co < cout; co++)
+                    for (int r = 0; r < nb; r++) {
+                        float *o = dyq + (((size_t)i * cout + co) * nb + r) * wq;
+                        memcpy(o, dy + i * t->dy.bs + (size_t)co * P + (size_t)r * p->ow,
+                               (size_t)p->ow * sizeof(float));
+                        memset(o + p->ow, 0, (size_t)(wq - p->ow) * sizeof(float));
+                    }
+            db = dyq;
+            dys = L;
+            g.ds = (ptrdiff_t)cout * L;
+        }
+    }
+    for (int t0 = 0; t0 < L; t0 += BW_TB) { // ni > 1 only where L <= BW_TB (plan)
+        const int first = *pend == 0 && t0 == 0;
+        g.len = HY_MIN(BW_TB, L - t0);
+        for (int co = 0; co < cout; co += 3) {
+            const int m = HY_MIN(3, cout - co);
+            const float *dr[3];
+            for (int i = 0; i < 3; i++) dr[i] = db + (ptrdiff_t)(co + (i < m ? i : 0)) * dys + t0;
+            float *cr = tile + (size_t)co * p->K;
+            for (int j0 = 0; j0 < p->K; j0 += 4) {
+                const int nt = HY_MIN(4, p->K - j0);
+                const float *br[4];
+                for (int j = 0; j < 4; j++) br[j] = xb + toff[j0 + (j < nt ? j : 0)] + t0;
+#ifdef HY_BW_AVX2
+                if (t->avx2)
+                    dot_avx2(&g, dr, m, br, nt, cr + j0, p->K, first);
+                else
+#endif
+                    dot_generic(&g, dr, m, br, nt, cr + j0, p->K, first);
+            }
+        }
+    }
+    *pend += ni * L;
+    if (*pend >= BW_FLUSH_PIX) {
+        bw_flush(p, tile, acc, fresh);
+        *pend = 0;
+    }
+    if (dbacc)
+        for (int i = 0; i < ni; i++)
+            for (int co = 0; co < cout; co++)
+                dbacc[co] += sum8(dy + i * t->dy.bs + (size_t)co * P, nb * p->ow);
+}
+
+/* k x k (not the dot path): dW'(cout, (ky, kx, ci)) += dy(cout, P) row(P, K'), row read in place
+ * from a padded NHWC copy of the band through per-pixel offsets (the file comment). */
+static void bw_item_rows(bw_task *t, long item, float *nhwc, float *ap, float *tile, double *acc,
+                         double *dbacc, int *pend, int *fresh) {
     const hy__gemm_kernel *kr = t->kr;
     const cplan *p = &t->p;
     const hy__tconv *c = p->c;
@@ -714,8 +971,7 @@ static void bw_item(bw_task *t, int ith, long item, float *nhwc, float *ap, floa
     const int oy1 = HY_MIN(p->oh, oy0 + p->band), rows = (oy1 - oy0 - 1) * s + k;
     const float *x = t->x.d + (size_t)b * t->x.bs;
     const float *dy = t->dy.d + (size_t)b * t->dy.bs + (size_t)oy0 * p->ow;
-    const size_t rowf = (size_t)p->wp * cin;
-    (void)ith;
+    const size_t rowf = (size_t)p->bwp * cin;
     // padded NHWC rows [oy0 s, oy0 s + rows): nhwc[(r wp + xp) cin + ci] = x[ci][oy0 s + r - pad][xp - pad]
     for (int r = 0; r < rows; r++) {
         float *dst = nhwc + (size_t)r * rowf;
@@ -724,9 +980,9 @@ static void bw_item(bw_task *t, int ith, long item, float *nhwc, float *ap, floa
             memset(dst, 0, rowf * sizeof(float));
             continue;
         }
-        const int l = HY_MIN(c->pad, p->wp), rgt = HY_MIN(p->w, p->wp - l);
+        const int l = HY_MIN(c->pad, p->bwp), rgt = HY_MIN(p->w, p->bwp - l);
         memset(dst, 0, (size_t)l * cin * sizeof(float));
-        memset(dst + (size_t)(l + rgt) * cin, 0, (size_t)(p->wp - l - rgt) * cin * sizeof(float));
+        memset(dst + (size_t)(l + rgt) * cin, 0, (size_t)(p->bwp - l - rgt) * cin * sizeof(float));
         float *d0 = dst + (size_t)l * cin;
         if (cin == 1) {
             memcpy(d0, x + (size_t)iy * p->w, (size_t)rgt * sizeof(float));
@@ -757,7 +1013,7 @@ static void bw_item(bw_task *t, int ith, long item, float *nhwc, float *ap, floa
             pack_a(dy + (size_t)m * P + p0, P, 1, HY_MIN(mr, c->cout - m), kc, mr, ap + (size_t)m * kc);
         for (int q = 0; q < kc; q++) {
             const int oy = (p0 + q) / p->ow, ox = (p0 + q) % p->ow;
-            boff[q] = ((ptrdiff_t)oy * s * p->wp + (ptrdiff_t)ox * s) * cin;
+            boff[q] = ((ptrdiff_t)oy * s * p->bwp + (ptrdiff_t)ox * s) * cin;
         }
         const hy__gemm_epi e = { .bias = zero_bias, .act = HY_ACT_NONE, .first = *pend == 0, .last = 0 };
         *pend += kc;
@@ -766,9 +1022,9 @@ static void bw_item(bw_task *t, int ith, long item, float *nhwc, float *ap, floa
             const float *a = ap + (size_t)m * kc;
             for (int ky = 0; ky < k; ky++) {
                 const float *src = nhwc + (size_t)ky * rowf;
-                float *cr = tile + (size_t)m * p->Kp + (size_t)ky * chunk;
+                float *cr = tile + (size_t)m * p->K + (size_t)ky * chunk;
                 for (int j = 0; j < chunk; j += nr)
-                    kr->ukr(kc, a, src + j, boff, cr + j, p->Kp, mv, HY_MIN(nr, chunk - j), &e);
+                    kr->ukr(kc, a, src + j, boff, cr + j, p->K, mv, HY_MIN(nr, chunk - j), &e);
             }
         }
     }
@@ -788,10 +1044,21 @@ static void bw_worker(void *ctx, int ith, int nth) {
     const cplan *p = &t->p;
     (void)nth;
     char *tb = t->thr + (size_t)ith * p->per_thread;
-    float *nhwc = (float *)tb, *ap = (float *)(tb + p->bw_nhwc);
-    float *tile = (float *)(tb + p->bw_nhwc + p->bw_a);
-    const long nitems = (long)t->x.n * p->nbands;
-    const size_t nacc = (size_t)p->c->cout * p->Kp;
+    float *xq = (float *)tb, *dyq = (float *)(tb + p->bw_x);
+    float *tile = (float *)(tb + p->bw_x + p->bw_dy);
+    ptrdiff_t *toff = (ptrdiff_t *)(tb + p->bw_x + p->bw_dy + p->bw_tile);
+    if (p->bw_dot) { // x row of tap (ci, ky, kx): plane (ci, ky % s, kx % s) from (ky / s, kx / s)
+        const hy__tconv *c = p->c;
+        const int s = c->stride, sp = p->bsp;
+        const ptrdiff_t plane = p->pointwise ? (ptrdiff_t)p->h * p->w : (ptrdiff_t)p->brq * p->wq;
+        for (int ci = 0, q = 0; ci < c->cin; ci++)
+            for (int ky = 0; ky < c->k; ky++)
+                for (int kx = 0; kx < c->k; kx++, q++)
+                    toff[q] = (ptrdiff_t)((ci * sp + ky % s) * sp + kx % s) * plane +
+                              (ptrdiff_t)(ky / s) * p->wq + kx / s;
+    }
+    const long nitems = (long)p->nimg * p->nbands;
+    const size_t nacc = (size_t)p->c->cout * p->K;
     long g0, g1;
     while (hy__workq_take(&t->wq, ith, &g0, &g1))
         for (long g = g0; g < g1; g++) {
@@ -800,13 +1067,16 @@ static void bw_worker(void *ctx, int ith, int nth) {
             memset(dbacc, 0, (size_t)p->c->cout * sizeof(double));
             int pend = 0, fresh = 1;
             for (long i = nitems * g / p->ngrp; i < nitems * (g + 1) / p->ngrp; i++)
-                bw_item(t, ith, i, nhwc, ap, tile, acc, t->want_db ? dbacc : NULL, &pend, &fresh);
+                if (p->bw_dot)
+                    bw_item(t, i, xq, dyq, tile, toff, acc, t->want_db ? dbacc : NULL, &pend, &fresh);
+                else
+                    bw_item_rows(t, i, xq, dyq, tile, acc, t->want_db ? dbacc : NULL, &pend, &fresh);
             if (pend) bw_flush(p, tile, acc, &fresh);
             if (fresh) memset(acc, 0, nacc * sizeof(double)); // no pixel (not reached: items >= 1 pixel)
         }
 }
 
-/* dw rows [co]: the groups' slots summed in group order; (co, ky, kx, ci) -> (co, ci, ky, kx). */
+/* dw rows [co] += the groups' slots summed in group order. */
 static void bw_sum_worker(void *ctx, int ith, int nth) {
     bw_task *t = ctx;
     const cplan *p = &t->p;
@@ -816,23 +1086,24 @@ static void bw_sum_worker(void *ctx, int ith, int nth) {
     long i0, i1;
     while (hy__workq_take(&t->wq, ith, &i0, &i1))
         for (long co = i0; co < i1; co++) {
-            const double *s0 = (const double *)t->slots + (size_t)co * p->Kp;
+            const double *s0 = (const double *)t->slots + (size_t)co * p->K;
             float *d = t->dw + (size_t)co * p->K;
-            for (int r = 0; r < p->kk; r++)
-                for (int ci = 0; ci < c->cin; ci++) {
-                    const size_t j = (size_t)r * c->cin + ci;
-                    double sum = s0[j];
-                    for (int g = 1; g < p->ngrp; g++) sum += ((const double *)((const char *)s0 + (size_t)g * gs))[j];
-                    d[(size_t)ci * p->kk + r] += (float)sum;
-                }
+            for (int j = 0; j < p->K; j++) { // dot path: (ci, ky, kx); else (ky, kx, ci)
+                const int src = p->bw_dot ? j : j % p->kk * c->cin + j / p->kk;
+                double sum = s0[src];
+                for (int g = 1; g < p->ngrp; g++) sum += ((const double *)((const char *)s0 + (size_t)g * gs))[src];
+                d[j] += (float)sum;
+            }
         }
 }
 
 static void conv_bwd_weight(const hy__tconv *c, hy__tview x, hy__tview dy, float *dw, float *db,
                             void *ws, hy__threadpool *tp) {
-    bw_task t = { .kr = kern(), .x = x, .dy = dy, .want_db = db != NULL };
+    const int isa = isa_now();
+    bw_task t = { .kr = kernel_isa(isa), .x = x, .dy = dy, .want_db = db != NULL,
+                  .avx2 = isa != HY_CPU_ISA_GENERIC };
     const int nth = hy__threadpool_size(tp);
-    plan(t.kr, c, x.n, x.h, x.w, nth, &t.p);
+    plan(kernel_isa(isa), c, x.n, x.h, x.w, nth, &t.p);
     const cplan *p = &t.p;
     HY_ASSERT(ws && dy.n == x.n && dy.c == c->cout && x.c == c->cin && dy.h == p->oh && dy.w == p->ow);
     if (x.n <= 0) return;
@@ -852,352 +1123,17 @@ static void conv_bwd_weight(const hy__tconv *c, hy__tview x, hy__tview dy, float
         }
 }
 
-// --- BatchNorm + activation --------------------------------------------------------------
-
-#define BN_CHUNK 256 /* floats per stack chunk for the vector exp */
-
-typedef struct bn_task {
-    const hy__gemm_kernel *kr;
-    hy__tview z, dy, y, dz;
-    const hy__tview *add;
-    const float *gamma, *beta, *cmean, *cinvstd;
-    float *rm, *rv, *mean, *invstd, *dgamma, *dbeta;
-    float momentum, eps;
-    int train, act;
-    hy__workq wq;
-} bn_task;
-
-static double sum_f(const float *v, int n) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += v[i];
-        s1 += v[i + 1];
-        s2 += v[i + 2];
-        s3 += v[i + 3];
-    }
-    for (; i < n; i++) s0 += v[i];
-    return (s0 + s1) + (s2 + s3);
-}
-
-static double sumsq_dev(const float *v, int n, double m) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const double a = v[i] - m, b = v[i + 1] - m, c = v[i + 2] - m, d = v[i + 3] - m;
-        s0 += a * a;
-        s1 += b * b;
-        s2 += c * c;
-        s3 += d * d;
-    }
-    for (; i < n; i++) s0 += (v[i] - m) * (v[i] - m);
-    return (s0 + s1) + (s2 + s3);
-}
-
-static void bn_fwd_channel(bn_task *t, int ch) {
-    const hy__tview z = t->z;
-    const int hw = z.h * z.w;
-    const size_t off = (size_t)ch * hw;
-    double mean, invstd;
-    if (t->train) {
-        double s = 0;
-        for (int b = 0; b < z.n; b++) s += sum_f(z.d + b * z.bs + off, hw);
-        const double M = (double)z.n * hw;
-        mean = s / M;
-        double ss = 0;
-        for (int b = 0; b < z.n; b++) ss += sumsq_dev(z.d + b * z.bs + off, hw, mean);
-        const double var = ss / M;
-        invstd = 1.0 / sqrt(var + (double)t->eps);
-        if (t->rm) t->rm[ch] = (float)((1.0 - t->momentum) * t->rm[ch] + (double)t->momentum * mean);
-        if (t->rv) {
-            const double uv = M > 1 ? var * M / (M - 1) : var;
-            t->rv[ch] = (float)((1.0 - t->momentum) * t->rv[ch] + (double)t->momentum * uv);
-        }
-    } else {
-        mean = t->rm[ch];
-        invstd = 1.0 / sqrt((double)t->rv[ch] + (double)t->eps);
-    }
-    if (t->mean) t->mean[ch] = (float)mean;
-    if (t->invstd) t->invstd[ch] = (float)invstd;
-    const float sc = (float)(t->gamma[ch] * invstd);
-    const float sh = (float)(t->beta[ch] - mean * t->gamma[ch] * invstd);
-    for (int b = 0; b < z.n; b++) {
-        const float *zi = z.d + b * z.bs + off;
-        float *yi = t->y.d + b * t->y.bs + off;
-        for (int i = 0; i < hw; i++) yi[i] = zi[i] * sc + sh;
-        if (t->act != HY_ACT_NONE) t->kr->act(yi, (size_t)hw, t->act, yi);
-        if (t->add) {
-            const float *ai = t->add->d + b * t->add->bs + off;
-            for (int i = 0; i < hw; i++) yi[i] += ai[i];
-        }
-    }
-}
-
-static void bn_fwd_worker(void *ctx, int ith, int nth) {
-    bn_task *t = ctx;
-    (void)nth;
-    long i0, i1;
-    while (hy__workq_take(&t->wq, ith, &i0, &i1))
-        for (long i = i0; i < i1; i++) bn_fwd_channel(t, (int)i);
-}
-
-static void bn_act_fwd(hy__tview z, const float *gamma, const float *beta, float *rm, float *rv,
-                       float momentum, float eps, int train, int act, const hy__tview *add, hy__tview y,
-                       float *mean, float *invstd, hy__threadpool *tp) {
-    HY_ASSERT(act == HY_ACT_NONE || act == HY_ACT_SILU);
-    HY_ASSERT(train || (rm && rv));
-    bn_task t = { .kr = kern(), .z = z, .y = y, .add = add, .gamma = gamma, .beta = beta, .rm = rm,
-                  .rv = rv, .mean = mean, .invstd = invstd, .momentum = momentum, .eps = eps,
-                  .train = train, .act = act };
-    const int nth = hy__threadpool_size(tp);
-    hy__workq_init(&t.wq, z.c, nth, 4, 1);
-    hy__threadpool_run(tp, bn_fwd_worker, &t);
-}
-
-/* du = dy * act'(u) over n floats of one row; u = z sc + sh. */
-static void bn_du(const hy__gemm_kernel *kr, int act, const float *z, const float *dy, int n, float sc,
-                  float sh, float *du) {
-    if (act == HY_ACT_NONE) {
-        memcpy(du, dy, (size_t)n * sizeof(float));
-        return;
-    }
-    float u[BN_CHUNK], sg[BN_CHUNK];
-    for (int i0 = 0; i0 < n; i0 += BN_CHUNK) {
-        const int m = HY_MIN(BN_CHUNK, n - i0);
-        for (int i = 0; i < m; i++) u[i] = z[i0 + i] * sc + sh;
-        kr->act(u, (size_t)m, HY_ACT_SIGMOID, sg);
-        // silu'(u) = s (1 + u (1 - s))
-        for (int i = 0; i < m; i++) du[i0 + i] = dy[i0 + i] * (sg[i] * (1.0f + u[i] * (1.0f - sg[i])));
-    }
-}
-
-static void bn_bwd_channel(bn_task *t, int ch) {
-    const hy__tview z = t->z;
-    const int hw = z.h * z.w;
-    const size_t off = (size_t)ch * hw;
-    const float mean = t->cmean[ch], is = t->cinvstd[ch];
-    const float sc = t->gamma[ch] * is, sh = t->beta[ch] - mean * sc;
-    double sdu = 0, sdux = 0;
-    float buf[BN_CHUNK];
-    for (int b = 0; b < z.n; b++) {
-        const float *zi = z.d + b * z.bs + off, *dyi = t->dy.d + b * t->dy.bs + off;
-        float *dzi = t->dz.d ? t->dz.d + b * t->dz.bs + off : NULL;
-        for (int i0 = 0; i0 < hw; i0 += BN_CHUNK) {
-            const int m = HY_MIN(BN_CHUNK, hw - i0);
-            float *du = dzi ? dzi + i0 : buf;
-            bn_du(t->kr, t->act, zi + i0, dyi + i0, m, sc, sh, du);
-            double a0 = 0, a1 = 0;
-            for (int i = 0; i < m; i++) {
-                a0 += du[i];
-                a1 += (double)du[i] * ((double)zi[i0 + i] - mean);
-            }
-            sdu += a0;
-            sdux += a1;
-        }
-    }
-    sdux *= is; // sum du xhat
-    if (t->dgamma) t->dgamma[ch] += (float)sdux;
-    if (t->dbeta) t->dbeta[ch] += (float)sdu;
-    if (!t->dz.d) return;
-    const double M = (double)z.n * hw;
-    const float k0 = sc; // dz = gamma invstd (du - mean(du) - xhat mean(du xhat))
-    const float mdu = t->train ? (float)(sdu / M) : 0.0f;
-    const float mdx = t->train ? (float)(sdux / M) : 0.0f;
-    for (int b = 0; b < z.n; b++) {
-        const float *zi = z.d + b * z.bs + off;
-        float *dzi = t->dz.d + b * t->dz.bs + off;
-        for (int i = 0; i < hw; i++) dzi[i] = k0 * (dzi[i] - mdu - (zi[i] - mean) * is * mdx);
-    }
-}
-
-static void bn_bwd_worker(void *ctx, int ith, int nth) {
-    bn_task *t = ctx;
-    (void)nth;
-    long i0, i1;
-    while (hy__workq_take(&t->wq, ith, &i0, &i1))
-        for (long i = i0; i < i1; i++) bn_bwd_channel(t, (int)i);
-}
-
-static void bn_act_bwd(hy__tview z, hy__tview dy, const float *gamma, const float *beta, const float *mean,
-                       const float *invstd, int train, int act, hy__tview dz, float *dgamma, float *dbeta,
-                       hy__threadpool *tp) {
-    HY_ASSERT(act == HY_ACT_NONE || act == HY_ACT_SILU);
-    bn_task t = { .kr = kern(), .z = z, .dy = dy, .dz = dz, .gamma = gamma, .beta = beta, .cmean = mean,
-                  .cinvstd = invstd, .train = train, .act = act, .dgamma = dgamma, .dbeta = dbeta };
-    const int nth = hy__threadpool_size(tp);
-    hy__workq_init(&t.wq, z.c, nth, 4, 1);
-    hy__threadpool_run(tp, bn_bwd_worker, &t);
-}
-
-// --- planes: max-pool, upsample, copy ----------------------------------------------------
-
-typedef struct plane_task {
-    hy__tview a, b, c;
-    int k, acc, kind;
-    hy__workq wq;
-} plane_task;
-
-enum { PL_POOL_FWD, PL_POOL_BWD, PL_UP_FWD, PL_UP_BWD, PL_COPY };
-
-#define POOL_COLS 256 /* output columns per stack strip */
-/* PyTorch's CPU max-pool takes a value when it is > the best so far or NaN */
-#define GT(v, best) ((v) > (best) || isnan(v))
-
-/* y = k x k max (stride 1, pad k/2) of one plane: column max of the window rows into a strip,
- * then the row max. */
-static void pool_fwd_plane(const float *x, int h, int w, int k, float *y) {
-    const int r = k / 2;
-    float vm[POOL_COLS + 64];
-    HY_ASSERT(r <= 32);
-    for (int oy = 0; oy < h; oy++) {
-        const int y0 = HY_MAX(0, oy - r), y1 = HY_MIN(h, oy + r + 1);
-        for (int c0 = 0; c0 < w; c0 += POOL_COLS) {
-            const int c1 = HY_MIN(w, c0 + POOL_COLS), a0 = HY_MAX(0, c0 - r), a1 = HY_MIN(w, c1 + r);
-            for (int ix = a0; ix < a1; ix++) vm[ix - a0] = x[(size_t)y0 * w + ix];
-            for (int iy = y0 + 1; iy < y1; iy++) {
-                const float *xr = x + (size_t)iy * w;
-                for (int ix = a0; ix < a1; ix++) vm[ix - a0] = GT(xr[ix], vm[ix - a0]) ? xr[ix] : vm[ix - a0];
-            }
-            float *yr = y + (size_t)oy * w;
-            for (int ox = c0; ox < c1; ox++) {
-                const int l = HY_MAX(a0, ox - r), hi = HY_MIN(a1, ox + r + 1);
-                float m = vm[l - a0];
-                for (int ix = l + 1; ix < hi; ix++) m = GT(vm[ix - a0], m) ? vm[ix - a0] : m;
-                yr[ox] = m;
-            }
-        }
-    }
-}
-
-/* dx gets each dy at the first maximum (row-major) of its window: the reference's scan from
- * -inf (a later NaN replaces the best; an all -inf window picks its first element). */
-static void pool_bwd_plane(const float *x, const float *dy, int h, int w, int k, float *dx, int acc) {
-    const int r = k / 2;
-    if (!acc) memset(dx, 0, (size_t)h * w * sizeof(float));
-    for (int oy = 0; oy < h; oy++) {
-        const int y0 = HY_MAX(0, oy - r), y1 = HY_MIN(h, oy + r + 1);
-        for (int ox = 0; ox < w; ox++) {
-            const int x0 = HY_MAX(0, ox - r), x1 = HY_MIN(w, ox + r + 1);
-            size_t best = (size_t)y0 * w + x0;
-            float m = -INFINITY;
-            for (int iy = y0; iy < y1; iy++)
-                for (int ix = x0; ix < x1; ix++) {
-                    const size_t i = (size_t)iy * w + ix;
-                    if (GT(x[i], m)) {
-                        m = x[i];
-                        best = i;
-                    }
-                }
-            dx[best] += dy[(size_t)oy * w + ox];
-        }
-    }
-}
-
-static void plane_item(plane_task *t, long i) {
-    const int b = (int)(i / t->a.c), ch = (int)(i % t->a.c);
-    const size_t ha = (size_t)t->a.h * t->a.w;
-    const float *a = t->a.d + b * t->a.bs + ch * ha;
-    switch (t->kind) {
-    case PL_POOL_FWD:
-        pool_fwd_plane(a, t->a.h, t->a.w, t->k, t->b.d + b * t->b.bs + ch * ha);
-        break;
-    case PL_POOL_BWD: // a = x, b = dy, c = dx
-        pool_bwd_plane(a, t->b.d + b * t->b.bs + ch * ha, t->a.h, t->a.w, t->k,
-                       t->c.d + b * t->c.bs + ch * ha, t->acc);
-        break;
-    case PL_UP_FWD: { // a = x (h, w), b = y (2h, 2w)
-        const int h = t->a.h, w = t->a.w;
-        float *y = t->b.d + b * t->b.bs + ch * 4 * ha;
-        for (int iy = 0; iy < h; iy++) {
-            float *y0 = y + (size_t)(2 * iy) * 2 * w;
-            const float *xr = a + (size_t)iy * w;
-            for (int ix = 0; ix < w; ix++) y0[2 * ix] = y0[2 * ix + 1] = xr[ix];
-            memcpy(y0 + 2 * w, y0, (size_t)2 * w * sizeof(float));
-        }
-        break;
-    }
-    case PL_UP_BWD: { // a = dy (2h, 2w), b = dx (h, w)
-        const int h = t->b.h, w = t->b.w;
-        const float *d = t->a.d + b * t->a.bs + ch * ha;
-        float *dx = t->b.d + b * t->b.bs + (size_t)ch * h * w;
-        for (int iy = 0; iy < h; iy++) {
-            const float *r0 = d + (size_t)(2 * iy) * 2 * w, *r1 = r0 + 2 * w;
-            float *o = dx + (size_t)iy * w;
-            for (int ix = 0; ix < w; ix++) {
-                const float v = (r0[2 * ix] + r0[2 * ix + 1]) + (r1[2 * ix] + r1[2 * ix + 1]);
-                o[ix] = t->acc ? o[ix] + v : v;
-            }
-        }
-        break;
-    }
-    default: { // copy a -> b
-        float *o = t->b.d + b * t->b.bs + ch * ha;
-        if (t->acc)
-            for (size_t j = 0; j < ha; j++) o[j] += a[j];
-        else
-            memcpy(o, a, ha * sizeof(float));
-        break;
-    }
-    }
-}
-
-static void plane_worker(void *ctx, int ith, int nth) {
-    plane_task *t = ctx;
-    (void)nth;
-    long i0, i1;
-    while (hy__workq_take(&t->wq, ith, &i0, &i1))
-        for (long i = i0; i < i1; i++) plane_item(t, i);
-}
-
-static void planes_run(plane_task *t, hy__threadpool *tp) {
-    const long n = (long)t->a.n * t->a.c;
-    if (n <= 0) return;
-    const int nth = hy__threadpool_size(tp);
-    hy__workq_init(&t->wq, n, nth, 4, 1);
-    hy__threadpool_run(tp, plane_worker, t);
-}
-
-static void maxpool_fwd(hy__tview x, int k, hy__tview y, hy__threadpool *tp) {
-    HY_ASSERT(k >= 1 && k % 2 == 1 && y.c == x.c && y.h == x.h && y.w == x.w);
-    plane_task t = { .a = x, .b = y, .k = k, .kind = PL_POOL_FWD };
-    planes_run(&t, tp);
-}
-
-static void maxpool_bwd(hy__tview x, hy__tview dy, int k, hy__tview dx, int acc, hy__threadpool *tp) {
-    HY_ASSERT(k >= 1 && k % 2 == 1);
-    plane_task t = { .a = x, .b = dy, .c = dx, .k = k, .acc = acc, .kind = PL_POOL_BWD };
-    planes_run(&t, tp);
-}
-
-static void upsample2x_fwd(hy__tview x, hy__tview y, hy__threadpool *tp) {
-    HY_ASSERT(y.h == 2 * x.h && y.w == 2 * x.w && y.c == x.c);
-    plane_task t = { .a = x, .b = y, .kind = PL_UP_FWD };
-    planes_run(&t, tp);
-}
-
-static void upsample2x_bwd(hy__tview dy, hy__tview dx, int acc, hy__threadpool *tp) {
-    HY_ASSERT(dy.h == 2 * dx.h && dy.w == 2 * dx.w && dy.c == dx.c);
-    plane_task t = { .a = dy, .b = dx, .acc = acc, .kind = PL_UP_BWD };
-    planes_run(&t, tp);
-}
-
-static void copy_op(hy__tview src, hy__tview dst, int acc, hy__threadpool *tp) {
-    HY_ASSERT(src.c == dst.c && src.h == dst.h && src.w == dst.w);
-    plane_task t = { .a = src, .b = dst, .acc = acc, .kind = PL_COPY };
-    planes_run(&t, tp);
-}
-
 const hy__train_ops hy__train_ops_cpu = {
     .name = "cpu",
     .conv_ws = conv_ws,
     .conv_fwd = conv_fwd,
     .conv_bwd_data = conv_bwd_data,
     .conv_bwd_weight = conv_bwd_weight,
-    .bn_act_fwd = bn_act_fwd,
-    .bn_act_bwd = bn_act_bwd,
-    .maxpool_fwd = maxpool_fwd,
-    .maxpool_bwd = maxpool_bwd,
-    .upsample2x_fwd = upsample2x_fwd,
-    .upsample2x_bwd = upsample2x_bwd,
-    .copy = copy_op,
+    .bn_act_fwd = hy__train_elem_bn_act_fwd,
+    .bn_act_bwd = hy__train_elem_bn_act_bwd,
+    .maxpool_fwd = hy__train_elem_maxpool_fwd,
+    .maxpool_bwd = hy__train_elem_maxpool_bwd,
+    .upsample2x_fwd = hy__train_elem_upsample2x_fwd,
+    .upsample2x_bwd = hy__train_elem_upsample2x_bwd,
+    .copy = hy__train_elem_copy,
 };
