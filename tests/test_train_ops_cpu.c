@@ -480,4 +480,39 @@ HY_TEST(table_is_cpu_backend_train) {
     tp2 = NULL;
 }
 
+/* The packed GEMM paths (1x1 and strided convs) where every dimension has a tail: reductions
+ * of several blocks (cin k k or cout > 256, added into the output block by block, acc on top),
+ * M not a multiple of the tile rows, columns not a multiple of the tile width, every ISA. */
+HY_TEST(conv_packed_gemm_block_edges) {
+    static const struct {
+        int cin, cout, k, s, pad, n, h, w, bias;
+    } cs[] = {
+        { 5, 301, 1, 1, 0, 2, 5, 7, 1 },  { 517, 6, 1, 1, 0, 1, 3, 9, 1 }, { 70, 9, 3, 2, 1, 2, 7, 9, 0 },
+        { 9, 270, 3, 2, 1, 1, 6, 5, 1 }, { 300, 300, 1, 1, 0, 1, 2, 13, 0 },
+    };
+    double worst = 0;
+    for (int isa = 0; isa < HY_CPU_ISA_COUNT; isa++) {
+        if (!hy__cpu_isa_available(isa)) continue;
+        hy__train_cpu_force_isa(isa);
+        for (size_t i = 0; i < HY_ARRAY_LEN(cs); i++)
+            for (int nth = 1; nth <= 2; nth++) {
+                pool_reset();
+                const hy__tconv c = { cs[i].cin, cs[i].cout, cs[i].k, cs[i].s, cs[i].pad };
+                conv_res r = conv_case(&c, cs[i].n, cs[i].h, cs[i].w, cs[i].bias, (int)(i + nth) % 2, nth);
+                char what[128];
+                snprintf(what, sizeof what, "%s %d->%d k%d s%d n%d %dx%d threads %d", hy__cpu_isa_name(isa),
+                         c.cin, c.cout, c.k, c.stride, cs[i].n, cs[i].h, cs[i].w, nth);
+                for (int j = 0; j < 4; j++) worst = HY_MAX(worst, r.err[j]);
+                hy__train_cpu_force_isa(-1);
+                CHECK_CONV(r, what);
+                hy__train_cpu_force_isa(isa);
+            }
+    }
+    hy__train_cpu_force_isa(-1);
+    pool_reset();
+    if (tp2) hy__threadpool_free(tp2);
+    tp2 = NULL;
+    printf("  packed GEMM block edges, every ISA: worst relative L2 %.3g\n", worst);
+}
+
 HY_TEST_MAIN()

@@ -6,12 +6,15 @@
  * Per image, K = cin k k, P = oh ow:
  *   fwd         y(cout, P)   = W(cout, K) col(K, P) + b,  A: W packed once per call.
  *               k x k stride 1 ("direct", dplan below): B read in place from a zero-padded
- *               copy of a band of rows; 1x1 stride 1: from x itself; other strided convs:
- *               im2col blocks (kc x nc) packed per thread. Items: (image, band or column block).
+ *               copy of a band of rows; 1x1 stride 1 and strided convs: B blocks (kc x nc, of
+ *               x rows or im2col rows) packed per thread into NR-wide panels, each panel run
+ *               against every MR rows of A while it sits in L1 (gemm_panels; AVX2: its own
+ *               4 x 24 tile, B in registers). Items: (image, band or column block).
  *   bwd_data    k x k stride 1: the direct fwd of dy with the flipped W^T (full correlation).
- *               1x1 stride 1: dx(cin, P) = W^T dy, dy rows read in place. Strided:
+ *               1x1 stride 1: dx(cin, P) = W^T dy, dy blocks packed as the fwd's B. Strided:
  *               dcol(K, P) = W^T(K, cout) dy(cout, P) per (image, channel group) into the
- *               thread's buffer, then col2im into the group's own dx channels.
+ *               thread's buffer (dy blocks packed likewise), then col2im into the group's own
+ *               dx channels.
  *   bwd_weight  dW(cout, K) += dy(cout, P) row(P, K), two paths (plan picks by FMA use):
  *               dot path (1x1, the stem): dW(co, (ci, ky, kx)) = sum_t dy(co, t) x'(ci, ky, kx, t):
  *               x in stride x stride phase planes (one copy of the band, width wq = ow + (k-1)/s)
@@ -65,9 +68,68 @@ static int isa_now(void) { return forced_isa >= 0 ? forced_isa : hy__cpu_isa_bes
 static const hy__gemm_kernel *kern(void) { return kernel_isa(isa_now()); }
 int hy__train_cpu_isa(void) { return isa_now(); }
 
+#if defined(HY_HAVE_AVX2) && (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HY_TRAIN_AVX2 1
+#define AVX2_FN __attribute__((target("avx2,fma")))
+
+/* The packed-B AVX2 tile (MR 4 x NR 24) of gemm_avx2.c's ukr (same sums in the same order, no
+ * activation / residual / segments): the empty asm keeps the three B vectors in registers;
+ * without it compilers fold them into the FMAs (12 loads + 4 broadcasts per k where 2
+ * 256-bit loads issue per cycle: 75% of the FMA peak at best; ~100% with it). b: (kc, 24),
+ * 32-byte aligned, zero past n. */
+static AVX2_FN void tile_4x24_avx2(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int m,
+                                   int n, const float *bias, int first, int last) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+    __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), b2 = _mm256_load_ps(b + 16);
+        __asm__("" : "+x"(b0), "+x"(b1), "+x"(b2));
+        __m256 ai = _mm256_broadcast_ss(a);
+        c00 = _mm256_fmadd_ps(ai, b0, c00);
+        c01 = _mm256_fmadd_ps(ai, b1, c01);
+        c02 = _mm256_fmadd_ps(ai, b2, c02);
+        ai = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(ai, b0, c10);
+        c11 = _mm256_fmadd_ps(ai, b1, c11);
+        c12 = _mm256_fmadd_ps(ai, b2, c12);
+        ai = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(ai, b0, c20);
+        c21 = _mm256_fmadd_ps(ai, b1, c21);
+        c22 = _mm256_fmadd_ps(ai, b2, c22);
+        ai = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(ai, b0, c30);
+        c31 = _mm256_fmadd_ps(ai, b1, c31);
+        c32 = _mm256_fmadd_ps(ai, b2, c32);
+        a += 4;
+        b += 24;
+    }
+    const __m256 acc[4][3] = { { c00, c01, c02 }, { c10, c11, c12 }, { c20, c21, c22 }, { c30, c31, c32 } };
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        const __m256 bi = _mm256_set1_ps(bias[i]);
+        for (int v = 0; v < 3 && v * 8 < n; v++) {
+            __m256 r = acc[i][v];
+            if (n >= v * 8 + 8) {
+                if (!first) r = _mm256_add_ps(r, _mm256_loadu_ps(ci + v * 8));
+                if (last) r = _mm256_add_ps(r, bi);
+                _mm256_storeu_ps(ci + v * 8, r);
+            } else {
+                const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - v * 8), lane);
+                if (!first) r = _mm256_add_ps(r, _mm256_maskload_ps(ci + v * 8, k));
+                if (last) r = _mm256_add_ps(r, bi);
+                _mm256_maskstore_ps(ci + v * 8, k, r);
+            }
+        }
+    }
+}
+#endif
+
 // --- blocking -------------------------------------------------------------------------
 
-#define KC_MAX 384                 /* reduction block: A (kc x MR) + B (kc x NR) panels in L1 */
+#define KC_MAX 384    /* reduction block of in-place B (boff arrays): A (kc x MR) panel in L1 */
+#define KC_PACKED 256 /* packed-B GEMM reduction block: one B panel (kc x NR) stays in L1 */
 #define B_BLOCK_BYTES (256 * 1024) /* fwd B block (kc x nc) in L2 */
 #define DCOL_BYTES (512 * 1024)    /* bwd_data: one item's dcol rows */
 #define NHWC_BYTES (256 * 1024)    /* bwd_weight: one band's padded NHWC copy */
@@ -172,7 +234,7 @@ static void plan(const hy__gemm_kernel *kr, const hy__tconv *c, int n, int h, in
     p->mpad = (int)rup((size_t)c->cout, (size_t)mr);
 
     // fwd: K in nkb equal blocks; column blocks of nc, at least ITEMS_PER_THREAD per thread
-    p->nkb = (p->K + KC_MAX - 1) / KC_MAX;
+    p->nkb = (p->K + KC_PACKED - 1) / KC_PACKED;
     p->kc = (p->K + p->nkb - 1) / p->nkb;
     int nc = (int)(B_BLOCK_BYTES / ((size_t)p->kc * sizeof(float))) / nr * nr;
     nc = HY_MAX(nc, nr);
@@ -189,16 +251,17 @@ static void plan(const hy__gemm_kernel *kr, const hy__tconv *c, int n, int h, in
     p->fwd_thread = fl64((size_t)kcmax * rup((size_t)nc_cap, (size_t)nr) + (size_t)nc_cap);
 
     // bwd_data: reduction over cout
-    p->nkbd = (c->cout + KC_MAX - 1) / KC_MAX;
+    p->nkbd = (c->cout + KC_PACKED - 1) / KC_PACKED;
     p->kcd = (c->cout + p->nkbd - 1) / p->nkbd;
+    p->ncd = HY_MAX(nr, (int)(B_BLOCK_BYTES / ((size_t)p->kcd * sizeof(float))) / nr * nr);
     if (p->pointwise) {
         p->bd_apack = fl64(rup((size_t)c->cin, (size_t)mr) * c->cout);
-        p->bd_thread_a = fl64((size_t)p->kcd * nr); // tail panel
+        p->bd_thread_a = fl64((size_t)p->kcd * rup((size_t)nc_cap, (size_t)nr)); // packed dy block
     } else {
         int cg = (int)(DCOL_BYTES / ((size_t)p->kk * p->P * sizeof(float)));
         cg = HY_MIN(HY_MAX(cg, 1), c->cin);
         const size_t rows = (size_t)cg * p->kk; // buffers sized for the nth-independent cap
-        p->bd_thread_a = fl64((size_t)p->kcd * nr); // tail panel
+        p->bd_thread_a = fl64((size_t)p->kcd * p->ncd); // packed dy block
         // A = W^T packed once per call, group by group (each group's rows in MR panels): at
         // most K + (mr - 1) padding rows per group, groups <= cin (any nth)
         p->bd_apack = fl64(((size_t)p->K + (size_t)c->cin * (size_t)(mr - 1)) * c->cout);
@@ -210,7 +273,6 @@ static void plan(const hy__gemm_kernel *kr, const hy__tconv *c, int n, int h, in
         p->cg = cg;
         p->ngroups = (c->cin + cg - 1) / cg;
     }
-    p->ncd = HY_MAX(nr, (int)(B_BLOCK_BYTES / ((size_t)p->kcd * sizeof(float))) / nr * nr);
 
     // bwd_weight: bands of output rows whose phase planes fit NHWC_BYTES
     p->bsp = HY_MIN(c->stride, c->k);
@@ -321,22 +383,6 @@ static void pack_a(const float *src, ptrdiff_t rs, ptrdiff_t cs, int m, int kc, 
             for (int i = m; i < mr; i++) dst[(size_t)k * mr + i] = 0.0f;
 }
 
-/* B of one tile read in place from rows src + boff[k] (k < kc), columns [0, n) of rows that
- * hold `avail` floats from there: whole vectors when they stay inside, else a copied panel. */
-static void tile_direct(const hy__gemm_kernel *kr, int kc, const float *ap, const float *src,
-                        const ptrdiff_t *boff, int n, int avail, float *panel, float *c,
-                        ptrdiff_t ldc, int m, const hy__gemm_epi *e) {
-    if ((n + kr->vl - 1) / kr->vl * kr->vl <= avail) {
-        kr->ukr(kc, ap, src, boff, c, ldc, m, n, e);
-        return;
-    }
-    for (int k = 0; k < kc; k++) {
-        memcpy(panel + (size_t)k * kr->nr, src + boff[k], (size_t)n * sizeof(float));
-        memset(panel + (size_t)k * kr->nr + n, 0, (size_t)(kr->nr - n) * sizeof(float));
-    }
-    kr->ukr(kc, ap, panel, NULL, c, ldc, m, n, e);
-}
-
 // --- conv forward -----------------------------------------------------------------------
 
 typedef struct conv_task {
@@ -388,22 +434,65 @@ static void im2col_row(const cplan *p, const float *x, int kidx, int q0, int len
     }
 }
 
+/* B block of rows src + k ld (k < kc), columns [0, ncols), into panels (kc, NR) zero-padded. */
+static void pack_b_rows(const float *src, ptrdiff_t ld, int kc, int ncols, int nr, float *bp) {
+    const int npan = (ncols + nr - 1) / nr;
+    for (int k = 0; k < kc; k++) {
+        const float *s = src + k * ld;
+        for (int pn = 0; pn < npan; pn++) {
+            float *dst = bp + ((size_t)pn * kc + k) * nr;
+            const int nn = HY_MIN(nr, ncols - pn * nr);
+            memcpy(dst, s + pn * nr, (size_t)nn * sizeof(float));
+            if (nn < nr) memset(dst + nn, 0, (size_t)(nr - nn) * sizeof(float));
+        }
+    }
+}
+
+/* C(M, ncols) (first ? = : +=) A(M, kc) B(kc, ncols) (+ bias on last; NULL: none): B packed as
+ * npan panels (kc, NR); each panel (L1) meets every MR-row panel of A ((M / MR, K, MR), L2). */
+static void gemm_panels(const hy__gemm_kernel *kr, const float *apack, int K, int k0, int kc, int M,
+                        const float *bp, int ncols, float *cm, ptrdiff_t ldc, const float *bias,
+                        int first, int last) {
+    const int mr = kr->mr, nr = kr->nr, npan = (ncols + nr - 1) / nr;
+    hy__gemm_epi e = { .act = HY_ACT_NONE, .first = first, .last = last };
+#ifdef HY_TRAIN_AVX2
+    if (kr->isa == HY_CPU_ISA_AVX2 && mr == 4 && nr == 24) {
+        for (int pn = 0; pn < npan; pn++) {
+            const int nn = HY_MIN(nr, ncols - pn * nr);
+            const float *b = bp + (size_t)pn * kc * nr;
+            for (int m = 0; m < M; m += mr)
+                tile_4x24_avx2(kc, apack + ((size_t)(m / mr) * K + k0) * mr, b, cm + (size_t)m * ldc + pn * nr,
+                               ldc, HY_MIN(mr, M - m), nn, bias ? bias + m : zero_bias, first, last);
+        }
+        return;
+    }
+#endif
+    for (int pn = 0; pn < npan; pn++) {
+        const int nn = HY_MIN(nr, ncols - pn * nr);
+        const float *b = bp + (size_t)pn * kc * nr;
+        for (int m = 0; m < M; m += mr) {
+            e.bias = bias ? bias + m : zero_bias;
+            kr->ukr(kc, apack + ((size_t)(m / mr) * K + k0) * mr, b, NULL, cm + (size_t)m * ldc + pn * nr,
+                    ldc, HY_MIN(mr, M - m), nn, &e);
+        }
+    }
+}
+
 static void fwd_item(conv_task *t, int ith, long item) {
     const hy__gemm_kernel *kr = t->kr;
     const cplan *p = &t->p;
     const hy__tconv *c = p->c;
-    const int mr = kr->mr, nr = kr->nr, P = p->P;
+    const int nr = kr->nr, P = p->P;
     const int b = (int)(item / p->ncb), q0 = (int)(item % p->ncb) * p->nc;
     const int ncols = HY_MIN(p->nc, P - q0), npan = (ncols + nr - 1) / nr;
     const float *x = t->x.d + (size_t)b * t->x.bs;
     float *y = t->y.d + (size_t)b * t->y.bs;
-    float *bp = (float *)(t->thr + (size_t)ith * p->per_thread); // (npan, kc, NR) or tail panel
+    float *bp = (float *)(t->thr + (size_t)ith * p->per_thread); // (npan, kc, NR)
     float *row = bp + (size_t)p->kc * npan * nr;
-    ptrdiff_t boff[KC_MAX];
     for (int kb = 0; kb < p->nkb; kb++) {
         const int k0 = kb * p->kc, kc = HY_MIN(p->kc, p->K - k0);
         if (p->pointwise) {
-            for (int k = 0; k < kc; k++) boff[k] = (ptrdiff_t)(k0 + k) * P;
+            pack_b_rows(x + (size_t)k0 * P + q0, P, kc, ncols, nr, bp);
         } else {
             for (int k = 0; k < kc; k++) {
                 im2col_row(p, x, k0 + k, q0, ncols, row);
@@ -415,21 +504,8 @@ static void fwd_item(conv_task *t, int ith, long item) {
                 }
             }
         }
-        hy__gemm_epi e = { .act = HY_ACT_NONE, .first = kb == 0, .last = kb == p->nkb - 1 };
-        for (int m = 0; m < c->cout; m += mr) {
-            const int mv = HY_MIN(mr, c->cout - m);
-            const float *ap = t->apack + ((size_t)(m / mr) * p->K + k0) * mr;
-            float *yr = y + (size_t)m * P + q0;
-            e.bias = t->bias + m;
-            for (int pn = 0; pn < npan; pn++) {
-                const int nn = HY_MIN(nr, ncols - pn * nr);
-                if (p->pointwise)
-                    tile_direct(kr, kc, ap, x + q0 + pn * nr, boff, nn, P - q0 - pn * nr, bp,
-                                yr + pn * nr, P, mv, &e);
-                else
-                    kr->ukr(kc, ap, bp + (size_t)pn * kc * nr, NULL, yr + pn * nr, P, mv, nn, &e);
-            }
-        }
+        gemm_panels(kr, t->apack, p->K, k0, kc, c->cout, bp, ncols, y + q0, P, t->bias, kb == 0,
+                    kb == p->nkb - 1);
     }
 }
 
@@ -547,30 +623,18 @@ static void conv_fwd(const hy__tconv *c, hy__tview x, const float *w, const floa
 
 /* 1x1 stride 1: dx(cin, P) (=|+=) W^T(cin, cout) dy(cout, P); items (image, column block). */
 static void bd_point_item(conv_task *t, int ith, long item) {
-    const hy__gemm_kernel *kr = t->kr;
     const cplan *p = &t->p;
     const hy__tconv *c = p->c;
-    const int mr = kr->mr, nr = kr->nr, P = p->P;
-    const int b = (int)(item / p->ncb), q0 = (int)(item % p->ncb) * p->nc;
-    const int ncols = HY_MIN(p->nc, P - q0), npan = (ncols + nr - 1) / nr;
+    const int P = p->P;
+    const int b = (int)(item / p->ncb), q0 = (int)(item % p->ncb) * p->nc, ncols = HY_MIN(p->nc, P - q0);
     const float *dy = t->dy.d + (size_t)b * t->dy.bs;
     float *dx = t->dx.d + (size_t)b * t->dx.bs;
-    float *panel = (float *)(t->thr + (size_t)ith * p->per_thread);
-    ptrdiff_t boff[KC_MAX];
+    float *bp = (float *)(t->thr + (size_t)ith * p->per_thread); // (npan, kcd, NR)
     for (int kb = 0; kb < p->nkbd; kb++) {
         const int k0 = kb * p->kcd, kc = HY_MIN(p->kcd, c->cout - k0);
-        for (int k = 0; k < kc; k++) boff[k] = (ptrdiff_t)(k0 + k) * P;
-        hy__gemm_epi e = { .bias = t->bias, .act = HY_ACT_NONE, .first = kb == 0 && !t->acc,
-                           .last = kb == p->nkbd - 1 };
-        for (int m = 0; m < c->cin; m += mr) {
-            const int mv = HY_MIN(mr, c->cin - m);
-            const float *ap = t->apack + ((size_t)(m / mr) * c->cout + k0) * mr;
-            for (int pn = 0; pn < npan; pn++) {
-                const int j = q0 + pn * nr, nn = HY_MIN(nr, ncols - pn * nr);
-                tile_direct(kr, kc, ap, dy + j, boff, nn, P - j, panel, dx + (size_t)m * P + j, P,
-                            mv, &e);
-            }
-        }
+        pack_b_rows(dy + (size_t)k0 * P + q0, P, kc, ncols, t->kr->nr, bp);
+        gemm_panels(t->kr, t->apack, c->cout, k0, kc, c->cin, bp, ncols, dx + q0, P, NULL,
+                    kb == 0 && !t->acc, kb == p->nkbd - 1);
     }
 }
 
@@ -579,6 +643,26 @@ static void col2im_channel(const cplan *p, const float *dcol, float *dxc, int ac
     const hy__tconv *c = p->c;
     const int s = c->stride, w = p->w;
     if (!acc) memset(dxc, 0, (size_t)p->h * w * sizeof(float));
+    if (s == 2 && c->k == 3 && c->pad == 1) { // the downsampling convs: one pass per dx row and ky
+        // input column ix = 2 ox - 1 + kx: even 2j <- kx 1 at j; odd 2j + 1 <- kx 2 at j, kx 0 at j + 1
+        const int ne = HY_MIN((w + 1) / 2, p->ow), no = HY_MIN(w / 2, p->ow), nb = HY_MIN(no, p->ow - 1);
+        for (int ky = 0; ky < 3; ky++)
+            for (int oy = 0; oy < p->oh; oy++) {
+                const int iy = 2 * oy - 1 + ky;
+                if (iy < 0 || iy >= p->h) continue;
+                float *d = dxc + (size_t)iy * w;
+                const float *a0 = dcol + (size_t)(ky * 3) * p->P + (size_t)oy * p->ow;
+                const float *a1 = a0 + p->P, *a2 = a1 + p->P;
+                int j = 0;
+                for (; j < nb; j++) {
+                    d[2 * j] += a1[j];
+                    d[2 * j + 1] += a2[j] + a0[j + 1];
+                }
+                for (int u = j; u < ne; u++) d[2 * u] += a1[u];
+                for (int u = j; u < no; u++) d[2 * u + 1] += a2[u];
+            }
+        return;
+    }
     for (int ky = 0; ky < c->k; ky++)
         for (int kx = 0; kx < c->k; kx++) {
             const float *src = dcol + (size_t)(ky * c->k + kx) * p->P;
@@ -621,32 +705,22 @@ static void bd_group_item(conv_task *t, int ith, long item) {
     const hy__gemm_kernel *kr = t->kr;
     const cplan *p = &t->p;
     const hy__tconv *c = p->c;
-    const int mr = kr->mr, nr = kr->nr, P = p->P;
+    const int mr = kr->mr, P = p->P;
     const int b = (int)(item / p->ngroups), ci0 = (int)(item % p->ngroups) * p->cg;
     const int cgn = HY_MIN(p->cg, c->cin - ci0), rows = cgn * p->kk;
     const float *dy = t->dy.d + (size_t)b * t->dy.bs;
     float *dx = t->dx.d + (size_t)b * t->dx.bs;
     char *tb = t->thr + (size_t)ith * p->per_thread;
     const float *ap = bd_group_a(p, mr, t->apack, ci0 / p->cg); // (rows / MR, cout, MR)
-    float *panel = (float *)tb;                                  // (kcd, NR)
+    float *bp = (float *)tb;                                     // (npan, kcd, NR)
     float *dcol = (float *)(tb + p->bd_thread_a);                // (rows, P)
-    ptrdiff_t boff[KC_MAX];
     for (int q0 = 0; q0 < P; q0 += p->ncd) {
-        const int ncols = HY_MIN(p->ncd, P - q0), npan = (ncols + nr - 1) / nr;
+        const int ncols = HY_MIN(p->ncd, P - q0);
         for (int kb = 0; kb < p->nkbd; kb++) {
             const int k0 = kb * p->kcd, kc = HY_MIN(p->kcd, c->cout - k0);
-            for (int k = 0; k < kc; k++) boff[k] = (ptrdiff_t)(k0 + k) * P;
-            hy__gemm_epi e = { .bias = t->bias, .act = HY_ACT_NONE, .first = kb == 0,
-                               .last = kb == p->nkbd - 1 };
-            for (int m = 0; m < rows; m += mr) {
-                const int mv = HY_MIN(mr, rows - m);
-                const float *a = ap + ((size_t)m * c->cout + (size_t)k0 * mr);
-                for (int pn = 0; pn < npan; pn++) {
-                    const int j = q0 + pn * nr, nn = HY_MIN(nr, ncols - pn * nr);
-                    tile_direct(kr, kc, a, dy + j, boff, nn, P - j, panel,
-                                dcol + (size_t)m * P + j, P, mv, &e);
-                }
-            }
+            pack_b_rows(dy + (size_t)k0 * P + q0, P, kc, ncols, kr->nr, bp);
+            gemm_panels(kr, ap, c->cout, k0, kc, rows, bp, ncols, dcol + q0, P, NULL, kb == 0,
+                        kb == p->nkbd - 1);
         }
     }
     for (int g = 0; g < cgn; g++)
@@ -678,7 +752,6 @@ static void conv_bwd_data(const hy__tconv *c, hy__tview dy, const float *w, hy__
     HY_ASSERT(ws && dy.n == dx.n && dy.c == c->cout && dx.c == c->cin && dy.h == t.p.oh &&
               dy.w == t.p.ow);
     char *base = ws;
-    t.bias = zero_bias;
     t.thr = base + t.p.shared;
     const int mr = t.kr->mr;
     if (direct_bwd(c)) { // A(ci, (co, ky, kx)) = W[co][ci][k-1-ky][k-1-kx] in MR-row panels
@@ -762,10 +835,8 @@ static void dot_generic(const dot_args *g, const float *const *d, int m, const f
         }
 }
 
-#if defined(HY_HAVE_AVX2) && (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
+#ifdef HY_TRAIN_AVX2
 #define HY_BW_AVX2 1
-#define AVX2_FN __attribute__((target("avx2,fma")))
 
 static inline AVX2_FN __attribute__((always_inline)) void
 dot_m(const int M, const dot_args *g, const float *const *d, const float *const *b, int nt,
