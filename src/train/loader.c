@@ -145,6 +145,12 @@ hy_status hy__tloader_create(const hy__val_dataset *ds, const hy__tloader_params
         goto nomem;
     for (size_t i = 0; i < ds->n; i++) {
         const int nl = ds->items[i].n_labels;
+        if (nl > HY_TRAIN_MAX_LABELS) {
+            /* the loss's scratch is batch x (most labels of one image): bounded before it is sized */
+            hy__tloader_free(l);
+            return hy__error(HY_ERR_FORMAT, "%s: %d labels, more than the %d a training image may have",
+                             ds->items[i].im_file, nl, HY_TRAIN_MAX_LABELS);
+        }
         if (nl > l->max_labels) l->max_labels = nl;
         if (nl > 0 && !(l->items[i].rows = hy__malloc((size_t)nl * 5 * sizeof(float)))) goto nomem;
     }

@@ -39,6 +39,9 @@ hy_status hy__tloader_create(const hy__val_dataset *ds, const hy__tloader_params
 void hy__tloader_free(hy__tloader *l);
 int hy__tloader_num_batches(const hy__tloader *l);
 int hy__tloader_batch_size(const hy__tloader *l, int b);
+/* Most label rows one training image may have (COCO's most is under 100); a dataset with more
+ * is refused by hy__tloader_create, naming the image. */
+#define HY_TRAIN_MAX_LABELS 8192
 int hy__tloader_max_labels(const hy__tloader *l); /* most label rows of one image */
 size_t hy__tloader_cache_bytes(const hy__tloader *l); /* cached so far */
 /* Order of epoch e (n dataset indices) and whether position i is flipped. */

@@ -435,6 +435,10 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
         goto fail;
     }
 
+    /* the loader bounds the labels per image: a refused dataset leaves no run folder */
+    hy__tloader_params tlp = {.imgsz = S, .batch = B, .fliplr = p->fliplr, .seed = p->seed, .cache_bytes = p->cache_bytes};
+    if ((st = hy__tloader_create(ds, &tlp, &ld))) goto fail;
+
     if ((st = make_run_dir(p, r))) goto fail;
 
     // engine: graphs for the full batch and for the smaller last one, loss, optimizer, EMA
@@ -452,8 +456,6 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
     lp.box = (float)p->box;
     lp.cls = (float)p->cls;
     lp.dfl = (float)p->dfl;
-    hy__tloader_params tlp = {.imgsz = S, .batch = B, .fliplr = p->fliplr, .seed = p->seed, .cache_bytes = p->cache_bytes};
-    if ((st = hy__tloader_create(ds, &tlp, &ld))) goto fail;
     const int max_t = HY_MAX(hy__tloader_max_labels(ld), 1);
     if ((st = hy__v8loss_create(&lp, HY_MIN((int)N, B), S, S, max_t, &loss))) goto fail;
     if (!(op = hy__calloc((size_t)n_op, sizeof *op))) {

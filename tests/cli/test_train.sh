@@ -82,6 +82,15 @@ run train --model "$pt" --data "$tmp/data.yaml" --project "$tmp/runs" --name min
 check "--exist-ok over a file that is not ours: exit 1, file untouched" \
     '[ $rc -eq 1 ] && err_has "last.safetensors: exists and is not a hotyolo training checkpoint" && [ "$(cat "$tmp/runs/mine/weights/last.safetensors")" = "user data" ]'
 
+# an image with more labels than training takes (8192): refused naming it, before any graph
+mkdir -p "$tmp/many/images" "$tmp/many/labels"
+cp "$coco8/images/train/000000000009.jpg" "$tmp/many/images/"
+awk 'BEGIN { for (i = 0; i < 8193; i++) printf "0 %.4f %.4f 0.05 0.05\n", 0.1 + (i % 100) * 0.008, 0.1 + int(i / 100) * 0.008 }' >"$tmp/many/labels/000000000009.txt"
+printf 'path: %s\ntrain: images\nval: images\nnames:\n  0: person\n' "$tmp/many" >"$tmp/many.yaml"
+run train --model "$pt" --data "$tmp/many.yaml" --project "$tmp/runs" --name many --epochs 1 --imgsz 64 --batch 2 --no-val
+check "8193 labels on one image: exit 1 naming the image" \
+    '[ $rc -eq 1 ] && err_has "000000000009.jpg: 8193 labels, more than the 8192" && [ ! -e "$tmp/runs/many" ]'
+
 # ---- a small run on the reference kernels ---------------------------------------------------
 # imgsz 64, batch 3 over 4 images: a full and a partial batch (two training graphs), validation
 # and checkpoints every epoch; the same seed twice gives the same weights.
