@@ -22,92 +22,13 @@
 
 #define TOL 1e-5
 
-// --- allocation (freed at the start of each case) ------------------------------------------
+#define TT_SEED 0x13198A2E03707344ull
+#include "train_test_util.h"
 
-static void *pool[64];
-static int npool;
-static void pool_reset(void) {
-    for (int i = 0; i < npool; i++) free(pool[i]);
-    npool = 0;
-}
-static void *talloc(size_t bytes) {
-    if (npool == (int)(sizeof pool / sizeof pool[0])) abort();
-    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-    if (!p) abort();
-    memset(p, 0, bytes);
-    return pool[npool++] = p;
-}
-
-static uint64_t rng = 0x13198A2E03707344ull;
-static double urand(double lo, double hi) {
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return lo + (hi - lo) * (double)(z >> 11) / 9007199254740992.0;
-}
-
-/* A tensor (n, c, h, w) as float and double copies of the same values, plus the float values it
- * started with (f0); a view is channels [2, 2 + c) of a (n, c + 3, h, w) tensor. */
-typedef struct T {
-    float *f, *f0;
-    double *d;
-    int n, c, h, w, ctot, c0;
-    size_t tot;
-} T;
-
-static T tnew(int n, int c, int h, int w, int view, double lo, double hi) {
-    T t = { .n = n, .c = c, .h = h, .w = w, .ctot = view ? c + 3 : c, .c0 = view ? 2 : 0 };
-    t.tot = (size_t)n * t.ctot * h * w;
-    t.f = talloc(t.tot * sizeof(float));
-    t.f0 = talloc(t.tot * sizeof(float));
-    t.d = talloc(t.tot * sizeof(double));
-    for (size_t i = 0; i < t.tot; i++) {
-        t.f0[i] = t.f[i] = (float)urand(lo, hi);
-        t.d[i] = t.f[i];
-    }
-    return t;
-}
-static void trestore(T t) { memcpy(t.f, t.f0, t.tot * sizeof(float)); }
-static hy__tview tf(T t) {
-    return hy__tview_slice(hy__tview_make(t.f, t.n, t.ctot, t.h, t.w), t.c0, t.c);
-}
-static hy__tview64 td(T t) {
-    return hy__tview64_slice(hy__tview64_make(t.d, t.n, t.ctot, t.h, t.w), t.c0, t.c);
-}
-
-/* Relative L2 error of f against d over the slice; outside it f must still hold f0 exactly
- * (no kernel may write there): else 1e30. NaN: 1e30. */
-static double terr(T t) {
-    const size_t hw = (size_t)t.h * t.w;
-    double num = 0, den = 0;
-    for (int b = 0; b < t.n; b++)
-        for (int ch = 0; ch < t.ctot; ch++)
-            for (size_t i = 0; i < hw; i++) {
-                const size_t j = ((size_t)b * t.ctot + ch) * hw + i;
-                if (ch < t.c0 || ch >= t.c0 + t.c) {
-                    if (memcmp(&t.f[j], &t.f0[j], sizeof(float))) return 1e30;
-                    continue;
-                }
-                const double e = (double)t.f[j] - t.d[j];
-                num += e * e;
-                den += t.d[j] * t.d[j];
-            }
-    if (!(num == num)) return 1e30;
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
-static hy__threadpool *tp2;
-static hy__threadpool *pool_of(int nth) {
-    if (nth == 1) return NULL;
-    if (!tp2 && hy__threadpool_create(2, &tp2) != HY_OK) abort();
-    return tp2;
-}
 /* End of a case: buffers and pool freed (no leak whichever cases run). */
 static void case_done(void) {
     pool_reset();
-    if (tp2) hy__threadpool_free(tp2);
-    tp2 = NULL;
+    pool_done();
 }
 
 // --- accuracy -----------------------------------------------------------------------------

@@ -24,74 +24,9 @@ void hy__train_cpu_force_isa(int isa); /* train_cpu.c, for tests */
 
 static const hy__train_ops *ops = &hy__train_ops_cpu;
 
-static void *pool[256];
-static int npool;
-static void pool_reset(void) {
-    for (int i = 0; i < npool; i++) free(pool[i]);
-    npool = 0;
-}
-static void *talloc(size_t bytes) {
-    if (npool == (int)(sizeof pool / sizeof pool[0])) abort();
-    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-    if (!p) abort();
-    memset(p, 0, bytes);
-    return pool[npool++] = p;
-}
+#define TT_SEED 0x9E3779B97F4A7C15ull
+#include "train_test_util.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double urand(double lo, double hi) {
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return lo + (hi - lo) * (double)(z >> 11) / 9007199254740992.0;
-}
-
-/* (n, c, h, w) as float and double copies; a view is channels [2, 2 + c) of c + 3. */
-typedef struct T {
-    float *f;
-    double *d;
-    int n, c, h, w, ctot, c0;
-} T;
-
-static size_t tsize(T t) { return (size_t)t.n * t.ctot * t.h * t.w; }
-static T tnew(int n, int c, int h, int w, int view, double lo, double hi) {
-    T t = { .n = n, .c = c, .h = h, .w = w, .ctot = view ? c + 3 : c, .c0 = view ? 2 : 0 };
-    t.f = talloc(tsize(t) * sizeof(float));
-    t.d = talloc(tsize(t) * sizeof(double));
-    for (size_t i = 0; i < tsize(t); i++) t.d[i] = t.f[i] = (float)urand(lo, hi);
-    return t;
-}
-static T vec(int n, double lo, double hi) { return tnew(1, n, 1, 1, 0, lo, hi); }
-static hy__tview tf(T t) { return hy__tview_slice(hy__tview_make(t.f, t.n, t.ctot, t.h, t.w), t.c0, t.c); }
-static hy__tview64 td(T t) { return hy__tview64_slice(hy__tview64_make(t.d, t.n, t.ctot, t.h, t.w), t.c0, t.c); }
-
-/* Relative L2 error inside the slice; outside it f and d must still be equal (else 1e30). */
-static double terr(T t) {
-    const size_t hw = (size_t)t.h * t.w;
-    double num = 0, den = 0;
-    for (int b = 0; b < t.n; b++)
-        for (int ch = 0; ch < t.ctot; ch++)
-            for (size_t i = 0; i < hw; i++) {
-                const size_t j = ((size_t)b * t.ctot + ch) * hw + i;
-                if (ch < t.c0 || ch >= t.c0 + t.c) {
-                    if (t.f[j] != (float)t.d[j]) return 1e30;
-                    continue;
-                }
-                const double e = (double)t.f[j] - t.d[j];
-                num += e * e;
-                den += t.d[j] * t.d[j];
-            }
-    if (!(num == num)) return 1e30;
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
-static hy__threadpool *tp2;
-static hy__threadpool *pool_of(int nth) {
-    if (nth == 1) return NULL;
-    if (!tp2 && hy__threadpool_create(2, &tp2) != HY_OK) abort();
-    return tp2;
-}
 
 HY_TEST(bn_every_isa_vs_double_ref) {
     /* hw: 21 and 117 (tails of 8 and 16), 1600, 1 (5 values a channel); means near 0 and near 300 (std ~1) */
@@ -145,10 +80,10 @@ HY_TEST(bn_every_isa_vs_double_ref) {
 
 /* values in {0..3} (ties everywhere); kind 1: also NaN, -inf runs (all -inf windows), +inf */
 static void pool_values(T t, int kind) {
-    for (size_t i = 0; i < tsize(t); i++) t.d[i] = t.f[i] = (float)(int)urand(0, 4);
+    for (size_t i = 0; i < t.tot; i++) t.d[i] = t.f[i] = (float)(int)urand(0, 4);
     if (!kind) return;
     const size_t hw = (size_t)t.h * t.w;
-    for (size_t p = 0; p < tsize(t) / hw; p++) {
+    for (size_t p = 0; p < t.tot / hw; p++) {
         float *f = t.f + p * hw;
         for (size_t i = 0; i < hw; i++)
             if (urand(0, 1) < 0.02) f[i] = NAN;
@@ -156,7 +91,7 @@ static void pool_values(T t, int kind) {
         for (int y = 0; y < HY_MIN(t.h, 4); y++) // top-left corner: -inf windows
             for (int x = 0; x < HY_MIN(t.w, 5); x++) f[(size_t)y * t.w + x] = -INFINITY;
     }
-    for (size_t i = 0; i < tsize(t); i++) t.d[i] = t.f[i];
+    for (size_t i = 0; i < t.tot; i++) t.d[i] = t.f[i];
 }
 
 HY_TEST(maxpool_every_isa_bitwise_as_float_ref) {
@@ -175,17 +110,17 @@ HY_TEST(maxpool_every_isa_bitwise_as_float_ref) {
                 pool_reset();
                 T x = tnew(n, c, h, w, view, 0, 1), y = tnew(n, c, h, w, view, 0, 1), yr = y;
                 T dy = tnew(n, c, h, w, view, -1, 1), dx = tnew(n, c, h, w, view, -1, 1), dxr = dx;
-                yr.f = talloc(tsize(y) * sizeof(float));
-                dxr.f = talloc(tsize(dx) * sizeof(float));
-                memcpy(yr.f, y.f, tsize(y) * sizeof(float));
-                memcpy(dxr.f, dx.f, tsize(dx) * sizeof(float));
+                yr.f = talloc(y.tot * sizeof(float));
+                dxr.f = talloc(dx.tot * sizeof(float));
+                memcpy(yr.f, y.f, y.tot * sizeof(float));
+                memcpy(dxr.f, dx.f, dx.tot * sizeof(float));
                 pool_values(x, kind);
                 ops->maxpool_fwd(tf(x), k, tf(y), pool_of(nth));
                 hy__train_ops_ref.maxpool_fwd(tf(x), k, tf(yr), NULL);
                 ops->maxpool_bwd(tf(x), tf(dy), k, tf(dx), acc, pool_of(nth));
                 hy__train_ops_ref.maxpool_bwd(tf(x), tf(dy), k, tf(dxr), acc, NULL);
-                const int fe = memcmp(y.f, yr.f, tsize(y) * sizeof(float)) != 0;
-                const int be = memcmp(dx.f, dxr.f, tsize(dx) * sizeof(float)) != 0;
+                const int fe = memcmp(y.f, yr.f, y.tot * sizeof(float)) != 0;
+                const int be = memcmp(dx.f, dxr.f, dx.tot * sizeof(float)) != 0;
                 if (fe || be) {
                     hy__train_cpu_force_isa(-1);
                     HY_FAIL_("%s shape %zu cfg %d: %s differs from the reference", hy__cpu_isa_name(isa), si, cfg,
@@ -218,8 +153,8 @@ static size_t elem_run(int nth, float *out) {
     const T outs[] = { y, rm, rv, mean, is, dz, dg, dbt, py, pdx };
     size_t m = 0;
     for (size_t i = 0; i < HY_ARRAY_LEN(outs); i++) {
-        if (out) memcpy(out + m, outs[i].f, tsize(outs[i]) * sizeof(float));
-        m += tsize(outs[i]);
+        if (out) memcpy(out + m, outs[i].f, outs[i].tot * sizeof(float));
+        m += outs[i].tot;
     }
     return m;
 }
@@ -245,8 +180,7 @@ HY_TEST(bitwise_same_any_threads_every_isa) {
     free(a);
     free(b);
     pool_reset();
-    if (tp2) hy__threadpool_free(tp2);
-    tp2 = NULL;
+    pool_done();
     ASSERT_EQ(bad, 0);
 }
 

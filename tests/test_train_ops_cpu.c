@@ -28,90 +28,12 @@ void hy__train_cpu_force_isa(int isa); /* train_cpu.c, for tests */
 
 static const hy__train_ops *ops = &hy__train_ops_cpu;
 
-// --- allocation (freed at the start of each case) ------------------------------------------
+#define TT_SEED 0x243F6A8885A308D3ull
+#include "train_test_util.h"
 
-static void *pool[512];
-static int npool;
-static void pool_reset(void) {
-    for (int i = 0; i < npool; i++) free(pool[i]);
-    npool = 0;
-}
-static void *talloc(size_t bytes) {
-    if (npool == (int)(sizeof pool / sizeof pool[0])) abort();
-    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-    if (!p) abort();
-    memset(p, 0, bytes);
-    return pool[npool++] = p;
-}
-
-static uint64_t rng = 0x243F6A8885A308D3ull;
-static double urand(double lo, double hi) {
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return lo + (hi - lo) * (double)(z >> 11) / 9007199254740992.0;
-}
-
-/* A tensor (n, c, h, w), as a float and a double copy holding the same values; a view is
- * channels [2, 2 + c) of a (n, c + 3, h, w) tensor. */
-typedef struct T {
-    float *f;
-    double *d;
-    int n, c, h, w, ctot, c0;
-} T;
-
-static T tnew(int n, int c, int h, int w, int view, double lo, double hi) {
-    T t = { .n = n, .c = c, .h = h, .w = w, .ctot = view ? c + 3 : c, .c0 = view ? 2 : 0 };
-    const size_t tot = (size_t)n * t.ctot * h * w;
-    t.f = talloc(tot * sizeof(float));
-    t.d = talloc(tot * sizeof(double));
-    for (size_t i = 0; i < tot; i++) {
-        t.f[i] = (float)urand(lo, hi);
-        t.d[i] = t.f[i];
-    }
-    return t;
-}
-static T vec(int n, double lo, double hi) { return tnew(1, n, 1, 1, 0, lo, hi); }
-static hy__tview tf(T t) {
-    hy__tview v = hy__tview_make(t.f, t.n, t.ctot, t.h, t.w);
-    return hy__tview_slice(v, t.c0, t.c);
-}
-static hy__tview64 td(T t) {
-    hy__tview64 v = hy__tview64_make(t.d, t.n, t.ctot, t.h, t.w);
-    return hy__tview64_slice(v, t.c0, t.c);
-}
 static hy__tview tnull(void) {
     hy__tview v = { 0 };
     return v;
-}
-
-/* Relative L2 error of f against d over the slice; outside it both must still agree exactly
- * (they started equal and no kernel may write there): else returns 1e30. NaN: 1e30. */
-static double terr(T t) {
-    const size_t hw = (size_t)t.h * t.w;
-    double num = 0, den = 0;
-    for (int b = 0; b < t.n; b++)
-        for (int ch = 0; ch < t.ctot; ch++)
-            for (size_t i = 0; i < hw; i++) {
-                const size_t j = ((size_t)b * t.ctot + ch) * hw + i;
-                if (ch < t.c0 || ch >= t.c0 + t.c) {
-                    if (t.f[j] != (float)t.d[j]) return 1e30;
-                    continue;
-                }
-                const double e = (double)t.f[j] - t.d[j];
-                num += e * e;
-                den += t.d[j] * t.d[j];
-            }
-    if (!(num == num)) return 1e30;
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
-static hy__threadpool *tp2;
-static hy__threadpool *pool_of(int nth) {
-    if (nth == 1) return NULL;
-    if (!tp2 && hy__threadpool_create(2, &tp2) != HY_OK) abort();
-    return tp2;
 }
 
 // --- convs -------------------------------------------------------------------------------
@@ -476,8 +398,7 @@ HY_TEST(bitwise_reproducible_any_timing_and_threads) {
 
 HY_TEST(table_is_cpu_backend_train) {
     ASSERT_STREQ(hy__train_ops_cpu.name, "cpu");
-    if (tp2) hy__threadpool_free(tp2);
-    tp2 = NULL;
+    pool_done();
 }
 
 /* The packed GEMM paths (1x1 and strided convs) where every dimension has a tail: reductions
@@ -510,8 +431,7 @@ HY_TEST(conv_packed_gemm_block_edges) {
     }
     hy__train_cpu_force_isa(-1);
     pool_reset();
-    if (tp2) hy__threadpool_free(tp2);
-    tp2 = NULL;
+    pool_done();
     printf("  packed GEMM block edges, every ISA: worst relative L2 %.3g\n", worst);
 }
 
