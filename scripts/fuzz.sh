@@ -45,6 +45,7 @@ declare -A CAPS=(
   [labels]="65536 256"
   [http]="65536 1024"
   [http_json]="65536 256"
+  [train_state]="1048576 256"
 )
 ALL=()
 for f in fuzz/fuzz_*.c; do
@@ -222,6 +223,31 @@ for p in glob.glob(assets + "/datasets/*/data.yaml") + glob.glob(assets + "/weig
 # labels: the first byte is nc - 1 (see fuzz_labels.c); 79 = COCO's 80 classes
 for p in sorted(glob.glob(assets + "/datasets/*/labels/*/*.txt"))[::20]:
     put("labels", os.path.basename(p), b"\x4f" + open(p, "rb").read())
+# train_state: a small state file as `hotyolo train` writes it (tiny tensors; real records)
+def st(tensors, meta):
+    hdr = {"__metadata__": meta}; off = 0; blob = b""
+    for name, dt, vals in tensors:
+        b = struct.pack("<%d%s" % (len(vals), "f" if dt == "F32" else "q"), *vals)
+        hdr[name] = {"dtype": dt, "shape": [len(vals)], "data_offsets": [off, off + len(b)]}; off += len(b); blob += b
+    h = json.dumps(hdr).encode(); h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + blob
+args = {"model": "yolov8n.pt", "arch": None, "data": "data.yaml", "epochs": 4, "imgsz": 64, "batch": 2, "freeze": 10,
+        "unfreeze_at": ["3:0"], "optimizer": "auto", "lr0": 0.01, "lrf": 0.01, "momentum": 0.937, "weight_decay": 0.0005,
+        "warmup_epochs": 3, "warmup_momentum": 0.8, "warmup_bias_lr": 0.1, "box": 7.5, "cls": 0.5, "dfl": 1.5,
+        "cos_lr": False, "nbs": 64, "fliplr": 0.5, "flipud": 0, "hsv_h": 0.015, "hsv_s": 0.7, "hsv_v": 0.4, "degrees": 0,
+        "translate": 0.1, "scale": 0.5, "shear": 0, "perspective": 0, "mosaic": 1, "close_mosaic": 10, "augment": True,
+        "workers": 2, "patience": 50, "save_period": -1, "cache_bytes": 2147483648, "seed": 0, "device": "cpu",
+        "threads": 0, "project": "runs/detect", "name": "train", "exist_ok": False, "val": True}
+row = {"epoch": 1, "train/box_loss": 1.9, "train/cls_loss": 2.1, "train/dfl_loss": 1.5, "validated": True,
+       "metrics/precision(B)": 0.8, "metrics/recall(B)": 0.5, "metrics/mAP50(B)": 0.6, "metrics/mAP50-95(B)": 0.4,
+       "fitness": 0.42, "lr/pg0": 0.0007, "lr/pg1": 0.0007, "lr/pg2": 0.0007, "val/box_loss": 1.6,
+       "val/cls_loss": 1.7, "val/dfl_loss": 1.4, "freeze": 10, "mosaic": True, "instances": 900, "train_s": 8.1,
+       "val_s": 1.2, "seconds": 9.5, "saved_best": True}
+state = {"epoch": 1, "ema_updates": 13, "lr": [0.0007, 0.0007, 0.0007], "momentum": 0.9, "accumulate": 4,
+         "last_opt_step": 12, "best_epoch": 1, "best_fitness": 0.42, "stop_best_epoch": 1, "stop_best_fitness": 0.42}
+put("train_state", "state.safetensors", st([("weights", "F32", [0.5, -1.0, 2.0]), ("ema", "F32", [0.5, -1.0, 2.0]),
+    ("nbt", "I64", [3]), ("optim.steps", "I64", [1, 1]), ("optim.buf0", "F32", [0.1, 0.2]), ("optim.buf1", "F32", [0.01, 0.02])],
+    {"hotyolo.state": json.dumps(state), "hotyolo.train.args": json.dumps(args), "hotyolo.train.results": json.dumps([row])}))
 # http: a real detect request (the smallest JPEG that fits max_len)
 for p in sorted(jpgs, key=os.path.getsize):
     img = open(p, "rb").read()

@@ -437,6 +437,75 @@ HY_TEST(step_clips_and_skips_frozen) {
     hy__optim_free(o);
 }
 
+HY_TEST(unfrozen_parameter_starts_its_own_state) {
+    /* Adam lr 0.1, no decay. Parameter 1 is frozen for the first step and unfrozen before the
+     * second: PyTorch creates its state then, so its first update has t = 1 and moves it by
+     * lr * sign(g) = 0.1 (m = 0.1 g, v = 0.001 g^2, corrections 0.1 and 0.001). A step count
+     * shared with parameter 0 (t = 2) would move it by 0.074. */
+    float d0[1] = {1.0f}, g0[1] = {0.5f}, d1[1] = {2.0f}, g1[1] = {0.25f};
+    hy__oparam p[2] = {{d0, g0, 1, 2, 1}, {d1, g1, 1, 2, 0}};
+    hy__optim_args a = plain_args("Adam", 0.1, 0.9, 0.0);
+    hy__optim *o = NULL;
+    ASSERT_OK(hy__optim_create(&a, p, 2, &o));
+    hy__optim_begin_iter(o, 0, 0);
+    hy__optim_step(o, 0);
+    ASSERT_NEAR(d0[0], 0.9, 1e-6);
+    ASSERT_TRUE(d1[0] == 2.0f);
+    ASSERT_TRUE(hy__optim_param_steps(o)[1] == 0);
+    hy__optim_set_trainable(o, 1, 1);
+    g0[0] = 0.5f;
+    g1[0] = 0.25f;
+    hy__optim_begin_iter(o, 0, 1);
+    hy__optim_step(o, 1);
+    ASSERT_NEAR(d1[0], 1.9, 1e-6); /* t = 1 for parameter 1 */
+    ASSERT_TRUE(hy__optim_param_steps(o)[0] == 2 && hy__optim_param_steps(o)[1] == 1);
+    hy__optim_free(o);
+}
+
+HY_TEST(state_round_trip_continues_exactly) {
+    /* Two optimizers over the same start: A runs 4 steps; B runs 2, its state is copied into a
+     * fresh C (scalars, steps, buffers), C runs the last 2: C's parameters equal A's bit for bit
+     * (SGD with warm-up: the scalars carry momentum and accumulation; AdamW: the moments). */
+    const char *kinds[2] = {"SGD", "AdamW"};
+    for (int kk = 0; kk < 2; kk++) {
+        const float data[3][3] = {{1.0f, -2.0f, 0.5f}, {0.9f, 1.1f, 1.0f}, {0.01f, -0.02f, 0.0f}};
+        const float grad[3][3] = {{0.1f, -0.2f, 0.3f}, {0.05f, 0.0f, -0.05f}, {0.2f, 0.1f, -0.1f}};
+        three ta, tb;
+        three_init(&ta, data, grad);
+        three_init(&tb, data, grad);
+        hy__optim_args a = plain_args(kinds[kk], 0.01, 0.937, 5e-4);
+        a.warmup_epochs = 1.0; /* nw = max(1 * 1, 100) = 100: every step inside the warm-up */
+        hy__optim *oa = NULL, *ob = NULL, *oc = NULL;
+        ASSERT_OK(hy__optim_create(&a, ta.p, 3, &oa));
+        ASSERT_OK(hy__optim_create(&a, tb.p, 3, &ob));
+        ASSERT_OK(hy__optim_create(&a, tb.p, 3, &oc));
+        for (long ni = 0; ni < 4; ni++) {
+            memcpy(ta.grad, grad, sizeof grad);
+            if (hy__optim_begin_iter(oa, 0, ni)) hy__optim_step(oa, ni);
+        }
+        for (long ni = 0; ni < 2; ni++) {
+            memcpy(tb.grad, grad, sizeof grad);
+            if (hy__optim_begin_iter(ob, 0, ni)) hy__optim_step(ob, ni);
+        }
+        hy__optim_scalars sc;
+        hy__optim_get_scalars(ob, &sc);
+        hy__optim_set_scalars(oc, &sc);
+        ASSERT_TRUE(hy__optim_state_len(ob) == 9 && hy__optim_state_bufs(ob) == (kk ? 2 : 1));
+        for (int k = 0; k < hy__optim_state_bufs(ob); k++)
+            memcpy(hy__optim_state_buf(oc, k), hy__optim_state_buf(ob, k), 9 * sizeof(float));
+        memcpy(hy__optim_param_steps(oc), hy__optim_param_steps(ob), 3 * sizeof(long));
+        for (long ni = 2; ni < 4; ni++) {
+            memcpy(tb.grad, grad, sizeof grad);
+            if (hy__optim_begin_iter(oc, 0, ni)) hy__optim_step(oc, ni);
+        }
+        ASSERT_TRUE(memcmp(ta.data, tb.data, sizeof ta.data) == 0);
+        ASSERT_TRUE(memcmp(ta.data, data, sizeof ta.data) != 0);
+        hy__optim_free(oa);
+        hy__optim_free(ob);
+        hy__optim_free(oc);
+    }
+}
+
 // --- EMA ---------------------------------------------------------------------------------------
 
 HY_TEST(ema_decay_and_update) {

@@ -12,12 +12,13 @@
 #include "hotyolo.h"
 
 /* Exit codes of every subcommand. */
-enum { HY_CLI_OK = 0, HY_CLI_RUNTIME = 1, HY_CLI_USAGE = 2 };
+enum { HY_CLI_OK = 0, HY_CLI_RUNTIME = 1, HY_CLI_USAGE = 2, HY_CLI_INTERRUPTED = 130 };
 
 /* Subcommands: argv[0] is the subcommand name; return an exit code. */
 int hy_cli_detect(int argc, char **argv);
 int hy_cli_inspect(int argc, char **argv);
 int hy_cli_convert(int argc, char **argv);
+int hy_cli_export(int argc, char **argv);
 int hy_cli_verify(int argc, char **argv);
 int hy_cli_bench(int argc, char **argv);
 int hy_cli_val(int argc, char **argv);
@@ -46,6 +47,10 @@ int hy_cli_next_opt(const char *cmd, const hy_cli_opt *table, size_t n, int argc
 int hy_cli_parse_float(const char *cmd, const char *opt, const char *s, float lo, float hi, float *out);
 /* --device NAME: a non-empty name (the library checks it against the backends built in). */
 int hy_cli_parse_device(const char *cmd, const char *opt, const char *s, const char **out);
+/* An output path a command may write: `in` must exist; `out` must not be `in` itself (usage
+ * error) nor a directory, and an existing `out` is replaced only with force. Returns HY_CLI_OK
+ * or the exit code, the error printed. */
+int hy_cli_check_out(const char *cmd, const char *in, const char *out, int force);
 /* mkdir -p dir for option opt, then checks it is writable; 0, or -1 with the error printed
  * as "OPT DIR: <strerror text> (<the part at fault>)" (a path part that is a regular file is
  * refused: nothing the user has is touched). */

@@ -326,3 +326,25 @@ int hy_cli_read_file(const char *path, uint8_t **buf, size_t *len) {
     *len = n;
     return 0;
 }
+
+int hy_cli_check_out(const char *cmd, const char *in, const char *out, int force) {
+    struct stat si, so;
+    if (stat(in, &si) != 0) {
+        hy_cli_error(cmd, "cannot read '%s': %s", in, strerror(errno));
+        return HY_CLI_RUNTIME;
+    }
+    if (stat(out, &so) != 0) return HY_CLI_OK;
+    if (so.st_dev == si.st_dev && so.st_ino == si.st_ino) {
+        hy_cli_error(cmd, "OUT '%s' is the input file itself; refusing to overwrite it", out);
+        return HY_CLI_USAGE;
+    }
+    if (S_ISDIR(so.st_mode)) {
+        hy_cli_error(cmd, "OUT '%s' is a directory", out);
+        return HY_CLI_RUNTIME;
+    }
+    if (!force) {
+        hy_cli_error(cmd, "OUT '%s' already exists; not replacing it (use --force to replace it)", out);
+        return HY_CLI_RUNTIME;
+    }
+    return HY_CLI_OK;
+}

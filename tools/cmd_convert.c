@@ -172,30 +172,7 @@ int hy_cli_convert(int argc, char **argv) {
         rc = pr > 0 ? HY_CLI_OK : HY_CLI_USAGE;
         goto done;
     }
-    struct stat si, so;
-    if (stat(o.in, &si) != 0) {
-        hy_cli_error(CMD, "cannot read '%s': %s", o.in, strerror(errno));
-        rc = HY_CLI_RUNTIME;
-        goto done;
-    }
-    if (stat(o.out, &so) == 0) {
-        if (so.st_dev == si.st_dev && so.st_ino == si.st_ino) {
-            hy_cli_error(CMD, "OUT '%s' is the input file itself; refusing to overwrite it", o.out);
-            rc = HY_CLI_USAGE;
-            goto done;
-        }
-        if (S_ISDIR(so.st_mode)) {
-            hy_cli_error(CMD, "OUT '%s' is a directory", o.out);
-            rc = HY_CLI_RUNTIME;
-            goto done;
-        }
-        if (!o.force) {
-            hy_cli_error(CMD, "OUT '%s' already exists; not replacing it (use --force to replace it)",
-                         o.out);
-            rc = HY_CLI_RUNTIME;
-            goto done;
-        }
-    }
+    if ((rc = hy_cli_check_out(CMD, o.in, o.out, o.force)) != HY_CLI_OK) goto done;
 
     hy_convert_params cp = hy_convert_default_params();
     cp.dtype = o.dtype;

@@ -15,6 +15,7 @@ static const command commands[] = {
     {"detect", hy_cli_detect, "detect objects in images with a YOLOv8 checkpoint"},
     {"inspect", hy_cli_inspect, "describe a weights file (.pt, .safetensors, .onnx)"},
     {"convert", hy_cli_convert, "convert a weights file to hotyolo .safetensors"},
+    {"export", hy_cli_export, "export weights to .pt (state_dict) or .onnx (inference graph)"},
     {"bench", hy_cli_bench, "measure time to ready, first-frame and steady latency, RSS"},
     {"verify", hy_cli_verify, "check a hotyolo .safetensors file against its recorded sha256"},
     {"val", hy_cli_val, "evaluate a model on a YOLO dataset: P, R, mAP50, mAP50-95"},

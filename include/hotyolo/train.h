@@ -1,7 +1,9 @@
 /*
  * hotyolo/train.h — training (fine-tuning) a YOLOv8 detector on a YOLO-format dataset, as
- * Ultralytics 8.0.172's `yolo detect train` does it, with letterbox and horizontal flip as the
- * only augmentation (docs/training.md).
+ * Ultralytics 8.0.172's `yolo detect train` does it: transfer from pretrained weights (or an
+ * architecture from scratch), Ultralytics' default augmentation (mosaic, random affine, HSV,
+ * flips), frozen layers and staged unfreezing, validation after each epoch, exact resume
+ * (docs/training.md).
  *
  * Example
  *   hy_train_params tp = hy_train_default_params();
@@ -45,6 +47,10 @@ typedef struct hy_train_info {
     size_t n_params, n_trainable; /* parameters (floats), those that get updates (freeze) */
     size_t graph_bytes;          /* memory planned for the training graph(s) */
     size_t cache_bytes;          /* decoded images kept in memory (0: decoded every epoch) */
+    int start_epoch;             /* 1-based first epoch run now (> 1 when resumed) */
+    int epochs, imgsz, batch, freeze; /* as run (a resumed run's come from its record) */
+    size_t n_warnings;           /* dataset problems (images skipped): hy_train_info_warning */
+    const char *const *warnings; /* (n_warnings) "file[:line]: problem; image skipped" */
 } hy_train_info;
 
 /* Progress inside an epoch, after each batch (Ultralytics' progress bar). */
@@ -68,20 +74,30 @@ typedef struct hy_train_epoch {
                                     epoch's last iteration (Ultralytics' lr/pg0..2) */
     double train_s, val_s, seconds; /* wall time: training, validation, whole epoch with saving */
     int saved_best;              /* best.safetensors written at this epoch */
+    int has_val_loss;            /* 1: the val losses below were computed */
+    double val_box_loss, val_cls_loss, val_dfl_loss; /* on the val split (EMA weights) */
+    int freeze;                  /* layers model.0 .. freeze-1 frozen during this epoch */
+    int mosaic;                  /* 1: mosaic was on during this epoch */
+    long instances;              /* label rows the epoch trained on (after augmentation) */
 } hy_train_epoch;
 
 typedef void (*hy_train_start_fn)(const hy_train_info *info, void *user_data);
 typedef void (*hy_train_batch_fn)(const hy_train_progress *p, void *user_data);
 typedef void (*hy_train_epoch_fn)(const hy_train_epoch *e, void *user_data);
 
+#define HY_TRAIN_MAX_UNFREEZE 16
+
 /* Ultralytics' argument names and defaults (hy_train_default_params). */
 typedef struct hy_train_params {
-    const char *model;           /* weights to start from (.pt, .safetensors, .onnx) (required) */
+    const char *model;           /* weights to start from (.pt, .safetensors, .onnx), or NULL */
+    const char *arch;            /* or an architecture from scratch ("yolov8n", "yolov8s", ...) */
     const char *data;            /* data.yaml (required): train split trained, val validated */
     int epochs;                  /* 100 */
     int imgsz;                   /* 640; a multiple of 32 in [32, 4096] */
     int batch;                   /* 16; in [1, 1024] */
     int freeze;                  /* 0: layers model.0 .. model.freeze-1 get no updates */
+    struct { int epoch, freeze; } unfreeze[HY_TRAIN_MAX_UNFREEZE]; /* from 1-based epoch E on, */
+    int n_unfreeze;              /* the frozen prefix is `freeze` layers (staged unfreezing) */
     const char *optimizer;       /* "auto" (default), "SGD", "Adam", "AdamW" */
     double lr0, lrf;             /* 0.01, 0.01 */
     double momentum;             /* 0.937 */
@@ -93,6 +109,22 @@ typedef struct hy_train_params {
     int cos_lr;                  /* 0: linear lr decay; 1: cosine */
     int nbs;                     /* nominal batch size, 64 (gradients accumulated to it) */
     double fliplr;               /* probability of a horizontal flip per image, 0.5 */
+    double flipud;               /* vertical flip, 0.0 */
+    double hsv_h, hsv_s, hsv_v;  /* HSV gains 0.015, 0.7, 0.4 */
+    double degrees, translate, scale, shear, perspective; /* random affine: 0, 0.1, 0.5, 0, 0 */
+    double mosaic;               /* probability of a mosaic, 1.0 */
+    int close_mosaic;            /* no mosaic in the last N epochs, 10 */
+    int augment;                 /* 1 (default); 0: letterbox and fliplr only (no mosaic, affine, HSV) */
+    int workers;                 /* loader threads, 2 */
+    int patience;                /* stop after this many epochs without a better fitness, 50 */
+    int save_period;             /* also save weights/epochN.safetensors every N epochs; <= 0 off */
+    const char *resume;          /* a run folder or its weights/last.safetensors: continue it
+                                    exactly from weights/state.safetensors (the other parameters
+                                    come from its record, except threads, device, workers, stop
+                                    and the callbacks) */
+    volatile int *stop;          /* when set nonzero (e.g. by a SIGINT handler), the current
+                                    batch ends, last is saved, and hy_train returns HY_OK with
+                                    hy_train_result_stopped() = 1 */
     uint64_t seed;               /* 0: shuffling and flips are drawn from it */
     const char *device;          /* "cpu" (default) or "ref" (plain-C reference kernels; slow) */
     int n_threads;               /* 0 = number of online cores */
@@ -120,6 +152,8 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out);
 int hy_train_result_num_epochs(const hy_train_result *r);
 const hy_train_epoch *hy_train_result_epoch(const hy_train_result *r, int i); /* NULL if out of range */
 int hy_train_result_best_epoch(const hy_train_result *r); /* 1-based; 0 when none validated */
+int hy_train_result_stopped(const hy_train_result *r);    /* 1: ended by *stop before the last epoch */
+int hy_train_result_early_stopped(const hy_train_result *r); /* 1: ended by patience */
 const char *hy_train_result_save_dir(const hy_train_result *r);
 const char *hy_train_result_last_path(const hy_train_result *r);
 const char *hy_train_result_best_path(const hy_train_result *r); /* NULL when never written */
@@ -129,6 +163,14 @@ size_t hy_train_result_load_count(const hy_train_result *r, hy_load_item what);
 const char *hy_train_result_load_name(const hy_train_result *r, hy_load_item what, size_t i);
 const char *hy_train_result_load_reason(const hy_train_result *r, hy_load_item what, size_t i);
 void hy_train_result_free(hy_train_result *r);
+
+/* One PNG comparing runs epoch by epoch (bench/finetune.sh, docs/training.md): metric
+ * "mAP50" or "mAP50-95" of n series; series[i] is a run folder (the per-epoch results of its
+ * weights/last.safetensors record; validated epochs only) or a literal comma-separated list of
+ * values for epochs 1, 2, ... (e.g. a reference run's); labels[i] names it in the legend.
+ * Errors name the series: HY_ERR_IO / HY_ERR_FORMAT (no readable record), HY_ERR_INVALID_ARG. */
+hy_status hy_train_plot_compare(const char *png, const char *metric, int n, const char *const *labels,
+                                const char *const *series);
 
 #ifdef __cplusplus
 }

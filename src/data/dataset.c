@@ -478,7 +478,9 @@ hy_status hy__val_image_probe(const char *path, int *w, int *h, int *orientation
     *orientation = 1;
     *decodable = 1;
     static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-    if (m.size >= 3 && m.data[0] == 0xFF && m.data[1] == 0xD8 && m.data[2] == 0xFF) {
+    if (m.size == 0) {
+        st = hy__error(HY_ERR_FORMAT, "%s: empty file (0 bytes)", path);
+    } else if (m.size >= 3 && m.data[0] == 0xFF && m.data[1] == 0xD8 && m.data[2] == 0xFF) {
         st = probe_jpeg(m.data, m.size, path, w, h, orientation);
     } else if (m.size >= 8 && !memcmp(m.data, png_sig, 8)) {
         if (m.size < 24 || memcmp(m.data + 12, "IHDR", 4))
@@ -900,5 +902,124 @@ fail:
     strvec_free(&warns);
     yaml_cfg_free(&cfg);
     hy__val_dataset_free(d);
+    return st;
+}
+
+// --- decode check --------------------------------------------------------------------------------
+
+#define VERIFY_PAR_FILE_BYTES ((size_t)32 << 20) /* a larger file is read and decoded alone */
+
+typedef struct verify_ctx {
+    const hy__val_dataset *d;
+    const long *idx;     /* (n_idx) items this pass decodes */
+    hy_status *st;       /* (d->n) HY_OK or the decoder's status */
+    char **reason;       /* (d->n) hy__malloc'd reason when st != HY_OK (NULL: out of memory) */
+} verify_ctx;
+
+static void verify_one(void *ctx, long k, int ith) {
+    (void)ith;
+    verify_ctx *c = ctx;
+    const long i = c->idx[k];
+    const char *path = c->d->items[i].im_file;
+    hy_image *img = NULL;
+    hy_status st = hy_image_load(path, &img); // the loader's and val's decoder and repair level
+    hy_image_free(img);
+    c->st[i] = st;
+    if (!st) return;
+    // hy_last_error() is this thread's; drop the "<path>: " the decoder put in front
+    const char *e = hy_last_error();
+    const size_t pl = strlen(path);
+    if (!strncmp(e, path, pl) && e[pl] == ':' && e[pl + 1] == ' ') e += pl + 2;
+    c->reason[i] = hy__strdup(e);
+}
+
+hy_status hy__val_dataset_verify_decode(hy__val_dataset *d, hy__threadpool *tp, size_t *removed) {
+    if (!d || !removed)
+        return hy__error(HY_ERR_INVALID_ARG, "hy__val_dataset_verify_decode: NULL argument");
+    const size_t n = d->n;
+    hy_status st = HY_OK;
+    verify_ctx c = {.d = d};
+    long *idx = hy__malloc((n ? n : 1) * sizeof *idx);
+    c.st = hy__calloc(n ? n : 1, sizeof *c.st);
+    c.reason = hy__calloc(n ? n : 1, sizeof *c.reason);
+    char **msgs = NULL;
+    size_t n_bad = 0;
+    long n_small = 0, n_big = 0;
+    if (!idx || !c.st || !c.reason) goto nomem;
+
+    // small images one per thread, then large ones (header pixels or file bytes) one at a time:
+    // the peak is (threads x a small image) or one large image, never threads x large ones
+    for (size_t i = 0; i < n; i++) {
+        const hy__val_item *it = &d->items[i];
+        struct stat sb;
+        const int big = (long)it->w * (long)it->h > HY_VERIFY_PAR_PIXELS ||
+                        (stat(it->im_file, &sb) == 0 && (size_t)sb.st_size > VERIFY_PAR_FILE_BYTES);
+        if (big)
+            idx[n - 1 - (size_t)n_big++] = (long)i; // from the back
+        else
+            idx[n_small++] = (long)i;
+    }
+    c.idx = idx;
+    hy__threadpool_each(tp, n_small, verify_one, &c);
+    c.idx = idx + n_small;
+    for (long k = 0; k < n_big; k++) verify_one(&c, k, 0);
+
+    for (size_t i = 0; i < n; i++) {
+        if (c.st[i] == HY_ERR_NOMEM) {
+            st = hy__error(HY_ERR_NOMEM, "%s: out of memory decoding it (%s)",
+                           d->items[i].im_file, c.reason[i] ? c.reason[i] : "?");
+            goto fail;
+        }
+        if (c.st[i] && !c.reason[i]) goto nomem;
+        n_bad += c.st[i] != HY_OK;
+    }
+    if (n_bad) {
+        // everything that can fail is allocated before d changes
+        msgs = hy__calloc(n_bad, sizeof *msgs);
+        if (!msgs) goto nomem;
+        for (size_t i = 0, k = 0; i < n; i++)
+            if (c.st[i] && !(msgs[k++] = str_printf("%s: cannot decode (%s); image skipped",
+                                                    d->items[i].im_file, c.reason[i])))
+                goto nomem;
+        char **w = hy__realloc(d->warnings, (d->n_warnings + n_bad) * sizeof *w);
+        if (!w) goto nomem;
+        d->warnings = w;
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++) {
+            hy__val_item *it = &d->items[i];
+            if (!c.st[i]) {
+                d->items[o++] = *it;
+                continue;
+            }
+            if (it->n_labels == 0)
+                d->n_backgrounds--;
+            else
+                d->n_instances -= (size_t)it->n_labels;
+            hy__free(it->im_file);
+            hy__free(it->labels);
+        }
+        d->n = o;
+        for (size_t k = 0; k < n_bad; k++) {
+            hy__log(HY_LOG_WARN, "%s", msgs[k]);
+            d->warnings[d->n_warnings++] = msgs[k];
+        }
+        hy__free(msgs);
+        msgs = NULL;
+    }
+    *removed = n_bad;
+    goto done;
+nomem:
+    st = hy__error(HY_ERR_NOMEM, "out of memory checking the images of %s",
+                   d->yaml_path ? d->yaml_path : "the dataset");
+fail:
+    if (msgs)
+        for (size_t k = 0; k < n_bad; k++) hy__free(msgs[k]);
+    hy__free(msgs);
+done:
+    if (c.reason)
+        for (size_t i = 0; i < n; i++) hy__free(c.reason[i]);
+    hy__free(c.reason);
+    hy__free(c.st);
+    hy__free(idx);
     return st;
 }

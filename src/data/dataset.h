@@ -45,6 +45,16 @@ typedef struct hy__val_dataset {
 hy_status hy__val_dataset_load(const char *yaml_path, const char *split, hy__val_dataset **out);
 void hy__val_dataset_free(hy__val_dataset *d);
 
+/* Decodes every image of d (the threads of tp, may be NULL) as the training loader and
+ * hy_val_run do (hy_image_load), removes those that do not decode (each gets a warning
+ * "<path>: cannot decode (<reason>); image skipped", n_instances and n_backgrounds updated; the
+ * order of the others is kept) and returns how many were removed. A split left empty is the
+ * caller's to refuse. Bounded: images over the decoder's limits are refused by the decoder;
+ * images of more than HY_VERIFY_PAR_PIXELS (header size) or files over 32 MB are decoded one at
+ * a time, the others one per thread. Out of memory (HY_ERR_NOMEM) leaves d unchanged. */
+#define HY_VERIFY_PAR_PIXELS (1l << 23) /* 8.4 Mpx (4K UHD): 25 MB of RGB per thread */
+hy_status hy__val_dataset_verify_decode(hy__val_dataset *d, hy__threadpool *tp, size_t *removed);
+
 /* Label path of an image path as Ultralytics' img2label_paths: the last "/images/" becomes
  * "/labels/", the extension ".txt". Returns a hy__malloc'd string or NULL (out of memory). */
 char *hy__val_label_path(const char *im_file);

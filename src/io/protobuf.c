@@ -224,3 +224,98 @@ void hy__pb_get_fixed64(const hy__pb_field *f, uint64_t *dst) {
     }
     for (size_t i = 0; i < f->len / 8; i++) dst[i] = load_le64(f->data + 8 * i);
 }
+
+/* ---- encoder ------------------------------------------------------------------------- */
+
+void hy__pbw_free(hy__pbw *w) {
+    hy__free(w->buf);
+    memset(w, 0, sizeof *w);
+}
+
+static bool pbw_reserve(hy__pbw *w, size_t extra) {
+    if (w->st) return false;
+    if (w->len + extra <= w->cap) return true;
+    size_t cap = w->cap ? w->cap : 4096;
+    while (cap < w->len + extra) {
+        if (cap > SIZE_MAX / 2) {
+            w->st = hy__error(HY_ERR_NOMEM, "protobuf: message too large");
+            return false;
+        }
+        cap *= 2;
+    }
+    uint8_t *b = hy__realloc(w->buf, cap);
+    if (!b) {
+        w->st = hy__error(HY_ERR_NOMEM, "protobuf: out of memory (%zu bytes)", cap);
+        return false;
+    }
+    w->buf = b;
+    w->cap = cap;
+    return true;
+}
+
+static size_t put_varint(uint8_t *p, uint64_t v) {
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static void pbw_raw_varint(hy__pbw *w, uint64_t v) {
+    if (pbw_reserve(w, 10)) w->len += put_varint(w->buf + w->len, v);
+}
+
+static void pbw_tag(hy__pbw *w, uint32_t field, int wire) { pbw_raw_varint(w, ((uint64_t)field << 3) | (uint64_t)wire); }
+
+void hy__pbw_varint(hy__pbw *w, uint32_t field, uint64_t v) {
+    pbw_tag(w, field, HY_PB_VARINT);
+    pbw_raw_varint(w, v);
+}
+
+void hy__pbw_fixed32(hy__pbw *w, uint32_t field, uint32_t v) {
+    pbw_tag(w, field, HY_PB_FIXED32);
+    if (!pbw_reserve(w, 4)) return;
+    for (int i = 0; i < 4; i++) w->buf[w->len++] = (uint8_t)(v >> (8 * i));
+}
+
+void hy__pbw_float(hy__pbw *w, uint32_t field, float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    hy__pbw_fixed32(w, field, u);
+}
+
+void hy__pbw_bytes(hy__pbw *w, uint32_t field, const void *data, size_t len) {
+    pbw_tag(w, field, HY_PB_LEN);
+    pbw_raw_varint(w, len);
+    if (!pbw_reserve(w, len)) return;
+    if (len) memcpy(w->buf + w->len, data, len);
+    w->len += len;
+}
+
+void hy__pbw_str(hy__pbw *w, uint32_t field, const char *s) { hy__pbw_bytes(w, field, s, strlen(s)); }
+
+void hy__pbw_packed_i64(hy__pbw *w, uint32_t field, const int64_t *v, size_t n) {
+    if (!n) return;
+    size_t m = hy__pbw_begin(w, field);
+    for (size_t i = 0; i < n; i++) pbw_raw_varint(w, (uint64_t)v[i]);
+    hy__pbw_end(w, m);
+}
+
+/* The payload is written after the tag; hy__pbw_end inserts the length before it. */
+size_t hy__pbw_begin(hy__pbw *w, uint32_t field) {
+    pbw_tag(w, field, HY_PB_LEN);
+    return w->len;
+}
+
+void hy__pbw_end(hy__pbw *w, size_t mark) {
+    if (w->st) return;
+    size_t len = w->len - mark;
+    uint8_t v[10];
+    size_t n = put_varint(v, len);
+    if (!pbw_reserve(w, n)) return;
+    memmove(w->buf + mark + n, w->buf + mark, len);
+    memcpy(w->buf + mark, v, n);
+    w->len += n;
+}

@@ -72,4 +72,32 @@ void hy__pb_get_varints(const hy__pb_field *f, uint64_t *dst);
 void hy__pb_get_fixed32(const hy__pb_field *f, uint32_t *dst);
 void hy__pb_get_fixed64(const hy__pb_field *f, uint64_t *dst);
 
+/* ---- encoder ---------------------------------------------------------------------------
+ * A growing buffer of fields. Nested messages: hy__pbw_begin(w, field) ... hy__pbw_end(w, mark)
+ * (the payload is moved once its length is known, so the varint is minimal). The first
+ * failure (out of memory) is kept in w->st and every later call does nothing.
+ *
+ *   hy__pbw w = {0};
+ *   size_t m = hy__pbw_begin(&w, 7);
+ *   hy__pbw_str(&w, 1, "name");
+ *   hy__pbw_end(&w, m);
+ *   if (w.st) ...; use w.buf[0 .. w.len); hy__pbw_free(&w); */
+typedef struct hy__pbw {
+    uint8_t *buf;
+    size_t len, cap;
+    hy_status st;
+} hy__pbw;
+
+void hy__pbw_free(hy__pbw *w);
+void hy__pbw_varint(hy__pbw *w, uint32_t field, uint64_t v);   /* VARINT (int32/int64/enum/bool) */
+void hy__pbw_fixed32(hy__pbw *w, uint32_t field, uint32_t v);  /* FIXED32 (float bits) */
+void hy__pbw_float(hy__pbw *w, uint32_t field, float v);
+void hy__pbw_bytes(hy__pbw *w, uint32_t field, const void *data, size_t len); /* LEN */
+void hy__pbw_str(hy__pbw *w, uint32_t field, const char *s);
+/* Packed repeated int64 (one LEN field); n may be 0 (then nothing is written). */
+void hy__pbw_packed_i64(hy__pbw *w, uint32_t field, const int64_t *v, size_t n);
+/* Starts LEN field `field` holding a nested message; returns the mark for hy__pbw_end. */
+size_t hy__pbw_begin(hy__pbw *w, uint32_t field);
+void hy__pbw_end(hy__pbw *w, size_t mark);
+
 #endif

@@ -421,10 +421,9 @@ static hy_status read_names(loader *L, const hy__pkl_value *v) {
     return HY_OK;
 }
 
-static hy_status read_config(loader *L, const hy__pkl_value *mod) {
+/* s: a model's state dict, or a checkpoint dict with 'yaml' and 'names' keys (hotyolo export). */
+static hy_status read_config_dict(loader *L, const hy__pkl_value *s) {
     hy__pt_file *f = L->f;
-    const hy__pkl_value *s = module_state(mod);
-    if (!s) return HY_OK;
     const hy__pkl_value *yaml = hy__pkl_dict_get(s, "yaml"), *v;
     if (yaml && yaml->kind != HY_PKL_DICT) yaml = NULL;
     double x;
@@ -466,6 +465,11 @@ static hy_status read_config(loader *L, const hy__pkl_value *mod) {
     return v ? read_names(L, v) : HY_OK;
 }
 
+static hy_status read_config(loader *L, const hy__pkl_value *mod) {
+    const hy__pkl_value *s = module_state(mod);
+    return s ? read_config_dict(L, s) : HY_OK;
+}
+
 // --- checkpoint layouts ---------------------------------------------------------------------
 
 static hy_status extract(loader *L, const hy__pkl_value *root) {
@@ -503,7 +507,13 @@ static hy_status extract(loader *L, const hy__pkl_value *root) {
             "%s: no tensors found: the pickled %s is neither a model checkpoint, a state_dict nor a module",
             L->what, hy__pkl_kind_name(root->kind));
     hy_status st;
-    if (sd) return emit_state_dict(L, sd);
+    if (sd) {
+        st = emit_state_dict(L, sd);
+        /* hotyolo export (docs/formats.md): the config sits beside the state_dict */
+        if (!st && sd == hy__pkl_dict_get(root, "state_dict") && hy__pkl_dict_get(root, "yaml"))
+            st = read_config_dict(L, root);
+        return st;
+    }
     char *name = hy__malloc(MAX_NAME + 1);
     if (!name) return hy__error(HY_ERR_NOMEM, "%s: out of memory", L->what);
     name[0] = 0;

@@ -22,10 +22,14 @@ struct hy__optim {
     double cur_momentum;        /* current SGD momentum (warm-up ramps it) */
     int accumulate;             /* current accumulation */
     long last_opt_step;         /* ni of the last step, -1 before the first */
-    long steps;                 /* optimizer steps taken (Adam's t) */
     hy__oparam *params;         /* (n_params) copy; data / grad borrowed */
     int n_params;
-    size_t *off;                /* (n_params) offset of each trainable parameter's state */
+    int per;                    /* state buffers: 1 (SGD) or 2 (Adam) */
+    size_t total;               /* floats per state buffer (every parameter, frozen too) */
+    size_t *off;                /* (n_params) offset of each parameter's state */
+    long *steps;                /* (n_params) updates of each parameter (PyTorch's per-parameter
+                                   state: Adam's t; SGD's first step sets the buffer). A frozen
+                                   parameter has none, as a requires_grad False one in PyTorch */
     float *s1, *s2;             /* (total) SGD momentum buffer or Adam exp_avg; Adam exp_avg_sq */
 };
 
@@ -111,7 +115,6 @@ hy_status hy__optim_create(const hy__optim_args *a, const hy__oparam *params, in
         if (p->group < 0 || p->group > 2)
             return hy__error(HY_ERR_INVALID_ARG, "optimizer: parameter %d: group %d (0..2)", i,
                              p->group);
-        if (!p->trainable) continue;
         if (p->numel > 0 && (!p->data || !p->grad))
             return hy__error(HY_ERR_INVALID_ARG, "optimizer: parameter %d: no data or gradient", i);
         if (!hy__add_ok(total, p->numel, &total))
@@ -161,14 +164,17 @@ hy_status hy__optim_create(const hy__optim_args *a, const hy__oparam *params, in
     if (n_params > 0) {
         o->params = hy__malloc((size_t)n_params * sizeof(*o->params));
         o->off = hy__malloc((size_t)n_params * sizeof(*o->off));
-        if (!o->params || !o->off) goto nomem;
+        o->steps = hy__calloc((size_t)n_params, sizeof(*o->steps));
+        if (!o->params || !o->off || !o->steps) goto nomem;
         memcpy(o->params, params, (size_t)n_params * sizeof(*o->params));
     }
     size_t off = 0;
     for (int i = 0; i < n_params; i++) {
         o->off[i] = off;
-        if (params[i].trainable) off += params[i].numel;
+        off += params[i].numel;
     }
+    o->per = (int)per;
+    o->total = total;
     if (total > 0) {
         o->s1 = hy__calloc(total, sizeof(float));
         if (!o->s1) goto nomem;
@@ -189,6 +195,7 @@ void hy__optim_free(hy__optim *o) {
     if (!o) return;
     hy__free(o->params);
     hy__free(o->off);
+    hy__free(o->steps);
     hy__free(o->s1);
     hy__free(o->s2);
     hy__free(o);
@@ -308,23 +315,50 @@ static void adam_update(float *p, float *g, float *m, float *v, size_t n, double
 
 void hy__optim_step(hy__optim *o, long ni) {
     hy__clip_grad_norm(o->params, o->n_params, 10.0);
-    o->steps++;
     for (int i = 0; i < o->n_params; i++) {
         hy__oparam *p = &o->params[i];
         if (!p->trainable || p->numel == 0) continue;
         double wd = p->group == 0 ? o->wd : 0.0; /* g1 (BN weights) and g2 (biases): no decay */
         double lr = o->lr[p->group];
         float *s1 = o->s1 + o->off[i];
+        const long t = ++o->steps[i];
         if (o->kind == HY_OPT_SGD)
             sgd_update(p->data, p->grad, s1, p->numel, (float)lr, (float)o->cur_momentum,
-                       (float)wd, o->steps == 1);
+                       (float)wd, t == 1);
         else
             adam_update(p->data, p->grad, s1, o->s2 + o->off[i], p->numel, lr, o->momentum,
-                        0.999, wd, o->steps, o->kind == HY_OPT_ADAMW);
+                        0.999, wd, t, o->kind == HY_OPT_ADAMW);
         memset(p->grad, 0, p->numel * sizeof(float)); /* zero_grad (set_to_none False in 1.13) */
     }
     o->last_opt_step = ni;
 }
+
+void hy__optim_set_trainable(hy__optim *o, int i, int trainable) {
+    HY_ASSERT(i >= 0 && i < o->n_params);
+    o->params[i].trainable = trainable != 0;
+}
+
+// --- state (resume) ----------------------------------------------------------------------------
+
+void hy__optim_get_scalars(const hy__optim *o, hy__optim_scalars *s) {
+    for (int g = 0; g < 3; g++) s->lr[g] = o->lr[g];
+    s->momentum = o->cur_momentum;
+    s->accumulate = o->accumulate;
+    s->last_opt_step = o->last_opt_step;
+}
+
+void hy__optim_set_scalars(hy__optim *o, const hy__optim_scalars *s) {
+    for (int g = 0; g < 3; g++) o->lr[g] = s->lr[g];
+    o->cur_momentum = s->momentum;
+    o->accumulate = s->accumulate;
+    o->last_opt_step = s->last_opt_step;
+}
+
+size_t hy__optim_state_len(const hy__optim *o) { return o->total; }
+int hy__optim_state_bufs(const hy__optim *o) { return o->total ? o->per : 0; }
+float *hy__optim_state_buf(hy__optim *o, int k) { return k == 0 ? o->s1 : k == 1 ? o->s2 : NULL; }
+long *hy__optim_param_steps(hy__optim *o) { return o->steps; }
+int hy__optim_num_params(const hy__optim *o) { return o->n_params; }
 
 // --- EMA ---------------------------------------------------------------------------------------
 
@@ -373,4 +407,6 @@ void hy__ema_update(hy__ema *e, const float *data) {
 }
 
 const float *hy__ema_data(const hy__ema *e) { return e->data; }
+float *hy__ema_data_mut(hy__ema *e) { return e->data; }
+void hy__ema_set_updates(hy__ema *e, long updates) { e->updates = updates; }
 long hy__ema_updates(const hy__ema *e) { return e->updates; }

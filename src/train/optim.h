@@ -83,6 +83,28 @@ void hy__optim_step(hy__optim *o, long ni);
  * past the warm-up therefore runs at lf(e), not lf(e + 1). */
 void hy__optim_end_epoch(hy__optim *o, int epoch);
 
+/* Parameter i becomes trainable or frozen (staged unfreezing): a frozen one is skipped by
+ * clipping and steps; its state starts from nothing when it first trains, as PyTorch's lazily
+ * created per-parameter state. */
+void hy__optim_set_trainable(hy__optim *o, int i, int trainable);
+
+/* The optimizer's whole state, for an exact resume: these scalars, the per-parameter step
+ * counts (n_params) and hy__optim_state_bufs() float buffers of hy__optim_state_len() floats
+ * (SGD: momentum buffer; Adam: exp_avg, exp_avg_sq). Restore into an optimizer created with the
+ * same arguments and parameters. */
+typedef struct hy__optim_scalars {
+    double lr[3], momentum;
+    int accumulate;
+    long last_opt_step;
+} hy__optim_scalars;
+void hy__optim_get_scalars(const hy__optim *o, hy__optim_scalars *s);
+void hy__optim_set_scalars(hy__optim *o, const hy__optim_scalars *s);
+size_t hy__optim_state_len(const hy__optim *o);
+int hy__optim_state_bufs(const hy__optim *o);
+float *hy__optim_state_buf(hy__optim *o, int k);
+long *hy__optim_param_steps(hy__optim *o);
+int hy__optim_num_params(const hy__optim *o);
+
 /* EMA of a flat float state (ModelEMA): data copied at creation, updates counted. */
 typedef struct hy__ema hy__ema;
 hy_status hy__ema_create(const float *data, size_t n, hy__ema **out);
@@ -90,6 +112,8 @@ void hy__ema_free(hy__ema *e);
 /* updates += 1; d = decay (1 - exp(-updates / tau)); ema = d ema + (1 - d) data. */
 void hy__ema_update(hy__ema *e, const float *data);
 const float *hy__ema_data(const hy__ema *e);
+float *hy__ema_data_mut(hy__ema *e);                 /* resume */
+void hy__ema_set_updates(hy__ema *e, long updates);  /* resume */
 long hy__ema_updates(const hy__ema *e);
 double hy__ema_decay(long updates); /* 0.9999 (1 - exp(-updates / 2000)) */
 

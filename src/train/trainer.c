@@ -7,12 +7,14 @@
  *   split, fitness 0.1 mAP50 + 0.9 mAP50-95, last.safetensors and (fitness improved)
  *   best.safetensors. The batch loader prepares batch i + 1 on its thread during step i. */
 #include <errno.h>
+#include <stdlib.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/sha256.h"
 #include "hotyolo/train.h"
@@ -21,6 +23,8 @@
 #include "train/loader.h"
 #include "train/loss.h"
 #include "train/optim.h"
+#include "train/results.h"
+#include "train/state.h"
 #include "train/tgraph.h"
 #include "train/tmodel.h"
 
@@ -37,11 +41,15 @@ struct hy_train_result {
     hy_train_info info;
     char optimizer[8];
     hy__load_report report;
+    char *state_path, *csv_path, *png_path;
+    int stopped, early_stopped;
+    char **warnings; /* (n_warnings) "split: file: problem" */
+    size_t n_warnings;
 };
 
 hy_train_params hy_train_default_params(void) {
     hy_train_params p;
-    memset(&p, 0, sizeof p);
+    memset(&p, 0, sizeof(p));
     p.epochs = 100;
     p.imgsz = 640;
     p.batch = 16;
@@ -58,6 +66,17 @@ hy_train_params hy_train_default_params(void) {
     p.dfl = 1.5;
     p.nbs = 64;
     p.fliplr = 0.5;
+    p.hsv_h = 0.015;
+    p.hsv_s = 0.7;
+    p.hsv_v = 0.4;
+    p.translate = 0.1;
+    p.scale = 0.5;
+    p.mosaic = 1.0;
+    p.close_mosaic = 10;
+    p.augment = 1;
+    p.workers = 2;
+    p.patience = 50;
+    p.save_period = -1;
     p.val = 1;
     p.cache_bytes = (size_t)2 << 30;
     return p;
@@ -70,6 +89,8 @@ const hy_train_epoch *hy_train_result_epoch(const hy_train_result *r, int i) {
     return r && i >= 0 && i < r->n_rows ? &r->rows[i] : NULL;
 }
 int hy_train_result_best_epoch(const hy_train_result *r) { return r ? r->best_epoch : 0; }
+int hy_train_result_stopped(const hy_train_result *r) { return r ? r->stopped : 0; }
+int hy_train_result_early_stopped(const hy_train_result *r) { return r ? r->early_stopped : 0; }
 const char *hy_train_result_save_dir(const hy_train_result *r) { return r ? r->save_dir : NULL; }
 const char *hy_train_result_last_path(const hy_train_result *r) { return r ? r->last_path : NULL; }
 const char *hy_train_result_best_path(const hy_train_result *r) {
@@ -94,6 +115,11 @@ void hy_train_result_free(hy_train_result *r) {
     hy__free(r->save_dir);
     hy__free(r->last_path);
     hy__free(r->best_path);
+    hy__free(r->state_path);
+    hy__free(r->csv_path);
+    hy__free(r->png_path);
+    for (size_t i = 0; i < r->n_warnings; i++) hy__free(r->warnings[i]);
+    hy__free(r->warnings);
     hy__load_report_free(&r->report);
     hy__free(r);
 }
@@ -104,7 +130,8 @@ static int finite_in(double v, double lo, double hi) { return isfinite(v) && v >
 
 static hy_status check_params(const hy_train_params *p) {
 #define BAD(...) return hy__error(HY_ERR_INVALID_ARG, __VA_ARGS__)
-    if (!p->model || !p->model[0]) BAD("train: model is required");
+    if ((!p->model || !p->model[0]) == (!p->arch || !p->arch[0]))
+        BAD("train: one of model (weights to start from) or arch (a network from scratch) is required");
     if (!p->data || !p->data[0]) BAD("train: data (a data.yaml) is required");
     if (p->epochs < 1 || p->epochs > 100000) BAD("epochs %d: must be in [1, 100000]", p->epochs);
     if (p->imgsz < 32 || p->imgsz > 4096 || p->imgsz % 32) BAD("imgsz %d: must be a multiple of 32 in [32, 4096]", p->imgsz);
@@ -124,6 +151,28 @@ static hy_status check_params(const hy_train_params *p) {
         BAD("loss gains box %g, cls %g, dfl %g: must be >= 0", p->box, p->cls, p->dfl);
     if (p->nbs < 1 || p->nbs > 65536) BAD("nbs %d: must be in [1, 65536]", p->nbs);
     if (!finite_in(p->fliplr, 0, 1)) BAD("fliplr %g: must be in [0, 1]", p->fliplr);
+    if (!finite_in(p->flipud, 0, 1)) BAD("flipud %g: must be in [0, 1]", p->flipud);
+    if (!finite_in(p->mosaic, 0, 1)) BAD("mosaic %g: must be in [0, 1]", p->mosaic);
+    if (!finite_in(p->hsv_h, 0, 1) || !finite_in(p->hsv_s, 0, 1) || !finite_in(p->hsv_v, 0, 1))
+        BAD("hsv_h %g, hsv_s %g, hsv_v %g: must be in [0, 1]", p->hsv_h, p->hsv_s, p->hsv_v);
+    if (!finite_in(p->degrees, 0, 180)) BAD("degrees %g: must be in [0, 180]", p->degrees);
+    if (!finite_in(p->translate, 0, 0.5)) BAD("translate %g: must be in [0, 0.5]", p->translate);
+    if (!finite_in(p->scale, 0, 0.95)) BAD("scale %g: must be in [0, 0.95]", p->scale);
+    if (!finite_in(p->shear, 0, 45)) BAD("shear %g: must be in [0, 45]", p->shear);
+    if (!finite_in(p->perspective, 0, 0.001)) BAD("perspective %g: must be in [0, 0.001]", p->perspective);
+    if (p->close_mosaic < 0 || p->close_mosaic > 100000) BAD("close_mosaic %d: must be in [0, 100000]", p->close_mosaic);
+    if (p->workers < 0 || p->workers > 64) BAD("workers %d: must be in [0, 64]", p->workers);
+    if (p->patience < 0 || p->patience > 100000) BAD("patience %d: must be in [0, 100000]", p->patience);
+    if (p->save_period > 100000) BAD("save_period %d: must be at most 100000", p->save_period);
+    if (p->n_unfreeze < 0 || p->n_unfreeze > HY_TRAIN_MAX_UNFREEZE)
+        BAD("unfreeze: %d stages (at most %d)", p->n_unfreeze, HY_TRAIN_MAX_UNFREEZE);
+    for (int i = 0; i < p->n_unfreeze; i++) {
+        if (p->unfreeze[i].epoch < 1 || p->unfreeze[i].epoch > p->epochs)
+            BAD("unfreeze_at %d:%d: the epoch must be in [1, epochs %d]", p->unfreeze[i].epoch, p->unfreeze[i].freeze,
+                p->epochs);
+        if (p->unfreeze[i].freeze < 0 || p->unfreeze[i].freeze > 1000)
+            BAD("unfreeze_at %d:%d: the layer count must be in [0, 1000]", p->unfreeze[i].epoch, p->unfreeze[i].freeze);
+    }
     if (p->n_threads < 0 || p->n_threads > 256) BAD("threads %d: must be in [0, 256]", p->n_threads);
     if (p->project && !p->project[0]) BAD("project: empty path");
     if (p->name && (!p->name[0] || strchr(p->name, '/') || !strcmp(p->name, ".") || !strcmp(p->name, "..")))
@@ -247,12 +296,21 @@ static json_object *args_json(const hy_train_params *p) {
     json_object *o = json_object_new_object();
     if (!o) return NULL;
     int e = 0;
-    e |= jadd(o, "model", jstr(p->model));
+    /* json-c's null is a NULL object */
+    e |= p->model ? jadd(o, "model", jstr(p->model)) : json_object_object_add(o, "model", NULL) != 0;
+    e |= p->arch ? jadd(o, "arch", jstr(p->arch)) : json_object_object_add(o, "arch", NULL) != 0;
     e |= jadd(o, "data", jstr(p->data));
     e |= jadd(o, "epochs", json_object_new_int(p->epochs));
     e |= jadd(o, "imgsz", json_object_new_int(p->imgsz));
     e |= jadd(o, "batch", json_object_new_int(p->batch));
     e |= jadd(o, "freeze", json_object_new_int(p->freeze));
+    json_object *uf = json_object_new_array();
+    for (int i = 0; uf && i < p->n_unfreeze; i++) {
+        char b[32];
+        snprintf(b, sizeof b, "%d:%d", p->unfreeze[i].epoch, p->unfreeze[i].freeze);
+        e |= json_object_array_add(uf, json_object_new_string(b)) != 0;
+    }
+    e |= jadd(o, "unfreeze_at", uf);
     e |= jadd(o, "optimizer", jstr(p->optimizer ? p->optimizer : "auto"));
     e |= jadd(o, "lr0", jnum(p->lr0));
     e |= jadd(o, "lrf", jnum(p->lrf));
@@ -267,6 +325,22 @@ static json_object *args_json(const hy_train_params *p) {
     e |= jadd(o, "cos_lr", json_object_new_boolean(p->cos_lr != 0));
     e |= jadd(o, "nbs", json_object_new_int(p->nbs));
     e |= jadd(o, "fliplr", jnum(p->fliplr));
+    e |= jadd(o, "flipud", jnum(p->flipud));
+    e |= jadd(o, "hsv_h", jnum(p->hsv_h));
+    e |= jadd(o, "hsv_s", jnum(p->hsv_s));
+    e |= jadd(o, "hsv_v", jnum(p->hsv_v));
+    e |= jadd(o, "degrees", jnum(p->degrees));
+    e |= jadd(o, "translate", jnum(p->translate));
+    e |= jadd(o, "scale", jnum(p->scale));
+    e |= jadd(o, "shear", jnum(p->shear));
+    e |= jadd(o, "perspective", jnum(p->perspective));
+    e |= jadd(o, "mosaic", jnum(p->mosaic));
+    e |= jadd(o, "close_mosaic", json_object_new_int(p->close_mosaic));
+    e |= jadd(o, "augment", json_object_new_boolean(p->augment != 0));
+    e |= jadd(o, "workers", json_object_new_int(p->workers));
+    e |= jadd(o, "patience", json_object_new_int(p->patience));
+    e |= jadd(o, "save_period", json_object_new_int(p->save_period));
+    e |= jadd(o, "cache_bytes", json_object_new_int64((int64_t)p->cache_bytes));
     e |= jadd(o, "seed", json_object_new_int64((int64_t)p->seed));
     e |= jadd(o, "device", jstr(p->device ? p->device : "cpu"));
     e |= jadd(o, "threads", json_object_new_int(p->n_threads));
@@ -298,8 +372,18 @@ static json_object *epoch_json(const hy_train_epoch *r) {
     e |= jadd(o, "lr/pg0", jnum(r->lr[0]));
     e |= jadd(o, "lr/pg1", jnum(r->lr[1]));
     e |= jadd(o, "lr/pg2", jnum(r->lr[2]));
+    if (r->has_val_loss) {
+        e |= jadd(o, "val/box_loss", jnum(r->val_box_loss));
+        e |= jadd(o, "val/cls_loss", jnum(r->val_cls_loss));
+        e |= jadd(o, "val/dfl_loss", jnum(r->val_dfl_loss));
+    }
+    e |= jadd(o, "freeze", json_object_new_int(r->freeze));
+    e |= jadd(o, "mosaic", json_object_new_boolean(r->mosaic != 0));
+    e |= jadd(o, "instances", json_object_new_int64(r->instances));
     e |= jadd(o, "train_s", jnum(r->train_s));
     e |= jadd(o, "val_s", jnum(r->val_s));
+    e |= jadd(o, "seconds", jnum(r->seconds));
+    e |= jadd(o, "saved_best", json_object_new_boolean(r->saved_best != 0));
     if (e) {
         json_object_put(o);
         return NULL;
@@ -309,7 +393,8 @@ static json_object *epoch_json(const hy_train_epoch *r) {
 
 typedef struct run_record {
     json_object *args;
-    char model_sha[HY_SHA256_HEX_LEN + 1], data_sha[HY_SHA256_HEX_LEN + 1];
+    char model_sha[HY_SHA256_HEX_LEN + 1], data_sha[HY_SHA256_HEX_LEN + 1], dataset_sha[HY_SHA256_HEX_LEN + 1];
+    const char *status; /* "running", "finished", "stopped" (interrupted), "early_stopped" (patience) */
     char date[32];
     int imgsz;
 } run_record;
@@ -348,7 +433,9 @@ static char *record_json(const run_record *rec, const hy_train_result *r, int ep
         e |= jadd(o, "hotyolo.train.imgsz", jstr(buf));
         e |= jadd(o, "hotyolo.train.weights", jstr("ema"));
         e |= jadd(o, "hotyolo.train.data_sha256", jstr(rec->data_sha));
-        e |= jadd(o, "hotyolo.source_sha256", jstr(rec->model_sha));
+        e |= jadd(o, "hotyolo.train.dataset_sha256", jstr(rec->dataset_sha));
+        e |= jadd(o, "hotyolo.train.status", jstr(rec->status));
+        if (rec->model_sha[0]) e |= jadd(o, "hotyolo.source_sha256", jstr(rec->model_sha));
         e |= jadd(o, "hotyolo.train.date", jstr(rec->date));
         e |= jadd(o, "hotyolo.train.version", jstr(hy_version()));
     }
@@ -379,11 +466,167 @@ static const char *opt_name(int kind) {
     return kind == HY_OPT_SGD ? "SGD" : kind == HY_OPT_ADAM ? "Adam" : kind == HY_OPT_ADAMW ? "AdamW" : "?";
 }
 
-hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
-    if (!p || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_train: params and out are required");
-    hy_status st = check_params(p);
+/* Frozen prefix during 0-based epoch e: freeze, then each --unfreeze-at E:K with E <= e + 1
+ * (the latest E wins; among equal E the last given). */
+static int freeze_at(const hy_train_params *p, int e) {
+    int k = p->freeze, at = 0;
+    for (int i = 0; i < p->n_unfreeze; i++)
+        if (p->unfreeze[i].epoch <= e + 1 && p->unfreeze[i].epoch >= at) {
+            at = p->unfreeze[i].epoch;
+            k = p->unfreeze[i].freeze;
+        }
+    return k;
+}
+
+/* Applies freeze k to the model, the optimizer's parameter list and (opt may be NULL) the
+ * optimizer; returns the trainable floats. */
+static size_t apply_freeze(hy__tmodel *tm, hy__oparam *op, hy__optim *opt, int k) {
+    hy__tmodel_set_freeze(tm, k);
+    size_t n = 0;
+    for (int i = 0, j = 0; i < tm->n_st; i++) {
+        if (tm->st[i].group == HY_PG_BUFFER) continue;
+        if (op) op[j].trainable = tm->st[i].trainable;
+        if (opt) hy__optim_set_trainable(opt, j, tm->st[i].trainable);
+        if (tm->st[i].trainable) n += tm->st[i].numel;
+        j++;
+    }
+    return n;
+}
+
+/* "yolov8n" or "yolov8n.yaml" -> that family's variant with nc classes. */
+static hy_status arch_cfg_from_name(const char *name, int nc, hy__arch_cfg *cfg) {
+    char buf[64];
+    const size_t n = strlen(name);
+    if (n >= sizeof buf) return hy__error(HY_ERR_INVALID_ARG, "arch '%s': unknown", name);
+    memcpy(buf, name, n + 1);
+    if (n > 5 && !strcmp(buf + n - 5, ".yaml")) buf[n - 5] = 0;
+    for (int i = 0; hy__arch_table[i]; i++) {
+        const hy__arch *a = hy__arch_table[i];
+        const size_t al = strlen(a->name);
+        if (strncmp(buf, a->name, al) || !buf[al] || !a->cfg_for_variant) continue;
+        if (a->cfg_for_variant(buf + al, nc, cfg) == HY_OK) return HY_OK;
+        return hy__error(HY_ERR_INVALID_ARG, "arch '%s': %s has variants %s (e.g. %sn)", name, a->title, a->variants,
+                         a->name);
+    }
+    return hy__error(HY_ERR_INVALID_ARG, "arch '%s': unknown (known: yolov8n, yolov8s, yolov8m, yolov8l, yolov8x)",
+                     name);
+}
+
+/* sha256 over what the run trained and validated on: per image of both splits, its path
+ * relative to the dataset root, its size in bytes and its parsed labels (class, xywh as
+ * float32). Edits to labels or image files that change their size change it (as Ultralytics'
+ * get_hash of paths and sizes, plus the labels). */
+static hy_status dataset_hash(const hy__val_dataset *const *dsets, int n_dsets, char hex[HY_SHA256_HEX_LEN + 1]) {
+    hy__sha256_ctx h;
+    hy_status st = hy__sha256_init(&h);
     if (st) return st;
-    const int B = p->batch, S = p->imgsz;
+    for (int k = 0; k < n_dsets; k++) {
+        const hy__val_dataset *d = dsets[k];
+        const size_t rl = strlen(d->root);
+        for (size_t i = 0; i < d->n; i++) {
+            const hy__val_item *it = &d->items[i];
+            const char *rel = strncmp(it->im_file, d->root, rl) == 0 ? it->im_file + rl : it->im_file;
+            while (*rel == '/') rel++;
+            struct stat sb;
+            int64_t size = stat(it->im_file, &sb) == 0 ? (int64_t)sb.st_size : -1;
+            int32_t nl = it->n_labels;
+            hy__sha256_update(&h, rel, strlen(rel) + 1);
+            hy__sha256_update(&h, &size, sizeof size);
+            hy__sha256_update(&h, &nl, sizeof nl);
+            for (int j = 0; j < it->n_labels; j++) {
+                const hy__val_label *l = &it->labels[j];
+                const int32_t c = l->cls;
+                const float xywh[4] = {l->x, l->y, l->w, l->h};
+                hy__sha256_update(&h, &c, sizeof c);
+                hy__sha256_update(&h, xywh, sizeof xywh);
+            }
+        }
+        hy__sha256_update(&h, "\n", 1);
+    }
+    uint8_t dig[HY_SHA256_LEN];
+    if ((st = hy__sha256_final(&h, dig))) return st;
+    hy__sha256_hex(dig, hex);
+    return HY_OK;
+}
+
+/* The run folder of a --resume argument: the folder itself, or PROJECT/NAME of
+ * PROJECT/NAME/weights/<file>. */
+static char *resume_dir(const char *arg) {
+    struct stat sb;
+    const size_t n = strlen(arg);
+    if ((stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode)) || n < 12 || strcmp(arg + n - 12, ".safetensors"))
+        return hy__strdup(arg);
+    char *d = hy__strdup(arg);
+    if (!d) return NULL;
+    char *sl = strrchr(d, '/');
+    if (!sl) {
+        strcpy(d, "..");
+        return d;
+    }
+    *sl = 0; // .../weights
+    sl = strrchr(d, '/');
+    if (!sl) {
+        strcpy(d, ".");
+        return d;
+    }
+    *sl = 0;
+    return d;
+}
+
+static hy_status add_warnings(hy_train_result *r, const hy__val_dataset *d, const char *split) {
+    for (size_t i = 0; i < d->n_warnings; i++) {
+        if (r->n_warnings % 64 == 0) {
+            char **w = hy__realloc(r->warnings, (r->n_warnings + 64) * sizeof *w);
+            if (!w) return hy__error(HY_ERR_NOMEM, "out of memory");
+            r->warnings = w;
+        }
+        const size_t n = strlen(d->warnings[i]) + strlen(split) + 4;
+        char *s = hy__malloc(n);
+        if (!s) return hy__error(HY_ERR_NOMEM, "out of memory");
+        snprintf(s, n, "%s: %s", split, d->warnings[i]);
+        r->warnings[r->n_warnings++] = s;
+    }
+    return HY_OK;
+}
+
+/* Validation losses of the EMA weights (swapped into the model for eval-mode forwards) over the
+ * val split, letterboxed square at imgsz in batches of the training graph's size, averaged
+ * over batches as Ultralytics' validator (its batches are rect and twice as large). */
+static hy_status val_losses(hy__tmodel *tm, const float *ema, float *saved, hy__tgraph *g, hy__tloader *lv, int S,
+                            hy__v8loss *loss, float *x, float *tg, hy__threadpool *tp, double out[3]) {
+    const int nb = hy__tloader_num_batches(lv), gn = hy__tgraph_levels(g);
+    const size_t img = (size_t)3 * (size_t)S * (size_t)S;
+    memcpy(saved, tm->data, tm->n_floats * sizeof(float));
+    memcpy(tm->data, ema, tm->n_floats * sizeof(float));
+    hy_status st = HY_OK;
+    double sum[3] = {0, 0, 0};
+    for (int b = 0; b < nb && !st; b++) {
+        int n_t = 0;
+        const int n = hy__tloader_batch_size(lv, b);
+        float *in = hy__tgraph_input(g);
+        if ((st = hy__tloader_fill(lv, 0, b, x, tg, &n_t))) break;
+        memcpy(in, x, (size_t)n * img * sizeof(float));
+        if ((st = hy__tgraph_forward(g, 0))) break;
+        hy__tview pv[4];
+        for (int l = 0; l < gn && l < 4; l++) {
+            pv[l] = hy__tgraph_output(g, l);
+            pv[l].n = n; // padding images of a short last batch are left out
+        }
+        hy__v8loss_out lo;
+        if ((st = hy__v8loss_compute(loss, pv, tg, n_t, &lo, NULL, tp))) break;
+        sum[0] += lo.box;
+        sum[1] += lo.cls;
+        sum[2] += lo.dfl;
+    }
+    memcpy(tm->data, saved, tm->n_floats * sizeof(float));
+    for (int k = 0; k < 3; k++) out[k] = nb ? sum[k] / nb : 0.0;
+    return st;
+}
+
+hy_status hy_train(const hy_train_params *pin, hy_train_result **out) {
+    if (!pin || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_train: params and out are required");
+    hy_train_params P = *pin, *p = &P;
+    hy_status st = HY_OK;
     hy_train_result *r = NULL;
     hy__val_dataset *ds = NULL, *dv = NULL;
     hy__tmodel *tm = NULL;
@@ -393,11 +636,66 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
     hy__oparam *op = NULL;
     hy__optim *opt = NULL;
     hy__ema *ema = NULL;
-    hy__tloader *ld = NULL;
-    float *xs[2] = {NULL, NULL}, *ts[2] = {NULL, NULL};
-    run_record rec = {.imgsz = p->imgsz};
+    hy__tloader *ld = NULL, *lv = NULL;
+    hy__st_file *sf = NULL;
+    json_object *rargs = NULL;
+    float *xs[2] = {NULL, NULL}, *ts[2] = {NULL, NULL}, *saved = NULL;
+    char *rdir = NULL;
+    run_record rec = {.imgsz = 0, .status = "running"};
+    hy__resume_info ri;
+    memset(&ri, 0, sizeof ri);
+    int start = 0;
 
-    if (!(r = hy__calloc(1, sizeof *r)) || !(r->rows = hy__calloc((size_t)p->epochs, sizeof *r->rows))) {
+    if (!(r = hy__calloc(1, sizeof *r))) return hy__error(HY_ERR_NOMEM, "out of memory");
+    if (pin->resume) {
+        // the run's own arguments and state (weights/state.safetensors, written after each epoch)
+        if (!pin->resume[0]) {
+            st = hy__error(HY_ERR_INVALID_ARG, "resume: empty path");
+            goto fail;
+        }
+        if (!(rdir = resume_dir(pin->resume)) || !(r->save_dir = hy__strdup(rdir)) ||
+            !(r->state_path = join(rdir, "weights/state.safetensors")) ||
+            !(r->last_path = join(rdir, "weights/last.safetensors")) ||
+            !(r->best_path = join(rdir, "weights/best.safetensors"))) {
+            st = hy__error(HY_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        if (access(r->state_path, F_OK) != 0) {
+            hy__st_file *lf = NULL;
+            const char *stt = NULL;
+            if (hy__st_open(r->last_path, 0, &lf) == HY_OK) stt = hy__st_meta(lf, "hotyolo.train.status");
+            if (stt && (!strcmp(stt, "finished") || !strcmp(stt, "early_stopped")))
+                st = hy__error(HY_ERR_INVALID_ARG, "resume %s: the run is %s; nothing to resume (start a new run from "
+                                                   "its weights instead)", pin->resume, stt);
+            else
+                st = hy__error(HY_ERR_IO, "resume %s: no training state %s (written after each completed epoch)",
+                               pin->resume, r->state_path);
+            hy__st_close(lf);
+            goto fail;
+        }
+        if ((st = hy__st_open(r->state_path, 1, &sf))) goto fail;
+        const char *a = hy__st_meta(sf, META_ARGS);
+        if (!a || !(rargs = json_tokener_parse(a)) || !json_object_is_type(rargs, json_type_object)) {
+            st = hy__error(HY_ERR_FORMAT, "%s: no readable %s record", r->state_path, META_ARGS);
+            goto fail;
+        }
+        if ((st = hy__resume_args(rargs, r->state_path, p))) goto fail;
+        if ((st = hy__resume_read_info(sf, &ri))) goto fail;
+        if (ri.epoch >= p->epochs) {
+            st = hy__error(HY_ERR_INVALID_ARG, "resume %s: all %d epochs are done; nothing to resume", pin->resume,
+                           p->epochs);
+            goto fail;
+        }
+        start = ri.epoch;
+        p->resume = pin->resume;
+        const char *ms = hy__st_meta(sf, "hotyolo.source_sha256"), *dt = hy__st_meta(sf, "hotyolo.train.date");
+        if (ms && strlen(ms) == HY_SHA256_HEX_LEN) memcpy(rec.model_sha, ms, HY_SHA256_HEX_LEN + 1);
+        if (dt) snprintf(rec.date, sizeof rec.date, "%s", dt);
+    }
+    if ((st = check_params(p))) goto fail;
+    const int B = p->batch, S = p->imgsz;
+    rec.imgsz = S;
+    if (!(r->rows = hy__calloc((size_t)p->epochs, sizeof *r->rows))) {
         st = hy__error(HY_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -408,43 +706,113 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
         st = hy__error(HY_ERR_FORMAT, "%s: no class names", p->data);
         goto fail;
     }
-    // model: built for the data's classes, checkpoint tensors transferred (Ultralytics'
-    // get_model + load: same-name same-shape tensors copied, the rest initialised)
-    if ((st = hy__tmodel_load(p->model, ds->nc, ds->names, 1, &tm))) goto fail;
-    if (tm->report.lists[HY_LOAD_TRANSFERRED].n == 0) {
-        st = hy__error(HY_ERR_MISMATCH, "%s: no tensor of it fits the network (nothing to fine-tune from)", p->model);
+    if ((st = hy__threadpool_create(p->n_threads, &tp))) goto fail;
+    {
+        size_t gone = 0;
+        if ((st = hy__val_dataset_verify_decode(ds, tp, &gone)) || (st = hy__val_dataset_verify_decode(dv, tp, &gone)))
+            goto fail;
+    }
+    if (ds->n == 0 || dv->n == 0) {
+        st = hy__error(HY_ERR_FORMAT, "%s: the %s split has no usable image (%zu skipped: %s)", p->data,
+                       ds->n == 0 ? "train" : "val", ds->n == 0 ? ds->n_warnings : dv->n_warnings,
+                       (ds->n == 0 ? ds : dv)->n_warnings ? (ds->n == 0 ? ds : dv)->warnings[0] : "no images");
         goto fail;
     }
-    hy__tmodel_set_freeze(tm, p->freeze);
-    tm->imgsz = p->imgsz; /* saved as hotyolo.imgsz: detect and val default to the training size */
-    size_t n_params = 0, n_trainable = 0;
+    if ((st = add_warnings(r, ds, "train")) || (st = add_warnings(r, dv, "val"))) goto fail;
+    {
+        const hy__val_dataset *both[2] = {ds, dv};
+        if ((st = dataset_hash(both, 2, rec.dataset_sha))) goto fail;
+    }
+    // model: built for the data's classes; from a checkpoint (same-name same-shape tensors
+    // transferred, the rest initialised, as Ultralytics' get_model + load), from scratch, or
+    // (resume) the run's own network, its weights then replaced by the saved state
+    if (p->resume) {
+        if ((st = hy__tmodel_load(r->last_path, ds->nc, ds->names, 0, &tm))) goto fail;
+    } else if (p->arch) {
+        hy__arch_cfg cfg;
+        if ((st = arch_cfg_from_name(p->arch, ds->nc, &cfg))) goto fail;
+        if ((st = hy__tmodel_create(&cfg, ds->names, p->seed, &tm))) goto fail;
+    } else {
+        if ((st = hy__tmodel_load(p->model, ds->nc, ds->names, 1, &tm))) goto fail;
+        if (tm->report.lists[HY_LOAD_TRANSFERRED].n == 0) {
+            st = hy__error(HY_ERR_MISMATCH, "%s: no tensor of it fits the network (nothing to fine-tune from; --arch "
+                                            "trains from scratch)", p->model);
+            goto fail;
+        }
+    }
+    tm->imgsz = S; /* saved as hotyolo.imgsz: detect and val default to the training size */
+    size_t n_params = 0;
     int n_op = 0;
     for (int i = 0; i < tm->n_st; i++)
         if (tm->st[i].group != HY_PG_BUFFER) {
             n_params += tm->st[i].numel;
-            if (tm->st[i].trainable) n_trainable += tm->st[i].numel;
             n_op++;
         }
-    if (n_trainable == 0) {
-        st = hy__error(HY_ERR_INVALID_ARG, "freeze %d: every layer is frozen, nothing to train", p->freeze);
-        goto fail;
-    }
-    if ((st = hy__sha256_file(p->model, rec.model_sha)) || (st = hy__sha256_file(p->data, rec.data_sha))) goto fail;
+    // every stage of the freezing schedule must leave something to train
+    for (int e = start; e < p->epochs; e++)
+        if (apply_freeze(tm, NULL, NULL, freeze_at(p, e)) == 0) {
+            st = hy__error(HY_ERR_INVALID_ARG, "freeze %d (epoch %d): every layer is frozen, nothing to train",
+                           freeze_at(p, e), e + 1);
+            goto fail;
+        }
+    const size_t n_trainable = apply_freeze(tm, NULL, NULL, freeze_at(p, start));
+    if (!p->resume && p->model && (st = hy__sha256_file(p->model, rec.model_sha))) goto fail;
+    if ((st = hy__sha256_file(p->data, rec.data_sha))) goto fail;
     if (!(rec.args = args_json(p))) {
         st = hy__error(HY_ERR_NOMEM, "out of memory");
         goto fail;
     }
 
-    /* the loader bounds the labels per image: a refused dataset leaves no run folder */
-    hy__tloader_params tlp = {.imgsz = S, .batch = B, .fliplr = p->fliplr, .seed = p->seed, .cache_bytes = p->cache_bytes};
+    /* the loaders bound the labels per image: a refused dataset leaves no run folder */
+    hy__tloader_params tlp = hy__tloader_default_params();
+    tlp.imgsz = S;
+    tlp.batch = B;
+    tlp.fliplr = p->fliplr;
+    tlp.seed = p->seed;
+    tlp.cache_bytes = p->cache_bytes;
+    tlp.augment = p->augment;
+    tlp.hsv_h = p->hsv_h;
+    tlp.hsv_s = p->hsv_s;
+    tlp.hsv_v = p->hsv_v;
+    tlp.degrees = p->degrees;
+    tlp.translate = p->translate;
+    tlp.scale = p->scale;
+    tlp.shear = p->shear;
+    tlp.perspective = p->perspective;
+    tlp.flipud = p->flipud;
+    tlp.mosaic = p->mosaic;
+    tlp.close_mosaic = p->close_mosaic;
+    tlp.epochs = p->epochs;
+    tlp.workers = p->workers > 0 ? p->workers : 1;
     if ((st = hy__tloader_create(ds, &tlp, &ld))) goto fail;
-
-    if ((st = make_run_dir(p, r))) goto fail;
-
-    // engine: graphs for the full batch and for the smaller last one, loss, optimizer, EMA
-    if ((st = hy__threadpool_create(p->n_threads, &tp))) goto fail;
     const size_t N = ds->n;
     const int nb = (int)((N + (size_t)B - 1) / (size_t)B), n_last = (int)(N - (size_t)(nb - 1) * (size_t)B);
+    const int gb = HY_MIN((int)N, B); /* the largest graph's batch */
+    if (p->val) {
+        hy__tloader_params vlp = hy__tloader_default_params();
+        vlp.imgsz = S;
+        vlp.batch = gb;
+        vlp.fliplr = 0;
+        vlp.seed = 0;
+        vlp.cache_bytes = p->cache_bytes;
+        vlp.augment = 0;
+        vlp.epochs = 1;
+        vlp.workers = 1;
+        if ((st = hy__tloader_create(dv, &vlp, &lv))) goto fail;
+    }
+
+    if (!p->resume && (st = make_run_dir(p, r))) goto fail;
+    if (!r->state_path && !(r->state_path = join(r->save_dir, "weights/state.safetensors"))) {
+        st = hy__error(HY_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((st = check_ours(r->state_path)) || (st = check_ours(r->last_path)) || (st = check_ours(r->best_path))) goto fail;
+    if (!(r->csv_path = join(r->save_dir, "results.csv")) || !(r->png_path = join(r->save_dir, "results.png"))) {
+        st = hy__error(HY_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+
+    // engine: graphs for the full batch and for the smaller last one, loss, optimizer, EMA
     hy__tgraph_params gp = hy__tgraph_default_params();
     gp.device = p->device;
     gp.tp = tp;
@@ -456,8 +824,8 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
     lp.box = (float)p->box;
     lp.cls = (float)p->cls;
     lp.dfl = (float)p->dfl;
-    const int max_t = HY_MAX(hy__tloader_max_labels(ld), 1);
-    if ((st = hy__v8loss_create(&lp, HY_MIN((int)N, B), S, S, max_t, &loss))) goto fail;
+    const int max_t = HY_MAX(HY_MAX(hy__tloader_max_labels(ld), lv ? hy__tloader_max_labels(lv) : 0), 1);
+    if ((st = hy__v8loss_create(&lp, gb, S, S, max_t, &loss))) goto fail;
     if (!(op = hy__calloc((size_t)n_op, sizeof *op))) {
         st = hy__error(HY_ERR_NOMEM, "out of memory");
         goto fail;
@@ -484,14 +852,42 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
     oa.nc = tm->cfg.nc;
     if ((st = hy__optim_create(&oa, op, n_op, &opt))) goto fail;
     if ((st = hy__ema_create(tm->data, tm->n_floats, &ema))) goto fail;
-    const size_t per = 3 * (size_t)S * (size_t)S, nx = per * (size_t)HY_MIN((int)N, B);
+    int stop_best_epoch = 0;
+    double stop_best_fitness = 0.0;
+    if (p->resume) {
+        if ((st = hy__resume_restore(sf, tm, ema, opt))) goto fail;
+        hy__optim_set_scalars(opt, &ri.sc);
+        hy__ema_set_updates(ema, ri.ema_updates);
+        r->best_epoch = ri.best_epoch;
+        r->best_fitness = ri.best_fitness;
+        stop_best_epoch = ri.stop_best_epoch;
+        stop_best_fitness = ri.stop_best_fitness;
+        r->best_written = ri.best_epoch > 0 && access(r->best_path, F_OK) == 0;
+        json_object *rows = json_tokener_parse(hy__st_meta(sf, "hotyolo.train.results") ? hy__st_meta(sf, "hotyolo.train.results") : "");
+        if (!rows || !json_object_is_type(rows, json_type_array) || (int)json_object_array_length(rows) != ri.epoch) {
+            json_object_put(rows);
+            st = hy__error(HY_ERR_FORMAT, "%s: hotyolo.train.results: expected %d rows", r->state_path, ri.epoch);
+            goto fail;
+        }
+        for (int i = 0; i < ri.epoch; i++) hy__resume_row(json_object_array_get_idx(rows, (size_t)i), &r->rows[i]);
+        json_object_put(rows);
+        r->n_rows = ri.epoch;
+        hy__st_close(sf);
+        sf = NULL;
+    }
+    apply_freeze(tm, op, opt, freeze_at(p, start));
+    const size_t per = 3 * (size_t)S * (size_t)S, nx = per * (size_t)gb;
     for (int k = 0; k < 2; k++)
         if (!(xs[k] = hy__aligned_alloc(64, nx * sizeof(float))) ||
-            !(ts[k] = hy__malloc((size_t)HY_MIN((int)N, B) * (size_t)max_t * 6 * sizeof(float)))) {
+            !(ts[k] = hy__malloc((size_t)gb * (size_t)max_t * 6 * sizeof(float)))) {
             st = hy__error(HY_ERR_NOMEM, "out of memory (batch buffers)");
             goto fail;
         }
-    {
+    if (lv && !(saved = hy__aligned_alloc(64, tm->n_floats * sizeof(float)))) {
+        st = hy__error(HY_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (!rec.date[0]) {
         const time_t t = time(NULL);
         struct tm utc;
         gmtime_r(&t, &utc);
@@ -524,18 +920,30 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
     in->n_params = n_params;
     in->n_trainable = n_trainable;
     in->graph_bytes = (g_full ? hy__tgraph_bytes(g_full) : 0) + (g_last ? hy__tgraph_bytes(g_last) : 0);
-    hy__val_dataset_free(dv);
-    dv = NULL;
+    in->start_epoch = start + 1;
+    in->epochs = p->epochs;
+    in->imgsz = S;
+    in->batch = B;
+    in->freeze = freeze_at(p, start);
+    in->n_warnings = r->n_warnings;
+    in->warnings = (const char *const *)r->warnings;
     if (p->on_start) p->on_start(in, p->user_data);
 
     hy_model_params mp = hy_model_default_params();
     mp.device = p->device;
     mp.n_threads = p->n_threads;
     mp.imgsz = S;
-    for (int epoch = 0; epoch < p->epochs; epoch++) {
+    const int patience = p->patience > 0 ? p->patience : INT32_MAX;
+    for (int epoch = start; epoch < p->epochs; epoch++) {
         const double t_epoch = now_s();
         hy_train_epoch *row = &r->rows[epoch];
+        memset(row, 0, sizeof *row);
         row->epoch = epoch + 1;
+        row->freeze = freeze_at(p, epoch);
+        /* Ultralytics closes the mosaic at epoch == epochs - close_mosaic (never when negative) */
+        row->mosaic = p->augment && p->mosaic > 0 &&
+                      !(p->close_mosaic > 0 && p->epochs >= p->close_mosaic && epoch >= p->epochs - p->close_mosaic);
+        if (row->freeze != tm->freeze) apply_freeze(tm, op, opt, row->freeze);
         double sum[3] = {0, 0, 0};
         hy__tmodel_zero_grad(tm); // optimizer.zero_grad() at the start of each epoch
         if ((st = hy__tloader_start(ld, epoch, 0, xs[0], ts[0]))) goto fail;
@@ -571,6 +979,7 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
             sum[0] += lo.box;
             sum[1] += lo.cls;
             sum[2] += lo.dfl;
+            row->instances += n_t;
             if (p->on_batch) {
                 const double el = now_s() - t_epoch;
                 hy_train_progress pr = {.epoch = epoch + 1,
@@ -584,6 +993,13 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
                                         .size = S,
                                         .it_s = el > 0 ? (i + 1) / el : 0};
                 p->on_batch(&pr, p->user_data);
+            }
+            if (p->stop && *p->stop && i + 1 < nb) { // interrupted: the EMA weights so far as last
+                (void)hy__tloader_wait(ld, &n_t);    // the batch being prepared
+                r->stopped = 1;
+                rec.status = "stopped";
+                if ((st = save_ckpt(tm, hy__ema_data(ema), r->last_path, &rec, r, r->n_rows, p->epochs))) goto fail;
+                goto finish;
             }
         }
         row->box_loss = sum[0] / nb;
@@ -617,21 +1033,89 @@ hy_status hy_train(const hy_train_params *p, hy_train_result **out) {
             row->map50_95 = a->map50_95;
             row->fitness = 0.1 * a->map50 + 0.9 * a->map50_95;
             hy_val_result_free(vr);
+            if (lv) {
+                double vl[3];
+                if ((st = val_losses(tm, hy__ema_data(ema), saved, g_full ? g_full : g_last, lv, S, loss, xs[0], ts[0], tp, vl)))
+                    goto fail;
+                row->has_val_loss = 1;
+                row->val_box_loss = vl[0];
+                row->val_cls_loss = vl[1];
+                row->val_dfl_loss = vl[2];
+            }
             if (!r->best_epoch || row->fitness > r->best_fitness) {
                 r->best_epoch = epoch + 1;
                 r->best_fitness = row->fitness;
                 row->saved_best = 1;
             }
+            if (!stop_best_epoch || row->fitness >= stop_best_fitness) { // EarlyStopping: >=
+                stop_best_epoch = epoch + 1;
+                stop_best_fitness = row->fitness;
+            }
         }
         row->val_s = now_s() - t_val;
+        const int early = row->validated && epoch + 1 - stop_best_epoch >= patience && !last;
+        const int stopping = !last && !early && p->stop && *p->stop;
+        rec.status = last ? "finished" : early ? "early_stopped" : stopping ? "stopped" : "running";
         if ((st = save_ckpt(tm, hy__ema_data(ema), r->last_path, &rec, r, epoch + 1, p->epochs))) goto fail;
         if (row->saved_best) {
             if ((st = save_ckpt(tm, hy__ema_data(ema), r->best_path, &rec, r, epoch + 1, p->epochs))) goto fail;
             r->best_written = 1;
         }
+        if (p->save_period > 0 && epoch % p->save_period == 0) { // Ultralytics: epoch{0-based}.pt
+            char name[48];
+            snprintf(name, sizeof name, "weights/epoch%d.safetensors", epoch);
+            char *ep = join(r->save_dir, name);
+            if (!ep) {
+                st = hy__error(HY_ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+            st = check_ours(ep);
+            if (!st) st = save_ckpt(tm, hy__ema_data(ema), ep, &rec, r, epoch + 1, p->epochs);
+            hy__free(ep);
+            if (st) goto fail;
+        }
         row->seconds = now_s() - t_epoch;
+        if ((st = hy__train_results_csv(r->csv_path, r->rows, r->n_rows))) goto fail;
+        if (!last && !early) { // the state to resume from (the run's end removes it)
+            hy__resume_info si = {.epoch = epoch + 1,
+                                  .ema_updates = hy__ema_updates(ema),
+                                  .best_epoch = r->best_epoch,
+                                  .best_fitness = r->best_fitness,
+                                  .stop_best_epoch = stop_best_epoch,
+                                  .stop_best_fitness = stop_best_fitness};
+            hy__optim_get_scalars(opt, &si.sc);
+            char *meta = record_json(&rec, r, epoch + 1, p->epochs);
+            json_object *mo = meta ? json_tokener_parse(meta) : NULL;
+            hy__free(meta);
+            const char *keys[32], *vals[32];
+            size_t nm = 0;
+            if (mo) {
+                json_object_object_foreach(mo, key, val) {
+                    if (nm == 32) break;
+                    keys[nm] = key;
+                    vals[nm++] = json_object_is_type(val, json_type_string) ? json_object_get_string(val)
+                                                                              : json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+                }
+            }
+            st = mo ? hy__resume_save(r->state_path, tm, ema, opt, &si, keys, vals, nm)
+                    : hy__error(HY_ERR_NOMEM, "out of memory (training record)");
+            json_object_put(mo);
+            if (st) goto fail;
+        }
         if (p->on_epoch) p->on_epoch(row, p->user_data);
+        if (early) {
+            r->early_stopped = 1;
+            break;
+        }
+        if (stopping) {
+            r->stopped = 1;
+            break;
+        }
     }
+    if (!r->stopped) unlink(r->state_path); // finished: no state to resume (Ultralytics strips the optimizer)
+finish:
+    if ((st = hy__train_results_csv(r->csv_path, r->rows, r->n_rows))) goto fail;
+    if (r->n_rows > 0 && (st = hy__train_results_png(r->png_path, r->rows, r->n_rows))) goto fail;
     r->report = tm->report; // moved: tm no longer owns it
     memset(&tm->report, 0, sizeof tm->report);
     *out = r;
@@ -641,6 +1125,8 @@ fail:
         hy__aligned_free(xs[k]);
         hy__free(ts[k]);
     }
+    hy__aligned_free(saved);
+    hy__tloader_free(lv);
     hy__tloader_free(ld);
     hy__ema_free(ema);
     hy__optim_free(opt);
@@ -653,6 +1139,106 @@ fail:
     hy__val_dataset_free(dv);
     hy__val_dataset_free(ds);
     json_object_put(rec.args);
+    json_object_put(rargs);
+    hy__st_close(sf);
+    hy__free(rdir);
     hy_train_result_free(r);
+    return st;
+}
+
+// --- comparing runs ----------------------------------------------------------------------------
+
+#define COMPARE_MAX 8
+#define COMPARE_MAX_EPOCHS 100000
+
+/* series: a run folder, or "v1,v2,..." */
+static hy_status compare_series(const char *series, int use_map50, double **xo, double **yo, int *no) {
+    struct stat sb;
+    double *x = NULL, *y = NULL;
+    int n = 0;
+    hy_status st = HY_OK;
+    if (stat(series, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        char *last = join(series, "weights/last.safetensors");
+        hy__st_file *f = NULL;
+        json_object *rows = NULL;
+        if (!last) return hy__error(HY_ERR_NOMEM, "out of memory");
+        if (!(st = hy__st_open(last, 0, &f))) {
+            const char *rs = hy__st_meta(f, "hotyolo.train.results");
+            rows = rs ? json_tokener_parse(rs) : NULL;
+            if (!rows || !json_object_is_type(rows, json_type_array))
+                st = hy__error(HY_ERR_FORMAT, "%s: no hotyolo.train.results record", last);
+        }
+        const int m = rows && !st ? (int)HY_MIN(json_object_array_length(rows), (size_t)COMPARE_MAX_EPOCHS) : 0;
+        if (!st && m > 0 && (!(x = hy__malloc((size_t)m * sizeof *x)) || !(y = hy__malloc((size_t)m * sizeof *y))))
+            st = hy__error(HY_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < m && !st; i++) {
+            hy_train_epoch r;
+            hy__resume_row(json_object_array_get_idx(rows, (size_t)i), &r);
+            if (!r.validated) continue;
+            x[n] = r.epoch;
+            y[n++] = use_map50 ? r.map50 : r.map50_95;
+        }
+        json_object_put(rows);
+        hy__st_close(f);
+        hy__free(last);
+    } else {
+        size_t cap = 1;
+        for (const char *c = series; *c; c++) cap += *c == ',';
+        if (cap > COMPARE_MAX_EPOCHS) return hy__error(HY_ERR_INVALID_ARG, "series '%.40s...': too many values", series);
+        if (!(x = hy__malloc(cap * sizeof *x)) || !(y = hy__malloc(cap * sizeof *y))) st = hy__error(HY_ERR_NOMEM, "out of memory");
+        for (const char *c = series; !st && *c;) {
+            char *end;
+            errno = 0;
+            const double v = strtod(c, &end);
+            if (end == c || errno || !isfinite(v) || (*end && *end != ',')) {
+                st = hy__error(HY_ERR_INVALID_ARG, "series '%s': neither a run folder nor a list of numbers", series);
+                break;
+            }
+            x[n] = n + 1;
+            y[n++] = v;
+            c = *end ? end + 1 : end;
+        }
+    }
+    if (st) {
+        hy__free(x);
+        hy__free(y);
+        return st;
+    }
+    *xo = x;
+    *yo = y;
+    *no = n;
+    return HY_OK;
+}
+
+hy_status hy_train_plot_compare(const char *png, const char *metric, int n, const char *const *labels,
+                                const char *const *series) {
+    if (!png || !metric || !labels || !series || n < 1 || n > COMPARE_MAX)
+        return hy__error(HY_ERR_INVALID_ARG, "hy_train_plot_compare: a PNG path, a metric and 1 to %d series are required",
+                         COMPARE_MAX);
+    const int use_map50 = !strcmp(metric, "mAP50");
+    if (!use_map50 && strcmp(metric, "mAP50-95"))
+        return hy__error(HY_ERR_INVALID_ARG, "metric '%s': must be mAP50 or mAP50-95", metric);
+    hy__train_curve c[COMPARE_MAX];
+    double *xs_[COMPARE_MAX] = {0}, *ys_[COMPARE_MAX] = {0};
+    hy_status st = HY_OK;
+    int k = 0;
+    for (; k < n && !st; k++) {
+        if (!labels[k] || !series[k]) {
+            st = hy__error(HY_ERR_INVALID_ARG, "series %d: label and series are required", k + 1);
+            break;
+        }
+        int m = 0;
+        if ((st = compare_series(series[k], use_map50, &xs_[k], &ys_[k], &m))) break;
+        c[k] = (hy__train_curve){labels[k], xs_[k], ys_[k], m};
+    }
+    if (!st) {
+        char title[64];
+        snprintf(title, sizeof title, "val %s by epoch", metric);
+        st = hy__train_plot_compare(png, title, "epoch", c, n);
+    }
+    for (int i = 0; i < COMPARE_MAX; i++) {
+        hy__free(xs_[i]);
+        hy__free(ys_[i]);
+    }
     return st;
 }

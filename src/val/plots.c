@@ -53,13 +53,13 @@ hy_status hy__png_write(const char *path, const hy_image *img) {
 
 // --- drawing -------------------------------------------------------------------------------------
 
-static hy_status canvas(int w, int h, hy_image **out) {
+hy_status hy__plot_canvas(int w, int h, hy_image **out) {
     hy_status st = hy__image_create(w, h, out);
     if (!st) memset((*out)->data, 255, (size_t)w * h * 3);
     return st;
 }
 
-static void fill(hy_image *img, int x0, int y0, int x1, int y1, const uint8_t rgb[3]) { // inclusive
+void hy__plot_fill(hy_image *img, int x0, int y0, int x1, int y1, const uint8_t rgb[3]) {
     if (x0 > x1) {
         int t = x0;
         x0 = x1;
@@ -78,29 +78,27 @@ static void fill(hy_image *img, int x0, int y0, int x1, int y1, const uint8_t rg
     }
 }
 
-/* Line of thickness t: squares of side t stamped every half pixel along it. */
-static void line(hy_image *img, double x0, double y0, double x1, double y1, int t,
-                 const uint8_t rgb[3]) {
+void hy__plot_line(hy_image *img, double x0, double y0, double x1, double y1, int t,
+                   const uint8_t rgb[3]) {
     const double len = hypot(x1 - x0, y1 - y0);
     const int steps = (int)(len * 2) + 1;
     const int lo = (t - 1) / 2, hi = t / 2;
     for (int i = 0; i <= steps; i++) {
         const double u = (double)i / steps;
         const int x = (int)lround(x0 + (x1 - x0) * u), y = (int)lround(y0 + (y1 - y0) * u);
-        fill(img, x - lo, y - lo, x + hi, y + hi, rgb);
+        hy__plot_fill(img, x - lo, y - lo, x + hi, y + hi, rgb);
     }
 }
 
-static void rect(hy_image *img, int x0, int y0, int x1, int y1, const uint8_t rgb[3]) {
-    fill(img, x0, y0, x1, y0, rgb);
-    fill(img, x0, y1, x1, y1, rgb);
-    fill(img, x0, y0, x0, y1, rgb);
-    fill(img, x1, y0, x1, y1, rgb);
+void hy__plot_rect(hy_image *img, int x0, int y0, int x1, int y1, const uint8_t rgb[3]) {
+    hy__plot_fill(img, x0, y0, x1, y0, rgb);
+    hy__plot_fill(img, x0, y1, x1, y1, rgb);
+    hy__plot_fill(img, x0, y0, x0, y1, rgb);
+    hy__plot_fill(img, x1, y0, x1, y1, rgb);
 }
 
-/* Text anchored at (x, y): ax / ay = 0 left/top, 1 centre, 2 right/bottom. */
-static hy_status text(hy_image *img, int x, int y, int px, const uint8_t rgb[3], const char *s,
-                      int ax, int ay) {
+hy_status hy__plot_text(hy_image *img, int x, int y, int px, const uint8_t rgb[3], const char *s,
+                        int ax, int ay) {
     int w, h;
     hy_status st = hy__draw_text(NULL, 0, 0, px, rgb, s, &w, &h);
     if (st) return st;
@@ -116,7 +114,7 @@ static hy_status text_up(hy_image *img, int cx, int cy, int px, const uint8_t rg
     if (st) return st;
     if (w <= 0 || h <= 0) return HY_OK;
     hy_image *t;
-    if ((st = canvas(w, h, &t))) return st;
+    if ((st = hy__plot_canvas(w, h, &t))) return st;
     st = hy__draw_text(t, 0, 0, px, rgb, s, NULL, NULL);
     // (x, y) of t goes to (cx - h/2 + y, cy + w/2 - x)
     for (int y = 0; y < h && !st; y++)
@@ -149,7 +147,7 @@ static void lighten(const uint8_t in[3], double f, uint8_t out[3]) {
 hy_status hy__val_plot_pr(const char *path, const hy__val_ap *ap, const char *const *names) {
     const int W = 1500, H = 1000, L = 110, T = 70, R = 1070, B = 900;
     hy_image *img;
-    hy_status st = canvas(W, H, &img);
+    hy_status st = hy__plot_canvas(W, H, &img);
     if (st) return st;
     const size_t G = HY_VAL_NGRID;
     const int n = ap->n;
@@ -170,7 +168,7 @@ hy_status hy__val_plot_pr(const char *path, const hy__val_ap *ap, const char *co
             }
             const double *py = ap->prec + (size_t)i * G;
             for (size_t g = 1; g < G; g++)
-                line(img, PX(ap->px[g - 1]), PY(py[g - 1]), PX(ap->px[g]), PY(py[g]),
+                hy__plot_line(img, PX(ap->px[g - 1]), PY(py[g - 1]), PX(ap->px[g]), PY(py[g]),
                      per_class ? 2 : 1, col);
         }
         for (size_t g = 1; g < G; g++) { // mean over classes
@@ -179,22 +177,22 @@ hy_status hy__val_plot_pr(const char *path, const hy__val_ap *ap, const char *co
                 a += ap->prec[(size_t)i * G + g - 1];
                 b += ap->prec[(size_t)i * G + g];
             }
-            line(img, PX(ap->px[g - 1]), PY(a / n), PX(ap->px[g]), PY(b / n), 4, BLUE);
+            hy__plot_line(img, PX(ap->px[g - 1]), PY(a / n), PX(ap->px[g]), PY(b / n), 4, BLUE);
         }
     }
     // axes, ticks, labels
-    rect(img, L, T, R, B, DARK);
+    hy__plot_rect(img, L, T, R, B, DARK);
     for (int k = 0; k <= 5 && !st; k++) {
         const double v = k / 5.0;
         snprintf(buf, sizeof buf, "%.1f", v);
-        fill(img, (int)PX(v), B, (int)PX(v), B + 6, DARK);
-        fill(img, L - 6, (int)PY(v), L, (int)PY(v), DARK);
-        st = text(img, (int)PX(v), B + 10, 18, BLACK, buf, 1, 0);
-        if (!st) st = text(img, L - 10, (int)PY(v), 18, BLACK, buf, 2, 1);
+        hy__plot_fill(img, (int)PX(v), B, (int)PX(v), B + 6, DARK);
+        hy__plot_fill(img, L - 6, (int)PY(v), L, (int)PY(v), DARK);
+        st = hy__plot_text(img, (int)PX(v), B + 10, 18, BLACK, buf, 1, 0);
+        if (!st) st = hy__plot_text(img, L - 10, (int)PY(v), 18, BLACK, buf, 2, 1);
     }
-    if (!st) st = text(img, (L + R) / 2, B + 45, 22, BLACK, "Recall", 1, 0);
+    if (!st) st = hy__plot_text(img, (L + R) / 2, B + 45, 22, BLACK, "Recall", 1, 0);
     if (!st) st = text_up(img, 35, (T + B) / 2, 22, BLACK, "Precision");
-    if (!st) st = text(img, (L + R) / 2, 25, 24, BLACK, "Precision-Recall Curve", 1, 0);
+    if (!st) st = hy__plot_text(img, (L + R) / 2, 25, 24, BLACK, "Precision-Recall Curve", 1, 0);
     // legend
     int ly = T + 10;
     const int lx = R + 30;
@@ -202,14 +200,14 @@ hy_status hy__val_plot_pr(const char *path, const hy__val_ap *ap, const char *co
         uint8_t base[3], col[3];
         hy__palette(i, base);
         lighten(base, 0.35, col);
-        line(img, lx, ly + 10, lx + 30, ly + 10, 2, col);
+        hy__plot_line(img, lx, ly + 10, lx + 30, ly + 10, 2, col);
         snprintf(buf, sizeof buf, "%.40s %.3f", names[ap->cls[i]], ap->ap[(size_t)i * HY_VAL_NIOU]);
-        st = text(img, lx + 40, ly, 17, BLACK, buf, 0, 0);
+        st = hy__plot_text(img, lx + 40, ly, 17, BLACK, buf, 0, 0);
     }
     if (!st) {
-        line(img, lx, ly + 10, lx + 30, ly + 10, 4, BLUE);
+        hy__plot_line(img, lx, ly + 10, lx + 30, ly + 10, 4, BLUE);
         snprintf(buf, sizeof buf, "all classes %.3f mAP@0.5", ap->computed ? ap->map50 : 0.0);
-        st = text(img, lx + 40, ly, 17, BLACK, buf, 0, 0);
+        st = hy__plot_text(img, lx + 40, ly, 17, BLACK, buf, 0, 0);
     }
 #undef PX
 #undef PY
@@ -266,7 +264,7 @@ hy_status hy__val_plot_confusion(const char *path, const hy__val_confusion *cm,
     }
     if (vmax <= 0) vmax = 1;
     hy_image *img;
-    if ((st = canvas(W, H, &img))) {
+    if ((st = hy__plot_canvas(W, H, &img))) {
         hy__free(a);
         return st;
     }
@@ -278,42 +276,42 @@ hy_status hy__val_plot_confusion(const char *path, const hy__val_confusion *cm,
             uint8_t rgb[3];
             blues(v / vmax, rgb);
             const int x0 = L + col * cell, y0 = T + row * cell;
-            fill(img, x0, y0, x0 + cell - 1, y0 + cell - 1, rgb);
+            hy__plot_fill(img, x0, y0, x0 + cell - 1, y0 + cell - 1, rgb);
             if (annot) {
                 snprintf(buf, sizeof buf, normalize ? "%.2f" : "%.0f", v);
                 const int px = HY_MAX(8, HY_MIN(14, cell / 3));
-                st = text(img, x0 + cell / 2, y0 + cell / 2, px, v / vmax > 0.5 ? WHITE : BLACK,
-                          buf, 1, 1);
+                st = hy__plot_text(img, x0 + cell / 2, y0 + cell / 2, px,
+                                   v / vmax > 0.5 ? WHITE : BLACK, buf, 1, 1);
             }
         }
-    rect(img, L - 1, T - 1, L + S, T + S, DARK);
+    hy__plot_rect(img, L - 1, T - 1, L + S, T + S, DARK);
     for (int i = 0; labels && i < nn && !st; i++) {
         const char *nm = i < nc ? names[i] : "background";
-        st =
-            text(img, L - 6, T + i * cell + cell / 2, tick_px, BLACK, nm, 2, 1); // predicted (rows)
+        // predicted (rows)
+        st = hy__plot_text(img, L - 6, T + i * cell + cell / 2, tick_px, BLACK, nm, 2, 1);
         if (!st)
             st = text_up_end(img, L + i * cell + cell / 2, T + S + 6, tick_px, BLACK,
                              nm); // true (columns)
     }
-    if (!st) st = text(img, L + S / 2, B - 40, 22, BLACK, "True", 1, 0);
+    if (!st) st = hy__plot_text(img, L + S / 2, B - 40, 22, BLACK, "True", 1, 0);
     if (!st) st = text_up(img, 25, T + S / 2, 22, BLACK, "Predicted");
     if (!st)
-        st = text(img, L + S / 2, 22, 24, BLACK,
+        st = hy__plot_text(img, L + S / 2, 22, 24, BLACK,
                   normalize ? "Confusion Matrix Normalized" : "Confusion Matrix", 1, 0);
     // colour bar
     const int cx = L + S + 30, cw = 24;
     for (int y = 0; y < S && !st; y++) {
         uint8_t rgb[3];
         blues(1.0 - (double)y / (S - 1 > 0 ? S - 1 : 1), rgb);
-        fill(img, cx, T + y, cx + cw - 1, T + y, rgb);
+        hy__plot_fill(img, cx, T + y, cx + cw - 1, T + y, rgb);
     }
-    rect(img, cx - 1, T - 1, cx + cw, T + S, DARK);
+    hy__plot_rect(img, cx - 1, T - 1, cx + cw, T + S, DARK);
     for (int k = 0; k <= 4 && !st; k++) {
         const double v = vmax * k / 4.0;
         snprintf(buf, sizeof buf, normalize ? "%.2f" : "%.0f", v);
         const int y = T + S - 1 - (int)lround((double)(S - 1) * k / 4.0);
-        fill(img, cx + cw, y, cx + cw + 5, y, DARK);
-        st = text(img, cx + cw + 8, y, 15, BLACK, buf, 0, 1);
+        hy__plot_fill(img, cx + cw, y, cx + cw + 5, y, DARK);
+        st = hy__plot_text(img, cx + cw + 8, y, 15, BLACK, buf, 0, 1);
     }
     if (!st) st = hy__png_write(path, img);
     hy_image_free(img);
