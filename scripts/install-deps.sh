@@ -26,6 +26,9 @@ PKGS=(
   libyaml-dev           # data.yaml of datasets (hotyolo val)
   wrk                   # serving benchmark (make bench)
   libmicrohttpd-dev     # HTTP server (hotyolo serve)
+  libsqlite3-dev        # model registry catalogue (hotyolo registry)
+  libcurl4-openssl-dev  # OCI registry push / pull (hotyolo registry push|pull)
+  docker-registry       # Distribution (OCI registry) for the push / pull integration test
   chromium              # headless browser for the `serve` web page test
   prometheus            # scrapes /metrics in the `serve` Prometheus test
   nodejs                # drives Chromium in the web page test; ONNX Runtime peer in make bench

@@ -24,6 +24,7 @@ int hy_cli_bench(int argc, char **argv);
 int hy_cli_val(int argc, char **argv);
 int hy_cli_train(int argc, char **argv);
 int hy_cli_serve(int argc, char **argv);
+int hy_cli_registry(int argc, char **argv);
 
 /* Prints "hotyolo <cmd>: error: <fmt>\n" to stderr. */
 void hy_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -94,5 +95,13 @@ const char *hy_cli_dtype_short(const char *torch_name);
 /* Transfer-mode load report of m: "transferred X/Y tensors from MODEL" then one line per
  * initialised and per ignored tensor with its reason. */
 void hy_cli_print_load_report(FILE *f, const char *model_path, const hy_model *m);
+
+/* ---- registry references (cli_util.c) ------------------------------------------------- */
+
+/* A MODEL argument of detect, inspect, val: "registry:REF" is resolved in registry_dir (NULL:
+ * $HOTYOLO_REGISTRY) to the blob's path (hy_registry_resolve_path); anything else is returned
+ * as it is. *path: hy_free. Returns HY_CLI_OK, or the exit code with the error printed
+ * (HY_CLI_USAGE: no registry given; HY_CLI_RUNTIME: unknown reference, unreadable registry). */
+int hy_cli_model_path(const char *cmd, const char *arg, const char *registry_dir, char **path);
 
 #endif

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "hotyolo/registry.h"
 
 // --- options ---------------------------------------------------------------------------
 
@@ -347,4 +348,23 @@ int hy_cli_check_out(const char *cmd, const char *in, const char *out, int force
         return HY_CLI_RUNTIME;
     }
     return HY_CLI_OK;
+}
+
+// --- registry references -----------------------------------------------------------------
+
+int hy_cli_model_path(const char *cmd, const char *arg, const char *registry_dir, char **path) {
+    static const char prefix[] = "registry:";
+    const int is_ref = !strncmp(arg, prefix, sizeof prefix - 1);
+    if (is_ref && !registry_dir && !getenv("HOTYOLO_REGISTRY")) {
+        hy_cli_error(cmd, "'%s': no registry: give --registry DIR or set HOTYOLO_REGISTRY", arg);
+        return HY_CLI_USAGE;
+    }
+    hy_status st = hy_registry_resolve_path(arg, registry_dir, path);
+    if (st == HY_OK) return HY_CLI_OK;
+    const char *e = hy_last_error();
+    if (strstr(e, arg + (is_ref ? sizeof prefix - 1 : 0)))
+        hy_cli_error(cmd, "%s", e);
+    else
+        hy_cli_error(cmd, "cannot resolve '%s': %s", arg, e);
+    return st == HY_ERR_INVALID_ARG ? HY_CLI_USAGE : HY_CLI_RUNTIME;
 }

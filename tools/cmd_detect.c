@@ -46,6 +46,8 @@ typedef struct detect_opts {
     int transfer, nc, verify; /* load: HY_LOAD_TRANSFER, class count (0 = file's), re-hash */
     hy_cli_maps maps;         /* --map OLD=NEW prefix renames */
     const char *model;
+    const char *registry; /* --registry DIR: where registry:REF is resolved */
+    char *model_path;     /* model, resolved (hy_free) */
     char **sources; /* points into argv: files, directories, globs */
     int n_sources;
     char **images;  /* malloc'd paths, sources expanded */
@@ -107,6 +109,9 @@ static void help(void) {
            "  --verify        .safetensors: check the data against its recorded sha256 first\n"
            "                  (default: off)\n"
            "  --strict-images a JPEG cut short is an error, not a warning (default: off)\n"
+           "  --registry DIR  the model registry in which MODEL = registry:REF (NAME@3,\n"
+           "                  NAME@production, PROJECT) is looked up (default:\n"
+           "                  $HOTYOLO_REGISTRY)\n"
            "  -q, --quiet     print no tables or summary, only errors and warnings\n"
            "  -v, --verbose   also print the library's log messages to stderr\n"
            "  -h, --help      show this help\n"
@@ -163,7 +168,7 @@ static int parse_classes(const char *s, int **ids_out, int *n_out) {
 /* Parses argv into o; returns 0, 1 for --help (printed), or -1 on a usage error (printed). */
 static int parse_args(int argc, char **argv, detect_opts *o) {
     enum { O_CONF, O_IOU, O_IMGSZ, O_MAXDET, O_CLASSES, O_THREADS, O_JSON, O_SAVEDIR, O_QUIET,
-           O_VERBOSE, O_HELP, O_TRANSFER, O_NC, O_MAP, O_VERIFY, O_STRICT, O_DEVICE };
+           O_VERBOSE, O_HELP, O_TRANSFER, O_NC, O_MAP, O_VERIFY, O_STRICT, O_DEVICE, O_REGISTRY };
     static const hy_cli_opt table[] = {
         {"--conf", NULL, O_CONF, 1},       {"--iou", NULL, O_IOU, 1},
         {"--imgsz", NULL, O_IMGSZ, 1},     {"--max-det", NULL, O_MAXDET, 1},
@@ -173,7 +178,7 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         {"--help", "-h", O_HELP, 0},       {"--transfer", NULL, O_TRANSFER, 0},
         {"--nc", NULL, O_NC, 1},           {"--map", NULL, O_MAP, 1},
         {"--verify", NULL, O_VERIFY, 0},   {"--strict-images", NULL, O_STRICT, 0},
-        {"--device", NULL, O_DEVICE, 1},
+        {"--device", NULL, O_DEVICE, 1},   {"--registry", NULL, O_REGISTRY, 1},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -242,6 +247,7 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         case O_DEVICE:
             if (hy_cli_parse_device(CMD, opt, val, &o->device)) return -1;
             break;
+        case O_REGISTRY: o->registry = val; break;
         }
     }
     if (!o->model) {
@@ -649,6 +655,8 @@ int hy_cli_detect(int argc, char **argv) {
         rc = pr > 0 ? HY_CLI_OK : HY_CLI_USAGE;
         goto done;
     }
+    if ((rc = hy_cli_model_path(CMD, o.model, o.registry, &o.model_path)) != HY_CLI_OK) goto done;
+    o.model = o.model_path;
     if (expand_sources(&o) != 0) { /* before the (slower) model load */
         rc = HY_CLI_RUNTIME;
         goto done;
@@ -862,6 +870,7 @@ done:
     for (int i = 0; i < o.n_images; i++) free(o.images[i]);
     free(o.images);
     free(o.sources);
+    hy_free(o.model_path);
     hy_cli_maps_free(&o.maps);
     return rc;
 }

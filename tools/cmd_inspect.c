@@ -32,6 +32,9 @@ static void help(void) {
            "  --tensors   also list every tensor: name, shape, dtype (default: off)\n"
            "  --json      print the description as JSON instead (with --tensors: a\n"
            "              \"tensors\" array of {\"name\", \"shape\", \"dtype\"}) (default: off)\n"
+           "  --registry DIR\n"
+           "              the model registry in which FILE = registry:REF (NAME@3,\n"
+           "              NAME@production, PROJECT) is looked up (default: $HOTYOLO_REGISTRY)\n"
            "  -h, --help  show this help\n"
            "\n"
            "Exit status: 0 ok, 1 runtime error (FILE missing, unreadable or not a weights\n"
@@ -255,13 +258,14 @@ static void print_summary(json_object *o) {
 // --- command ---------------------------------------------------------------------------
 
 int hy_cli_inspect(int argc, char **argv) {
-    enum { O_TENSORS, O_JSON, O_HELP };
+    enum { O_TENSORS, O_JSON, O_HELP, O_REGISTRY };
     static const hy_cli_opt table[] = {
         {"--tensors", NULL, O_TENSORS, 0},
         {"--json", NULL, O_JSON, 0},
         {"--help", "-h", O_HELP, 0},
+        {"--registry", NULL, O_REGISTRY, 1},
     };
-    const char *path = NULL;
+    const char *path = NULL, *registry = NULL;
     int tensors = 0, as_json = 0, positional_only = 0;
     for (int i = 1; i < argc; i++) {
         const char *val;
@@ -282,6 +286,7 @@ int hy_cli_inspect(int argc, char **argv) {
         case O_TENSORS: tensors = 1; break;
         case O_JSON: as_json = 1; break;
         case O_HELP: help(); return HY_CLI_OK;
+        case O_REGISTRY: registry = val; break;
         }
     }
     if (!path) {
@@ -289,8 +294,11 @@ int hy_cli_inspect(int argc, char **argv) {
         return HY_CLI_USAGE;
     }
 
-    char *raw = NULL;
-    json_object *o = hy_cli_inspect_load(CMD, path, tensors, &raw);
+    char *resolved = NULL, *raw = NULL;
+    int rrc = hy_cli_model_path(CMD, path, registry, &resolved);
+    if (rrc != HY_CLI_OK) return rrc;
+    json_object *o = hy_cli_inspect_load(CMD, resolved, tensors, &raw);
+    hy_free(resolved);
     if (!o) return HY_CLI_RUNTIME;
     if (as_json) {
         fputs(raw, stdout);

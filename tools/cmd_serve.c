@@ -1,4 +1,7 @@
 /* hotyolo serve --model NAME=PATH[,pin] ... : HTTP inference server (docs/http-api.md).
+ * PATH may be registry:REF (served from the local registry, followed while serving) or
+ * oci://HOST[:PORT]/REPO[:TAG] (pulled into the local registry at start-up; docs/registry.md
+ * "Serving and rollout").
  *
  * SIGTERM / SIGINT: readiness turns 503, the listening socket closes, requests in flight
  * finish, everything is freed, exit 0. Log lines (access log, model lifecycle, errors) go to
@@ -11,11 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "cli.h"
+#include "hotyolo/registry.h"
 #include "hotyolo/server.h"
 
 #define CMD "serve"
@@ -32,6 +39,7 @@ typedef struct serve_opts {
     serve_model models[MAX_MODELS];
     int n_models;
     const char *port_file;
+    char *registry_dir; /* --registry, HOTYOLO_REGISTRY or (oci:// models) the cache; malloc'd */
     int quiet, verbose;
 } serve_opts;
 
@@ -46,7 +54,18 @@ static void help(void) {
            "  --model NAME=PATH[,pin]  serve the weights file PATH (.pt, .safetensors, .onnx)\n"
            "                  as NAME; repeatable, the first is the default model of\n"
            "                  /v1/detect. ',pin': load and warm it before listening and\n"
-           "                  never evict it; otherwise it loads on first use\n"
+           "                  never evict it; otherwise it loads on first use.\n"
+           "                  PATH may be registry:REF (NAME@3, NAME@production, NAME,\n"
+           "                  PROJECT: resolved in --registry, and followed while serving:\n"
+           "                  a version it names later is checked and swapped in) or\n"
+           "                  oci://HOST[:PORT]/REPO[:TAG] (pulled into the local registry\n"
+           "                  as NAME at start; the newest cached version of NAME when the\n"
+           "                  remote cannot be reached)\n"
+           "  --registry DIR  the local registry (default: $HOTYOLO_REGISTRY; for oci://\n"
+           "                  models, else $XDG_CACHE_HOME/hotyolo/registry or\n"
+           "                  ~/.cache/hotyolo/registry)\n"
+           "  --registry-poll S  resolve registry:REF models again every S seconds; 0 = only\n"
+           "                  at start (default 2)\n"
            "  --host ADDR     numeric address to bind (default 127.0.0.1)\n"
            "  --port N        TCP port; 0 = any free port (default 8080)\n"
            "  --port-file F   write the bound port to F once listening (default: none)\n"
@@ -235,14 +254,19 @@ static int read_token_file(const char *opt, const char *path, char **out) {
     return *out ? 0 : -1;
 }
 
+static int default_cache_dir(char **out);
+
 /* 0 ok, 1 --help shown, -1 usage error (printed). */
 static int parse_args(int argc, char **argv, serve_opts *o) {
     enum { O_MODEL, O_HOST, O_PORT, O_PORTFILE, O_IMGSZ, O_WARMUP, O_NOWARMUP, O_THREADS,
            O_WORKERS, O_MAXQ, O_TIMEOUT, O_MAXBODY, O_BUDGET, O_IDLE, O_INTERVAL, O_EARLY,
            O_NOLAZY, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYTIMEOUT, O_QUIET, O_VERBOSE, O_HELP, O_MAXPIX, O_MAXMODELS, O_MODELDIR,
-           O_ALLOWHOST, O_ALLOWORIGIN, O_TOKENFILE, O_TOKEN, O_SENDTIMEOUT, O_MAXINFLIGHT, O_DEVICE };
+           O_ALLOWHOST, O_ALLOWORIGIN, O_TOKENFILE, O_TOKEN, O_SENDTIMEOUT, O_MAXINFLIGHT, O_DEVICE,
+           O_REGISTRY, O_REGPOLL };
     static const hy_cli_opt table[] = {
         {"--model", NULL, O_MODEL, 1},
+        {"--registry", NULL, O_REGISTRY, 1},
+        {"--registry-poll", NULL, O_REGPOLL, 1},
         {"--host", NULL, O_HOST, 1},
         {"--port", NULL, O_PORT, 1},
         {"--port-file", NULL, O_PORTFILE, 1},
@@ -296,6 +320,17 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             if (add_model(o, val)) return -1;
             break;
         case O_HOST: o->p.host = val; break;
+        case O_REGISTRY:
+            if (!*val) {
+                hy_cli_error(CMD, "%s: empty path", opt);
+                return -1;
+            }
+            free(o->registry_dir);
+            if (!(o->registry_dir = strdup(val))) return -1;
+            break;
+        case O_REGPOLL:
+            if (parse_double(opt, val, 0, 86400, &o->p.registry_poll_s)) return -1;
+            break;
         case O_PORT:
             if (hy_cli_parse_int(CMD, opt, val, 0, 65535, &o->p.port)) return -1;
             break;
@@ -427,6 +462,12 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         }
         if (!(o->admin_token = strdup(env))) return -1;
     }
+    const char *renv = getenv("HOTYOLO_REGISTRY");
+    if (!o->registry_dir && renv && *renv && !(o->registry_dir = strdup(renv))) return -1;
+    for (int i = 0; !o->registry_dir && i < o->n_models; i++)
+        if (!strncmp(o->models[i].path, "oci://", 6) && default_cache_dir(&o->registry_dir))
+            return -1;
+    o->p.registry_dir = o->registry_dir;
     o->p.model_dirs = o->model_dirs;
     o->p.allow_hosts = o->allow_hosts;
     o->p.allow_origins = o->allow_origins;
@@ -438,6 +479,96 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         return -1;
     }
     return 0;
+}
+
+// --- oci:// models ---------------------------------------------------------------------
+
+/* $XDG_CACHE_HOME/hotyolo/registry, else ~/.cache/hotyolo/registry (malloc'd). */
+static int default_cache_dir(char **out) {
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char buf[4096];
+    int n = xdg && *xdg ? snprintf(buf, sizeof buf, "%s/hotyolo/registry", xdg)
+            : home && *home ? snprintf(buf, sizeof buf, "%s/.cache/hotyolo/registry", home)
+                            : -1;
+    if (n < 0 || (size_t)n >= sizeof buf) {
+        hy_cli_error(CMD, "oci:// models need a local registry: give --registry DIR (neither "
+                          "XDG_CACHE_HOME nor HOME is set)");
+        return -1;
+    }
+    return (*out = strdup(buf)) ? 0 : -1;
+}
+
+/* mkdir -p of dir's parents (the registry makes dir itself). */
+static void make_parents(const char *dir) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        mkdir(buf, 0755); /* an error shows when the registry is opened */
+        *p = '/';
+    }
+}
+
+/* The version of a registry entry (JSON), 0 when absent. */
+static int entry_version(const char *json) {
+    json_object *o = json ? json_tokener_parse(json) : NULL, *v = NULL;
+    int n = o && json_object_object_get_ex(o, "version", &v) ? json_object_get_int(v) : 0;
+    json_object_put(o);
+    return n;
+}
+
+/* An oci:// model: pulled into the local registry as its NAME, then served as
+ * registry:NAME@V (V: the pulled version). The remote unreachable or refused: the newest
+ * cached version of NAME, logged. Returns HY_CLI_OK (m->path replaced) or the exit code,
+ * printed. */
+static int pull_model(serve_opts *o, serve_model *m) {
+    hy_registry *r = NULL;
+    make_parents(o->registry_dir);
+    if (hy_registry_open(o->registry_dir, 1, &r) != HY_OK) {
+        hy_cli_error(CMD, "--model %s=%s: %s", m->name, m->path, hy_last_error());
+        return HY_CLI_RUNTIME;
+    }
+    hy_oci_params op = hy_oci_default_params();
+    int version = 0;
+    hy_status st = hy_registry_pull(r, m->path, m->name, &op, &version);
+    char msg[1024];
+    if (st == HY_OK) {
+        snprintf(msg, sizeof msg, "model '%s': pulled %s into %s as %s@%d", m->name, m->path,
+                 o->registry_dir, m->name, version);
+        log_line(HY_LOG_INFO, msg, NULL);
+    } else if (st == HY_ERR_INVALID_ARG) {
+        hy_cli_error(CMD, "--model %s=%s: %s", m->name, m->path, hy_last_error());
+        hy_registry_close(r);
+        return HY_CLI_USAGE;
+    } else {
+        char why[512];
+        snprintf(why, sizeof why, "%s", hy_last_error());
+        char *path = NULL, *json = NULL;
+        if (hy_registry_resolve(r, m->name, &path, &json) == HY_OK)
+            version = entry_version(json);
+        hy_free(path);
+        hy_free(json);
+        if (version <= 0) {
+            hy_cli_error(CMD, "--model %s=%s: cannot pull %s (%s), and %s holds no cached "
+                              "version of '%s'",
+                         m->name, m->path, m->path, why, o->registry_dir, m->name);
+            hy_registry_close(r);
+            return HY_CLI_RUNTIME;
+        }
+        snprintf(msg, sizeof msg, "model '%s': cannot pull %s (%s); serving the newest cached "
+                                  "version, %s@%d from %s",
+                 m->name, m->path, why, m->name, version, o->registry_dir);
+        log_line(HY_LOG_WARN, msg, NULL);
+    }
+    hy_registry_close(r);
+    char ref[160];
+    snprintf(ref, sizeof ref, "registry:%s@%d", m->name, version);
+    char *p = strdup(ref);
+    if (!p) return HY_CLI_RUNTIME;
+    free(m->path);
+    m->path = p;
+    return HY_CLI_OK;
 }
 
 // --- signals ---------------------------------------------------------------------------
@@ -504,6 +635,8 @@ int hy_cli_serve(int argc, char **argv) {
         goto done;
     }
     for (int i = 0; i < o.n_models; i++) {
+        if (!strncmp(o.models[i].path, "oci://", 6) && (rc = pull_model(&o, &o.models[i])))
+            goto done;
         hy_status ast =
             hy_server_add_model(srv, o.models[i].name, o.models[i].path, o.models[i].pinned);
         if (ast != HY_OK) {
@@ -553,6 +686,7 @@ done:
         free(o.models[i].path);
     }
     free(o.model_dirs);
+    free(o.registry_dir);
     free(o.allow_hosts);
     free(o.allow_origins);
     free(o.admin_token);

@@ -44,6 +44,8 @@ static void help(void) {
         "  --json FILE     also write the results as JSON to FILE (overwritten)\n"
         "  --plots DIR     write PR_curve.png, confusion_matrix.png and\n"
         "                  confusion_matrix_normalized.png to DIR (created if needed)\n"
+        "  --registry DIR  the model registry in which MODEL = registry:REF (NAME@3,\n"
+        "                  NAME@production, PROJECT) is looked up (default: $HOTYOLO_REGISTRY)\n"
         "  -q, --quiet     no progress indicator\n"
         "  -h, --help      show this help\n"
         "\n"
@@ -56,7 +58,7 @@ static void help(void) {
 }
 
 typedef struct val_opts {
-    const char *model, *data, *split, *json, *plots, *device;
+    const char *model, *data, *split, *json, *plots, *device, *registry;
     int imgsz, batch, max_det, threads, quiet;
     float conf, iou;
 } val_opts;
@@ -77,7 +79,8 @@ static int parse_args(int argc, char **argv, val_opts *o) {
         O_JSON,
         O_PLOTS,
         O_QUIET,
-        O_DEVICE
+        O_DEVICE,
+        O_REGISTRY
     };
     static const hy_cli_opt table[] = {
         {"--help", "-h", O_HELP, 0},       {"--data", NULL, O_DATA, 1},
@@ -86,7 +89,7 @@ static int parse_args(int argc, char **argv, val_opts *o) {
         {"--iou", NULL, O_IOU, 1},         {"--max-det", NULL, O_MAXDET, 1},
         {"--threads", NULL, O_THREADS, 1}, {"--json", NULL, O_JSON, 1},
         {"--plots", NULL, O_PLOTS, 1},     {"--quiet", "-q", O_QUIET, 0},
-        {"--device", NULL, O_DEVICE, 1},
+        {"--device", NULL, O_DEVICE, 1},   {"--registry", NULL, O_REGISTRY, 1},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -152,6 +155,9 @@ static int parse_args(int argc, char **argv, val_opts *o) {
             break;
         case O_DEVICE:
             if (hy_cli_parse_device(CMD, opt, val, &o->device)) return -1;
+            break;
+        case O_REGISTRY:
+            o->registry = val;
             break;
         }
     }
@@ -223,7 +229,12 @@ int hy_cli_val(int argc, char **argv) {
     mp.imgsz = o.imgsz;
     mp.device = o.device;
     hy_model *m;
-    if (hy_model_load(o.model, &mp, &m) != HY_OK) {
+    char *model_path = NULL;
+    int rrc = hy_cli_model_path(CMD, o.model, o.registry, &model_path);
+    if (rrc != HY_CLI_OK) return rrc;
+    hy_status lst = hy_model_load(model_path, &mp, &m);
+    hy_free(model_path);
+    if (lst != HY_OK) {
         hy_cli_error(CMD, "%s", hy_last_error());
         return HY_CLI_RUNTIME;
     }

@@ -21,6 +21,7 @@ static const command commands[] = {
     {"val", hy_cli_val, "evaluate a model on a YOLO dataset: P, R, mAP50, mAP50-95"},
     {"train", hy_cli_train, "fine-tune a model on a YOLO dataset (docs/training.md)"},
     {"serve", hy_cli_serve, "serve models over HTTP (detect, KServe v2, metrics, health)"},
+    {"registry", hy_cli_registry, "versioned model registry: add, list, show, alias, bind, push, pull"},
 };
 
 void hy_cli_error(const char *cmd, const char *fmt, ...) {

@@ -89,6 +89,14 @@ typedef struct hy_server_params {
                                   NULL: only the server's own origin */
     const char *admin_token; /* when set, repository load/unload need "Authorization: Bearer
                                 <token>"; NULL = no token */
+    /* Models given as "registry:REF" (hy_server_add_model; docs/registry.md "Serving and
+     * rollout"). registry_dir: the registry folder (not copied); NULL = the HOTYOLO_REGISTRY
+     * environment variable. registry_poll_s: how often each reference is resolved again;
+     * when it names another version, that version's blob is checked against its sha256 and
+     * swapped in (a mismatch is refused and the current version keeps serving). Default 2;
+     * 0 = resolved once, at add. */
+    const char *registry_dir;
+    double registry_poll_s;
     /* One line per request (access log) and per error or lifecycle event. Called from
      * server threads, concurrently; NULL = silent. */
     hy_log_fn log;
@@ -103,10 +111,13 @@ hy_server_params hy_server_default_params(void);
 hy_status hy_server_create(const hy_server_params *p, hy_server **out);
 
 /* Declares a model served as `name` (letters, digits, '.', '_', '-'; at most 63 bytes) from
- * the weights file `path` (any format hy_model_load reads). pinned: loaded at start, never
- * evicted. Only before hy_server_start. Errors: HY_ERR_INVALID_ARG (bad or duplicate
- * name), HY_ERR_BUSY (already started, or max_models reached), HY_ERR_NOT_FOUND (an unpinned
- * model's path is not a readable file: checked now, so that it can load when used). */
+ * the weights file `path` (any format hy_model_load reads), or from "registry:REF" (a
+ * reference of include/hotyolo/registry.h, resolved now in p.registry_dir and watched while
+ * serving). pinned: loaded at start, never evicted. Only before hy_server_start. Errors:
+ * HY_ERR_INVALID_ARG (bad or duplicate name, no registry folder), HY_ERR_BUSY (already
+ * started, or max_models reached), HY_ERR_NOT_FOUND (an unpinned model's path is not a
+ * readable file: checked now, so that it can load when used; a reference that names
+ * nothing), the registry's error when it cannot be opened. */
 hy_status hy_server_add_model(hy_server *s, const char *name, const char *path, int pinned);
 
 /* Loads and warms the pinned models, then binds and serves; with listen_early it binds

@@ -129,6 +129,8 @@ static void entry_free(hy__mentry *e) {
     hy__free(e->path);
     hy__free(e->config_path);
     hy__free(e->error);
+    hy__free(e->source);
+    hy__free(e->reg_refused_why);
     hy__free(e);
 }
 
@@ -348,8 +350,12 @@ static void enforce_budget(hy__cache *c, hy__mentry *keep, size_t extra) {
 
 // --- load / swap -----------------------------------------------------------------------
 
-/* The caller has set e->busy; this clears it. */
-static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
+/* The caller has set e->busy; this clears it. want: a registry version (path_arg is its
+ * blob); NULL: path_arg from a request, or NULL for the entry's own path (and, for a
+ * registry model, the version it holds). A registry version's file is hashed before it is
+ * parsed and must match its digest. */
+static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg,
+                            const hy__regver *want) {
     hy_server *s = c->srv;
     hy_model *m = NULL;
     hy__vctx *ctx = NULL; /* (workers) */
@@ -362,6 +368,13 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     pthread_mutex_lock(&c->mu);
     char *path = hy__strdup(path_arg ? path_arg : e->path);
     int swap = e->cur != NULL;
+    hy__regver expect = {0};
+    if (want)
+        expect = *want;
+    else if (!path_arg)
+        expect = e->reg_path; /* version 0 for a plain file */
+    int checked = 0;      /* hex holds the file's sha256 */
+    int mismatch = 0;
     if (e->unlinked) { /* forgotten while this load waited for its turn */
         e->busy = 0;
         pthread_cond_broadcast(&c->cv);
@@ -373,7 +386,7 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     size_t estimate = e->memory;
     /* a path from a request (resolved and checked against the model folders) is opened
      * without following links and must still be that file once open */
-    int strict = path_arg != NULL || !e->configured;
+    int strict = (path_arg != NULL && !want) || !e->configured;
     pthread_mutex_unlock(&c->mu);
     int fd = -1;
     char fdpath[64];
@@ -400,6 +413,22 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
             snprintf(err, sizeof err, "%s: %s", path, hy_last_error());
             goto done;
         }
+    }
+    if (expect.version > 0) { /* a registry blob: its content must be what was recorded */
+        st = hy__sha256_file(fdpath, hex);
+        if (st == HY_OK && (strncmp(expect.digest, "sha256:", 7) != 0 ||
+                            strcmp(expect.digest + 7, hex) != 0)) {
+            mismatch = 1;
+            st = hy__error(HY_ERR_FORMAT,
+                           "sha256 mismatch: %s@%d's blob holds sha256:%s, the registry "
+                           "records %s",
+                           expect.name, expect.version, hex, expect.digest);
+        }
+        if (st != HY_OK) {
+            snprintf(err, sizeof err, "%s: %s", path, hy_last_error());
+            goto done;
+        }
+        checked = 1;
     }
     if (!estimate) estimate = fst.st_size > 0 ? (size_t)fst.st_size : 0;
     enforce_budget(c, e, estimate);
@@ -428,7 +457,7 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     double t2 = hy__now_ms();
     size_t rss1 = hy__rss_bytes();
     pthread_mutex_unlock(&c->load_mu);
-    if (st == HY_OK) st = hy__sha256_file(fdpath, hex);
+    if (st == HY_OK && !checked) st = hy__sha256_file(fdpath, hex);
     close(fd);
     fd = -1;
     if (st == HY_OK) {
@@ -486,6 +515,14 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg) {
     hy__free(e->error);
     e->error = NULL;
     if (old) e->reloads++;
+    if (expect.version > 0) {
+        if (old && want && strcmp(e->reg_cur.digest, expect.digest) != 0) e->reg_swaps++;
+        e->reg_cur = expect;
+        e->reg_path = expect;
+    } else if (path_arg) { /* a file from a request: no longer the registry's version */
+        memset(&e->reg_cur, 0, sizeof e->reg_cur);
+        memset(&e->reg_path, 0, sizeof e->reg_path);
+    }
     e->last_used_ms = hy__now_ms(); /* idle time counts from ready */
     for (int i = 0; i < v->n_ctx; i++) v->ctx[i].used_ms = e->last_used_ms;
     e->ready_unix = hy__unix_now();
@@ -526,8 +563,12 @@ done:;
     /* What HTTP clients see (/v1/models, readiness, 503s): the status only. A loader's text
      * may quote the file's bytes; it goes to the server log (escaped) and the caller. */
     char pub[256];
-    snprintf(pub, sizeof pub, "the weights file does not load (%s; details in the server log)",
-             hy_status_str(st));
+    if (mismatch) /* digests are no secret: the reason a registry version was refused */
+        snprintf(pub, sizeof pub, "%s", hy_last_error());
+    else
+        snprintf(pub, sizeof pub,
+                 "the weights file does not load (%s; details in the server log)",
+                 hy_status_str(st));
     contexts_free(ctx, s->p.workers); /* before their model */
     hy_model_free(m);
     hy__free(path);
@@ -536,13 +577,26 @@ done:;
     hy__free(e->error);
     e->error = hy__strdup(pub);
     e->failures++;
+    if (expect.version > 0) {
+        e->reg_refused = expect;
+        hy__free(e->reg_refused_why);
+        e->reg_refused_why = hy__strdup(pub);
+        e->reg_refused_unix = hy__unix_now();
+        e->reg_refusals++;
+    }
     if (!e->cur) e->state = HY__M_FAILED;
     e->busy = 0;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     char logerr[1024];
-    hy__server_log(s, HY_LOG_ERROR, "model '%s': load failed: %s", e->name,
-                   hy__log_escape(err, logerr, sizeof logerr));
+    if (expect.version > 0)
+        hy__server_log(s, HY_LOG_ERROR, "model '%s': registry version %s@%d (%s) refused%s: %s",
+                       e->name, expect.name, expect.version, expect.digest,
+                       swap ? ", the current version keeps serving" : "",
+                       hy__log_escape(err, logerr, sizeof logerr));
+    else
+        hy__server_log(s, HY_LOG_ERROR, "model '%s': load failed: %s", e->name,
+                       hy__log_escape(err, logerr, sizeof logerr));
     return hy__error(st, "%s", err);
 }
 
@@ -551,7 +605,29 @@ hy_status hy__cache_load(hy__cache *c, hy__mentry *e, const char *path) {
     while (e->busy) pthread_cond_wait(&c->cv, &c->mu);
     e->busy = 1;
     pthread_mutex_unlock(&c->mu);
-    return load_owned(c, e, path);
+    return load_owned(c, e, path, NULL);
+}
+
+hy_status hy__cache_load_registry(hy__cache *c, hy__mentry *e, const char *path,
+                                  const hy__regver *want) {
+    pthread_mutex_lock(&c->mu);
+    while (e->busy) pthread_cond_wait(&c->cv, &c->mu);
+    if (!e->cur) { /* not loaded (lazy, evicted, unloaded): its next load takes this one */
+        char *p = hy__strdup(path);
+        if (p) {
+            hy__free(e->path);
+            e->path = p;
+            e->reg_path = *want;
+        }
+        pthread_mutex_unlock(&c->mu);
+        if (!p) return hy__error(HY_ERR_NOMEM, "out of memory");
+        hy__server_log(c->srv, HY_LOG_INFO, "model '%s': registry version %s@%d (%s) is next "
+                       "(loads when used)", e->name, want->name, want->version, want->digest);
+        return HY_OK;
+    }
+    e->busy = 1;
+    pthread_mutex_unlock(&c->mu);
+    return load_owned(c, e, path, want);
 }
 
 hy_status hy__cache_acquire(hy__cache *c, hy__mentry *e, hy__mver **out) {
@@ -593,7 +669,7 @@ hy_status hy__cache_acquire(hy__cache *c, hy__mentry *e, hy__mver **out) {
         }
         e->busy = 1;
         pthread_mutex_unlock(&c->mu);
-        load_owned(c, e, NULL); /* outcome seen on the next turn */
+        load_owned(c, e, NULL, NULL); /* outcome seen on the next turn */
         tried = 1;
         pthread_mutex_lock(&c->mu);
     }

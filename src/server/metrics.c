@@ -211,6 +211,8 @@ typedef struct model_snap {
     uint64_t *winf;        /* (n_w) forward passes per worker context, hy__malloc'd */
     int n_w;
     size_t weights, per_worker;
+    int registry;          /* served from a registry reference */
+    uint64_t reg_swaps, reg_refusals;
 } model_snap;
 
 static void snaps_free(model_snap *s, int n) {
@@ -238,6 +240,9 @@ static model_snap *snapshot_models(hy__cache *c, int *n_out) {
         o->evictions = e->evictions;
         o->failures = e->failures;
         o->infer = e->infer;
+        o->registry = e->source != NULL;
+        o->reg_swaps = e->reg_swaps;
+        o->reg_refusals = e->reg_refusals;
         const hy__mver *v = e->cur;
         if (v && (o->winf = hy__calloc((size_t)v->n_ctx, sizeof *o->winf))) {
             o->n_w = v->n_ctx;
@@ -350,6 +355,19 @@ char *hy__metrics_render(struct hy_server *s, size_t *len) {
             hy__sbuf_printf(&b,
                             "hotyolo_worker_inferences_total{model=\"%s\",worker=\"%d\"} %llu\n",
                             ms[i].name, k, (unsigned long long)ms[i].winf[k]);
+    header(&b, "hotyolo_registry_swaps_total", "counter",
+           "Registry versions swapped in because the model's reference named another version.");
+    for (int i = 0; i < n; i++)
+        if (ms[i].registry)
+            hy__sbuf_printf(&b, "hotyolo_registry_swaps_total{model=\"%s\"} %llu\n", ms[i].name,
+                            (unsigned long long)ms[i].reg_swaps);
+    header(&b, "hotyolo_registry_refused_total", "counter",
+           "Registry versions refused (sha256 mismatch or load failure); the current one kept "
+           "serving.");
+    for (int i = 0; i < n; i++)
+        if (ms[i].registry)
+            hy__sbuf_printf(&b, "hotyolo_registry_refused_total{model=\"%s\"} %llu\n",
+                            ms[i].name, (unsigned long long)ms[i].reg_refusals);
     snaps_free(ms, n);
 
     int queued = 0, running = 0;

@@ -803,6 +803,33 @@ static enum MHD_Result h_v2_server(hy_server *s, struct MHD_Connection *c, hy__r
 
 static json_object *json_unix_or_null(double t) { return t > 0 ? json_rounded(t, 3) : NULL; }
 
+/* A registry model's {name, version, digest} of the version serving (null when none), swap
+ * and refusal counts, and the last version refused with its reason (cache.mu held). NULL for
+ * a model served from a path. */
+static json_object *registry_json(const hy__mentry *e) {
+    if (!e->source) return NULL;
+    json_object *o = json_object_new_object();
+    if (!o) return NULL;
+    const hy__regver *v = &e->reg_cur;
+    int cur = e->cur && v->version > 0;
+    json_object_object_add(o, "name", cur ? json_object_new_string(v->name) : NULL);
+    json_object_object_add(o, "version", cur ? json_object_new_int(v->version) : NULL);
+    json_object_object_add(o, "digest", cur ? json_object_new_string(v->digest) : NULL);
+    json_object_object_add(o, "swaps", json_object_new_int64((int64_t)e->reg_swaps));
+    json_object_object_add(o, "refusals", json_object_new_int64((int64_t)e->reg_refusals));
+    json_object *r = NULL;
+    if (e->reg_refused.version > 0 && (r = json_object_new_object())) {
+        json_object_object_add(r, "name", json_object_new_string(e->reg_refused.name));
+        json_object_object_add(r, "version", json_object_new_int(e->reg_refused.version));
+        json_object_object_add(r, "digest", json_object_new_string(e->reg_refused.digest));
+        json_object_object_add(r, "reason", json_str_or_null(e->reg_refused_why));
+        json_object_object_add(r, "at", json_unix_or_null(e->reg_refused_unix));
+    }
+    json_object_object_add(o, "refused", r);
+    return o;
+}
+
+
 /* One model's state as JSON (cache.mu held). */
 static json_object *model_json(hy_server *s, const hy__mentry *e) {
     json_object *o = json_object_new_object();
@@ -811,6 +838,8 @@ static json_object *model_json(hy_server *s, const hy__mentry *e) {
     json_object_object_add(o, "state", json_object_new_string(hy__mstate_name(e->state)));
     json_object_object_add(o, "version", json_str_or_null(e->version));
     json_object_object_add(o, "path", json_object_new_string(e->path));
+    json_object_object_add(o, "source", json_str_or_null(e->source));
+    json_object_object_add(o, "registry", registry_json(e));
     json_object_object_add(o, "format", json_str_or_null(e->format));
     json_object_object_add(o, "classes", e->nc ? json_object_new_int(e->nc) : NULL);
     json_object_object_add(o, "pinned", json_object_new_boolean(e->pinned));
@@ -1112,6 +1141,7 @@ static enum MHD_Result h_v2_meta(hy_server *s, struct MHD_Connection *c, hy__req
     pthread_mutex_lock(&s->cache.mu);
     if (e->version[0]) json_object_array_add(versions, json_object_new_string(e->version));
     int nc = e->nc;
+    json_object *source = json_str_or_null(e->source), *reg = registry_json(e);
     pthread_mutex_unlock(&s->cache.mu);
     json_object_array_add(inputs, tensor_meta("images", 3, sz, sz));
     /* (1, 4 + nc, A); nc is -1 (unknown) until the model has been loaded once */
@@ -1122,6 +1152,8 @@ static enum MHD_Result h_v2_meta(hy_server *s, struct MHD_Connection *c, hy__req
     json_object_object_add(o, "platform", json_object_new_string("hotyolo"));
     json_object_object_add(o, "inputs", inputs);
     json_object_object_add(o, "outputs", outputs);
+    json_object_object_add(o, "source", source);
+    json_object_object_add(o, "registry", reg);
     return reply_json(c, r, MHD_HTTP_OK, o);
 }
 

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -79,6 +80,7 @@ hy_server_params hy_server_default_params(void) {
     p.max_inflight_bytes = (size_t)512 << 20;
     p.max_pixels = 40000000;
     p.max_models = 64;
+    p.registry_poll_s = 2;
     return p;
 }
 
@@ -132,6 +134,9 @@ static hy_status check_params(const hy_server_params *p) {
                          p->send_timeout_ms);
     if (p->max_inflight_bytes < 1)
         return hy__error(HY_ERR_INVALID_ARG, "max_inflight_bytes: must be at least 1 byte");
+    if (!(p->registry_poll_s >= 0) || p->registry_poll_s > 86400)
+        return hy__error(HY_ERR_INVALID_ARG, "registry_poll_s: %g is not in [0, 86400]",
+                         p->registry_poll_s);
     if (p->admin_token && *p->admin_token && strlen(p->admin_token) < 8)
         return hy__error(HY_ERR_INVALID_ARG, "admin_token: shorter than 8 characters");
     return HY_OK;
@@ -174,6 +179,12 @@ hy_status hy_server_create(const hy_server_params *p, hy_server **out) {
     hy_server *s = hy__calloc(1, sizeof *s);
     if (!s) return hy__error(HY_ERR_NOMEM, "out of memory (server)");
     s->p = pp;
+    const char *rdir = pp.registry_dir ? pp.registry_dir : getenv("HOTYOLO_REGISTRY");
+    if (rdir && *rdir && !(s->registry_dir = hy__strdup(rdir))) {
+        hy__free(s);
+        return hy__error(HY_ERR_NOMEM, "out of memory (server)");
+    }
+    s->p.registry_dir = s->registry_dir;
     snprintf(s->host, sizeof s->host, "%s", pp.host);
     s->p.host = s->host;
     if (gethostname(s->hostname, sizeof s->hostname - 1) != 0) s->hostname[0] = '\0';
@@ -200,7 +211,34 @@ hy_status hy_server_add_model(hy_server *s, const char *name, const char *path, 
         return hy__error(HY_ERR_INVALID_ARG,
                          "model name '%s': use 1 to %d letters, digits, '.', '_' or '-'", name,
                          HY_SERVER_NAME_MAX - 1);
-    return hy__cache_add(&s->cache, name, path, pinned != 0, NULL);
+    if (strncmp(path, "registry:", 9) != 0)
+        return hy__cache_add(&s->cache, name, path, pinned != 0, NULL);
+    /* a registry reference: served from its blob, which must match its digest */
+    char *blob = NULL, *source = hy__strdup(path);
+    hy__regver v;
+    hy__mentry *e = NULL;
+    hy_status st = source ? hy__registry_resolve(s, path, &blob, &v)
+                          : hy__error(HY_ERR_NOMEM, "out of memory");
+    if (st == HY_OK) st = hy__cache_add(&s->cache, name, blob, pinned != 0, &e);
+    if (st != HY_OK) {
+        if (st == HY_ERR_NOT_FOUND && !strstr(hy_last_error(), name))
+            hy__error_prefix(st, "model '%s'", name);
+        hy__free(blob);
+        hy__free(source);
+        return st;
+    }
+    pthread_mutex_lock(&s->cache.mu);
+    e->source = source;
+    e->reg_path = e->reg_seen = v;
+    /* the blob folder is no folder load requests may read from */
+    hy__free(e->config_path);
+    e->config_path = NULL;
+    pthread_mutex_unlock(&s->cache.mu);
+    hy__cache_put(&s->cache, e);
+    hy__server_log(s, HY_LOG_INFO, "model '%s': %s is %s@%d (%s)", name, path, v.name, v.version,
+                   v.digest);
+    hy__free(blob);
+    return HY_OK;
 }
 
 int hy_server_port(const hy_server *s) { return s ? s->port : 0; }
@@ -306,6 +344,8 @@ hy_status hy_server_start(hy_server *s) {
     s->queue_running = 1;
     st = hy__cache_keeper_start(&s->cache);
     if (st != HY_OK) return st;
+    st = hy__watch_start(s);
+    if (st != HY_OK) return st;
     if (s->p.listen_early) {
         st = bind_http(s);
         if (st != HY_OK) return st;
@@ -352,6 +392,7 @@ void hy_server_stop(hy_server *s) {
         pthread_join(s->loader, NULL);
         s->loader_running = 0;
     }
+    hy__watch_stop(s); /* no swap starts while draining (one in progress finishes) */
     if (s->mhd) {
         /* Stop accepting: close the listening socket, keep the open connections. */
         hy__gate_quiesce(s);
@@ -380,6 +421,7 @@ void hy_server_free(hy_server *s) {
     hy_server_stop(s);
     hy__cache_free(&s->cache);
     hy__metrics_free(&s->metrics);
+    hy__free(s->registry_dir);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     hy__free(s);

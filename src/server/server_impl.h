@@ -73,6 +73,14 @@ hy_status hy__mhd_load(void);
 
 #define HY_SERVER_NAME_MAX 64 /* model name buffer, NUL included */
 #define HY_SERVER_VERSION_LEN 12 /* hex digits of the weights file's sha256 */
+#define HY__DIGEST_MAX 72        /* "sha256:" + 64 hex digits + NUL */
+
+/* One registry version (registry:REF models, watch.c); version 0 = none. */
+typedef struct hy__regver {
+    char name[HY_SERVER_NAME_MAX];
+    int version;
+    char digest[HY__DIGEST_MAX]; /* "sha256:<64 lowercase hex>" */
+} hy__regver;
 
 // --- text buffer (metrics.c) -----------------------------------------------------------
 
@@ -212,6 +220,16 @@ struct hy__mentry {
     int slow_streak;        /* consecutive inferences over the timeout */
     int reload_wanted;      /* watchdog: the keeper thread reloads it */
     hy__histo infer;        /* inference duration, seconds */
+    /* registry:REF models (watch.c) */
+    char *source;           /* the reference as given ("registry:m@production"); NULL: a path */
+    hy__regver reg_path;    /* the version `path` holds: a load checks the file's sha256 */
+    hy__regver reg_cur;     /* the version serving */
+    hy__regver reg_refused; /* the last version refused, with why (reg_refused_why) */
+    hy__regver reg_seen;    /* what the reference named at the last poll (-1: did not
+                               resolve) */
+    char *reg_refused_why;
+    double reg_refused_unix;
+    uint64_t reg_swaps, reg_refusals;
     hy__mentry *next;
 };
 
@@ -253,6 +271,11 @@ void hy__cache_release(hy__cache *c, hy__mver *v);
 hy_status hy__cache_load(hy__cache *c, hy__mentry *e, const char *path);
 /* Drops the serving version; the name stays known (state "unloaded"). */
 void hy__cache_unload(hy__cache *c, hy__mentry *e);
+/* A registry reference now names `want`, whose blob is `path`: a loaded model swaps to it
+ * (the file's sha256 checked first: a mismatch or a failed load is refused, recorded in
+ * reg_refused, and the current version keeps serving); one not loaded is pointed at it. */
+hy_status hy__cache_load_registry(hy__cache *c, hy__mentry *e, const char *path,
+                                  const hy__regver *want);
 /* Keep warm (worker side): the context worker `worker` runs v on, re-warmed first when it
  * has been idle too long; marks the start of a run. */
 hy_context *hy__cache_before_run(hy__cache *c, hy__mver *v, int worker);
@@ -380,6 +403,8 @@ struct hy_server {
     int stop_requested;
     pthread_t loader;       /* --listen-early: loads pinned models after binding */
     int loader_running;
+    char *registry_dir;     /* p.registry_dir or HOTYOLO_REGISTRY, copied; NULL = none */
+    struct hy__watch *watch; /* registry watcher thread (watch.c), NULL when not running */
     double t_start_ms;
 };
 
@@ -390,6 +415,16 @@ int hy__server_ready(struct hy_server *s, char *reason, size_t cap);
 double hy__unix_now(void); /* wall clock, seconds */
 /* Model names: 1..63 bytes of letters, digits, '.', '_', '-' (safe in URLs and labels). */
 int hy__server_valid_name(const char *name);
+
+// --- registry references (watch.c) ------------------------------------------------------
+
+/* Resolves "registry:REF" for hy_server_add_model: *path (hy__free) the blob, *ver. */
+hy_status hy__registry_resolve(struct hy_server *s, const char *source, char **path,
+                               hy__regver *ver);
+/* Starts the thread that resolves every registry model's reference each registry_poll_s
+ * and swaps in the version it names (nothing to do: HY_OK, no thread). */
+hy_status hy__watch_start(struct hy_server *s);
+void hy__watch_stop(struct hy_server *s); /* joins it; a swap in progress finishes first */
 
 // --- connection gate (gate.c) ---------------------------------------------------------
 
