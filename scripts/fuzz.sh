@@ -46,6 +46,7 @@ declare -A CAPS=(
   [http]="65536 1024"
   [http_json]="65536 256"
   [train_state]="1048576 256"
+  [oci]="65536 256"
 )
 ALL=()
 for f in fuzz/fuzz_*.c; do
@@ -248,6 +249,17 @@ state = {"epoch": 1, "ema_updates": 13, "lr": [0.0007, 0.0007, 0.0007], "momentu
 put("train_state", "state.safetensors", st([("weights", "F32", [0.5, -1.0, 2.0]), ("ema", "F32", [0.5, -1.0, 2.0]),
     ("nbt", "I64", [3]), ("optim.steps", "I64", [1, 1]), ("optim.buf0", "F32", [0.1, 0.2]), ("optim.buf1", "F32", [0.01, 0.02])],
     {"hotyolo.state": json.dumps(state), "hotyolo.train.args": json.dumps(args), "hotyolo.train.results": json.dumps([row])}))
+# oci: first byte picks the parser (0 manifest, 1 config, 2 oci:// address, 3 Bearer challenge)
+man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+       "artifactType": "application/vnd.hotyolo.model.v1",
+       "config": {"mediaType": "application/vnd.hotyolo.model.config.v1+json", "digest": "sha256:" + "ab" * 32, "size": 120},
+       "layers": [{"mediaType": "application/vnd.hotyolo.model.weights.v1.safetensors", "digest": "sha256:" + "cd" * 32,
+                   "size": 6400000, "annotations": {"org.opencontainers.image.title": "pcb-v1.safetensors"}}]}
+put("oci", "manifest", b"\x00" + json.dumps(man).encode())
+put("oci", "config", b"\x01" + json.dumps({"name": "pcb", "version": 1, "scenario": "line 3", "metrics": {"mAP50": 0.79},
+                                            "tags": ["line3"], "record": {"hotyolo.train.epoch": "20"}}).encode())
+put("oci", "url", b"\x02oci://127.0.0.1:5000/team/pcb:production")
+put("oci", "challenge", b'\x03Bearer realm="http://127.0.0.1:5001/token",service="registry",scope="repository:pcb:pull"')
 # http: a real detect request (the smallest JPEG that fits max_len)
 for p in sorted(jpgs, key=os.path.getsize):
     img = open(p, "rb").read()

@@ -28,6 +28,7 @@
 #include "core/sha256.h"
 #include "registry/curl_dl.h"
 #include "registry/registry_impl.h"
+#include "registry/oci_parse.h"
 
 // --- limits and media types
 // ---------------------------------------------------------------
@@ -1357,4 +1358,29 @@ fail:
   hy__free(sane);
   conn_close(&c);
   return st;
+}
+
+// --- the parsers, for fuzzing (oci_parse.h) ----------------------------------------------------
+
+hy_status hy__oci_check_manifest(const char *body, size_t n, const char *url) {
+  desc config, layer;
+  return manifest_check(body, n, url, &config, &layer);
+}
+
+hy_status hy__oci_check_config(const char *body, size_t n, const char *url, char **out) {
+  return config_sanitize(body, n, url, out);
+}
+
+hy_status hy__oci_check_url(const char *url) {
+  hy_oci_params p = hy_oci_default_params();
+  oci_ref u;
+  return url_parse(url, &p, &u);
+}
+
+int hy__oci_check_challenge(const char *challenge) {
+  char realm[HDR_VALUE_MAX], service[HDR_VALUE_MAX], scope[HDR_VALUE_MAX];
+  const int r = challenge_param(challenge, "realm", realm, sizeof realm);
+  (void)challenge_param(challenge, "service", service, sizeof service);
+  (void)challenge_param(challenge, "scope", scope, sizeof scope);
+  return r;
 }
