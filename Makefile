@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 ASSETS     ?= $(abspath ../shared/assets)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-bench build demo test test-asan test-tsan fuzz fuzz-ci bench bench-train bench-finetune clean
+.PHONY: all deps deps-demo deps-bench build python demo test test-asan test-tsan fuzz fuzz-ci bench bench-train bench-finetune clean
 
 all: build
 
@@ -19,7 +19,25 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
+# Python package (python/, docs/python.md): libhotyolo.so bundled into it, installed with
+# Debian's pip and setuptools (no build isolation, offline) into PYTHON_VENV, a venv over the
+# system's site packages (Debian's numpy). Use it with $(PYTHON_VENV)/bin/python, or activate it.
+PYTHON      ?= /usr/bin/python3
+PYTHON_VENV ?= $(BUILD)/venv
+python: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target hotyolo_shared
+	@[ -x $(PYTHON_VENV)/bin/pip ] || $(PYTHON) -m venv --system-site-packages $(PYTHON_VENV)
+	HOTYOLO_LIBRARY=$(abspath $(BUILD))/libhotyolo.so $(PYTHON_VENV)/bin/pip install -q \
+	  --no-build-isolation --no-deps --no-index --force-reinstall ./python
+	@$(PYTHON_VENV)/bin/python -c 'import hotyolo; print("make python: hotyolo", hotyolo.__version__, "in", "$(PYTHON_VENV)", "library", hotyolo.library_path)'
+
+# The demo installs only the build tools and the libraries hotyolo runs with (install-deps.sh
+# --demo): not the test tools (Chromium, Prometheus, Node.js, clang, ...) that `make test` adds.
+deps-demo:
+	@./scripts/install-deps.sh --demo
+
+demo: deps-demo $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
 	@./scripts/demo.sh $(BUILD)/hotyolo $(ASSETS)
 
 test: build

@@ -1,6 +1,10 @@
 /* Minimal use of the hotyolo API: load a model and an image, detect, print, free.
  *
  *   example_detect MODEL.pt IMAGE.jpg
+ *
+ * Out of tree, against an installed hotyolo (README.md, "Library"):
+ *   cc detect.c $(pkg-config --cflags --libs hotyolo) -o detect
+ *   cmake -S examples -B build-examples -DCMAKE_PREFIX_PATH=PREFIX   (find_package(hotyolo))
  */
 #include <stdio.h>
 
@@ -28,7 +32,7 @@ int main(int argc, char **argv) {
            hy_result_count(result));
     for (size_t i = 0; i < hy_result_count(result); i++) {
         const hy_detection *d = hy_result_get(result, i);
-        printf("  %-12s %.2f  (%.0f, %.0f) - (%.0f, %.0f)\n",
+        printf("  %-12s %.3f  [%6.1f, %6.1f, %6.1f, %6.1f]\n", /* as `hotyolo detect` */
                hy_model_class_name(model, d->class_id), d->confidence, d->x1, d->y1, d->x2, d->y2);
     }
     rc = 0;

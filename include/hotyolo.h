@@ -38,7 +38,16 @@ extern "C" {
 #define HY_VERSION_PATCH 0
 #define HY_VERSION_STRING "0.1.0"
 
-const char *hy_version(void);
+/* Marks the public API: libhotyolo.so is built with -fvisibility=hidden and exports only these. */
+#ifndef HY_API
+#if defined(__GNUC__) || defined(__clang__)
+#define HY_API __attribute__((visibility("default")))
+#else
+#define HY_API
+#endif
+#endif
+
+HY_API const char *hy_version(void);
 
 /* ---- status ------------------------------------------------------------------------ */
 #define HY_STATUS_MAP(X)                                              \
@@ -60,14 +69,14 @@ typedef enum hy_status {
 #undef HY__STATUS_ENUM
 } hy_status;
 
-const char *hy_status_str(hy_status st); /* "ok", "out of memory", ... */
-const char *hy_status_name(hy_status st); /* "HY_OK", "HY_ERR_NOMEM", ... */
-const char *hy_last_error(void);          /* thread-local detail of the last failure */
+HY_API const char *hy_status_str(hy_status st); /* "ok", "out of memory", ... */
+HY_API const char *hy_status_name(hy_status st); /* "HY_OK", "HY_ERR_NOMEM", ... */
+HY_API const char *hy_last_error(void);          /* thread-local detail of the last failure */
 
 /* ---- logging ----------------------------------------------------------------------- */
 typedef enum hy_log_level { HY_LOG_DEBUG, HY_LOG_INFO, HY_LOG_WARN, HY_LOG_ERROR } hy_log_level;
 typedef void (*hy_log_fn)(hy_log_level level, const char *msg, void *user_data);
-void hy_log_set(hy_log_fn fn, void *user_data); /* NULL: silent (default) */
+HY_API void hy_log_set(hy_log_fn fn, void *user_data); /* NULL: silent (default) */
 
 /* ---- dtypes ------------------------------------------------------------------------ */
 typedef enum hy_dtype {
@@ -82,8 +91,8 @@ typedef enum hy_dtype {
     HY_DTYPE_BOOL,
     HY_DTYPE_COUNT
 } hy_dtype;
-const char *hy_dtype_name(hy_dtype t); /* "float32", "float16", ... (torch names) */
-size_t hy_dtype_size(hy_dtype t);
+HY_API const char *hy_dtype_name(hy_dtype t); /* "float32", "float16", ... (torch names) */
+HY_API size_t hy_dtype_size(hy_dtype t);
 
 /* ---- images ------------------------------------------------------------------------ */
 /* 8-bit interleaved RGB, row-major, stride = 3 * width. */
@@ -113,22 +122,22 @@ typedef enum hy_image_repair {
 
 /* Decodes JPEG (EXIF orientation applied, as OpenCV imread) or PNG from memory, repairing
  * a missing JPEG end marker (HY_IMAGE_REPAIR_NO_EOI: the pixels are the intact file's). */
-hy_status hy_image_decode(const void *buf, size_t len, hy_image **out);
+HY_API hy_status hy_image_decode(const void *buf, size_t len, hy_image **out);
 /* As hy_image_decode with the given repair level; img->flags says what was repaired. */
-hy_status hy_image_decode_ex(const void *buf, size_t len, hy_image_repair repair, hy_image **out);
+HY_API hy_status hy_image_decode_ex(const void *buf, size_t len, hy_image_repair repair, hy_image **out);
 /* Size of the image hy_image_decode would return (EXIF orientation applied), reading only
  * the headers: microseconds, no pixel memory. Same errors as hy_image_decode for data that
  * is not a JPEG or PNG or whose size is out of range. */
-hy_status hy_image_probe(const void *buf, size_t len, int *width, int *height);
+HY_API hy_status hy_image_probe(const void *buf, size_t len, int *width, int *height);
 /* Reads and decodes a file; errors name the file. */
-hy_status hy_image_load(const char *path, hy_image **out);
+HY_API hy_status hy_image_load(const char *path, hy_image **out);
 /* As hy_image_load with hy_image_decode_ex's repair level. */
-hy_status hy_image_load_ex(const char *path, hy_image_repair repair, hy_image **out);
+HY_API hy_status hy_image_load_ex(const char *path, hy_image_repair repair, hy_image **out);
 /* Wraps a copy of caller RGB pixels (h, w, 3), row stride in bytes (0 = 3*w). */
-hy_status hy_image_from_rgb(const uint8_t *rgb, int width, int height, size_t stride, hy_image **out);
-void hy_image_free(hy_image *img);
+HY_API hy_status hy_image_from_rgb(const uint8_t *rgb, int width, int height, size_t stride, hy_image **out);
+HY_API void hy_image_free(hy_image *img);
 /* Writes an 8-bit RGB image as JPEG (quality 1..100). */
-hy_status hy_image_save_jpeg(const hy_image *img, const char *path, int quality);
+HY_API hy_status hy_image_save_jpeg(const hy_image *img, const char *path, int quality);
 
 /* ---- model and context ------------------------------------------------------------- */
 /* A hy_model is the network as loaded: config, class names, weights (packed once for its
@@ -169,23 +178,26 @@ typedef struct hy_model_params {
     int verify;         /* safetensors: re-hash the data against the recorded sha256 */
     int lock_memory;    /* mlock weights and activations (like llama.cpp --mlock); a
                            failure (RLIMIT_MEMLOCK) is logged, not fatal */
+    int cache;          /* 1 (hy_model_default_params): a .pt/ONNX source loaded with default
+                           matching goes through the packed-weights cache
+                           (include/hotyolo/pcache.h); 0: always read the source */
 } hy_model_params;
-hy_model_params hy_model_default_params(void);
+HY_API hy_model_params hy_model_default_params(void);
 
 /* Loads an Ultralytics YOLOv8 checkpoint (.pt, never executing pickle code), validates
  * every tensor name and shape, folds BN and prepares the weights for params->device. */
-hy_status hy_model_load(const char *path, const hy_model_params *params, hy_model **out);
+HY_API hy_status hy_model_load(const char *path, const hy_model_params *params, hy_model **out);
 /* Frees the model; every context made from it must have been freed first. */
-void hy_model_free(hy_model *m);
+HY_API void hy_model_free(hy_model *m);
 
-int hy_model_num_classes(const hy_model *m);
-const char *hy_model_class_name(const hy_model *m, int class_id); /* NULL if out of range */
-const char *hy_model_variant(const hy_model *m);                   /* "n", "s", ... or "" */
-int hy_model_num_threads(const hy_model *m);  /* default threads of its contexts */
-const char *hy_model_format(const hy_model *m); /* "pt", "safetensors", "onnx", ... */
-const char *hy_model_device(const hy_model *m); /* "cpu", "ref" */
-const char *hy_model_arch(const hy_model *m);   /* "yolov8" */
-int hy_model_imgsz(const hy_model *m);          /* default inference size */
+HY_API int hy_model_num_classes(const hy_model *m);
+HY_API const char *hy_model_class_name(const hy_model *m, int class_id); /* NULL if out of range */
+HY_API const char *hy_model_variant(const hy_model *m);                   /* "n", "s", ... or "" */
+HY_API int hy_model_num_threads(const hy_model *m);  /* default threads of its contexts */
+HY_API const char *hy_model_format(const hy_model *m); /* "pt", "safetensors", "onnx", ... */
+HY_API const char *hy_model_device(const hy_model *m); /* "cpu", "ref" */
+HY_API const char *hy_model_arch(const hy_model *m);   /* "yolov8" */
+HY_API int hy_model_imgsz(const hy_model *m);          /* default inference size */
 
 /* What loading did with each tensor of the network (and of the file). */
 typedef enum hy_load_item {
@@ -194,11 +206,11 @@ typedef enum hy_load_item {
     HY_LOAD_IGNORED,     /* file tensor the network does not use */
     HY_LOAD_ITEM_COUNT
 } hy_load_item;
-size_t hy_model_load_count(const hy_model *m, hy_load_item what);
+HY_API size_t hy_model_load_count(const hy_model *m, hy_load_item what);
 /* Tensor name and a reason ("file has 80x64x1x1, model needs 3x64x1x1"; "" if none). */
-const char *hy_model_load_name(const hy_model *m, hy_load_item what, size_t i);
-const char *hy_model_load_reason(const hy_model *m, hy_load_item what, size_t i);
-size_t hy_model_num_tensors(const hy_model *m); /* tensors of the network as loaded */
+HY_API const char *hy_model_load_name(const hy_model *m, hy_load_item what, size_t i);
+HY_API const char *hy_model_load_reason(const hy_model *m, hy_load_item what, size_t i);
+HY_API size_t hy_model_num_tensors(const hy_model *m); /* tensors of the network as loaded */
 
 /* ---- contexts ----------------------------------------------------------------------- */
 typedef struct hy_prepare_params {
@@ -207,7 +219,7 @@ typedef struct hy_prepare_params {
     int warmup_runs;        /* dummy forward passes per shape; default 3, 0 = no warm-up */
     int batch;              /* images per pass planned for every shape; 0 = 1 */
 } hy_prepare_params;
-hy_prepare_params hy_prepare_default_params(void);
+HY_API hy_prepare_params hy_prepare_default_params(void);
 
 typedef struct hy_context_params {
     const char *device; /* NULL = the model's device; else must name it */
@@ -215,25 +227,25 @@ typedef struct hy_context_params {
     int prepare;        /* 1: hy_context_create also runs hy_model_prepare(c, &prep) */
     hy_prepare_params prep;
 } hy_context_params;
-hy_context_params hy_context_default_params(void);
+HY_API hy_context_params hy_context_default_params(void);
 
 /* A context on model m (which must outlive it). Creates its thread pool and backend instance;
  * plans nothing unless params->prepare. */
-hy_status hy_context_create(const hy_model *m, const hy_context_params *params, hy_context **out);
+HY_API hy_status hy_context_create(const hy_model *m, const hy_context_params *params, hy_context **out);
 /* One call for the simple case: hy_model_load + hy_context_create, with prepare on by default
  * (cp NULL: prepared and warmed for imgsz x imgsz). The context owns the model:
  * hy_context_free frees both. */
-hy_status hy_context_load(const char *path, const hy_model_params *mp, const hy_context_params *cp,
+HY_API hy_status hy_context_load(const char *path, const hy_model_params *mp, const hy_context_params *cp,
                           hy_context **out);
-void hy_context_free(hy_context *c);
-const hy_model *hy_context_model(const hy_context *c);
-int hy_context_num_threads(const hy_context *c);
-const char *hy_context_device(const hy_context *c);
+HY_API void hy_context_free(hy_context *c);
+HY_API const hy_model *hy_context_model(const hy_context *c);
+HY_API int hy_context_num_threads(const hy_context *c);
+HY_API const char *hy_context_device(const hy_context *c);
 
 /* Raw network output for a preprocessed batch x (n, 3, h, w), h and w multiples of 32.
  * out must hold n * (4 + nc) * A floats, A = sum over strides 8/16/32 of (h/s)*(w/s);
  * layout (n, 4 + nc, A): rows 0-3 xywh in input pixels, then class sigmoid scores. */
-hy_status hy_model_forward(hy_context *c, const float *x, int n, int h, int w, float *out, size_t out_len);
+HY_API hy_status hy_model_forward(hy_context *c, const float *x, int n, int h, int w, float *out, size_t out_len);
 
 /* ---- engine lifecycle: load -> prepare -> warm up -> ready -------------------------- */
 
@@ -241,17 +253,17 @@ hy_status hy_model_forward(hy_context *c, const float *x, int n, int h, int w, f
  * imgsz (0 = the model's): Ultralytics' rect letterbox, long side imgsz, padded to the
  * stride. Declare it to hy_model_prepare for a camera's resolution, or for a one-shot image
  * whose size is known from hy_image_probe before it is decoded. */
-hy_status hy_model_input_shape(const hy_model *m, int width, int height, int imgsz, hy_shape *out);
+HY_API hy_status hy_model_input_shape(const hy_model *m, int width, int height, int imgsz, hy_shape *out);
 
 
 /* Plans the activation arena for every shape (one allocation, pre-faulted), touches the
  * weights, then runs warmup_runs dummy passes per shape. After it, hy_detect on an image
  * whose letterboxed size is a prepared shape allocates nothing but its result. Can be
  * called again with more shapes. */
-hy_status hy_model_prepare(hy_context *c, const hy_prepare_params *p);
+HY_API hy_status hy_model_prepare(hy_context *c, const hy_prepare_params *p);
 /* One dummy pass per prepared shape (e.g. after idle periods). Serialised with hy_detect
  * one pass at a time, so concurrent callers wait at most one forward pass. */
-hy_status hy_model_rewarm(hy_context *c);
+HY_API hy_status hy_model_rewarm(hy_context *c);
 
 /* Where the time went (milliseconds) and what happened since load. */
 typedef struct hy_engine_stats {
@@ -274,7 +286,7 @@ typedef struct hy_engine_stats {
                                 pages were used); -1: no probe */
 } hy_engine_stats;
 /* The context's figures (and its model's load time). */
-hy_status hy_model_engine_stats(const hy_context *c, hy_engine_stats *out);
+HY_API hy_status hy_model_engine_stats(const hy_context *c, hy_engine_stats *out);
 
 /* ---- weights files ------------------------------------------------------------------ */
 typedef struct hy_convert_params {
@@ -283,21 +295,21 @@ typedef struct hy_convert_params {
     int fuse;                  /* fold BN into conv weight + bias (inference-only file) */
     hy_model_params load;      /* how the input is matched (mode, nc, map) */
 } hy_convert_params;
-hy_convert_params hy_convert_default_params(void);
+HY_API hy_convert_params hy_convert_default_params(void);
 
 /* Converts any supported weights file (.pt, safetensors, ONNX) to hotyolo safetensors
  * (see docs/formats.md). The output is written to a temporary file and renamed, so an
  * existing out_path is only replaced by a complete file. */
-hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert_params *p);
+HY_API hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert_params *p);
 
 /* Describes a weights file as JSON (format, architecture, classes, parameter count,
  * dtypes, sha256, metadata; with_tensors adds every tensor). *json_out is freed with
  * hy_free(). */
-hy_status hy_inspect(const char *path, int with_tensors, char **json_out);
+HY_API hy_status hy_inspect(const char *path, int with_tensors, char **json_out);
 /* Re-hashes a hotyolo safetensors file's data section against its recorded sha256.
  * HY_OK when it matches; HY_ERR_FORMAT (with both hashes in hy_last_error) when not. */
-hy_status hy_verify(const char *path);
-void hy_free(void *p);
+HY_API hy_status hy_verify(const char *path);
+HY_API void hy_free(void *p);
 
 /* ---- detection --------------------------------------------------------------------- */
 typedef struct hy_detect_params {
@@ -313,7 +325,7 @@ typedef struct hy_detect_params {
                             imgsz x imgsz); else every image is letterboxed into exactly this
                             shape (multiples of 32), e.g. a prepared camera shape */
 } hy_detect_params;
-hy_detect_params hy_detect_default_params(void);
+HY_API hy_detect_params hy_detect_default_params(void);
 
 typedef struct hy_detection {
     float x1, y1, x2, y2; /* original-image pixels, clipped */
@@ -328,26 +340,26 @@ typedef struct hy_timings {
 
 typedef struct hy_result hy_result;
 
-hy_status hy_detect(hy_context *c, const hy_image *img, const hy_detect_params *p, hy_result **out);
+HY_API hy_status hy_detect(hy_context *c, const hy_image *img, const hy_detect_params *p, hy_result **out);
 /* Decodes an encoded image (JPEG/PNG) buffer and detects; decode time is recorded. */
-hy_status hy_detect_encoded(hy_context *c, const void *buf, size_t len, const hy_detect_params *p,
+HY_API hy_status hy_detect_encoded(hy_context *c, const void *buf, size_t len, const hy_detect_params *p,
                             hy_result **out);
 /* n images (of any sizes) in one forward pass of batch n, letterboxed to one shape as
  * Ultralytics batches them (p->shape, else rect when all have one size, else imgsz x imgsz).
  * out[i] gets image i's result (each freed with hy_result_free); on error none is set.
  * n from 1 to 256. */
-hy_status hy_detect_batch(hy_context *c, const hy_image *const *imgs, int n, const hy_detect_params *p,
+HY_API hy_status hy_detect_batch(hy_context *c, const hy_image *const *imgs, int n, const hy_detect_params *p,
                           hy_result **out);
-size_t hy_result_count(const hy_result *r);
-const hy_detection *hy_result_get(const hy_result *r, size_t i); /* NULL if out of range */
-hy_timings hy_result_timings(const hy_result *r);
-int hy_result_image_width(const hy_result *r);
-int hy_result_image_height(const hy_result *r);
-hy_shape hy_result_input_shape(const hy_result *r); /* the network input it was detected at */
-void hy_result_free(hy_result *r);
+HY_API size_t hy_result_count(const hy_result *r);
+HY_API const hy_detection *hy_result_get(const hy_result *r, size_t i); /* NULL if out of range */
+HY_API hy_timings hy_result_timings(const hy_result *r);
+HY_API int hy_result_image_width(const hy_result *r);
+HY_API int hy_result_image_height(const hy_result *r);
+HY_API hy_shape hy_result_input_shape(const hy_result *r); /* the network input it was detected at */
+HY_API void hy_result_free(hy_result *r);
 
 /* Draws boxes with "name score" labels onto img (in place). names may be NULL. */
-hy_status hy_image_draw_detections(hy_image *img, const hy_result *r, const hy_model *m);
+HY_API hy_status hy_image_draw_detections(hy_image *img, const hy_result *r, const hy_model *m);
 
 #ifdef __cplusplus
 }

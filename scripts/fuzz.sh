@@ -47,6 +47,7 @@ declare -A CAPS=(
   [http_json]="65536 256"
   [train_state]="1048576 256"
   [oci]="65536 256"
+  [triton_binary]="262144 256"
 )
 ALL=()
 for f in fuzz/fuzz_*.c; do
@@ -266,6 +267,17 @@ for p in sorted(jpgs, key=os.path.getsize):
     if len(img) < 60000:
         put("http", "post_detect_jpeg", b"POST /v1/detect?conf=0.25 HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % len(img) + img)
     break
+# triton_binary: 2 bytes of header length (0xffff: "VALUE\n" text first), then an infer body as
+# tritonclient sends it (JSON header, then the binary input; see fuzz_triton_binary.c)
+raw = b"".join(struct.pack("<f", (i % 97) / 97.0) for i in range(3 * 32 * 32))
+for name, outs in [("bin_all", None), ("bin_json_out", [{"name": "output0", "parameters": {"binary_data": False}}])]:
+    req = {"id": "r", "inputs": [{"name": "images", "shape": [1, 3, 32, 32], "datatype": "FP32",
+                                  "parameters": {"binary_data_size": len(raw)}}]}
+    if outs: req["outputs"] = outs
+    else: req["parameters"] = {"binary_data_output": True}
+    h = json.dumps(req, separators=(",", ":")).encode()
+    put("triton_binary", name, struct.pack("<H", len(h)) + h + raw)
+    put("triton_binary", name + "_text", b"\xff\xff%d\n" % len(h) + h + raw)
 PY
 
 # --- run --------------------------------------------------------------------------------------

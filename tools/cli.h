@@ -25,6 +25,7 @@ int hy_cli_val(int argc, char **argv);
 int hy_cli_train(int argc, char **argv);
 int hy_cli_serve(int argc, char **argv);
 int hy_cli_registry(int argc, char **argv);
+int hy_cli_cache(int argc, char **argv);
 
 /* Prints "hotyolo <cmd>: error: <fmt>\n" to stderr. */
 void hy_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -35,6 +35,8 @@ static void help(void) {
            "  --warmup N         warm-up passes (default 3, as the origin article)\n"
            "  --no-warmup        skip warm-up (same as --warmup 0)\n"
            "  --threads N        CPU threads (default: all cores)\n"
+           "  --no-cache         read .pt/.onnx weights directly, not through the packed-weights\n"
+           "                     cache (hotyolo cache --help)\n"
            "  --batch N          images per forward pass, in [1, 256]: every figure is per pass,\n"
            "                     and the throughput line gives images/s (default 1)\n"
            "  --contexts K       also run K contexts on the one model, each with --threads threads\n"

@@ -107,6 +107,8 @@ static void help(void) {
            "                  before matching; repeatable (default: none; 'module.' and\n"
            "                  '_orig_mod.' prefixes are always stripped)\n"
            "  --verify        .safetensors: check the data against its recorded sha256 first\n"
+           "  --no-cache      read .pt/.onnx weights directly, not through the packed-weights\n"
+           "                  cache (hotyolo cache --help)\n"
            "                  (default: off)\n"
            "  --strict-images a JPEG cut short is an error, not a warning (default: off)\n"
            "  --registry DIR  the model registry in which MODEL = registry:REF (NAME@3,\n"

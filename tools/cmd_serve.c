@@ -74,6 +74,8 @@ static void help(void) {
            "  --warmup N      warm-up passes per prepared shape (default 3)\n"
            "  --no-warmup     plan shapes but run no warm-up pass\n"
            "  --threads N     inference threads per model; 0 = one per online core (default 0)\n"
+           "  --no-cache      read .pt/.onnx weights directly, not through the packed-weights\n"
+           "                  cache (hotyolo cache --help)\n"
            "  --device NAME   backend the models run on: cpu, or ref (plain-C reference\n"
            "                  kernels; much slower) (default cpu)\n"
            "  --workers N     inference worker threads (default 2)\n"

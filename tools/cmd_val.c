@@ -39,6 +39,8 @@ static void help(void) {
         "  --iou F         NMS IoU threshold in [0, 1] (default 0.7)\n"
         "  --max-det N     detections kept per image, in [1, 100000] (default 300)\n"
         "  --threads N     inference threads, in [0, 1024]; 0 = one per online core (default 0)\n"
+        "  --no-cache      read .pt/.onnx weights directly, not through the packed-weights\n"
+        "                  cache (hotyolo cache --help)\n"
         "  --device NAME   backend that runs the network: cpu, or ref (plain-C reference\n"
         "                  kernels; much slower) (default cpu)\n"
         "  --json FILE     also write the results as JSON to FILE (overwritten)\n"

@@ -1,6 +1,7 @@
 /* hotyolo: subcommand dispatch. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -22,7 +23,28 @@ static const command commands[] = {
     {"train", hy_cli_train, "fine-tune a model on a YOLO dataset (docs/training.md)"},
     {"serve", hy_cli_serve, "serve models over HTTP (detect, KServe v2, metrics, health)"},
     {"registry", hy_cli_registry, "versioned model registry: add, list, show, alias, bind, push, pull"},
+    {"cache", hy_cli_cache, "packed-weights cache of .pt/.onnx loads: list, clear"},
 };
+
+/* --no-cache (detect, val, serve, bench; before any "--"): the packed-weights cache is not
+ * used by this process (HOTYOLO_NO_CACHE=1, read by hy_model_load). Removed from argv. */
+static int strip_no_cache(int argc, char **argv) {
+    static const char *const users[] = {"detect", "val", "serve", "bench"};
+    int used = 0;
+    for (size_t i = 0; i < sizeof users / sizeof users[0]; i++) used |= !strcmp(argv[0], users[i]);
+    if (!used) return argc;
+    int n = 1, plain = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!plain && !strcmp(argv[i], "--")) plain = 1;
+        if (!plain && !strcmp(argv[i], "--no-cache")) {
+            setenv("HOTYOLO_NO_CACHE", "1", 1);
+            continue;
+        }
+        argv[n++] = argv[i];
+    }
+    argv[n] = NULL;
+    return n;
+}
 
 void hy_cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -78,7 +100,7 @@ int main(int argc, char **argv) {
         return HY_CLI_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(a, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(a, commands[i].name)) return commands[i].fn(strip_no_cache(argc - 1, argv + 1), argv + 1);
     if (a[0] == '-')
         hy_cli_error(NULL, "unknown option '%s' (see 'hotyolo --help')", a);
     else

@@ -15,9 +15,9 @@ extern "C" {
 #endif
 
 typedef enum hy_export_format { HY_EXPORT_PT, HY_EXPORT_ONNX, HY_EXPORT_FORMAT_COUNT } hy_export_format;
-const char *hy_export_format_name(hy_export_format f); /* "pt", "onnx" */
+HY_API const char *hy_export_format_name(hy_export_format f); /* "pt", "onnx" */
 /* "pt" / "onnx" -> *out; HY_ERR_INVALID_ARG naming the known ones otherwise. */
-hy_status hy_export_format_parse(const char *s, hy_export_format *out);
+HY_API hy_status hy_export_format_parse(const char *s, hy_export_format *out);
 
 typedef struct hy_export_params {
     hy_export_format format;
@@ -26,11 +26,11 @@ typedef struct hy_export_params {
     int overwrite;   /* replace an existing output (else HY_ERR_IO, nothing touched) */
     int verify;      /* safetensors input: re-hash its data first */
 } hy_export_params;
-hy_export_params hy_export_default_params(void);
+HY_API hy_export_params hy_export_default_params(void);
 
 /* Reads in_path (.pt, .safetensors, .onnx; detected by content) and writes out_path
  * through a temporary file, fsynced and renamed into place. */
-hy_status hy_export(const char *in_path, const char *out_path, const hy_export_params *params);
+HY_API hy_status hy_export(const char *in_path, const char *out_path, const hy_export_params *params);
 
 #ifdef __cplusplus
 }

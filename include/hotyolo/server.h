@@ -104,11 +104,11 @@ typedef struct hy_server_params {
 } hy_server_params;
 
 /* Defaults as documented above. */
-hy_server_params hy_server_default_params(void);
+HY_API hy_server_params hy_server_default_params(void);
 
 /* Validates p and creates a stopped server; nothing is loaded or bound yet.
  * Errors: HY_ERR_INVALID_ARG naming the field, HY_ERR_NOMEM. Free with hy_server_free. */
-hy_status hy_server_create(const hy_server_params *p, hy_server **out);
+HY_API hy_status hy_server_create(const hy_server_params *p, hy_server **out);
 
 /* Declares a model served as `name` (letters, digits, '.', '_', '-'; at most 63 bytes) from
  * the weights file `path` (any format hy_model_load reads), or from "registry:REF" (a
@@ -118,30 +118,30 @@ hy_status hy_server_create(const hy_server_params *p, hy_server **out);
  * started, or max_models reached), HY_ERR_NOT_FOUND (an unpinned model's path is not a
  * readable file: checked now, so that it can load when used; a reference that names
  * nothing), the registry's error when it cannot be opened. */
-hy_status hy_server_add_model(hy_server *s, const char *name, const char *path, int pinned);
+HY_API hy_status hy_server_add_model(hy_server *s, const char *name, const char *path, int pinned);
 
 /* Loads and warms the pinned models, then binds and serves; with listen_early it binds
  * first and loads in the background. Returns once the socket is bound (HY_OK), or when a
  * stop was requested during loading (HY_OK, nothing bound). Errors: a pinned model that
  * fails to load (its error), HY_ERR_IO when the address cannot be bound. */
-hy_status hy_server_start(hy_server *s);
+HY_API hy_status hy_server_start(hy_server *s);
 
 /* The bound TCP port (after hy_server_start), else 0. */
-int hy_server_port(const hy_server *s);
+HY_API int hy_server_port(const hy_server *s);
 
 /* Asks the server to stop: readiness turns 503 at once and hy_server_wait returns.
  * Thread-safe; not async-signal-safe (call it from a thread that sigwait()s). */
-void hy_server_request_stop(hy_server *s);
+HY_API void hy_server_request_stop(hy_server *s);
 
 /* Blocks until hy_server_request_stop is called. */
-void hy_server_wait(hy_server *s);
+HY_API void hy_server_wait(hy_server *s);
 
 /* Graceful stop: stops accepting connections, lets requests in flight finish (bounded by
  * the request timeout), stops the workers and background threads. Idempotent. */
-void hy_server_stop(hy_server *s);
+HY_API void hy_server_stop(hy_server *s);
 
 /* Stops (as hy_server_stop) and frees everything. NULL is a no-op. */
-void hy_server_free(hy_server *s);
+HY_API void hy_server_free(hy_server *s);
 
 #ifdef __cplusplus
 }

@@ -138,7 +138,7 @@ typedef struct hy_train_params {
     hy_train_epoch_fn on_epoch;
     void *user_data;
 } hy_train_params;
-hy_train_params hy_train_default_params(void);
+HY_API hy_train_params hy_train_default_params(void);
 
 typedef struct hy_train_result hy_train_result;
 
@@ -147,29 +147,29 @@ typedef struct hy_train_result hy_train_result;
  * training record in __metadata__: docs/training.md). Errors name the file or parameter:
  * HY_ERR_INVALID_ARG (a parameter), HY_ERR_IO (run folder, a file in the way that is not one
  * of ours), dataset and model errors as hy_val_run / hy_model_load, HY_ERR_NOMEM. */
-hy_status hy_train(const hy_train_params *p, hy_train_result **out);
+HY_API hy_status hy_train(const hy_train_params *p, hy_train_result **out);
 
-int hy_train_result_num_epochs(const hy_train_result *r);
-const hy_train_epoch *hy_train_result_epoch(const hy_train_result *r, int i); /* NULL if out of range */
-int hy_train_result_best_epoch(const hy_train_result *r); /* 1-based; 0 when none validated */
-int hy_train_result_stopped(const hy_train_result *r);    /* 1: ended by *stop before the last epoch */
-int hy_train_result_early_stopped(const hy_train_result *r); /* 1: ended by patience */
-const char *hy_train_result_save_dir(const hy_train_result *r);
-const char *hy_train_result_last_path(const hy_train_result *r);
-const char *hy_train_result_best_path(const hy_train_result *r); /* NULL when never written */
-const hy_train_info *hy_train_result_info(const hy_train_result *r);
+HY_API int hy_train_result_num_epochs(const hy_train_result *r);
+HY_API const hy_train_epoch *hy_train_result_epoch(const hy_train_result *r, int i); /* NULL if out of range */
+HY_API int hy_train_result_best_epoch(const hy_train_result *r); /* 1-based; 0 when none validated */
+HY_API int hy_train_result_stopped(const hy_train_result *r);    /* 1: ended by *stop before the last epoch */
+HY_API int hy_train_result_early_stopped(const hy_train_result *r); /* 1: ended by patience */
+HY_API const char *hy_train_result_save_dir(const hy_train_result *r);
+HY_API const char *hy_train_result_last_path(const hy_train_result *r);
+HY_API const char *hy_train_result_best_path(const hy_train_result *r); /* NULL when never written */
+HY_API const hy_train_info *hy_train_result_info(const hy_train_result *r);
 /* Loading report of MODEL, as hy_model_load_count / _name / _reason. */
-size_t hy_train_result_load_count(const hy_train_result *r, hy_load_item what);
-const char *hy_train_result_load_name(const hy_train_result *r, hy_load_item what, size_t i);
-const char *hy_train_result_load_reason(const hy_train_result *r, hy_load_item what, size_t i);
-void hy_train_result_free(hy_train_result *r);
+HY_API size_t hy_train_result_load_count(const hy_train_result *r, hy_load_item what);
+HY_API const char *hy_train_result_load_name(const hy_train_result *r, hy_load_item what, size_t i);
+HY_API const char *hy_train_result_load_reason(const hy_train_result *r, hy_load_item what, size_t i);
+HY_API void hy_train_result_free(hy_train_result *r);
 
 /* One PNG comparing runs epoch by epoch (bench/finetune.sh, docs/training.md): metric
  * "mAP50" or "mAP50-95" of n series; series[i] is a run folder (the per-epoch results of its
  * weights/last.safetensors record; validated epochs only) or a literal comma-separated list of
  * values for epochs 1, 2, ... (e.g. a reference run's); labels[i] names it in the legend.
  * Errors name the series: HY_ERR_IO / HY_ERR_FORMAT (no readable record), HY_ERR_INVALID_ARG. */
-hy_status hy_train_plot_compare(const char *png, const char *metric, int n, const char *const *labels,
+HY_API hy_status hy_train_plot_compare(const char *png, const char *metric, int n, const char *const *labels,
                                 const char *const *series);
 
 #ifdef __cplusplus

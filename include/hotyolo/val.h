@@ -47,7 +47,7 @@ typedef struct hy_val_params {
     hy_val_progress_fn progress; /* may be NULL */
     void *progress_user_data;
 } hy_val_params;
-hy_val_params hy_val_default_params(void);
+HY_API hy_val_params hy_val_default_params(void);
 
 /* One row of the results table. */
 typedef struct hy_val_metrics {
@@ -75,21 +75,21 @@ typedef struct hy_val_result hy_val_result;
  * no usable image, an unwritable plots folder, out of memory). A split without any label (no
  * label file, or only empty ones) is evaluated (every metric 0, as Ultralytics) and its first
  * warning says so, naming the label path looked for. */
-hy_status hy_val_run(const hy_model *m, const hy_val_params *p, hy_val_result **out);
+HY_API hy_status hy_val_run(const hy_model *m, const hy_val_params *p, hy_val_result **out);
 
 /* The "all" row; never NULL for a valid result. */
-const hy_val_metrics *hy_val_result_all(const hy_val_result *r);
+HY_API const hy_val_metrics *hy_val_result_all(const hy_val_result *r);
 /* Rows of the classes with ground truth, by class id (Ultralytics prints these). */
-size_t hy_val_result_num_classes(const hy_val_result *r);
-const hy_val_metrics *hy_val_result_class(const hy_val_result *r,
+HY_API size_t hy_val_result_num_classes(const hy_val_result *r);
+HY_API const hy_val_metrics *hy_val_result_class(const hy_val_result *r,
                                           size_t i); /* NULL if out of range */
-hy_val_speed hy_val_result_speed(const hy_val_result *r);
+HY_API hy_val_speed hy_val_result_speed(const hy_val_result *r);
 /* Skipped images and other dataset notes, "file[:line]: problem; image skipped". */
-size_t hy_val_result_num_warnings(const hy_val_result *r);
-const char *hy_val_result_warning(const hy_val_result *r, size_t i);
+HY_API size_t hy_val_result_num_warnings(const hy_val_result *r);
+HY_API const char *hy_val_result_warning(const hy_val_result *r, size_t i);
 /* The whole result as JSON (parameters, all, classes, speed, warnings); free with hy_free(). */
-hy_status hy_val_result_json(const hy_val_result *r, char **json_out);
-void hy_val_result_free(hy_val_result *r);
+HY_API hy_status hy_val_result_json(const hy_val_result *r, char **json_out);
+HY_API void hy_val_result_free(hy_val_result *r);
 
 #ifdef __cplusplus
 }

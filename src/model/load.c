@@ -6,6 +6,7 @@
 
 #include "io/wfile.h"
 #include "model/model_impl.h"
+#include "model/pcache.h"
 
 #define BN_EPS 1e-3 /* Ultralytics BatchNorm2d(eps=0.001) */
 
@@ -14,6 +15,7 @@ hy_model_params hy_model_default_params(void) {
     memset(&p, 0, sizeof p);
     p.imgsz = 640;
     p.mode = HY_LOAD_STRICT;
+    p.cache = 1;
     return p;
 }
 
@@ -568,12 +570,20 @@ hy_status hy__model_from_pt(const hy__pt_file *pt, const char *what, const hy_mo
 hy_status hy_model_load(const char *path, const hy_model_params *params, hy_model **out) {
     if (!path || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_model_load: path and out are required");
     double t0 = hy__now_ms();
+    hy__pcache_key *key = hy__malloc(sizeof *key); /* .pt/ONNX: the packed-weights cache */
+    int cached = key && hy__pcache_key_init(path, params, key);
+    if (cached && hy__pcache_load(key, path, params, out) == HY_OK) {
+        hy__free(key);
+        (*out)->load_ms = hy__now_ms() - t0;
+        return HY_OK;
+    }
     hy__wfile *f = NULL;
     hy_status st = hy__wfile_open(path, params ? params->verify : 0, &f);
-    if (st) return st;
-    st = hy__model_from_source(hy__wfile_source(f), path, params, &f, out);
+    if (!st) st = hy__model_from_source(hy__wfile_source(f), path, params, &f, out);
     hy__wfile_close(f); /* NULL when the model keeps it */
     if (!st) (*out)->load_ms = hy__now_ms() - t0;
+    if (!st && cached) hy__pcache_fill(key, path);
+    hy__free(key);
     return st;
 }
 

@@ -43,6 +43,7 @@ typedef struct hy__req {
     int code;                       /* response status, 0 until queued */
     char model[HY_SERVER_NAME_MAX]; /* metric label: a served model, or "" */
     char err[512];                  /* error text for the access log */
+    char infer_header_len[24]; /* Inference-Header-Content-Length of a binary response, or "" */
 } hy__req;
 
 typedef enum MHD_Result (*handler_fn)(hy_server *s, struct MHD_Connection *c, hy__req *r,
@@ -62,6 +63,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, hy__req *r, int code, con
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (retry_after) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
     if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (r->infer_header_len[0])
+        MHD_add_response_header(resp, "Inference-Header-Content-Length", r->infer_header_len);
     if (r->www_auth) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_auth);
     if (r->cors_origin) { /* an Origin that passed the --allow-origin check */
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
@@ -419,15 +422,92 @@ static const char *json_str(json_object *o) {
     return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
 }
 
+static int in_list(const char *list, const char *item, size_t len, int icase);
+
+/* A "parameters" member: absent (NULL, ok), or an object whose keys are all in allowed
+ * (','-separated); 0 ok, -1 with err naming `where`. */
+static int params_check(json_object *o, const char *where, const char *allowed, char *err,
+                        size_t cap) {
+    json_object *p = member(o, "parameters");
+    if (!p) return 0;
+    if (!json_object_is_type(p, json_type_object)) {
+        snprintf(err, cap, "%s.parameters: an object is required", where);
+        return -1;
+    }
+    json_object_object_foreach(p, key, val) {
+        (void)val;
+        if (!in_list(allowed, key, strlen(key), 0)) {
+            snprintf(err, cap, "%s.parameters.%.64s is not supported (accepted: %s)", where, key,
+                     allowed);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A boolean parameter: 0/1, or -1 with err when it is not a boolean; dflt when absent. */
+static int param_bool(json_object *o, const char *where, const char *key, int dflt, char *err,
+                      size_t cap) {
+    json_object *v = member(member(o, "parameters"), key);
+    if (!v) return dflt;
+    if (!json_object_is_type(v, json_type_boolean)) {
+        snprintf(err, cap, "%s.parameters.%s: true or false is required", where, key);
+        return -1;
+    }
+    return json_object_get_boolean(v) ? 1 : 0;
+}
+
+/* Which outputs the request asks for, and how: output0 in binary (1) or JSON (0); -1 with
+ * err. Without "outputs" every output is returned, binary when binary_data_output is true. */
+static int v2_outputs(json_object *req, char *err, size_t cap) {
+    /* request parameters other than binary_data_output (priority, timeout, custom ones that
+     * tritonclient passes on) are ignored, as a model without them would */
+    json_object *rp = member(req, "parameters");
+    if (rp && !json_object_is_type(rp, json_type_object)) {
+        snprintf(err, cap, "parameters: an object is required");
+        return -1;
+    }
+    int all = param_bool(req, "request", "binary_data_output", 0, err, cap);
+    if (all < 0) return -1;
+    json_object *outs = member(req, "outputs");
+    if (!outs) return all;
+    size_t n = json_object_is_type(outs, json_type_array) ? json_object_array_length(outs) : 0;
+    if (!json_object_is_type(outs, json_type_array) || n > 1) {
+        snprintf(err, cap, "outputs: an array naming at most the one output ('output0')");
+        return -1;
+    }
+    if (n == 0) return all;
+    json_object *o = json_object_array_get_idx(outs, 0);
+    const char *name = json_str(member(o, "name"));
+    if (!name || strcmp(name, "output0") != 0) {
+        snprintf(err, cap, "outputs[0].name: '%.64s' is not an output of the model (expected "
+                           "'output0')", name ? name : "");
+        return -1;
+    }
+    if (params_check(o, "outputs[0]", "binary_data", err, cap) != 0) return -1;
+    return param_bool(o, "outputs[0]", "binary_data", all, err, cap);
+}
+
 int hy__v2_parse_infer(const char *body, size_t len, int max_side, hy__v2_input *out, char *err,
                        size_t cap) {
+    return hy__v2_parse_infer_ex(body, len, len, max_side, out, err, cap);
+}
+
+int hy__v2_parse_infer_ex(const char *body, size_t len, size_t header_len, int max_side,
+                          hy__v2_input *out, char *err, size_t cap) {
     memset(out, 0, sizeof *out);
-    if (hy__json_precheck(body, len, hy__v2_max_values(max_side), hy__v2_max_nodes(max_side),
-                          V2_MAX_DEPTH, err, cap) != 0)
+    if (header_len > len) {
+        snprintf(err, cap, "Inference-Header-Content-Length: %zu is past the end of the %zu "
+                           "byte body", header_len, len);
         return -1;
-    json_object *req = parse_json(body, len, V2_MAX_DEPTH, err, cap);
+    }
+    if (hy__json_precheck(body, header_len, hy__v2_max_values(max_side),
+                          hy__v2_max_nodes(max_side), V2_MAX_DEPTH, err, cap) != 0)
+        return -1;
+    json_object *req = parse_json(body, header_len, V2_MAX_DEPTH, err, cap);
     if (!req) return -1;
     int rc = -1;
+    size_t binary_len = len - header_len; /* bytes after the JSON header */
     json_object *inputs = member(req, "inputs");
     if (!inputs || !json_object_is_type(inputs, json_type_array) ||
         json_object_array_length(inputs) != 1) {
@@ -466,21 +546,63 @@ int hy__v2_parse_infer(const char *body, size_t len, int max_side, hy__v2_input 
         goto done;
     }
     size_t n = (size_t)3 * (size_t)dims[2] * (size_t)dims[3];
-    if (!jdata || !json_object_is_type(jdata, json_type_array)) {
+    /* binary input: parameters.binary_data_size bytes after the header, instead of data */
+    if (params_check(in, "inputs[0]", "binary_data_size", err, cap) != 0) goto done;
+    json_object *jbin = member(member(in, "parameters"), "binary_data_size");
+    if (jbin) {
+        int64_t bsz = json_object_is_type(jbin, json_type_int) ? json_object_get_int64(jbin) : -1;
+        if (jdata) {
+            snprintf(err, cap, "inputs[0]: both 'data' and parameters.binary_data_size are given");
+            goto done;
+        }
+        if (bsz < 0) {
+            snprintf(err, cap, "inputs[0].parameters.binary_data_size: a byte count (an integer "
+                               ">= 0) is required");
+            goto done;
+        }
+        if ((uint64_t)bsz != (uint64_t)binary_len) {
+            snprintf(err, cap,
+                     "inputs[0].parameters.binary_data_size: %lld bytes, but %zu bytes follow "
+                     "the %zu byte JSON header (Inference-Header-Content-Length)",
+                     (long long)bsz, binary_len, header_len);
+            goto done;
+        }
+        if (binary_len != n * sizeof(float)) {
+            snprintf(err, cap,
+                     "inputs[0].parameters.binary_data_size: %zu bytes for FP32 shape [1, 3, "
+                     "%ld, %ld], expected %zu",
+                     binary_len, dims[2], dims[3], n * sizeof(float));
+            goto done;
+        }
+    } else if (binary_len) {
+        snprintf(err, cap,
+                 "%zu bytes follow the %zu byte JSON header (Inference-Header-Content-Length) "
+                 "but no input gives parameters.binary_data_size",
+                 binary_len, header_len);
+        goto done;
+    } else if (!jdata || !json_object_is_type(jdata, json_type_array)) {
         snprintf(err, cap, "inputs[0].data: an array of %zu numbers is required", n);
         goto done;
     }
+    out->binary_out = v2_outputs(req, err, cap);
+    if (out->binary_out < 0) goto done;
     out->x = hy__malloc(n * sizeof *out->x);
     if (!out->x) {
         snprintf(err, cap, "out of memory");
         goto done;
     }
-    size_t got = 0;
-    if (flatten(jdata, out->x, n, &got, 0, err, cap) != 0) goto done;
-    if (got != n) {
-        snprintf(err, cap, "inputs[0].data: %zu numbers for shape [1, 3, %ld, %ld], expected %zu",
-                 got, dims[2], dims[3], n);
-        goto done;
+    if (jbin) {
+        if (hy__v2_binary_floats((const uint8_t *)body + header_len, n, out->x, err, cap) != 0)
+            goto done;
+    } else {
+        size_t got = 0;
+        if (flatten(jdata, out->x, n, &got, 0, err, cap) != 0) goto done;
+        if (got != n) {
+            snprintf(err, cap,
+                     "inputs[0].data: %zu numbers for shape [1, 3, %ld, %ld], expected %zu", got,
+                     dims[2], dims[3], n);
+            goto done;
+        }
     }
     json_object *id = member(req, "id");
     if (id && json_object_is_type(id, json_type_string)) {
@@ -790,6 +912,9 @@ static enum MHD_Result h_v2_server(hy_server *s, struct MHD_Connection *c, hy__r
     json_object *ext = json_object_new_array();
     if (o && ext) {
         json_object_array_add(ext, json_object_new_string("model_repository"));
+        json_object_array_add(ext, json_object_new_string("binary_tensor_data"));
+        json_object_array_add(ext, json_object_new_string("model_configuration"));
+        json_object_array_add(ext, json_object_new_string("statistics"));
         json_object_object_add(o, "name", json_object_new_string("hotyolo"));
         json_object_object_add(o, "version", json_object_new_string(hy_version()));
         json_object_object_add(o, "extensions", ext);
@@ -1175,6 +1300,126 @@ static enum MHD_Result h_v2_model_ready(hy_server *s, struct MHD_Connection *c, 
     return reply_json(c, r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
 }
 
+/* Triton's model configuration (model_config.proto as JSON) of what maps: no batching
+ * dimension (max_batch_size 0), so dims hold the batch of 1; the default size. */
+static json_object *config_tensor(const char *name, long d1, long d2, long d3, int image) {
+    json_object *o = json_object_new_object(), *dims = json_object_new_array();
+    if (!o || !dims) {
+        json_object_put(o);
+        json_object_put(dims);
+        return NULL;
+    }
+    json_object_array_add(dims, json_object_new_int(1));
+    json_object_array_add(dims, json_object_new_int64(d1));
+    json_object_array_add(dims, json_object_new_int64(d2));
+    if (d3) json_object_array_add(dims, json_object_new_int64(d3));
+    json_object_object_add(o, "name", json_object_new_string(name));
+    json_object_object_add(o, "data_type", json_object_new_string("TYPE_FP32"));
+    if (image) json_object_object_add(o, "format", json_object_new_string("FORMAT_NCHW"));
+    json_object_object_add(o, "dims", dims);
+    return o;
+}
+
+static enum MHD_Result h_v2_config(hy_server *s, struct MHD_Connection *c, hy__req *r,
+                                   const char *name) {
+    enum MHD_Result ret = MHD_NO;
+    hy__mentry *e = find_model(s, c, r, name, &ret);
+    if (!e) return ret;
+    int sz = s->p.imgsz[0];
+    pthread_mutex_lock(&s->cache.mu);
+    int nc = e->nc, workers = e->cur ? e->cur->n_ctx : s->p.workers;
+    const char *dev = e->cur ? hy_model_device(e->cur->model) : NULL;
+    int gpu = dev && strncmp(dev, "cpu", 3) != 0;
+    pthread_mutex_unlock(&s->cache.mu);
+    json_object *o = json_object_new_object(), *in = json_object_new_array(),
+                *out = json_object_new_array(), *vp = json_object_new_object(),
+                *latest = json_object_new_object(), *groups = json_object_new_array(),
+                *g = json_object_new_object();
+    if (!o || !in || !out || !vp || !latest || !groups || !g) {
+        json_object_put(o);
+        json_object_put(in);
+        json_object_put(out);
+        json_object_put(vp);
+        json_object_put(latest);
+        json_object_put(groups);
+        json_object_put(g);
+        return MHD_NO;
+    }
+    json_object_array_add(in, config_tensor("images", 3, sz, sz, 1));
+    /* (1, 4 + nc, A); -1 (unknown) until the model has been loaded once */
+    json_object_array_add(out, config_tensor("output0", nc ? 4 + nc : -1, (long)anchors(sz, sz),
+                                             0, 0));
+    json_object_object_add(latest, "num_versions", json_object_new_int(1));
+    json_object_object_add(vp, "latest", latest);
+    json_object_object_add(g, "name", json_object_new_string(e->name));
+    json_object_object_add(g, "kind", json_object_new_string(gpu ? "KIND_GPU" : "KIND_CPU"));
+    json_object_object_add(g, "count", json_object_new_int(workers));
+    json_object_array_add(groups, g);
+    json_object_object_add(o, "name", json_object_new_string(e->name));
+    json_object_object_add(o, "platform", json_object_new_string("hotyolo"));
+    json_object_object_add(o, "backend", json_object_new_string("hotyolo"));
+    json_object_object_add(o, "version_policy", vp);
+    json_object_object_add(o, "max_batch_size", json_object_new_int(0));
+    json_object_object_add(o, "input", in);
+    json_object_object_add(o, "output", out);
+    json_object_object_add(o, "instance_group", groups);
+    return reply_json(c, r, MHD_HTTP_OK, o);
+}
+
+static json_object *stat_duration(uint64_t count, double seconds) {
+    json_object *o = json_object_new_object();
+    if (!o) return NULL;
+    json_object_object_add(o, "count", json_object_new_int64((int64_t)count));
+    json_object_object_add(o, "ns", json_object_new_int64((int64_t)llround(seconds * 1e9)));
+    return o;
+}
+
+/* Triton's statistics extension, one model: every inference run counts as a success and as
+ * its compute_infer (worker time); queue, input/output copies, failures and the response
+ * cache are not measured per model here and read 0. */
+static enum MHD_Result h_v2_stats(hy_server *s, struct MHD_Connection *c, hy__req *r,
+                                  const char *name) {
+    enum MHD_Result ret = MHD_NO;
+    hy__mentry *e = find_model(s, c, r, name, &ret);
+    if (!e) return ret;
+    pthread_mutex_lock(&s->cache.mu);
+    uint64_t served = e->served, count = e->infer.count;
+    double sum = e->infer.sum, last = e->last_used_unix;
+    char version[HY_SERVER_VERSION_LEN + 1];
+    memcpy(version, e->version, sizeof version);
+    pthread_mutex_unlock(&s->cache.mu);
+    json_object *o = json_object_new_object(), *arr = json_object_new_array(),
+                *m = json_object_new_object(), *st = json_object_new_object(),
+                *batch = json_object_new_array();
+    if (!o || !arr || !m || !st || !batch) {
+        json_object_put(o);
+        json_object_put(arr);
+        json_object_put(m);
+        json_object_put(st);
+        json_object_put(batch);
+        return MHD_NO;
+    }
+    json_object_object_add(st, "success", stat_duration(count, sum));
+    json_object_object_add(st, "fail", stat_duration(0, 0));
+    json_object_object_add(st, "queue", stat_duration(0, 0));
+    json_object_object_add(st, "compute_input", stat_duration(0, 0));
+    json_object_object_add(st, "compute_infer", stat_duration(count, sum));
+    json_object_object_add(st, "compute_output", stat_duration(0, 0));
+    json_object_object_add(st, "cache_hit", stat_duration(0, 0));
+    json_object_object_add(st, "cache_miss", stat_duration(0, 0));
+    json_object_object_add(m, "name", json_object_new_string(e->name));
+    json_object_object_add(m, "version", json_object_new_string(version));
+    /* ms since the epoch, 0 when never used */
+    json_object_object_add(m, "last_inference", json_object_new_int64((int64_t)llround(last * 1e3)));
+    json_object_object_add(m, "inference_count", json_object_new_int64((int64_t)served));
+    json_object_object_add(m, "execution_count", json_object_new_int64((int64_t)served));
+    json_object_object_add(m, "inference_stats", st);
+    json_object_object_add(m, "batch_stats", batch);
+    json_object_array_add(arr, m);
+    json_object_object_add(o, "model_stats", arr);
+    return reply_json(c, r, MHD_HTTP_OK, o);
+}
+
 /* A small JSON object body (repository endpoints), bounded before json-c sees it. */
 static json_object *parse_small_body(const hy__req *r, char *err, size_t cap) {
     if (hy__json_precheck((const char *)r->body, r->len, ADMIN_MAX_VALUES, ADMIN_MAX_VALUES,
@@ -1183,8 +1428,10 @@ static json_object *parse_small_body(const hy__req *r, char *err, size_t cap) {
     return parse_json((const char *)r->body, r->len, ADMIN_MAX_DEPTH, err, cap);
 }
 
+/* The infer response: JSON (header_len NULL), or Triton's binary form: a JSON header of
+ * *header_len bytes followed by output0's bytes (little-endian FP32). */
 static char *v2_output(const hy__mver *v, const char *id_json, const hy__job *j, size_t rows,
-                       size_t a, size_t *len) {
+                       size_t a, size_t *header_len, size_t *len) {
     hy__sbuf b = {0};
     hy__sbuf_put(&b, "{\"model_name\":", 14);
     json_object *js = json_object_new_string(v->entry->name);
@@ -1197,8 +1444,22 @@ static char *v2_output(const hy__mver *v, const char *id_json, const hy__job *j,
     }
     hy__sbuf_printf(&b,
                     ",\"outputs\":[{\"name\":\"output0\",\"datatype\":\"FP32\",\"shape\":[1,%zu,%"
-                    "zu],\"data\":[",
+                    "zu],",
                     rows, a);
+    if (header_len) { /* binary: the JSON header, then the tensor's bytes */
+        size_t nbytes = j->out_len * sizeof(float);
+        hy__sbuf_printf(&b, "\"parameters\":{\"binary_data_size\":%zu}}]}", nbytes);
+        char *out = b.failed ? NULL : hy__malloc(b.len + nbytes);
+        if (out) {
+            memcpy(out, b.p, b.len);
+            hy__v2_binary_put(j->out, j->out_len, (uint8_t *)out + b.len);
+            *header_len = b.len;
+            *len = b.len + nbytes;
+        }
+        hy__sbuf_free(&b);
+        return out;
+    }
+    hy__sbuf_put(&b, "\"data\":[", 8);
     for (size_t i = 0; i < j->out_len && !b.failed; i++)
         hy__sbuf_printf(&b, i ? ",%.9g" : "%.9g", (double)j->out[i]);
     hy__sbuf_put(&b, "]}]}", 4);
@@ -1212,7 +1473,14 @@ static enum MHD_Result h_v2_infer(hy_server *s, struct MHD_Connection *c, hy__re
     hy__mentry *e = find_model(s, c, r, name, &ret);
     if (!e) return ret;
     hy__v2_input in;
-    if (hy__v2_parse_infer((const char *)r->body, r->len, max_imgsz(s), &in, err, sizeof err) != 0)
+    /* Triton's binary tensor data extension: the JSON header's length, the rest binary */
+    size_t header_len = r->len;
+    const char *ihcl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+    if (ihcl && hy__v2_header_length(ihcl, r->len, &header_len, err, sizeof err) != 0)
+        return reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST, "%s", err);
+    if (hy__v2_parse_infer_ex((const char *)r->body, r->len, header_len, max_imgsz(s), &in, err,
+                              sizeof err) != 0)
         return reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST, "%s", err);
     hy__free(r->body); /* the floats are all that is needed now */
     r->body = NULL;
@@ -1255,9 +1523,14 @@ static enum MHD_Result h_v2_infer(hy_server *s, struct MHD_Connection *c, hy__re
         ret = reply_error(s, c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, HY__REJ_INTERNAL,
                           "the model produced a non-finite output (element %zu)", bad_at);
     } else {
-        size_t len = 0;
-        char *body = v2_output(j->ver, in.id_json, j, rows, a, &len);
-        ret = body ? reply(c, r, MHD_HTTP_OK, "application/json", body, len, NULL, NULL) : MHD_NO;
+        size_t len = 0, hlen = 0;
+        char *body = v2_output(j->ver, in.id_json, j, rows, a, in.binary_out ? &hlen : NULL, &len);
+        if (body && in.binary_out)
+            snprintf(r->infer_header_len, sizeof r->infer_header_len, "%zu", hlen);
+        ret = !body                ? MHD_NO
+              : in.binary_out ? reply(c, r, MHD_HTTP_OK, "application/octet-stream", body, len,
+                                      NULL, NULL)
+                              : reply(c, r, MHD_HTTP_OK, "application/json", body, len, NULL, NULL);
     }
     hy__job_free(s, j);
     hy__v2_input_free(&in);
@@ -1451,6 +1724,8 @@ static const route routes[] = {
     {"GET", "/v2/health/ready", h_ready, "", 0},
     {"GET", "/v2/models/{m}", h_v2_meta, "", 0},
     {"GET", "/v2/models/{m}/ready", h_v2_model_ready, "", 0},
+    {"GET", "/v2/models/{m}/config", h_v2_config, "", 0},
+    {"GET", "/v2/models/{m}/stats", h_v2_stats, "", 0},
     {"POST", "/v2/models/{m}/infer", h_v2_infer, "", 0},
     {"POST", "/v2/repository/index", h_repo_index, "", 0},
     {"POST", "/v2/repository/models/{m}/load", h_repo_load, "", 1},
@@ -1650,7 +1925,15 @@ enum MHD_Result hy__route_access(void *cls, struct MHD_Connection *conn, const c
             /* One budget for the bodies of all connections (--max-inflight-bytes), taken before
              * a byte is buffered; an infer body also pays for its parse (json-c objects). */
             size_t cost = (size_t)n;
-            if (is_infer_url(url))
+            const char *ihcl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           "Inference-Header-Content-Length");
+            size_t hl = (size_t)n;
+            char e[8];
+            if (is_infer_url(url) && ihcl && hy__v2_header_length(ihcl, (size_t)n, &hl, e, 1) == 0)
+                /* binary tensors: the JSON header's parse, one float copy of the rest */
+                cost += (size_t)HY_MIN(hl / 2 + 1, hy__v2_max_values(max_imgsz(s))) *
+                            V2_PARSE_BYTES_PER_VALUE + ((size_t)n - hl);
+            else if (is_infer_url(url))
                 cost += (size_t)HY_MIN(n / 2 + 1, hy__v2_max_values(max_imgsz(s))) *
                     V2_PARSE_BYTES_PER_VALUE;
             long long now = atomic_fetch_add(&s->body_bytes, (long long)cost) + (long long)cost;

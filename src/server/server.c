@@ -197,6 +197,7 @@ hy_status hy_server_create(const hy_server_params *p, hy_server **out) {
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->body_bytes, 0);
     s->t_start_ms = hy__now_ms();
+    hy__notify_init(s); /* NOTIFY_SOCKET: systemd readiness + watchdog */
     *out = s;
     return HY_OK;
 }
@@ -300,6 +301,7 @@ static hy_status bind_http(hy_server *s) {
     hy__server_log(s, HY_LOG_INFO, "listening on http://%s%s%s:%d/",
                    strchr(s->host, ':') ? "[" : "", s->host, strchr(s->host, ':') ? "]" : "",
                    s->port);
+    hy__notify_listening(s, s->port); /* READY=1 now unless models are still loading */
     return HY_OK;
 }
 
@@ -318,7 +320,10 @@ static hy_status load_pinned(hy_server *s, int keep_going) {
     for (hy__mentry *e = hy__cache_first(&s->cache); e; e = hy__cache_next(&s->cache, e)) {
         if (!e->pinned) continue; /* pinned is set at add time and never changes */
         if (stop_requested(s)) break;
+        hy__notify_status(s, "loading and warming pinned model '%s'", e->name);
         hy_status st = hy__cache_load(&s->cache, e, NULL);
+        if (st != HY_OK)
+            hy__notify_status(s, "pinned model '%s' failed to load: %s", e->name, hy_last_error());
         if (st != HY_OK && first == HY_OK) first = st;
         if (st != HY_OK && !keep_going) return st;
     }
@@ -332,6 +337,7 @@ static void *loader_main(void *arg) {
         hy__server_log(s, HY_LOG_INFO,
                        "ready: every pinned model is loaded and warm (%.1f ms after listening)",
                        hy__now_ms() - t0);
+    hy__notify_check(s); /* READY=1 */
     return NULL;
 }
 
@@ -345,6 +351,7 @@ hy_status hy_server_start(hy_server *s) {
     st = hy__cache_keeper_start(&s->cache);
     if (st != HY_OK) return st;
     st = hy__watch_start(s);
+    if (st == HY_OK) st = hy__notify_start(s);
     if (st != HY_OK) return st;
     if (s->p.listen_early) {
         st = bind_http(s);
@@ -365,6 +372,7 @@ hy_status hy_server_start(hy_server *s) {
 void hy_server_request_stop(hy_server *s) {
     if (!s) return;
     atomic_store(&s->draining, 1);
+    hy__notify_stopping(s);
     pthread_mutex_lock(&s->mu);
     s->stop_requested = 1;
     pthread_cond_broadcast(&s->cv);
@@ -410,6 +418,7 @@ void hy_server_stop(hy_server *s) {
     }
     hy__gate_free(s);
     hy__cache_keeper_stop(&s->cache);
+    hy__notify_stop(s); /* it reads the queue: before the queue goes */
     if (s->queue_running) {
         hy__queue_stop(&s->queue);
         s->queue_running = 0;
@@ -419,6 +428,7 @@ void hy_server_stop(hy_server *s) {
 void hy_server_free(hy_server *s) {
     if (!s) return;
     hy_server_stop(s);
+    hy__notify_free(s);
     hy__cache_free(&s->cache);
     hy__metrics_free(&s->metrics);
     hy__free(s->registry_dir);

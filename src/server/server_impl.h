@@ -406,6 +406,7 @@ struct hy_server {
     char *registry_dir;     /* p.registry_dir or HOTYOLO_REGISTRY, copied; NULL = none */
     struct hy__watch *watch; /* registry watcher thread (watch.c), NULL when not running */
     double t_start_ms;
+    struct hy__notify *notify; /* sd_notify (notify.c), NULL when not asked for */
 };
 
 void hy__server_log(struct hy_server *s, hy_log_level lvl, const char *fmt, ...)
@@ -415,6 +416,21 @@ int hy__server_ready(struct hy_server *s, char *reason, size_t cap);
 double hy__unix_now(void); /* wall clock, seconds */
 /* Model names: 1..63 bytes of letters, digits, '.', '_', '-' (safe in URLs and labels). */
 int hy__server_valid_name(const char *name);
+
+// --- service manager notification (notify.c) --------------------------------------------
+
+/* systemd's sd_notify through libsystemd opened at run time; every call is a no-op unless
+ * NOTIFY_SOCKET was set at create and libsystemd loaded. */
+typedef struct hy__notify hy__notify;
+void hy__notify_init(struct hy_server *s);              /* at create: sets s->notify */
+hy_status hy__notify_start(struct hy_server *s);        /* watchdog / readiness thread */
+void hy__notify_listening(struct hy_server *s, int port); /* bound: READY=1 if ready now */
+void hy__notify_check(struct hy_server *s);             /* readiness may have changed */
+void hy__notify_status(struct hy_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void hy__notify_stopping(struct hy_server *s);          /* STOPPING=1, once */
+void hy__notify_stop(struct hy_server *s);              /* joins the thread */
+void hy__notify_free(struct hy_server *s);
 
 // --- registry references (watch.c) ------------------------------------------------------
 
@@ -479,6 +495,7 @@ typedef struct hy__v2_input {
     float *x;      /* (1, 3, h, w), hy__malloc'd */
     int h, w;
     char *id_json; /* the request's "id" as JSON text (hy__malloc'd), NULL when none */
+    int binary_out; /* output0 asked as binary data (Triton's extension; binary_infer.c) */
 } hy__v2_input;
 /* Parses and validates an infer body (precheck, then JSON): H and W multiples of 32 in
  * [32, max_side], exactly 3*H*W numbers, each a finite float32 in [0, 1]. 0 ok (free with
@@ -486,6 +503,19 @@ typedef struct hy__v2_input {
 int hy__v2_parse_infer(const char *body, size_t len, int max_side, hy__v2_input *out, char *err,
                        size_t cap);
 void hy__v2_input_free(hy__v2_input *in);
+/* The same with Triton's binary tensor data extension: body[0, header_len) is the JSON header
+ * (header_len = len: no binary data); the rest must be exactly the binary_data_size bytes of
+ * the inputs that give one (little-endian FP32), none with "data". Also reads which outputs
+ * are asked as binary (outputs[].parameters.binary_data, parameters.binary_data_output). */
+int hy__v2_parse_infer_ex(const char *body, size_t len, size_t header_len, int max_side,
+                          hy__v2_input *out, char *err, size_t cap);
+/* Inference-Header-Content-Length: decimal digits only, at most body_len. 0 ok; -1 with err. */
+int hy__v2_header_length(const char *value, size_t body_len, size_t *out, char *err, size_t cap);
+/* n little-endian FP32 values at p (any alignment) into x, each finite in [0, 1]; 0 ok, -1
+ * with err naming the element. */
+int hy__v2_binary_floats(const uint8_t *p, size_t n, float *x, char *err, size_t cap);
+/* x (n floats) as little-endian bytes into out (4n bytes). */
+void hy__v2_binary_put(const float *x, size_t n, uint8_t *out);
 
 /* One query argument of a route whose accepted names are `allowed` (','-separated, "" =
  * none): 0 when the name is accepted and neither name nor value holds a NUL or control

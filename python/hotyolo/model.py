@@ -1,0 +1,252 @@
+"""YOLO: a model (weights, loaded once) and a context running it (Ultralytics' interface)."""
+import ctypes
+import glob
+import json
+import os
+import weakref
+
+import numpy as np
+
+from . import _lib
+from .errors import check
+from .results import Results
+
+IMG_EXTS = (".jpg", ".jpeg", ".png")  # what hotyolo decodes
+
+
+class _Model:
+    """Owns a hy_model; contexts and results keep a reference, so it is freed last."""
+
+    def __init__(self, path, device, threads, imgsz, cache):
+        lib = _lib.lib
+        mp = lib.hy_model_default_params()
+        mp.cache = int(bool(cache))
+        if device:
+            mp.device = device.encode()
+        mp.n_threads = int(threads)
+        if imgsz:
+            mp.imgsz = int(imgsz)
+        m = ctypes.c_void_p()
+        check(lib.hy_model_load(os.fsencode(path), ctypes.byref(mp), ctypes.byref(m)))
+        self._m = m
+        self._fin = weakref.finalize(self, lib.hy_model_free, m)
+        n = lib.hy_model_num_classes(m)
+        self.names = {i: _lib.text(lib.hy_model_class_name(m, i)) for i in range(n)}
+
+
+def _sources(source):
+    """Flattens a source into [(path or None, array or None)]."""
+    if isinstance(source, (list, tuple)):
+        out = []
+        for s in source:
+            out.extend(_sources(s))
+        return out
+    if isinstance(source, np.ndarray):
+        return [(None, source)]
+    if hasattr(source, "mode") and hasattr(source, "convert") and hasattr(source, "size"):
+        return [("pil", source)]  # a PIL image (RGB)
+    path = os.fspath(source)
+    if os.path.isdir(path):
+        files = sorted(os.path.join(path, f) for f in os.listdir(path)
+                       if f.lower().endswith(IMG_EXTS))
+        return [(f, None) for f in files if os.path.isfile(f)]
+    if any(ch in path for ch in "*?[") and not os.path.exists(path):
+        return [(f, None) for f in sorted(glob.glob(path)) if f.lower().endswith(IMG_EXTS)]
+    return [(path, None)]
+
+
+def _as_rgb(arr, rgb):
+    """A C-contiguous (h, w, 3) uint8 RGB copy (or the array itself when it is one already)."""
+    a = np.asarray(arr)
+    if a.dtype != np.uint8:
+        raise TypeError("image array must be uint8, got %s" % a.dtype)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+        rgb = True
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError("image array must be (h, w, 3) uint8 (BGR, or RGB with rgb=True); got "
+                         "shape %s" % (a.shape,))
+    a = a[:, :, :3]
+    if not rgb:
+        a = a[:, :, ::-1]
+    return np.ascontiguousarray(a)
+
+
+class YOLO:
+    """YOLO("yolov8n.pt") loads the weights (.pt, safetensors, ONNX) and makes a context;
+    model(source, conf=0.25) returns a list of Results, one per image. cache=False reads a
+    .pt/ONNX source itself instead of the packed-weights cache (include/hotyolo/pcache.h).
+
+    One YOLO runs one detection at a time (calls on it from several threads are serialised
+    by the library); for parallel threads use one per thread, or model.new_context(), which
+    shares the loaded weights."""
+
+    def __init__(self, model="yolov8n.pt", device=None, threads=0, imgsz=None, cache=True,
+                 _shared=None):
+        lib = _lib.lib
+        self._model = _shared if _shared is not None else _Model(model, device, threads, imgsz, cache)
+        self.ckpt_path = os.fspath(model) if _shared is None else _shared.path
+        self._model.path = self.ckpt_path
+        cp = lib.hy_context_default_params()
+        cp.n_threads = int(threads)
+        c = ctypes.c_void_p()
+        check(lib.hy_context_create(self._model._m, ctypes.byref(cp), ctypes.byref(c)))
+        self._c = c
+        self._fin = weakref.finalize(self, lib.hy_context_free, c)
+
+    # ---- properties --------------------------------------------------------------------
+    @property
+    def names(self):
+        return self._model.names
+
+    @property
+    def device(self):
+        return _lib.text(_lib.lib.hy_model_device(self._model._m))
+
+    @property
+    def imgsz(self):
+        return _lib.lib.hy_model_imgsz(self._model._m)
+
+    @property
+    def info(self):
+        lib, m = _lib.lib, self._model._m
+        return {"arch": _lib.text(lib.hy_model_arch(m)), "variant": _lib.text(lib.hy_model_variant(m)),
+                "format": _lib.text(lib.hy_model_format(m)), "device": self.device,
+                "imgsz": self.imgsz, "classes": len(self.names),
+                "threads": lib.hy_context_num_threads(self._c)}
+
+    def new_context(self, threads=0):
+        """Another YOLO on the same weights (no second load), for another thread."""
+        return YOLO(self.ckpt_path, threads=threads, _shared=self._model)
+
+    def close(self):
+        """Frees the context now (the weights go with the last YOLO and result using them)."""
+        self._fin()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- predict -----------------------------------------------------------------------
+    def __call__(self, source, **kw):
+        return self.predict(source, **kw)
+
+    def predict(self, source, conf=0.25, iou=0.7, imgsz=None, max_det=300, classes=None,
+                agnostic_nms=False, rgb=False, stream=False, save=False, verbose=False):
+        """source: a path, a directory, a glob, a numpy (h, w, 3) uint8 BGR array (as OpenCV
+        gives; rgb=True for RGB), a PIL image, or a list of these. Returns [Results]
+        (a generator with stream=True). Each image runs alone, at its own rect shape."""
+        lib = _lib.lib
+        dp = lib.hy_detect_default_params()
+        dp.conf, dp.iou, dp.max_det = float(conf), float(iou), int(max_det)
+        if imgsz:
+            dp.imgsz = int(imgsz)
+        cls_arr = None
+        if classes is not None:
+            ids = [int(classes)] if np.isscalar(classes) else [int(c) for c in classes]
+            cls_arr = (ctypes.c_int * max(1, len(ids)))(*ids)
+            dp.classes, dp.n_classes = cls_arr, len(ids)
+        dp.agnostic_nms = int(bool(agnostic_nms))
+        items = _sources(source)
+        if not items:
+            raise FileNotFoundError("%s: no images found (hotyolo reads %s)" % (source, ", ".join(IMG_EXTS)))
+        gen = (self._one(path, arr, rgb, dp, save, i) for i, (path, arr) in enumerate(items))
+        return gen if stream else list(gen)
+
+    def _one(self, path, arr, rgb, dp, save, i):
+        lib = _lib.lib
+        if arr is None:
+            img = ctypes.POINTER(_lib.hy_image)()
+            check(lib.hy_image_load(os.fsencode(path), ctypes.byref(img)))
+            try:
+                h, w = img.contents.height, img.contents.width
+                pix = np.ctypeslib.as_array(img.contents.data, (h, w, 3)).copy()
+            finally:
+                lib.hy_image_free(img)
+        else:
+            if path == "pil":
+                pix, path = _as_rgb(np.asarray(arr.convert("RGB")), True), "image%d.jpg" % i
+            else:
+                pix, path = _as_rgb(arr, rgb), "image%d.jpg" % i
+        h, w = pix.shape[:2]
+        im = _lib.hy_image(w, h, pix.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), 0)
+        r = ctypes.c_void_p()
+        check(lib.hy_detect(self._c, ctypes.byref(im), ctypes.byref(dp), ctypes.byref(r)))
+        res = Results(self._model, r, pix, path)
+        if save:
+            res.save(os.path.join(save if isinstance(save, str) else ".",
+                                  "results_%s.jpg" % os.path.splitext(os.path.basename(path))[0]))
+        return res
+
+    # ---- val ---------------------------------------------------------------------------
+    def val(self, data, split="val", imgsz=640, batch=16, conf=0.001, iou=0.7, max_det=300,
+            plots_dir=None):
+        """Evaluates on a YOLO dataset (data.yaml) as Ultralytics' `yolo val`: returns
+        ValResults (box.map, box.map50, box.mp, box.mr, results_dict, per-class rows)."""
+        lib = _lib.lib
+        vp = lib.hy_val_default_params()
+        vp.data = os.fsencode(data)
+        vp.split = split.encode()
+        vp.imgsz, vp.batch, vp.max_det = int(imgsz), int(batch), int(max_det)
+        vp.conf, vp.iou = float(conf), float(iou)
+        if plots_dir:
+            vp.plots_dir = os.fsencode(plots_dir)
+        r = ctypes.c_void_p()
+        check(lib.hy_val_run(self._model._m, ctypes.byref(vp), ctypes.byref(r)))
+        try:
+            return ValResults(r)
+        finally:
+            lib.hy_val_result_free(r)
+
+    def __repr__(self):
+        return "YOLO(%r, device=%r)" % (self.ckpt_path, self.device)
+
+
+class BoxMetrics:
+    """Ultralytics' metrics.box: mp, mr, map50, map (mAP50-95), per class in maps."""
+
+    def __init__(self, all_row, rows, nc):
+        self.mp, self.mr = all_row["precision"], all_row["recall"]
+        self.map50, self.map = all_row["map50"], all_row["map50_95"]
+        self.maps = np.full(nc, self.map)  # as Ultralytics: classes without labels get the mean
+        for row in rows:
+            if 0 <= row["class_id"] < nc:
+                self.maps[row["class_id"]] = row["map50_95"]
+
+
+def _row(m):
+    return {"class_id": m.class_id, "name": _lib.text(m.name), "images": m.images,
+            "images_with_class": m.images_with_class, "instances": m.instances,
+            "precision": m.precision, "recall": m.recall, "map50": m.map50, "map50_95": m.map50_95}
+
+
+class ValResults:
+    def __init__(self, r):
+        lib = _lib.lib
+        self.all = _row(lib.hy_val_result_all(r).contents)
+        self.classes = [_row(lib.hy_val_result_class(r, i).contents)
+                        for i in range(lib.hy_val_result_num_classes(r))]
+        s = lib.hy_val_result_speed(r)
+        self.speed = {"preprocess": s.preprocess_ms, "inference": s.inference_ms,
+                      "postprocess": s.postprocess_ms}
+        self.warnings = [_lib.text(lib.hy_val_result_warning(r, i))
+                         for i in range(lib.hy_val_result_num_warnings(r))]
+        js = ctypes.c_void_p()
+        check(lib.hy_val_result_json(r, ctypes.byref(js)))
+        try:
+            self.json = json.loads(ctypes.string_at(js).decode("utf-8"))
+        finally:
+            lib.hy_free(js)
+        nc = max([c["class_id"] + 1 for c in self.classes] + [0])
+        self.box = BoxMetrics(self.all, self.classes, nc)
+
+    @property
+    def results_dict(self):
+        return {"metrics/precision(B)": self.box.mp, "metrics/recall(B)": self.box.mr,
+                "metrics/mAP50(B)": self.box.map50, "metrics/mAP50-95(B)": self.box.map,
+                "fitness": 0.1 * self.box.map50 + 0.9 * self.box.map}
+
+    def __repr__(self):
+        return "ValResults(mAP50=%.4f, mAP50-95=%.4f)" % (self.box.map50, self.box.map)
