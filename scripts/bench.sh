@@ -171,18 +171,24 @@ detect_block() {
 detect_block
 c_fused=("$build/hotyolo" detect "$tmp/yolov8n_fused.safetensors" "$assets/images/bus.jpg" --json "$tmp/c.jsonl" --quiet --threads 2)
 c_pt=("$build/hotyolo" detect "$assets/weights/yolov8n.pt" "$assets/images/bus.jpg" --json "$tmp/c.jsonl" --quiet --threads 2)
+c_pt_nc=("${c_pt[@]}" --no-cache)
+export HOTYOLO_CACHE_DIR="$tmp/pcache" # the packed-weights cache, empty before the first .pt run
 c_api=("$build/bench_infer" "$tmp/yolov8n_fused.safetensors" --cold --threads 2 --input "$npy" --json)
 c_ort=(node "$ort_js" "$assets/weights/yolov8n.onnx" --cold --threads 2 --input "$npy" --out "$tmp/ort_cold.json")
 sp() { "$build/bench_spawn" -n 1 --samples "$1" --json -- "${@:2}" >/dev/null; }
+# the first .pt run fills the packed-weights cache: timed on its own
+: >"$tmp/c_pt_fill.txt"
+sp "$tmp/c_pt_fill.txt" "${c_pt[@]}"
 # page cache warm for every file involved, untimed
-for c in c_fused c_pt c_api; do
+for c in c_fused c_pt c_pt_nc c_api; do
     eval "sp \"\$tmp/warm.txt\" \"\${$c[@]}\""
 done
 [ -z "$peer" ] && { sp "$tmp/warm.txt" "${c_ort[@]}" || peer="ort_bench.js --cold failed"; }
-: >"$tmp/c_fused.txt" && : >"$tmp/c_pt.txt" && : >"$tmp/c_api.txt" && : >"$tmp/c_ort.txt"
+: >"$tmp/c_fused.txt" && : >"$tmp/c_pt.txt" && : >"$tmp/c_pt_nc.txt" && : >"$tmp/c_api.txt" && : >"$tmp/c_ort.txt"
 for i in $(seq 1 "$cold_k"); do # interleaved: every engine sees the same machine state
     sp "$tmp/c_fused.txt" "${c_fused[@]}"
     sp "$tmp/c_pt.txt" "${c_pt[@]}"
+    sp "$tmp/c_pt_nc.txt" "${c_pt_nc[@]}"
     sp "$tmp/c_api.txt" "${c_api[@]}"
     if [ -z "$peer" ] && [ $((i % 2)) -eq 1 ]; then
         sp "$tmp/c_ort.txt" "${c_ort[@]}" || echo "bench: an ORT cold run failed (left out)" >&2
@@ -205,7 +211,9 @@ crow() {
 }
 printf "%-48s %4s %8s %8s %8s %10s %8s\n" "process" runs median min RSS_MiB steady_ms cold/st
 crow "hotyolo detect bus.jpg (fused safetensors)" "$tmp/c_fused.txt" "$detect_steady" fused
-crow "hotyolo detect bus.jpg (.pt)" "$tmp/c_pt.txt" "$detect_steady" pt
+crow "hotyolo detect bus.jpg (.pt, cache warm)" "$tmp/c_pt.txt" "$detect_steady" pt
+crow "hotyolo detect bus.jpg (.pt, --no-cache)" "$tmp/c_pt_nc.txt" "$detect_steady" pt_nc
+crow "hotyolo detect bus.jpg (.pt, fills the cache)" "$tmp/c_pt_fill.txt" "$detect_steady" pt_fill
 crow "bench_infer --cold (fused, 640x640 tensor)" "$tmp/c_api.txt" "${steady_hy_yolov8n_2}" api
 if [ -z "$peer" ]; then
     crow "node ort_bench.js --cold (.onnx, 640x640 tensor)" "$tmp/c_ort.txt" "${steady_ort_yolov8n_2}" ort
