@@ -623,17 +623,26 @@ static int cmd_add(hy_registry *r, const reg_opts *o) {
     return finish();
 }
 
+/* The library's JSON answer js (freed here): with --json printed as it is (NULL returned, *rc
+ * the exit status), else parsed for the text view (NULL with *rc set when it does not parse). */
+static json_object *json_or_print(char *js, const reg_opts *o, int *rc) {
+    json_object *j = NULL;
+    if (o->json) {
+        put_json_line(js);
+        *rc = finish();
+    } else if (!(j = parse_json(js))) {
+        *rc = HY_CLI_RUNTIME;
+    }
+    hy_free(js);
+    return j;
+}
+
 static int cmd_list(hy_registry *r, const reg_opts *o) {
     char *js = NULL;
     if (hy_registry_list(r, &js) != HY_OK) return fail(NULL);
-    if (o->json) {
-        put_json_line(js);
-        hy_free(js);
-        return finish();
-    }
-    json_object *a = parse_json(js);
-    hy_free(js);
-    if (!a) return HY_CLI_RUNTIME;
+    int rc;
+    json_object *a = json_or_print(js, o, &rc);
+    if (!a) return rc;
     size_t n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
     if (!n) {
         fputs("no models in ", stdout);
@@ -672,14 +681,9 @@ static int cmd_list(hy_registry *r, const reg_opts *o) {
 static int cmd_show(hy_registry *r, const reg_opts *o) {
     char *js = NULL, buf[64];
     if (hy_registry_show(r, o->pos[0], &js) != HY_OK) return fail(o->pos[0]);
-    if (o->json) {
-        put_json_line(js);
-        hy_free(js);
-        return finish();
-    }
-    json_object *e = parse_json(js);
-    hy_free(js);
-    if (!e) return HY_CLI_RUNTIME;
+    int rc;
+    json_object *e = json_or_print(js, o, &rc);
+    if (!e) return rc;
     const char *name = str_of(e, "name");
     label("", "model");
     hy_cli_put_escaped(stdout, name ? name : "?");
@@ -752,14 +756,9 @@ static int cmd_bind(hy_registry *r, const reg_opts *o) {
 static int cmd_bindings(hy_registry *r, const reg_opts *o) {
     char *js = NULL;
     if (hy_registry_bindings(r, &js) != HY_OK) return fail(NULL);
-    if (o->json) {
-        put_json_line(js);
-        hy_free(js);
-        return finish();
-    }
-    json_object *a = parse_json(js);
-    hy_free(js);
-    if (!a) return HY_CLI_RUNTIME;
+    int rc;
+    json_object *a = json_or_print(js, o, &rc);
+    if (!a) return rc;
     size_t n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
     if (!n) puts("no bindings");
     int w = 7;

@@ -823,40 +823,6 @@ static hy_status admit(hy_registry *r, const char *tmp_path, const char *digest,
     return st;
 }
 
-/* Copies file to fd while hashing it. */
-static hy_status copy_hash(const char *file, int fd, const char *tmp, char hex[65], uint64_t *size) {
-    int in = open(file, O_RDONLY | O_CLOEXEC);
-    if (in < 0) return hy__error(HY_ERR_IO, "%s: %s", file, strerror(errno));
-    enum { BUF = 1 << 20 };
-    uint8_t *buf = hy__malloc(BUF);
-    hy__sha256_ctx h = {0};
-    hy_status st = buf ? hy__sha256_init(&h) : hy__error(HY_ERR_NOMEM, "%s: out of memory", file);
-    uint64_t total = 0;
-    while (!st) {
-        ssize_t n = read(in, buf, BUF);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) st = hy__error(HY_ERR_IO, "%s: read failed: %s", file, strerror(errno));
-        if (n <= 0) break;
-        hy__sha256_update(&h, buf, (size_t)n);
-        for (ssize_t off = 0; off < n && !st;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) st = hy__error(HY_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-            else off += w;
-        }
-        total += (uint64_t)n;
-    }
-    uint8_t d[HY_SHA256_LEN];
-    if (!st) st = hy__sha256_final(&h, d);
-    else hy__sha256_abort(&h);
-    if (!st) {
-        hy__sha256_hex(d, hex);
-        *size = total;
-    }
-    hy__free(buf);
-    close(in);
-    return st;
-}
 
 hy_status hy_registry_add(hy_registry *r, const char *file, const hy_registry_add_params *p, int *version_out) {
     if (!r || !file) return hy__error(HY_ERR_INVALID_ARG, "hy_registry_add: registry and file are required");
@@ -868,7 +834,7 @@ hy_status hy_registry_add(hy_registry *r, const char *file, const hy_registry_ad
     char *tmp = NULL, hex[65];
     uint64_t size = 0;
     if ((st = hy__registry_tmp_open(r, "add", &fd, &tmp))) goto done;
-    if ((st = copy_hash(file, fd, tmp, hex, &size))) {
+    if ((st = hy__registry_copy_hash(file, fd, tmp, hex, &size))) {
         unlink(tmp);
         goto done;
     }
@@ -1299,7 +1265,7 @@ hy_status hy_registry_export(hy_registry *r, const char *refs, const char *out, 
     }
     char hex[65];
     uint64_t size;
-    if ((st = copy_hash(blob, fd, tmp, hex, &size))) goto fail;
+    if ((st = hy__registry_copy_hash(blob, fd, tmp, hex, &size))) goto fail;
     if (strcmp(hex, digest)) {
         st = hy__error(HY_ERR_FORMAT, "registry %s: %s: blob %s is corrupt (sha256 %s); run verify", r->dir, refs,
                        blob, hex);

@@ -59,6 +59,9 @@ hy_status hy__registry_tmp_open(hy_registry *r, const char *kind, int *fd, char 
 hy_status hy__registry_blob_commit(hy_registry *r, const char *tmp_path, const char *digest_hex);
 /* Streams path through sha256; *size gets its length. */
 hy_status hy__registry_hash_file(const char *path, char hex[65], uint64_t *size);
+/* The same, copying the bytes to the open file `out` (named out_name in errors) as they are
+ * hashed. */
+hy_status hy__registry_copy_hash(const char *path, int out, const char *out_name, char hex[65], uint64_t *size);
 /* Shared (excl 0) or exclusive flock on DIR/registry.lock; waits. */
 hy_status hy__registry_lock(hy_registry *r, int excl);
 void hy__registry_unlock(hy_registry *r);

@@ -129,7 +129,7 @@ done:
     return st;
 }
 
-hy_status hy__registry_hash_file(const char *path, char hex[65], uint64_t *size) {
+hy_status hy__registry_copy_hash(const char *path, int out, const char *out_name, char hex[65], uint64_t *size) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return hy__error(errno == ENOENT ? HY_ERR_NOT_FOUND : HY_ERR_IO, "%s: %s", path, strerror(errno));
     enum { BUF = 1 << 20 };
@@ -143,6 +143,12 @@ hy_status hy__registry_hash_file(const char *path, char hex[65], uint64_t *size)
         if (n < 0) st = hy__error(HY_ERR_IO, "%s: read failed: %s", path, strerror(errno));
         if (n <= 0) break;
         hy__sha256_update(&h, buf, (size_t)n);
+        for (ssize_t off = 0; out >= 0 && off < n && !st;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) st = hy__error(HY_ERR_IO, "%s: write failed: %s", out_name, strerror(errno));
+            else off += w;
+        }
         total += (uint64_t)n;
     }
     uint8_t d[HY_SHA256_LEN];
@@ -155,6 +161,10 @@ hy_status hy__registry_hash_file(const char *path, char hex[65], uint64_t *size)
     hy__free(buf);
     close(fd);
     return st;
+}
+
+hy_status hy__registry_hash_file(const char *path, char hex[65], uint64_t *size) {
+    return hy__registry_copy_hash(path, -1, NULL, hex, size);
 }
 
 // --- the registry lock ---
