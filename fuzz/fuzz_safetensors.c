@@ -1,13 +1,14 @@
 /* safetensors reader (src/io/safetensors.c): header JSON, tensor table, coverage rule, data
- * hash (verify on), metadata and the hy__wsource view. The reader maps a path: memfd. */
+ * hash or block checksum (verify levels), metadata and the hy__wsource view. The reader maps a path: memfd. */
 #include "fuzz_util.h"
 #include "io/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fuzz_memfd_path(data, size);
     hy__st_file *f = NULL;
-    /* verify = 1 when the last byte is odd: both the hashing and the plain path are run */
-    if (hy__st_open(path, size && (data[size - 1] & 1), &f) != HY_OK) return 0;
+    /* the last byte picks the verify level: none, sha256, XXH3 (the cache's check) */
+    static const int level[4] = {HY_ST_VERIFY_NONE, HY_ST_VERIFY_SHA256, HY_ST_VERIFY_XXH3, HY_ST_VERIFY_XXH3};
+    if (hy__st_open(path, size ? level[data[size - 1] & 3] : 0, &f) != HY_OK) return 0;
     volatile uint8_t sink = 0;
     for (size_t i = 0; i < hy__st_count(f); i++) {
         const hy__wtensor *t = hy__st_tensor(f, i);

@@ -28,6 +28,7 @@ PKGS=(
   libjson-c-dev         # JSON output / reference parsing
   libfreetype-dev fonts-dejavu-core  # labels on annotated images
   nettle-dev            # sha256 for weight-file integrity
+  libxxhash-dev         # XXH3 checksum of packed-weights cache entries
   libyaml-dev           # data.yaml of datasets (hotyolo val)
   libmicrohttpd-dev     # HTTP server (hotyolo serve)
   libsqlite3-dev        # model registry catalogue (hotyolo registry)

@@ -11,12 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 struct hy__st_file {
     char *path;
@@ -557,6 +559,90 @@ static hy_status hash_data(const hy__st_file *f, char hex[HY_SHA256_HEX_LEN + 1]
     return HY_OK;
 }
 
+/* ---- block checksum (HY_ST_KEY_DATA_XXH3) ---- */
+static size_t xxh_nblocks(uint64_t size) { return (size_t)((size + HY_ST_XXH3_BLOCK - 1) / HY_ST_XXH3_BLOCK); }
+
+/* final value from the block values; false: out of memory */
+static bool xxh_hex(const uint64_t *blocks, size_t nb, char hex[17]) {
+    uint8_t small[8 * 64] = {0}, *le = nb > 64 ? hy__malloc(nb * 8) : small;
+    if (!le) return false;
+    for (size_t i = 0; i < nb; i++)
+        for (int k = 0; k < 8; k++) le[i * 8 + (size_t)k] = (uint8_t)(blocks[i] >> (8 * k));
+    snprintf(hex, 17, "%016llx", (unsigned long long)XXH3_64bits(le, nb * 8));
+    if (le != small) hy__free(le);
+    return true;
+}
+
+typedef struct xxh_job {
+    const uint8_t *data;
+    uint64_t size;
+    size_t b0, b1; /* blocks [b0, b1) */
+    uint64_t *out;
+} xxh_job;
+
+static void *xxh_run(void *arg) {
+    const xxh_job *j = arg;
+    for (size_t b = j->b0; b < j->b1; b++) {
+        uint64_t off = (uint64_t)b * HY_ST_XXH3_BLOCK, n = j->size - off;
+        j->out[b] = XXH3_64bits(j->data + off, (size_t)(n < HY_ST_XXH3_BLOCK ? n : HY_ST_XXH3_BLOCK));
+    }
+    return NULL;
+}
+
+hy_status hy__st_data_xxh3(const hy__st_file *f, char hex[17]) {
+    size_t nb = xxh_nblocks(f->data_size);
+    uint64_t one, *blocks = nb > 1 ? hy__malloc(nb * sizeof *blocks) : &one;
+    if (!blocks) return hy__error(HY_ERR_NOMEM, "%s: out of memory", f->path);
+    /* 47 MB (yolov8n, packed): ~4 ms on one core, memory-bound; a thread per 4 blocks */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = (size_t)(cpus > 1 ? (cpus < 4 ? cpus : 4) : 1);
+    if (nt > (nb + 3) / 4) nt = (nb + 3) / 4;
+    if (nt < 1) nt = 1;
+    xxh_job jobs[4];
+    pthread_t th[4];
+    int started[4] = {0};
+    for (size_t t = 0; t < nt; t++)
+        jobs[t] = (xxh_job){f->map.data + f->data_off, f->data_size, nb * t / nt, nb * (t + 1) / nt, blocks};
+    for (size_t t = 1; t < nt; t++) started[t] = pthread_create(&th[t], NULL, xxh_run, &jobs[t]) == 0;
+    xxh_run(&jobs[0]);
+    for (size_t t = 1; t < nt; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else xxh_run(&jobs[t]); /* no thread: hash it here */
+    }
+    bool ok = xxh_hex(blocks, nb, hex);
+    if (blocks != &one) hy__free(blocks);
+    return ok ? HY_OK : hy__error(HY_ERR_NOMEM, "%s: out of memory", f->path);
+}
+
+/* The writer's side of hy__st_data_xxh3: the data section as tensors[order[k]] back to back
+ * (total bytes), streamed block by block. false: out of memory. */
+static bool xxh_written(const hy__wtensor *t, const size_t *nbytes, const size_t *order, size_t n, size_t total,
+                        char hex[17]) {
+    size_t nb = xxh_nblocks(total), b = 0, fill = 0;
+    uint64_t one, *blocks = nb > 1 ? hy__malloc(nb * sizeof *blocks) : &one;
+    XXH3_state_t *s = XXH3_createState();
+    bool ok = blocks && s && XXH3_64bits_reset(s) == XXH_OK;
+    for (size_t k = 0; k < n && ok; k++) {
+        const uint8_t *p = t[order[k]].data;
+        for (size_t len = nbytes[order[k]]; len > 0;) {
+            size_t take = HY_MIN(len, HY_ST_XXH3_BLOCK - fill);
+            XXH3_64bits_update(s, p, take);
+            p += take, len -= take, fill += take;
+            if (fill == HY_ST_XXH3_BLOCK) {
+                blocks[b++] = XXH3_64bits_digest(s);
+                XXH3_64bits_reset(s);
+                fill = 0;
+            }
+        }
+    }
+    if (ok && fill) blocks[b++] = XXH3_64bits_digest(s);
+    HY_ASSERT(!ok || b == nb);
+    ok = ok && xxh_hex(blocks, nb, hex);
+    XXH3_freeState(s);
+    if (blocks != &one) hy__free(blocks);
+    return ok;
+}
+
 static hy_status st_parse(hy__st_file *f) {
     const char *P = f->path;
     const uint8_t *m = f->map.data;
@@ -647,7 +733,17 @@ hy_status hy__st_open(const char *path, int verify_hash, hy__st_file **out) {
     }
     hy_status st = hy__map_open(path, &f->map);
     if (!st) st = st_parse(f);
-    if (!st && verify_hash) {
+    if (!st && verify_hash == HY_ST_VERIFY_XXH3) {
+        const char *rec = hy__st_meta(f, HY_ST_KEY_DATA_XXH3);
+        char hex[17];
+        if (!rec)
+            st = hy__error(HY_ERR_FORMAT, "%s: cannot check: the file has no recorded data checksum (metadata \"%s\" is absent)",
+                           path, HY_ST_KEY_DATA_XXH3);
+        else if (!(st = hy__st_data_xxh3(f, hex)) && strcasecmp(rec, hex) != 0)
+            st = hy__error(HY_ERR_FORMAT,
+                           "%s: data checksum mismatch (file is corrupt or was modified): recorded %s, computed %s",
+                           path, rec, hex);
+    } else if (!st && verify_hash) {
         const char *rec = hy__st_meta(f, HY_ST_KEY_DATA_SHA256);
         char hex[HY_SHA256_HEX_LEN + 1];
         if (!rec)
@@ -887,6 +983,11 @@ hy_status hy__st_write(const char *path, const hy__wtensor *tensors, size_t n,
     char hex[HY_SHA256_HEX_LEN + 1];
     if ((st = hy__sha256_final(&h, dig))) goto fail;
     hy__sha256_hex(dig, hex);
+    char xxh[17];
+    if (!xxh_written(tensors, nbytes, order, n, pos, xxh)) {
+        st = hy__error(HY_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
 
     /* Header JSON: "__metadata__" first, then tensors in given order. */
     root = json_object_new_object();
@@ -898,9 +999,10 @@ hy_status hy__st_write(const char *path, const hy__wtensor *tensors, size_t n,
     }
     int jerr = 0;
     for (size_t i = 0; i < n_meta; i++)
-        if (strcmp(meta_keys[i], HY_ST_KEY_DATA_SHA256) != 0)
+        if (strcmp(meta_keys[i], HY_ST_KEY_DATA_SHA256) != 0 && strcmp(meta_keys[i], HY_ST_KEY_DATA_XXH3) != 0)
             jerr |= jadd(meta, meta_keys[i], json_object_new_string(meta_values[i]));
     jerr |= jadd(meta, HY_ST_KEY_DATA_SHA256, json_object_new_string(hex));
+    jerr |= jadd(meta, HY_ST_KEY_DATA_XXH3, json_object_new_string(xxh));
     for (size_t i = 0; i < n && !jerr; i++) {
         const hy__wtensor *t = &tensors[i];
         json_object *e = json_object_new_object(), *shape = json_object_new_array(),

@@ -28,12 +28,22 @@
 #define HY_ST_MAX_HEADER      100000000u /* same limit as the reference reader */
 #define HY_ST_FORMAT_VERSION  "1"        /* "hotyolo.format_version" we write and read */
 #define HY_ST_KEY_DATA_SHA256 "hotyolo.data_sha256"
+/* XXH3-64 of the data section in 4 MiB blocks (see hy__st_data_xxh3): a checksum against
+ * storage corruption, cheap enough to check on every load of a cache entry; not a defence
+ * against a deliberate edit (sha256 is). 16 lowercase hex digits. */
+#define HY_ST_KEY_DATA_XXH3   "hotyolo.data_xxh3"
+#define HY_ST_XXH3_BLOCK      ((size_t)4 << 20)
+
+/* verify_hash levels of hy__st_open */
+enum { HY_ST_VERIFY_NONE = 0, HY_ST_VERIFY_SHA256 = 1, HY_ST_VERIFY_XXH3 = 2 };
 
 typedef struct hy__st_file hy__st_file;
 
 /* Maps `path` read-only and validates the whole header (see the checks in safetensors.c);
- * tensor data is not copied. With verify_hash != 0 the data section is re-hashed and
- * compared with metadata "hotyolo.data_sha256" (missing key or mismatch: HY_ERR_FORMAT).
+ * tensor data is not copied. With verify_hash HY_ST_VERIFY_SHA256 (or any value other than
+ * the two below) the data section is re-hashed and compared with metadata
+ * "hotyolo.data_sha256"; with HY_ST_VERIFY_XXH3 its block checksum is compared with
+ * "hotyolo.data_xxh3" (missing key or mismatch: HY_ERR_FORMAT); HY_ST_VERIFY_NONE: neither.
  * Errors name the file and the field: HY_ERR_IO (cannot open/map), HY_ERR_FORMAT (invalid
  * file), HY_ERR_UNSUPPORTED (a safetensors dtype hotyolo lacks, e.g. U16; a newer
  * hotyolo.format_version), HY_ERR_NOMEM. The recorded "hotyolo.arch" is
@@ -55,6 +65,11 @@ const char *hy__st_meta(const hy__st_file *f, const char *key);
 size_t hy__st_meta_count(const hy__st_file *f);
 /* i-th metadata entry in header order; false when i is out of range. */
 bool hy__st_meta_at(const hy__st_file *f, size_t i, const char **key, const char **value);
+
+/* The data section's checksum as recorded under HY_ST_KEY_DATA_XXH3: XXH3-64 (seed 0) of each
+ * HY_ST_XXH3_BLOCK-byte block (the last one shorter), then XXH3-64 of those block values as
+ * little-endian u64s; hex[16] + NUL. Blocks are hashed on up to 4 threads (load time only). */
+hy_status hy__st_data_xxh3(const hy__st_file *f, char hex[17]);
 
 uint64_t hy__st_header_len(const hy__st_file *f);  /* N */
 uint64_t hy__st_data_offset(const hy__st_file *f); /* 8 + N: file offset of the data section */

@@ -44,6 +44,8 @@ typedef struct hy__req {
     char model[HY_SERVER_NAME_MAX]; /* metric label: a served model, or "" */
     char err[512];                  /* error text for the access log */
     char infer_header_len[24]; /* Inference-Header-Content-Length of a binary response, or "" */
+    int want_version;          /* /v2/models/{m}/versions/{v}/...: only version v will do */
+    char version[HY_SERVER_VERSION_LEN + 2]; /* that v (longer: cut, and then matches none) */
 } hy__req;
 
 typedef enum MHD_Result (*handler_fn)(hy_server *s, struct MHD_Connection *c, hy__req *r,
@@ -825,6 +827,19 @@ static hy__mentry *find_model(hy_server *s, struct MHD_Connection *c, hy__req *r
     hy__cache_put(&s->cache, r->ent);
     r->ent = e; /* dropped when the request completes */
     snprintf(r->model, sizeof r->model, "%s", e->name);
+    if (r->want_version) { /* the versions listed by /v2/models/{m}: the one loaded last */
+        char have[HY_SERVER_VERSION_LEN + 1];
+        pthread_mutex_lock(&s->cache.mu);
+        memcpy(have, e->version, sizeof have);
+        pthread_mutex_unlock(&s->cache.mu);
+        if (strcmp(have, r->version) != 0) {
+            *ret = reply_error(s, c, r, MHD_HTTP_NOT_FOUND, HY__REJ_NOT_FOUND,
+                               "model '%s' has no version '%s' (%s%s%s)", e->name, r->version,
+                               have[0] ? "it serves version '" : "not loaded yet: no version",
+                               have, have[0] ? "'" : "");
+            return NULL;
+        }
+    }
     return e;
 }
 
@@ -1500,6 +1515,14 @@ static enum MHD_Result h_v2_infer(hy_server *s, struct MHD_Connection *c, hy__re
         hy__v2_input_free(&in);
         return ret;
     }
+    if (r->want_version && strcmp(j->ver->version, r->version) != 0) { /* swapped meanwhile */
+        ret = reply_error(s, c, r, MHD_HTTP_NOT_FOUND, HY__REJ_NOT_FOUND,
+                          "model '%s' has no version '%s' (it serves version '%s')", e->name,
+                          r->version, j->ver->version);
+        hy__job_free(s, j);
+        hy__v2_input_free(&in);
+        return ret;
+    }
     size_t rows = 4 + (size_t)hy_model_num_classes(j->ver->model), a = anchors(j->h, j->w);
     j->out_len = rows * a;
     j->out = hy__malloc(j->out_len * sizeof *j->out);
@@ -1817,9 +1840,31 @@ static int admin_content_type_ok(struct MHD_Connection *c) {
     return 1;
 }
 
+/* Triton's versioned form /v2/models/{m}/versions/{v}[/ready|/config|/stats|/infer]: the
+ * unversioned URL into buf, v into r (see find_model). Other URLs come back as they are. */
+static const char *unversion(const char *url, hy__req *r, char *buf, size_t cap) {
+    static const char *const tails[] = {"", "/ready", "/config", "/stats", "/infer"};
+    if (strncmp(url, "/v2/models/", 11) != 0) return url;
+    const char *m = url + 11, *ms = strchr(m, '/');
+    if (!ms || ms == m || strncmp(ms, "/versions/", 10) != 0) return url;
+    const char *v = ms + 10, *vs = strchr(v, '/');
+    size_t vn = vs ? (size_t)(vs - v) : strlen(v);
+    const char *tail = v + vn;
+    size_t t = 0;
+    while (t < HY_ARRAY_LEN(tails) && strcmp(tail, tails[t]) != 0) t++;
+    if (vn == 0 || t == HY_ARRAY_LEN(tails)) return url;
+    int n = snprintf(buf, cap, "%.*s%s", (int)(ms - url), url, tail);
+    if (n < 0 || (size_t)n >= cap) return url;
+    r->want_version = 1;
+    snprintf(r->version, sizeof r->version, "%.*s", (int)HY_MIN(vn, sizeof r->version - 1), v);
+    return buf;
+}
+
 static enum MHD_Result dispatch(hy_server *s, struct MHD_Connection *c, hy__req *r, const char *url,
                                 const char *method) {
     char name[HY_SERVER_NAME_MAX + 1];
+    char unv[HY_SERVER_NAME_MAX + 64];
+    url = unversion(url, r, unv, sizeof unv);
     char allow[64] = "";
     /* Host and Origin first: a page on another site (or a DNS-rebound name) gets nothing */
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);

@@ -3,7 +3,8 @@
 # for byte as tritonclient.http builds them (_get_inference_request: compact JSON header, then
 # each binary input's bytes in input order, Inference-Header-Content-Length when any binary
 # input): binary in + binary out, the mixed cases, outputs equal to the JSON path bit for bit;
-# malformed binary sections -> 400 JSON; /v2/models/{m}/config and /stats in Triton's shapes.
+# malformed binary sections -> 400 JSON; /v2/models/{m}/config and /stats in Triton's shapes;
+# the versioned URLs (/v2/models/{m}/versions/{v}/...): the served version only, others 404.
 # Usage: bash test_serve_triton.sh CLI_PATH ASSETS_DIR SOURCE_DIR
 set -u
 cli="$1"
@@ -274,6 +275,40 @@ check("/v2/models/m/stats in Triton's shape, counting the 7 inferences", st == 2
       succ.get("ns", 0) > 0 and ms.get("last_inference", 0) > 1.6e12, repr(data[:400]))
 st, data = get("/v2/models/nope/stats")
 check("/v2/models/nope/stats -> 404", st == 404)
+
+# --- versioned URLs, as tritonclient builds them with model_version="..." ------------------
+st, data = get("/v2/models/m")
+meta = json.loads(data) if st == 200 else {}
+ver = (meta.get("versions") or [""])[0]
+check("/v2/models/m lists the served version", st == 200 and len(ver) == 12, repr(data[:200]))
+vurl = "/v2/models/m/versions/%s" % ver
+body, js = inference_request([images(True)], [InferRequestedOutput("output0", True)], "v1")
+st, hd, data = post(body, {"Inference-Header-Content-Length": js}, vurl + "/infer")
+head, bins = result(st, hd, data) if st == 200 else ({}, None)
+check("versions/<served>/infer: binary, model_version echoed, equal to JSON", st == 200 and
+      head.get("model_version") == ver and head.get("id") == "v1" and bins and bins[1] and
+      same_as_json(bins[0].get("output0")), "%d %r" % (st, data[:300]))
+for tail in ["", "/ready", "/config"]:
+    st, data = get(vurl + tail)
+    st0, data0 = get("/v2/models/m" + tail)
+    check("GET versions/<served>%s = GET /v2/models/m%s" % (tail, tail), st == 200 and data == data0,
+          repr(data[:200]))
+st, data = get(vurl + "/stats")
+ms = json.loads(data)["model_stats"][0] if st == 200 else {}
+check("versions/<served>/stats counts the versioned inference too (8)", st == 200 and
+      ms.get("version") == ver and ms.get("inference_count") == 8, repr(data[:300]))
+for path, what in [("/v2/models/m/versions/1/infer", "1"), ("/v2/models/m/versions/%s0/infer" % ver, ver + "0"),
+                   ("/v2/models/m/versions/%s/infer" % ver.upper(), ver.upper())]:
+    st, hd, data = post(body, {"Inference-Header-Content-Length": js}, path)
+    e = json.loads(data) if st == 404 else {}
+    check("POST %s -> 404 naming the version and the served one" % path, st == 404 and
+          ("'%s'" % what[:13]) in e.get("error", "") and ver in e.get("error", ""), repr(data[:300]))
+for path in ["/v2/models/m/versions/1/ready", "/v2/models/m/versions/1/config", "/v2/models/m/versions/1"]:
+    st, data = get(path)
+    check("GET %s -> 404" % path, st == 404, repr(data[:200]))
+for path in ["/v2/models/m/versions//infer", vurl + "/nope", vurl + "/infer/x", "/v2/models/nope/versions/%s/infer" % ver]:
+    st, hd, data = post(body, {"Inference-Header-Content-Length": js}, path)
+    check("POST %s -> 404" % path, st == 404, repr(data[:200]))
 
 print("passed %d, failed %d" % (passed, failed))
 sys.exit(1 if failed else 0)
