@@ -84,6 +84,38 @@ static double yolov8_gflop(const char *v, int nc, int S) {
     return f / 1e9;
 }
 
+/* models/yolov5?.yaml depth / width multiples (no channel cap) */
+static const scale scales_v5[] = {
+    { "n", 0.33, 0.25, 1 << 30 }, { "s", 0.33, 0.50, 1 << 30 }, { "m", 0.67, 0.75, 1 << 30 },
+    { "l", 1.00, 1.00, 1 << 30 }, { "x", 1.33, 1.25, 1 << 30 },
+};
+static double c3(int c1, int c2, int n, int o) { /* cv1, cv2, n x (1x1, 3x3), cv3 */
+    int c = c2 / 2;
+    return 2 * conv(c1, c, 1, o) + n * (conv(c, c, 1, o) + conv(c, c, 3, o)) + conv(2 * c, c2, 1, o);
+}
+
+/* YOLOv5 GFLOP at S x S (yolov5?.yaml, 3 anchors); 0 if the variant is unknown. */
+static double yolov5_gflop(const char *v, int nc, int S) {
+    const scale *s = NULL;
+    for (size_t i = 0; i < sizeof scales_v5 / sizeof *scales_v5; i++)
+        if (v && strcmp(v, scales_v5[i].name) == 0) s = &scales_v5[i];
+    if (!s || nc < 1 || S < 32 || S % 32) return 0;
+    int c64 = ch(s, 64), c128 = ch(s, 128), c256 = ch(s, 256), c512 = ch(s, 512), c1024 = ch(s, 1024);
+    int n3 = rep(s, 3), n6 = rep(s, 6), n9 = rep(s, 9);
+    int o2 = S / 2, o4 = S / 4, o8 = S / 8, o16 = S / 16, o32 = S / 32;
+    double f = conv(3, c64, 6, o2) + conv(c64, c128, 3, o4) + c3(c128, c128, n3, o4);
+    f += conv(c128, c256, 3, o8) + c3(c256, c256, n6, o8);
+    f += conv(c256, c512, 3, o16) + c3(c512, c512, n9, o16);
+    f += conv(c512, c1024, 3, o32) + c3(c1024, c1024, n3, o32);
+    f += conv(c1024, c1024 / 2, 1, o32) + conv(c1024 / 2 * 4, c1024, 1, o32); /* SPPF */
+    f += conv(c1024, c512, 1, o32) + c3(2 * c512, c512, n3, o16);
+    f += conv(c512, c256, 1, o16) + c3(2 * c256, c256, n3, o8);
+    f += conv(c256, c256, 3, o16) + c3(2 * c256, c512, n3, o16);
+    f += conv(c512, c512, 3, o32) + c3(2 * c512, c1024, n3, o32);
+    f += conv(c256, 3 * (5 + nc), 1, o8) + conv(c512, 3 * (5 + nc), 1, o16) + conv(c1024, 3 * (5 + nc), 1, o32);
+    return f / 1e9;
+}
+
 /* ---- statistics (same definitions as ort_bench.js and bench.sh) -------------------------- */
 typedef struct stats {
     double median, p90, p99, min, max, mean, stddev;
@@ -219,11 +251,9 @@ int main(int argc, char **argv) {
     if (hy_model_prepare(c, &pp) != HY_OK) goto fail;
     double t2 = hy__now_ms();
 
-    int nc = hy_model_num_classes(m);
-    size_t n_in = (size_t)3 * imgsz * imgsz;
-    size_t anchors = 0;
-    for (int s = 8; s <= 32; s *= 2) anchors += (size_t)(imgsz / s) * (size_t)(imgsz / s);
-    size_t n_out = (size_t)(4 + nc) * anchors;
+    size_t n_in = (size_t)3 * imgsz * imgsz, od[2];
+    if (hy_model_output_shape(m, imgsz, imgsz, od) != HY_OK) goto fail;
+    size_t n_out = od[0] * od[1];
     x = hy__aligned_alloc(64, n_in * sizeof(float));
     out = hy__aligned_alloc(64, n_out * sizeof(float));
     t = hy__malloc((size_t)runs * sizeof(double));
@@ -270,7 +300,10 @@ int main(int argc, char **argv) {
     stats st = stats_of(t, runs);
     hy_engine_stats es;
     if (hy_model_engine_stats(c, &es) != HY_OK) goto fail;
-    double gflop = img ? 0 : yolov8_gflop(hy_model_variant(m), nc, imgsz);
+    int nc = hy_model_num_classes(m);
+    double gflop = img                                       ? 0
+                   : strcmp(hy_model_arch(m), "yolov5") == 0 ? yolov5_gflop(hy_model_variant(m), nc, imgsz)
+                                                             : yolov8_gflop(hy_model_variant(m), nc, imgsz);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double checksum = 0;

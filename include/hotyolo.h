@@ -196,7 +196,8 @@ HY_API const char *hy_model_variant(const hy_model *m);                   /* "n"
 HY_API int hy_model_num_threads(const hy_model *m);  /* default threads of its contexts */
 HY_API const char *hy_model_format(const hy_model *m); /* "pt", "safetensors", "onnx", ... */
 HY_API const char *hy_model_device(const hy_model *m); /* "cpu", "ref" */
-HY_API const char *hy_model_arch(const hy_model *m);   /* "yolov8" */
+HY_API const char *hy_model_arch(const hy_model *m);   /* "yolov8", "yolov5" */
+HY_API const char *hy_model_arch_title(const hy_model *m); /* "YOLOv8", "YOLOv5": for messages */
 HY_API int hy_model_imgsz(const hy_model *m);          /* default inference size */
 
 /* What loading did with each tensor of the network (and of the file). */
@@ -242,10 +243,15 @@ HY_API const hy_model *hy_context_model(const hy_context *c);
 HY_API int hy_context_num_threads(const hy_context *c);
 HY_API const char *hy_context_device(const hy_context *c);
 
-/* Raw network output for a preprocessed batch x (n, 3, h, w), h and w multiples of 32.
- * out must hold n * (4 + nc) * A floats, A = sum over strides 8/16/32 of (h/s)*(w/s);
- * layout (n, 4 + nc, A): rows 0-3 xywh in input pixels, then class sigmoid scores. */
+/* Raw network output for a preprocessed batch x (n, 3, h, w), h and w multiples of 32, in
+ * the family's own layout (hy_model_output_shape gives each image's (d0, d1)):
+ *   YOLOv8: (n, 4 + nc, A), A = sum over strides 8/16/32 of (h/s)*(w/s): rows 0-3 xywh in
+ *           input pixels, then class sigmoid scores;
+ *   YOLOv5: (n, A, 5 + nc), A = 3 anchors x that sum: each row x, y, w, h (input pixels),
+ *           objectness, class scores (YOLOv5's own export layout). */
 HY_API hy_status hy_model_forward(hy_context *c, const float *x, int n, int h, int w, float *out, size_t out_len);
+/* Shape (dims[0], dims[1]) of one image's hy_model_forward output for an h x w input. */
+HY_API hy_status hy_model_output_shape(const hy_model *m, int h, int w, size_t dims[2]);
 
 /* ---- engine lifecycle: load -> prepare -> warm up -> ready -------------------------- */
 
@@ -326,6 +332,9 @@ typedef struct hy_detect_params {
                             shape (multiples of 32), e.g. a prepared camera shape */
 } hy_detect_params;
 HY_API hy_detect_params hy_detect_default_params(void);
+/* The defaults of m's family's own predict tool: YOLOv8 as hy_detect_default_params();
+ * YOLOv5 its detect.py's (conf 0.25, iou 0.45, max_det 1000). */
+HY_API hy_detect_params hy_model_detect_params(const hy_model *m);
 
 typedef struct hy_detection {
     float x1, y1, x2, y2; /* original-image pixels, clipped */

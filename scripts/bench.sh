@@ -4,7 +4,8 @@
 #   2. end-to-end detection latency (bench_e2e: load, first frame, steady state)
 #   3. load time per weights format (bench_load)
 #   4. hotyolo vs ONNX Runtime (onnxruntime-node, CPU EP) side by side: steady forward latency
-#      at 640x640, 1 and 2 threads, the two engines alternating in blocks; GFLOP/s against the
+#      at 640x640, 1 and 2 threads, the two engines alternating in blocks (yolov8n, yolov8s, and
+#      yolov5n when weights/yolov5n.pt is there: ORT on its `hotyolo export` ONNX); GFLOP/s against the
 #      measured FMA peak (bench_peak); then cold start: process start -> first result.
 #   5. throughput: images/s at batch 1, 4, 8 (2 threads); two 1-thread contexts vs one
 #      2-thread context on one model (hotyolo bench --batch / --contexts; HY_BENCH_TP_RUNS)
@@ -33,6 +34,20 @@ trap 'rm -rf "$tmp"' EXIT
 # the fastest-loading form of each network: hotyolo safetensors, BN folded (same weights)
 "$build/hotyolo" convert "$assets/weights/yolov8n.pt" "$tmp/yolov8n_fused.safetensors" --fuse >/dev/null
 "$build/hotyolo" convert "$assets/weights/yolov8s_random.pt" "$tmp/yolov8s_fused.safetensors" --fuse >/dev/null
+# YOLOv5n (optional): hotyolo on its fused safetensors, ORT on the ONNX `hotyolo export` writes
+v5_pt="$assets/weights/yolov5n.pt" v5_model="" v5_onnx="" v5_why=""
+if [ ! -f "$v5_pt" ]; then
+    v5_why="$v5_pt not found"
+elif ! "$build/hotyolo" convert "$v5_pt" "$tmp/yolov5n_fused.safetensors" --fuse >/dev/null 2>"$tmp/v5.err"; then
+    v5_why="convert failed: $(tail -n 1 "$tmp/v5.err")"
+else
+    v5_model="$tmp/yolov5n_fused.safetensors"
+    if "$build/hotyolo" export "$v5_pt" --format onnx -o "$tmp/yolov5n.onnx" >/dev/null 2>"$tmp/v5.err"; then
+        v5_onnx="$tmp/yolov5n.onnx"
+    else
+        v5_why="hotyolo export failed: $(tail -n 1 "$tmp/v5.err")"
+    fi
+fi
 
 if [ "${HY_BENCH_QUICK:-0}" != 1 ]; then
     echo "== conv kernels (bench_ops) =="
@@ -148,6 +163,10 @@ cell yolov8n 1 "$tmp/yolov8n_fused.safetensors" "$assets/weights/yolov8n.onnx"
 cell yolov8n 2 "$tmp/yolov8n_fused.safetensors" "$assets/weights/yolov8n.onnx"
 cell yolov8s 1 "$tmp/yolov8s_fused.safetensors"
 cell yolov8s 2 "$tmp/yolov8s_fused.safetensors"
+if [ -n "$v5_model" ]; then
+    cell yolov5n 1 "$v5_model" "$v5_onnx"
+    cell yolov5n 2 "$v5_model" "$v5_onnx"
+fi
 echo
 printf "%-17s  %-30s   %-30s  %6s   %-27s %-11s\n" "" "--------- hotyolo (ms) --------" \
     "------- onnxruntime (ms) ------" "hy/ORT" "GFLOP/s (% of FMA peak)" "peak RSS MiB"
@@ -156,6 +175,15 @@ printf "%-8s %4s %3s  %7s %7s %7s %6s   %7s %7s %7s %6s  %6s   %-13s %-13s %5s %
 cat "$tmp/rows"
 echo "(yolov8n: hotyolo on the fused safetensors converted from weights/yolov8n.pt, ORT on weights/yolov8n.onnx,"
 echo " the same network exported by Ultralytics; yolov8s: weights/yolov8s_random.pt, no ONNX export: ORT n/a."
+if [ -n "$v5_onnx" ]; then
+    echo " yolov5n: hotyolo on the fused safetensors converted from weights/yolov5n.pt, ORT on the ONNX that"
+    echo " \`hotyolo export --format onnx\` wrote from the same file (YOLOv5's export layout: output0 (1, 25200, 85),"
+    echo " anchor decoding as ONNX ops); conv FLOPs $(jnum "$tmp/hy_yolov5n_1_1.json" gflop) GFLOP."
+elif [ -n "$v5_model" ]; then
+    echo " yolov5n: hotyolo on the fused safetensors from weights/yolov5n.pt; ORT n/a: $v5_why."
+else
+    echo " yolov5n: not run: $v5_why."
+fi
 echo " hy/ORT < 1: hotyolo faster. GFLOP/s = conv FLOPs ($(jnum "$tmp/hy_yolov8n_1_1.json" gflop) / $(jnum "$tmp/hy_yolov8s_1_1.json" gflop) GFLOP) / median.)"
 
 # ---- cold start -----------------------------------------------------------------------------

@@ -117,6 +117,10 @@ const char *hy_test_asset(const char *rel);
 void hy_test_require_assets(void);
 /* Path of a scratch file under the test's temp dir. */
 const char *hy_test_tmp(const char *name);
+/* A real checkpoint of another family that says it is YOLOv8: weights/yolov5n.pt converted
+ * (unfused) to a safetensors whose "hotyolo.arch" reads "yolov8" (patched in the header).
+ * Made once per process under the temp dir; skips the case without assets. */
+const char *hy_test_mislabelled_yolov5(void);
 /* A deterministic RGB test pattern (h, w, 3): smooth ramps plus hashed noise (malloc'd). */
 unsigned char *hy_test_synth_rgb(int w, int h);
 /* FNV-1a 64-bit hash of n bytes (to compare images with hashes computed by OpenCV). */

@@ -112,6 +112,44 @@ const char *hy_test_tmp(const char *name) {
     return b;
 }
 
+const char *hy_test_mislabelled_yolov5(void) {
+    static char path[4096];
+    if (path[0]) return path;
+    const char *src = hy_test_asset("weights/yolov5n.pt");
+    char out[4096];
+    snprintf(out, sizeof out, "%s", hy_test_tmp("yolov5n_as_yolov8.safetensors"));
+    hy_convert_params cp = hy_convert_default_params();
+    cp.load.cache = 0;
+    if (hy_convert(src, out, &cp) != HY_OK) {
+        fprintf(stderr, "hy_test_mislabelled_yolov5: %s\n", hy_last_error());
+        return NULL;
+    }
+    FILE *f = fopen(out, "r+b");
+    unsigned char head[8];
+    if (!f || fread(head, 1, 8, f) != 8) {
+        if (f) fclose(f);
+        return NULL;
+    }
+    unsigned long long n = 0;
+    for (int k = 7; k >= 0; k--) n = (n << 8) | head[k];
+    char *h = n < (1u << 24) ? malloc(n + 1) : NULL;
+    int ok = h && fread(h, 1, n, f) == n;
+    char *at = NULL;
+    if (ok) {
+        h[n] = 0;
+        at = strstr(h, "\"hotyolo.arch\":\"yolov5\"");
+    }
+    if (at) {
+        memcpy(at + strlen("\"hotyolo.arch\":\"yolov"), "8", 1);
+        ok = fseek(f, 8, SEEK_SET) == 0 && fwrite(h, 1, n, f) == n;
+    }
+    ok = (fclose(f) == 0) && ok && at;
+    free(h);
+    if (!ok) return NULL;
+    snprintf(path, sizeof path, "%s", out);
+    return path;
+}
+
 float *hy_test_npy_load(const char *path, long long shape[8], int *ndim, size_t *count) {
     FILE *f = fopen(path, "rb");
     if (!f) {

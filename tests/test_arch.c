@@ -8,6 +8,7 @@
 #include "hy_test.h"
 #include "io/wfile.h"
 #include "model/arch.h"
+#include "model/yolov5.h"
 #include "model/yolov8.h"
 #include "tensor/graph.h"
 
@@ -211,8 +212,8 @@ HY_TEST(find_by_name) {
 }
 
 HY_TEST(unknown_name_is_an_error) {
-    ASSERT_TRUE(hy__arch_find("yolov5") == NULL);
-    ASSERT_CONTAINS(hy_last_error(), "architecture \"yolov5\" is not supported (supported: yolov8)");
+    ASSERT_TRUE(hy__arch_find("yolov7") == NULL);
+    ASSERT_CONTAINS(hy_last_error(), "architecture \"yolov7\" is not supported (supported: yolov8, yolov5)");
     ASSERT_TRUE(hy__arch_find("YOLOv8") == NULL); /* names are exact */
     ASSERT_TRUE(hy__arch_find("") == NULL);
     ASSERT_TRUE(hy__arch_find(NULL) == NULL);
@@ -236,7 +237,8 @@ HY_TEST(recognizes_a_yolov8_checkpoint) {
 }
 
 /* No config in the file (a plain state_dict): the scale from the stem, nc from the class
- * conv; a YOLOv5-like tensor list is not recognised and the default row says why. */
+ * conv; YOLOv5's Detect goes to its own row (scale from the stem, nc from the Detect conv), a
+ * file of neither family to the default row, which says why. */
 HY_TEST(config_inferred_from_tensor_shapes) {
     static const float zero[1] = {0};
     hy__wtensor t[2] = {
@@ -254,14 +256,28 @@ HY_TEST(config_inferred_from_tensor_shapes) {
     ASSERT_CONTAINS(hy_last_error(), "sd.safetensors: model.0.conv.weight has 40 output channels");
     src.arch = "yolov8"; /* named by the file: looked up, then read as before */
     ASSERT_ERR(hy__arch_cfg_from_source(&src, "sd.safetensors", 0, &cfg), HY_ERR_FORMAT);
-    src.arch = "yolov5";
-    ASSERT_ERR(hy__arch_cfg_from_source(&src, "v5.safetensors", 0, &cfg), HY_ERR_UNSUPPORTED);
-    ASSERT_CONTAINS(hy_last_error(), "v5.safetensors: architecture \"yolov5\" is not supported (supported: yolov8)");
+    src.arch = "yolov7";
+    ASSERT_ERR(hy__arch_cfg_from_source(&src, "v7.safetensors", 0, &cfg), HY_ERR_UNSUPPORTED);
+    ASSERT_CONTAINS(hy_last_error(), "v7.safetensors: architecture \"yolov7\" is not supported (supported: yolov8, yolov5)");
     src.arch = NULL;
-    t[1].name = "model.24.m.0.weight"; /* YOLOv5's Detect */
+    t[1].name = "model.24.m.0.weight"; /* YOLOv5's Detect: 3 anchors x (5 + 80) */
+    t[1].shape[0] = 255;
     ASSERT_FALSE(hy__arch_yolov8.recognize(&src));
+    ASSERT_TRUE(hy__arch_recognize(&src) == &hy__arch_yolov5);
+    t[0].shape[0] = 32;
+    ASSERT_OK(hy__arch_cfg_from_source(&src, "v5.safetensors", 0, &cfg));
+    ASSERT_TRUE(cfg.arch == &hy__arch_yolov5);
+    ASSERT_STREQ(cfg.variant, "s");
+    ASSERT_EQ(cfg.nc, 80);
+    ASSERT_EQ(cfg.na, 3); /* no anchors tensor: yolov5s.yaml's */
+    ASSERT_NEAR(cfg.anchors[2][4], 373, 0);
+    t[0].shape[0] = 40;
     ASSERT_ERR(hy__arch_cfg_from_source(&src, "v5.safetensors", 0, &cfg), HY_ERR_FORMAT);
-    ASSERT_CONTAINS(hy_last_error(), "v5.safetensors: not a YOLOv8 detection model");
+    ASSERT_CONTAINS(hy_last_error(), "v5.safetensors: model.0.conv.weight has 40 output channels, which matches no YOLOv5");
+    t[1].name = "model.99.m.0.weight"; /* neither family: the default row says why */
+    ASSERT_TRUE(hy__arch_recognize(&src) == &hy__arch_yolov8);
+    ASSERT_ERR(hy__arch_cfg_from_source(&src, "x.safetensors", 0, &cfg), HY_ERR_FORMAT);
+    ASSERT_CONTAINS(hy_last_error(), "x.safetensors: not a YOLOv8 detection model");
 }
 
 /* Every conv of every YOLOv8 scale is dense (groups 1), in the weight table and the graph;

@@ -547,6 +547,236 @@ HY_TEST(comparison_catches_perturbed_outputs) {
     for (int k = 0; k < K_COUNT; k++) ASSERT_TRUE(seen[k]);
 }
 
+/* ---- HY_OP_DETECT_ANCHOR (YOLOv5 Detect decode) ----
+ * Not in the grid above (a backend without the op would fail its "every op ran" check): ref
+ * against the formula of op.h written out here, then cpu against ref. */
+
+/* YOLOv5's default anchors (P3, P4, P5; (w, h) pixels), every level and anchor distinct. */
+static const float V5_ANCHORS[3][6] = {
+    {10, 13, 16, 30, 33, 23}, {30, 61, 62, 45, 59, 119}, {116, 90, 156, 198, 373, 326}};
+
+typedef struct da_case {
+    int n, nc, na, levels;
+    int h[4], w[4];
+} da_case;
+
+static hy__detect_anchor_params da_params(const da_case *c) {
+    hy__detect_anchor_params p;
+    memset(&p, 0, sizeof p);
+    p.nc = c->nc;
+    p.na = c->na;
+    p.n_levels = c->levels;
+    for (int l = 0; l < c->levels; l++) {
+        p.stride[l] = 8 << l;
+        for (int k = 0; k < 2 * c->na; k++) p.anchors[l][k] = V5_ANCHORS[l % 3][k % 6] + 0.25f * (float)k;
+    }
+    return p;
+}
+
+/* Graph: one input per level (n, na * (5 + nc), h, w) -> (n, A, 5 + nc, 1); channels_off
+ * shifts level 0's channel count (a malformed node). */
+static hy_status da_build(const da_case *c, int channels_off, net *nt, size_t *rows) {
+    memset(nt, 0, sizeof *nt);
+    hy_status st = hy__graph_create(c->n, &nt->g);
+    if (st) return st;
+    hy__graph *g = nt->g;
+    const int no = 5 + c->nc;
+    int src[4];
+    size_t A = 0;
+    char name[16];
+    for (int l = 0; l < c->levels; l++) {
+        snprintf(name, sizeof name, "p%d", l);
+        const int ch = c->na * no + (l == 0 ? channels_off : 0);
+        src[l] = nt->in[nt->n_in++] = hy__graph_tensor(g, ch, c->h[l], c->w[l], name);
+        A += (size_t)c->na * (size_t)(c->h[l] * c->w[l]);
+    }
+    int dst = hy__graph_tensor(g, (int64_t)A, no, 1, "y");
+    int ni = hy__graph_node(g, HY_OP_DETECT_ANCHOR, src, c->levels, dst, "detect");
+    g->nodes[ni].p.danchor = da_params(c);
+    g->input = nt->in[0];
+    g->output = nt->out = dst;
+    *rows = A;
+    return hy__graph_plan(g);
+}
+
+/* Runs the graph of c on bi with threads tp: out (n * A * (5 + nc) floats). */
+static hy_status da_run(const struct hy__backend_i *bi, const da_case *c, int channels_off, float *const *in,
+                        hy__threadpool *tp, float *out) {
+    net nt;
+    size_t A;
+    hy__bweights *bw = NULL;
+    hy__backend *be = NULL;
+    hy__plan *plan = NULL;
+    hy_status st = da_build(c, channels_off, &nt, &A);
+    if (st) goto done;
+    if ((st = bi->weights_create(NULL, 0, tp, 0, &bw))) goto done;
+    hy__backend_params bp = {.tp = tp, .lock_memory = 0};
+    if ((st = bi->create(&bp, bw, &be))) goto done;
+    if ((st = bi->graph_prepare(be, nt.g, &plan))) goto done;
+    if (bi->populate_begin && bi->populate_chunk) {
+        int chunks = bi->populate_begin(be);
+        for (int i = 0; i < chunks; i++) bi->populate_chunk(be, i);
+    }
+    for (int i = 0; i < nt.n_in && !st; i++)
+        st = bi->tensor_set(be, plan, nt.in[i], in[i], hy__tensor_numel(&nt.g->tensors[nt.in[i]]));
+    if (!st) st = bi->graph_compute(be, plan);
+    if (!st) st = bi->tensor_get(be, plan, nt.out, out, (size_t)c->n * A * (size_t)(5 + c->nc));
+done:
+    if (plan) bi->plan_free(be, plan);
+    if (be) bi->free(be);
+    if (bw) bi->weights_free(bw);
+    hy__graph_free(nt.g);
+    return st;
+}
+
+static size_t da_rows(const da_case *c) {
+    size_t A = 0;
+    for (int l = 0; l < c->levels; l++) A += (size_t)c->na * (size_t)(c->h[l] * c->w[l]);
+    return A;
+}
+
+/* Random level inputs in [-6, 6] (sigmoid 0.0025 .. 0.9975). */
+static void da_inputs(const da_case *c, float **in) {
+    for (int l = 0; l < c->levels; l++) {
+        size_t len = (size_t)c->n * (size_t)(c->na * (5 + c->nc)) * (size_t)(c->h[l] * c->w[l]);
+        in[l] = malloc(len * sizeof(float));
+        for (size_t i = 0; i < len; i++) in[l][i] = frand(-6, 6);
+    }
+}
+
+static double sigmoid_d(float v) { return 1.0 / (1.0 + exp(-(double)v)); }
+
+HY_TEST(detect_anchor_ref_matches_formula) {
+    const struct hy__backend_i *ref = hy__backend_find("ref");
+    ASSERT_TRUE(ref != NULL);
+    const da_case c = {.n = 2, .nc = 3, .na = 3, .levels = 3, .h = {4, 2, 1}, .w = {6, 3, 2}};
+    const int no = 5 + c.nc;
+    const size_t A = da_rows(&c);
+    ASSERT_EQ((int)A, 3 * (24 + 6 + 2));
+    float *in[4];
+    rng_state = 0xa5c4;
+    da_inputs(&c, in);
+    float *got = malloc((size_t)c.n * A * no * sizeof(float));
+    for (size_t i = 0; i < (size_t)c.n * A * no; i++) got[i] = NAN;
+    ASSERT_OK(da_run(ref, &c, 0, in, NULL, got));
+    /* row r of image b = (level l, anchor a, y, x) in that nesting; its field j is input
+     * channel a * no + j at (y, x) of level l, image b */
+    double worst = 0;
+    size_t r = 0, bad = 0;
+    for (int b = 0; b < c.n; b++) {
+        r = 0;
+        for (int l = 0; l < c.levels; l++) {
+            const int h = c.h[l], w = c.w[l], ch = c.na * no;
+            const double s = 8 << l;
+            for (int a = 0; a < c.na; a++)
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++, r++) {
+                        const float *v = in[l] + (((size_t)b * ch + (size_t)a * no) * h + y) * w + x;
+                        const size_t hw = (size_t)h * w;
+                        const double aw = V5_ANCHORS[l][2 * a] + 0.25 * (2 * a);
+                        const double ah = V5_ANCHORS[l][2 * a + 1] + 0.25 * (2 * a + 1);
+                        double want[5 + 3];
+                        want[0] = (2 * sigmoid_d(v[0]) - 0.5 + x) * s;
+                        want[1] = (2 * sigmoid_d(v[hw]) - 0.5 + y) * s;
+                        want[2] = 4 * sigmoid_d(v[2 * hw]) * sigmoid_d(v[2 * hw]) * aw;
+                        want[3] = 4 * sigmoid_d(v[3 * hw]) * sigmoid_d(v[3 * hw]) * ah;
+                        for (int j = 4; j < no; j++) want[j] = sigmoid_d(v[(size_t)j * hw]);
+                        const float *o = got + ((size_t)b * A + r) * no;
+                        for (int j = 0; j < no; j++) {
+                            /* float against double: a few ulp of the value, of the stride for x, y */
+                            double tol = 4e-7 * (fabs(want[j]) + (j < 2 ? s : 0)) + 1e-7;
+                            double e = fabs(o[j] - want[j]);
+                            if (!(e <= tol)) {
+                                if (bad++ < 5)
+                                    fprintf(stderr, "  image %d level %d anchor %d (%d,%d) field %d: %.9g, want %.9g\n",
+                                            b, l, a, y, x, j, o[j], want[j]);
+                            }
+                            if (e / tol > worst || isnan(e)) worst = isnan(e) ? INFINITY : e / tol;
+                        }
+                    }
+        }
+    }
+    printf("  detect_anchor ref vs formula: %zu rows x %d fields x %d images, worst %.3f of tolerance\n", r, no, c.n,
+           worst);
+    for (int l = 0; l < c.levels; l++) free(in[l]);
+    free(got);
+    ASSERT_EQ((int)r, (int)A);
+    ASSERT_EQ((int)bad, 0);
+}
+
+/* cpu against ref: boxes within 1e-4 relative (of |y|, at least 1 pixel), scores within 1e-6
+ * absolute; batch 1 and 3, 1 and 2 threads, the issue's small levels and larger ones whose
+ * pixel runs cross the kernel's 64-pixel chunks (nc 80, 4 anchors, 4 levels). */
+HY_TEST(detect_anchor_cpu_matches_ref) {
+    const struct hy__backend_i *ref = hy__backend_find("ref"), *cpu = hy__backend_find("cpu");
+    ASSERT_TRUE(ref && cpu);
+    hy__threadpool *tp1 = NULL;
+    ASSERT_OK(hy__threadpool_create(1, &tp1));
+    ASSERT_TRUE(pool() != NULL);
+    const da_case base[] = {{.nc = 3, .na = 3, .levels = 3, .h = {4, 2, 1}, .w = {6, 3, 2}},
+                            {.nc = 80, .na = 4, .levels = 4, .h = {13, 7, 4, 2}, .w = {11, 6, 3, 2}},
+                            {.nc = 0, .na = 1, .levels = 1, .h = {9}, .w = {17}}};
+    static const int batches[] = {1, 3};
+    double worst_box = 0, worst_score = 0;
+    int runs = 0, bad = 0;
+    rng_state = 0xdec0de;
+    for (size_t ci = 0; ci < sizeof base / sizeof base[0]; ci++)
+        for (int bi = 0; bi < 2; bi++) {
+            da_case c = base[ci];
+            c.n = batches[bi];
+            const int no = 5 + c.nc;
+            const size_t len = (size_t)c.n * da_rows(&c) * no;
+            float *in[4];
+            da_inputs(&c, in);
+            float *want = malloc(len * sizeof(float)), *got = malloc(len * sizeof(float));
+            ASSERT_OK(da_run(ref, &c, 0, in, NULL, want));
+            for (int th = 1; th <= 2; th++) {
+                for (size_t i = 0; i < len; i++) got[i] = NAN;
+                ASSERT_OK(da_run(cpu, &c, 0, in, th == 1 ? tp1 : g_tp, got));
+                runs++;
+                for (size_t i = 0; i < len; i++) {
+                    const int j = (int)(i % (size_t)no);
+                    const double e = fabs((double)got[i] - want[i]);
+                    const double tol = j < 4 ? 1e-4 * fmax(fabs(want[i]), 1.0) : 1e-6;
+                    if (!(e <= tol) && bad++ < 5)
+                        fprintf(stderr, "  case %zu n%d %d threads: element %zu (field %d): %.9g, ref %.9g\n", ci, c.n,
+                                th, i, j, got[i], want[i]);
+                    double *wst = j < 4 ? &worst_box : &worst_score;
+                    const double m = j < 4 ? e / fmax(fabs(want[i]), 1.0) : e;
+                    if (m > *wst || isnan(e)) *wst = isnan(e) ? INFINITY : m;
+                }
+            }
+            for (int l = 0; l < c.levels; l++) free(in[l]);
+            free(want);
+            free(got);
+        }
+    hy__threadpool_free(tp1);
+    printf("  detect_anchor cpu vs ref: %d runs, worst box error %.3g relative (limit 1e-4), worst score error %.3g "
+           "(limit 1e-6)\n",
+           runs, worst_box, worst_score);
+    ASSERT_EQ(bad, 0);
+}
+
+/* A node whose tensors disagree with its parameters (a level with the wrong channel count) is
+ * refused at prepare time on both backends, with an error naming the node: nothing reads past
+ * a level's data. */
+HY_TEST(detect_anchor_malformed_node_is_refused) {
+    const struct hy__backend_i *bes[2] = {hy__backend_find("ref"), hy__backend_find("cpu")};
+    const da_case c = {.n = 1, .nc = 3, .na = 3, .levels = 3, .h = {4, 2, 1}, .w = {6, 3, 2}};
+    float *in[4];
+    rng_state = 7;
+    da_inputs(&c, in);
+    float *out = malloc(da_rows(&c) * 8 * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        ASSERT_TRUE(bes[k] != NULL);
+        /* level 0 has 3 channels fewer than na * (5 + nc): its reads would run past it */
+        ASSERT_ERR(da_run(bes[k], &c, -3, in, NULL, out), HY_ERR_INVALID_ARG);
+        ASSERT_CONTAINS(hy_last_error(), "detect_anchor level 0");
+    }
+    for (int l = 0; l < c.levels; l++) free(in[l]);
+    free(out);
+}
+
 HY_TEST(zz_cleanup) {
     hy__threadpool_free(g_tp);
     g_tp = NULL;

@@ -36,11 +36,15 @@ HY_TEST(missing_file_names_it) {
     ASSERT_TRUE(m == NULL);
 }
 
-HY_TEST(yolov5_checkpoint_is_refused_with_a_listing) {
-    /* A real Ultralytics checkpoint of another architecture: every difference is listed. */
+HY_TEST(mislabelled_checkpoint_is_refused_with_a_listing) {
+    /* A real checkpoint of another architecture that says it is YOLOv8: every difference is
+     * listed. */
+    const char *mis = hy_test_mislabelled_yolov5();
+    ASSERT_TRUE(mis != NULL);
     hy_model *m = NULL;
-    ASSERT_ERR(hy_model_load(hy_test_asset("weights/yolov5n.pt"), NULL, &m), HY_ERR_MISMATCH);
-    ASSERT_CONTAINS(hy_last_error(), "yolov5n.pt");
+    ASSERT_ERR(hy_model_load(mis, NULL, &m), HY_ERR_MISMATCH);
+    ASSERT_CONTAINS(hy_last_error(), "yolov5n_as_yolov8.safetensors");
+    ASSERT_CONTAINS(hy_last_error(), "does not match YOLOv8");
     ASSERT_CONTAINS(hy_last_error(), "missing");
     ASSERT_CONTAINS(hy_last_error(), "unexpected");
     ASSERT_TRUE(m == NULL);

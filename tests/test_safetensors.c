@@ -524,24 +524,24 @@ HY_TEST(rejects_bad_files_with_clear_messages) {
 /* The reader reports the recorded architecture; the model layer refuses one it lacks (issue
  * 15: formats do not judge architectures). Before, hy__st_open refused "yolov5" itself. */
 HY_TEST(arch_is_reported_by_reader_and_judged_by_model) {
-    const char *hdr = "{\"__metadata__\":{\"hotyolo.arch\":\"yolov5\"}}";
+    const char *hdr = "{\"__metadata__\":{\"hotyolo.arch\":\"yolov7\"}}";
     size_t hl = strlen(hdr);
     uint8_t buf[128];
     for (int k = 0; k < 8; k++) buf[k] = (uint8_t)((uint64_t)hl >> (8 * k));
     memcpy(buf + 8, hdr, hl);
-    const char *path = hy_test_tmp("arch_yolov5.safetensors");
+    const char *path = hy_test_tmp("arch_yolov7.safetensors");
     ASSERT_EQ(write_file(path, buf, 8 + hl), 0);
     hy__st_file *f = NULL;
     ASSERT_OK(hy__st_open(path, 0, &f));
     hy__wsource src;
     ASSERT_OK(hy__st_source(f, &src));
-    ASSERT_STREQ(src.arch, "yolov5");
+    ASSERT_STREQ(src.arch, "yolov7");
     hy__st_close(f);
     hy_model *m = NULL;
     ASSERT_EQ(hy_model_load(path, NULL, &m), HY_ERR_UNSUPPORTED);
     ASSERT_TRUE(m == NULL);
-    ASSERT_CONTAINS(hy_last_error(), "arch_yolov5.safetensors: architecture \"yolov5\" is not "
-                                     "supported (supported: yolov8)");
+    ASSERT_CONTAINS(hy_last_error(), "arch_yolov7.safetensors: architecture \"yolov7\" is not "
+                                     "supported (supported: yolov8, yolov5)");
 }
 
 // --- fuzz-style ---------------------------------------------------------------------------

@@ -311,7 +311,7 @@ HY_TEST(multilabel_nms_as_ultralytics) {
     memset(&b, 0, sizeof b);
     hy_detection d[8];
     size_t n = 0;
-    ASSERT_OK(hy__postprocess_multilabel(out, NC, A, &p, &b, d, 8, &n));
+    ASSERT_OK(hy__postprocess_multilabel(out, NC, A, 0, &p, &b, d, 8, &n));
     ASSERT_EQ(n, 5);
     const float conf[5] = {0.9f, 0.8f, 0.4f, 0.3f, 0.2f};
     const int cls[5] = {0, 1, 1, 1, 0};
@@ -322,16 +322,46 @@ HY_TEST(multilabel_nms_as_ultralytics) {
     ASSERT_NEAR(d[0].x1, 40, 0);
     ASSERT_NEAR(d[0].y2, 60, 0);
     // max_det keeps the highest scores
-    ASSERT_OK(hy__postprocess_multilabel(out, NC, A, &p, &b, d, 2, &n));
+    ASSERT_OK(hy__postprocess_multilabel(out, NC, A, 0, &p, &b, d, 2, &n));
     ASSERT_EQ(n, 2);
     ASSERT_NEAR(d[1].confidence, 0.8f, 0);
     // agnostic: a0c1 now overlaps a0c0 (same box): suppressed
     p.agnostic_nms = 1;
-    ASSERT_OK(hy__postprocess_multilabel(out, NC, A, &p, &b, d, 8, &n));
+    ASSERT_OK(hy__postprocess_multilabel(out, NC, A, 0, &p, &b, d, 8, &n));
     ASSERT_EQ(n, 3);
     ASSERT_NEAR(d[1].confidence, 0.4f, 0);
     hy__nms_buf_free(&b);
     hy__nms_buf_free(NULL);
+}
+
+HY_TEST(multilabel_nms_objectness_as_yolov5) {
+    // YOLOv5 v7.0 non_max_suppression(multi_label=True): rows (A, 5 + nc) = x y w h obj cls...;
+    // a row needs obj > conf, then its scores are obj * cls, each > conf a candidate.
+    enum { A = 4, NC = 2 };
+    float out[A * (5 + NC)] = {
+        50,  50, 20, 20, 0.5f,   0.9f, 0.8f,  // scores .45 .40
+        52,  50, 20, 20, 0.5f,   0.8f, 0.01f, // .40 .005; overlaps row 0 by 0.82: class 0 suppressed
+        300, 150, 20, 20, 0.2f,  1.0f, 0.1f,  // obj .2 > conf .3? no: row dropped whatever the classes
+        400, 150, 20, 20, 0.9f,  0.3f, 0.35f, // .27 (< .3, out), .315
+    };
+    hy_detect_params p = hy_detect_default_params();
+    p.conf = 0.3f;
+    p.iou = 0.6f;
+    hy__nms_buf b;
+    memset(&b, 0, sizeof b);
+    hy_detection d[8];
+    size_t n = 0;
+    ASSERT_OK(hy__postprocess_multilabel(out, NC, A, 1, &p, &b, d, 8, &n));
+    ASSERT_EQ(n, 3);
+    const float conf[3] = {0.5f * 0.9f, 0.5f * 0.8f, 0.9f * 0.35f};
+    const int cls[3] = {0, 1, 1};
+    for (size_t i = 0; i < n; i++) {
+        ASSERT_NEAR(d[i].confidence, conf[i], 0);
+        ASSERT_EQ(d[i].class_id, cls[i]);
+    }
+    ASSERT_NEAR(d[2].x1, 390, 0);
+    ASSERT_NEAR(d[2].y2, 160, 0);
+    hy__nms_buf_free(&b);
 }
 
 HY_TEST_MAIN()

@@ -340,7 +340,7 @@ typedef struct bench_run {
     hy_context *c;
     hy_model_params mp;
     size_t nx, ny; /* floats per image of input and output */
-    float *x, *y;  /* (batch, 3, S, S), (batch, 4 + nc, A) */
+    float *x, *y;  /* (batch, 3, S, S), (batch, hy_model_output_shape) */
     int nv;
     double *v, *ref, *refm, *rtt, *near, *far;
     double *e_cold, *e_warm, *e_ready, *e_ratio;
@@ -490,10 +490,10 @@ static hy_status engine_open(const bench_opts *o, bench_run *b, const hy_prepare
     if (!st) st = hy_context_create(b->m, NULL, &b->c);
     if (!st && pp) st = hy_model_prepare(b->c, pp);
     if (!st && !b->y) {
-        b->ny = (size_t)(4 + hy_model_num_classes(b->m)) *
-                (size_t)((o->imgsz / 8) * (o->imgsz / 8) + (o->imgsz / 16) * (o->imgsz / 16) +
-                         (o->imgsz / 32) * (o->imgsz / 32));
-        if (!(b->y = malloc(b->ny * (size_t)o->batch * sizeof(float))))
+        size_t od[2] = {0, 0};
+        st = hy_model_output_shape(b->m, o->imgsz, o->imgsz, od);
+        b->ny = od[0] * od[1];
+        if (!st && !(b->y = malloc(b->ny * (size_t)o->batch * sizeof(float))))
             st = bench_fail(b, HY_ERR_NOMEM, "out of memory");
     }
     return st;

@@ -77,10 +77,11 @@ static void help(void) {
            "\n"
            "Options (a value may also be given as --option=VALUE):\n"
            "  --conf F        confidence threshold in [0, 1] (default 0.25)\n"
-           "  --iou F         NMS IoU threshold in [0, 1] (default 0.7)\n"
+           "  --iou F         NMS IoU threshold in [0, 1] (default 0.7; YOLOv5 0.45, as its detect.py)\n"
            "  --imgsz N       inference size (long side), a multiple of 32 in [32, %d]\n"
            "                  (default 640)\n"
-           "  --max-det N     most detections kept per image, in [1, %d] (default 300)\n"
+           "  --max-det N     most detections kept per image, in [1, %d] (default 300;\n"
+           "                  YOLOv5 1000)\n"
            "  --classes LIST  keep only these class ids, comma-separated, e.g. 0,2,5\n"
            "                  (default: all classes)\n"
            "  --threads N     worker threads, in [0, %d]; 0 = one per online core\n"
@@ -639,7 +640,8 @@ static void prefetch_end(prefetch *p) {
 /* ---- command ----------------------------------------------------------------------- */
 
 int hy_cli_detect(int argc, char **argv) {
-    detect_opts o = {.conf = 0.25f, .iou = 0.7f, .imgsz = 640, .max_det = 300, .threads = 0};
+    /* iou < 0, max_det 0: the model family's defaults (hy_model_detect_params) */
+    detect_opts o = {.conf = 0.25f, .iou = -1.f, .imgsz = 640, .max_det = 0, .threads = 0};
     hy_context *ctx = NULL;
     const hy_model *m = NULL;
     FILE *json = NULL;
@@ -742,9 +744,9 @@ int hy_cli_detect(int argc, char **argv) {
     if (!o.quiet) {
         const char *v = hy_model_variant(m);
         fprintf(out,
-                "model %s (%s): YOLOv8%s, %d classes, imgsz %d, %d thread%s, device %s, loaded in "
+                "model %s (%s): %s%s, %d classes, imgsz %d, %d thread%s, device %s, loaded in "
                 "%.1f ms\n",
-                o.model, hy_model_format(m), v, nc, o.imgsz, hy_context_num_threads(ctx),
+                o.model, hy_model_format(m), hy_model_arch_title(m), v, nc, o.imgsz, hy_context_num_threads(ctx),
                 hy_context_num_threads(ctx) == 1 ? "" : "s", hy_context_device(ctx), load_ms);
         /* stderr: stdout keeps only the tables (or the JSON Lines) */
         if (o.transfer) {
@@ -753,10 +755,10 @@ int hy_cli_detect(int argc, char **argv) {
         }
     }
 
-    hy_detect_params dp = hy_detect_default_params();
+    hy_detect_params dp = hy_model_detect_params(m);
     dp.conf = o.conf;
-    dp.iou = o.iou;
-    dp.max_det = o.max_det;
+    if (o.iou >= 0) dp.iou = o.iou;
+    if (o.max_det > 0) dp.max_det = o.max_det;
     dp.imgsz = o.imgsz;
     dp.classes = o.classes;
     dp.n_classes = o.n_classes;

@@ -34,9 +34,10 @@ static void help(void) {
         "  --imgsz N       image size (long side), a multiple of 32 in [32, 8192] (default 640)\n"
         "  --batch N       images per batch, in [1, 65536]: each batch gets one rectangular\n"
         "                  letterbox shape (the numbers depend on it as in Ultralytics) and\n"
-        "                  runs as one forward pass (of at most 32 images) (default 16)\n"
+        "                  runs as one forward pass (of at most 32 images) (default 16;\n"
+        "                  YOLOv5 32, as its val.py)\n"
         "  --conf F        NMS confidence threshold in [0, 1] (default 0.001)\n"
-        "  --iou F         NMS IoU threshold in [0, 1] (default 0.7)\n"
+        "  --iou F         NMS IoU threshold in [0, 1] (default 0.7; YOLOv5 0.6)\n"
         "  --max-det N     detections kept per image, in [1, 100000] (default 300)\n"
         "  --threads N     inference threads, in [0, 1024]; 0 = one per online core (default 0)\n"
         "  --no-cache      read .pt/.onnx weights directly, not through the packed-weights\n"
@@ -212,11 +213,11 @@ static void print_row(const hy_val_metrics *m) {
 int hy_cli_val(int argc, char **argv) {
     val_opts o = {.split = "val",
                   .imgsz = 640,
-                  .batch = 16,
+                  .batch = 0, /* 0, iou < 0: the model family's defaults (hy_val_model_params) */
                   .max_det = 300,
                   .threads = 0,
                   .conf = 0.001f,
-                  .iou = 0.7f};
+                  .iou = -1.f};
     int pr = parse_args(argc, argv, &o);
     if (pr == 1) return HY_CLI_OK;
     if (pr < 0) return HY_CLI_USAGE;
@@ -241,13 +242,13 @@ int hy_cli_val(int argc, char **argv) {
         return HY_CLI_RUNTIME;
     }
     progress_state ps = {.tty = isatty(fileno(stderr)), .t0 = now_s()};
-    hy_val_params vp = hy_val_default_params();
+    hy_val_params vp = hy_val_model_params(m);
     vp.data = o.data;
     vp.split = o.split;
     vp.imgsz = o.imgsz;
-    vp.batch = o.batch;
+    if (o.batch > 0) vp.batch = o.batch;
     vp.conf = o.conf;
-    vp.iou = o.iou;
+    if (o.iou >= 0) vp.iou = o.iou;
     vp.max_det = o.max_det;
     vp.plots_dir = o.plots;
     if (!o.quiet) {

@@ -48,6 +48,9 @@ typedef struct hy_val_params {
     void *progress_user_data;
 } hy_val_params;
 HY_API hy_val_params hy_val_default_params(void);
+/* The defaults of m's family's own val tool: YOLOv8 as hy_val_default_params(); YOLOv5 its
+ * val.py's (batch 32, conf 0.001, iou 0.6, max_det 300). */
+HY_API hy_val_params hy_val_model_params(const hy_model *m);
 
 /* One row of the results table. */
 typedef struct hy_val_metrics {

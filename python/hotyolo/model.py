@@ -133,14 +133,20 @@ class YOLO:
     def __call__(self, source, **kw):
         return self.predict(source, **kw)
 
-    def predict(self, source, conf=0.25, iou=0.7, imgsz=None, max_det=300, classes=None,
+    def predict(self, source, conf=0.25, iou=None, imgsz=None, max_det=None, classes=None,
                 agnostic_nms=False, rgb=False, stream=False, save=False, verbose=False):
         """source: a path, a directory, a glob, a numpy (h, w, 3) uint8 BGR array (as OpenCV
         gives; rgb=True for RGB), a PIL image, or a list of these. Returns [Results]
-        (a generator with stream=True). Each image runs alone, at its own rect shape."""
+        (a generator with stream=True). Each image runs alone, at its own rect shape.
+        iou / max_det default to the family's own tool: YOLOv8 0.7 / 300, YOLOv5 (detect.py)
+        0.45 / 1000."""
         lib = _lib.lib
-        dp = lib.hy_detect_default_params()
-        dp.conf, dp.iou, dp.max_det = float(conf), float(iou), int(max_det)
+        dp = lib.hy_model_detect_params(self._model._m)
+        dp.conf = float(conf)
+        if iou is not None:
+            dp.iou = float(iou)
+        if max_det is not None:
+            dp.max_det = int(max_det)
         if imgsz:
             dp.imgsz = int(imgsz)
         cls_arr = None
@@ -181,16 +187,20 @@ class YOLO:
         return res
 
     # ---- val ---------------------------------------------------------------------------
-    def val(self, data, split="val", imgsz=640, batch=16, conf=0.001, iou=0.7, max_det=300,
+    def val(self, data, split="val", imgsz=640, batch=None, conf=0.001, iou=None, max_det=300,
             plots_dir=None):
         """Evaluates on a YOLO dataset (data.yaml) as Ultralytics' `yolo val`: returns
-        ValResults (box.map, box.map50, box.mp, box.mr, results_dict, per-class rows)."""
+        ValResults (box.map, box.map50, box.mp, box.mr, results_dict, per-class rows).
+        batch / iou default to the family's own tool: YOLOv8 16 / 0.7, YOLOv5 (val.py) 32 / 0.6."""
         lib = _lib.lib
-        vp = lib.hy_val_default_params()
+        vp = lib.hy_val_model_params(self._model._m)
         vp.data = os.fsencode(data)
         vp.split = split.encode()
-        vp.imgsz, vp.batch, vp.max_det = int(imgsz), int(batch), int(max_det)
-        vp.conf, vp.iou = float(conf), float(iou)
+        vp.imgsz, vp.max_det, vp.conf = int(imgsz), int(max_det), float(conf)
+        if batch is not None:
+            vp.batch = int(batch)
+        if iou is not None:
+            vp.iou = float(iou)
         if plots_dir:
             vp.plots_dir = os.fsencode(plots_dir)
         r = ctypes.c_void_p()

@@ -4,13 +4,21 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model/yolov5.h"
 #include "model/yolov8.h"
 
 /* One line per family; the first is the default. */
 const hy__arch *const hy__arch_table[] = {
     &hy__arch_yolov8,
+    &hy__arch_yolov5,
     NULL,
 };
+
+const hy__wtensor *hy__arch_src_find(const hy__wsource *src, const char *name) {
+    for (size_t i = 0; i < src->n_tensors; i++)
+        if (strcmp(src->tensors[i].name, name) == 0) return &src->tensors[i];
+    return NULL;
+}
 
 const hy__arch *hy__arch_find(const char *name) {
     char known[128] = "";
@@ -48,7 +56,11 @@ hy_status hy__arch_graph_build(const hy__arch_cfg *cfg, int n, int h, int w, hy_
 int hy__arch_num_anchors(const hy__arch_cfg *cfg, int h, int w) {
     int a = 0;
     for (int i = 0; i < cfg->arch->n_levels; i++) a += (h / cfg->arch->strides[i]) * (w / cfg->arch->strides[i]);
-    return a;
+    return cfg->na > 0 ? a * cfg->na : a;
+}
+
+size_t hy__arch_output_numel(const hy__arch_cfg *cfg, int h, int w) {
+    return (size_t)hy__arch_num_anchors(cfg, h, w) * (size_t)(cfg->nc + (cfg->arch->objectness ? 5 : 4));
 }
 
 void hy__arch_strides_json(const hy__arch *a, char *buf, size_t cap) {
@@ -56,4 +68,43 @@ void hy__arch_strides_json(const hy__arch *a, char *buf, size_t cap) {
     for (int i = 0; i < a->n_levels && k < cap; i++)
         k += (size_t)snprintf(buf + k, cap - k, i ? ",%d" : "%d", a->strides[i]);
     if (k < cap) snprintf(buf + k, cap - k, "]");
+}
+
+hy_status hy__arch_spec_from(const hy__arch_cfg *cfg, hy__forward_fn f, hy__model_spec **out) {
+    if (cfg->nc < 1 || cfg->nc > 100000)
+        return hy__error(HY_ERR_INVALID_ARG, "%s: class count %d out of range", cfg->arch->name, cfg->nc);
+    hy__model_spec *s = hy__calloc(1, sizeof *s);
+    if (!s) return hy__error(HY_ERR_NOMEM, "model spec: out of memory");
+    hy__builder b = {.spec = s};
+    f(&b, cfg, -1);
+    if (b.st) {
+        hy__model_spec_free(s);
+        return b.st;
+    }
+    *out = s;
+    return HY_OK;
+}
+
+hy_status hy__arch_graph_from(const hy__arch_cfg *cfg, hy__forward_fn f, int n, int h, int w, hy__graph **out) {
+    const int sm = cfg->arch->stride_max;
+    if (h <= 0 || w <= 0 || h % sm || w % sm || h > 8192 || w > 8192)
+        return hy__error(HY_ERR_INVALID_ARG, "input size %dx%d: each side must be a positive multiple of %d, at most 8192",
+                         w, h, sm);
+    hy__graph *g;
+    hy_status st = hy__graph_create(n, &g);
+    if (st) return st;
+    g->in_h = h;
+    g->in_w = w;
+    hy__builder b = {.g = g};
+    int x = hy__builder_tensor(&b, 3, h, w, "images");
+    g->input = x;
+    if (x >= 0) hy__builder_node(&b, HY_OP_INPUT, NULL, 0, x, "images");
+    g->output = f(&b, cfg, x);
+    if (!b.st) b.st = hy__graph_plan(g);
+    if (b.st) {
+        hy__graph_free(g);
+        return b.st;
+    }
+    *out = g;
+    return HY_OK;
 }

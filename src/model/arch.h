@@ -21,6 +21,8 @@ typedef struct hy__arch_cfg {
     double width;       /* width multiple */
     int max_channels;
     int reg_max;        /* DFL bins (16), 0 for heads without DFL */
+    int na;             /* anchor heads: anchors per cell (3), else 0 */
+    float anchors[HY_ARCH_MAX_LEVELS][8]; /* anchor heads: na (w, h) per level, input pixels */
 } hy__arch_cfg;
 
 struct hy__arch {
@@ -45,7 +47,22 @@ struct hy__arch {
     int n_levels;
     int strides[HY_ARCH_MAX_LEVELS];
     int stride_max;
+    /* Raw output per image: 0 = (4 + nc, A), class scores (YOLOv8); 1 = (A, 5 + nc) rows of
+     * x, y, w, h, objectness, class scores (YOLOv5's anchor head). */
+    int objectness;
+    /* scale_boxes maps boxes back with the exact half padding (YOLOv5), not Ultralytics 8's
+     * round(pad - 0.1) */
+    int exact_pad;
+    /* The defaults of the family's own tools: predict / detect.py (iou, max_det) and val
+     * (iou, batch); conf is 0.25 and 0.001 for every family. */
+    float detect_iou;
+    int detect_max_det;
+    float val_iou;
+    int val_batch;
 };
+
+/* src's tensor named `name`, or NULL (a linear scan: config reading only). */
+const hy__wtensor *hy__arch_src_find(const hy__wsource *src, const char *name);
 
 /* The rows, NULL-terminated; hy__arch_table[0] is the default family. */
 extern const hy__arch *const hy__arch_table[];
@@ -59,11 +76,21 @@ const hy__arch *hy__arch_recognize(const hy__wsource *src);
  * (HY_ERR_UNSUPPORTED when none does), or, when the file names none, the recognised row. */
 hy_status hy__arch_cfg_from_source(const hy__wsource *src, const char *what, int nc_override, hy__arch_cfg *out);
 
+/* A family's forward(): composes the blocks in yaml order on b; x is the input tensor (graph
+ * mode) or -1 (spec mode); returns the output tensor. */
+typedef int (*hy__forward_fn)(hy__builder *b, const hy__arch_cfg *cfg, int x);
+/* The spec / the planned graph of a forward() (the rows' spec_create and graph_build). */
+hy_status hy__arch_spec_from(const hy__arch_cfg *cfg, hy__forward_fn f, hy__model_spec **out);
+hy_status hy__arch_graph_from(const hy__arch_cfg *cfg, hy__forward_fn f, int n, int h, int w, hy__graph **out);
+
 /* Dispatch to cfg->arch. */
 hy_status hy__model_spec_create(const hy__arch_cfg *cfg, hy__model_spec **out);
 hy_status hy__arch_graph_build(const hy__arch_cfg *cfg, int n, int h, int w, hy__graph **out);
-/* Anchors (output columns) for an input (h, w): sum over levels of (h / s) * (w / s). */
+/* Predictions (output columns, or rows with objectness) for an input (h, w): sum over levels
+ * of (h / s) * (w / s), times the anchors per cell of an anchor head. */
 int hy__arch_num_anchors(const hy__arch_cfg *cfg, int h, int w);
+/* Floats of the raw output of one image: A * (4 + nc), or A * (5 + nc) with objectness. */
+size_t hy__arch_output_numel(const hy__arch_cfg *cfg, int h, int w);
 /* Writes the strides as a JSON array ("[8,16,32]") into buf (cap bytes). */
 void hy__arch_strides_json(const hy__arch *a, char *buf, size_t cap);
 

@@ -98,6 +98,7 @@ void hy__builder_add_conv_spec(hy__builder *b, const char *prefix, int cin, int 
     c->cout = cout;
     c->k = k;
     c->stride = s;
+    c->pad = k / 2;
     c->groups = groups;
     c->has_bn = has_bn;
     c->act = act;
@@ -147,16 +148,16 @@ static void join(char *dst, const char *prefix, const char *suffix) {
     memcpy(dst + a, suffix, b);
     dst[a + b] = 0;
 }
-int hy__blk_conv_id(hy__builder *b, int id, const char *prefix, int x, int c1, int c2, int k, int s, int groups,
-                    int has_bn, int act, int add) {
+int hy__blk_conv_pad_id(hy__builder *b, int id, const char *prefix, int x, int c1, int c2, int k, int s, int p,
+                        int groups, int has_bn, int act, int add) {
     if (!b->g) {
         hy__builder_add_conv_spec(b, prefix, c1, c2, k, s, groups, has_bn, act);
+        if (!b->st && b->spec) b->spec->convs[b->spec->n_convs - 1].pad = p;
         return -1;
     }
     if (b->st) return -1;
     HY_ASSERT(hy__builder_channels(b, x) == c1);
     const hy__tensor *tx = &b->g->tensors[x];
-    int p = k / 2;
     int y = hy__builder_tensor(b, c2, hy__conv_out((int)tx->ne[2], k, s, p), hy__conv_out((int)tx->ne[3], k, s, p),
                                prefix);
     int src[2] = {x, add};
@@ -172,6 +173,15 @@ int hy__blk_conv_id(hy__builder *b, int id, const char *prefix, int x, int c1, i
     cp->weight_id = id;
     cp->groups = groups;
     return y;
+}
+
+int hy__blk_conv_id(hy__builder *b, int id, const char *prefix, int x, int c1, int c2, int k, int s, int groups,
+                    int has_bn, int act, int add) {
+    return hy__blk_conv_pad_id(b, id, prefix, x, c1, c2, k, s, k / 2, groups, has_bn, act, add);
+}
+
+int hy__blk_conv_p(hy__builder *b, const char *prefix, int x, int c1, int c2, int k, int s, int p) {
+    return hy__blk_conv_pad_id(b, hy__builder_conv_id(b), prefix, x, c1, c2, k, s, p, 1, 1, HY_ACT_SILU, -1);
 }
 
 int hy__blk_conv(hy__builder *b, const char *prefix, int x, int c1, int c2, int k, int s, int g) {
@@ -219,6 +229,31 @@ int hy__blk_c2f(hy__builder *b, const char *prefix, int x, int c1, int c2, int n
     }
     int cat = hy__blk_concat(b, prefix, parts, np);
     return b->g ? hy__blk_conv_id(b, id2, name2, cat, (2 + n) * c, c2, 1, 1, 1, 1, HY_ACT_SILU, -1) : -1;
+}
+
+int hy__blk_c3(hy__builder *b, const char *prefix, int x, int c1, int c2, int n, int shortcut, int g, double e) {
+    char n1[NAME_CAP], n2[NAME_CAP], n3[NAME_CAP];
+    int c_ = (int)(c2 * e);
+    int id1 = hy__builder_conv_id(b), id2 = hy__builder_conv_id(b), id3 = hy__builder_conv_id(b);
+    join(n1, prefix, ".cv1");
+    join(n2, prefix, ".cv2");
+    join(n3, prefix, ".cv3");
+    if (!b->g) { /* spec rows in registration order: cv1, cv2, cv3, then m.* */
+        hy__blk_conv_id(b, id1, n1, -1, c1, c_, 1, 1, 1, 1, HY_ACT_SILU, -1);
+        hy__blk_conv_id(b, id2, n2, -1, c1, c_, 1, 1, 1, 1, HY_ACT_SILU, -1);
+        hy__blk_conv_id(b, id3, n3, -1, 2 * c_, c2, 1, 1, 1, 1, HY_ACT_SILU, -1);
+    }
+    int a = b->g ? hy__blk_conv_id(b, id1, n1, x, c1, c_, 1, 1, 1, 1, HY_ACT_SILU, -1) : -1;
+    for (int i = 0; i < n; i++) {
+        char m[NAME_CAP], sfx[24];
+        snprintf(sfx, sizeof sfx, ".m.%d", i);
+        join(m, prefix, sfx);
+        a = hy__blk_bottleneck(b, m, a, c_, c_, shortcut, g, 1, 3, 1.0);
+    }
+    if (!b->g) return -1;
+    int bb = hy__blk_conv_id(b, id2, n2, x, c1, c_, 1, 1, 1, 1, HY_ACT_SILU, -1);
+    int cat = hy__blk_concat(b, prefix, (int[]){a, bb}, 2);
+    return hy__blk_conv_id(b, id3, n3, cat, 2 * c_, c2, 1, 1, 1, 1, HY_ACT_SILU, -1);
 }
 
 int hy__blk_sppf(hy__builder *b, const char *prefix, int x, int c1, int c2, int k) {
@@ -323,6 +358,58 @@ int hy__blk_detect(hy__builder *b, const char *prefix, const int *xs, const hy__
     return y;
 }
 
+int hy__blk_detect_anchor(hy__builder *b, const char *prefix, const int *xs, const hy__detect_anchor_args *a) {
+    if (b->st) return -1;
+    if (a->nl < 1 || a->nl > 4 || a->na < 1 || a->na > HY_DETECT_MAX_ANCHORS || a->nc < 1) {
+        b->st = hy__error(HY_ERR_INVALID_ARG, "%s: %d levels, %d anchors, %d classes", prefix, a->nl, a->na, a->nc);
+        return -1;
+    }
+    const int no = 5 + a->nc;
+    char name[NAME_CAP];
+    if (!b->g && b->spec) { /* the anchors buffer is registered before the convs */
+        if (strlen(prefix) >= sizeof b->spec->detect.prefix) {
+            b->st = hy__error(HY_ERR_INVALID_ARG, "model spec: module name %.80s... too long", prefix);
+            return -1;
+        }
+        hy__builder_add_spec(b, prefix, "anchors", 3, a->nl, a->na, 2, 0, HY_DTYPE_F32);
+        hy__builder_add_fused(b, prefix, "anchors", 3, a->nl, a->na, 2, 0);
+        hy__model_spec *sp = b->spec;
+        snprintf(sp->detect.prefix, sizeof sp->detect.prefix, "%s", prefix);
+        sp->detect.nc = a->nc;
+        sp->detect.nl = a->nl;
+        sp->detect.na = a->na;
+        for (int i = 0; i < a->nl; i++) {
+            sp->detect.strides[i] = a->strides[i];
+            for (int j = 0; j < 2 * a->na; j++) sp->detect.anchors[i][j] = a->anchors[i][j];
+        }
+    }
+    int outs[4];
+    for (int i = 0; i < a->nl; i++) {
+        char sfx[24];
+        snprintf(sfx, sizeof sfx, ".m.%d", i);
+        join(name, prefix, sfx);
+        outs[i] = hy__blk_conv2d(b, name, xs[i], a->ch[i], a->na * no, 1, 1, HY_ACT_NONE);
+    }
+    if (!b->g || b->st) return -1;
+    int64_t A = 0;
+    for (int i = 0; i < a->nl; i++) A += b->g->tensors[outs[i]].ne[2] * b->g->tensors[outs[i]].ne[3];
+    A *= a->na;
+    int y = hy__builder_tensor(b, (int)A, no, 1, "output0");
+    int n = hy__builder_node(b, HY_OP_DETECT_ANCHOR, outs, a->nl, y, prefix);
+    if (n >= 0) {
+        hy__detect_anchor_params *dp = &b->g->nodes[n].p.danchor;
+        memset(dp, 0, sizeof *dp);
+        dp->nc = a->nc;
+        dp->na = a->na;
+        dp->n_levels = a->nl;
+        for (int i = 0; i < a->nl; i++) {
+            dp->stride[i] = a->strides[i];
+            for (int j = 0; j < 2 * a->na; j++) dp->anchors[i][j] = a->anchors[i][j];
+        }
+    }
+    return y;
+}
+
 /* "<prefix>.<cv>.<level>.2.bias": the level, else -1 */
 static int head_bias_level(const char *name, const char *prefix, const char *cv) {
     size_t pl = strlen(prefix), cl = strlen(cv);
@@ -339,6 +426,32 @@ static int head_bias_level(const char *name, const char *prefix, const char *cv)
 int hy__model_spec_init_tensor(const hy__model_spec *s, const hy__tensor_spec *t, float *dst, size_t numel) {
     const char *prefix = s->detect.prefix, *name = t->name;
     if (!prefix[0]) return 0;
+    if (s->detect.na > 0) { /* YOLOv5 Detect */
+        char an[NAME_CAP];
+        join(an, prefix, ".anchors");
+        const int na = s->detect.na, nl = s->detect.nl, no = 5 + s->detect.nc;
+        if (strcmp(name, an) == 0 && numel == (size_t)nl * na * 2) { /* grid units: pixels / stride */
+            for (int l = 0; l < nl; l++)
+                for (int j = 0; j < 2 * na; j++) dst[l * 2 * na + j] = s->detect.anchors[l][j] / (float)s->detect.strides[l];
+            return 1;
+        }
+        /* Model._initialize_biases: obj += log(8 / (640 / s)^2), cls += log(0.6 / (nc - 0.99999)),
+         * added there to PyTorch's random bias init, here to 0 (deterministic) */
+        size_t pl = strlen(prefix);
+        int level = -1;
+        if (strncmp(name, prefix, pl) == 0 && strncmp(name + pl, ".m.", 3) == 0) {
+            char *end;
+            long l = strtol(name + pl + 3, &end, 10);
+            if (end != name + pl + 3 && strcmp(end, ".bias") == 0 && l >= 0 && l < nl) level = (int)l;
+        }
+        if (level < 0 || numel != (size_t)na * no) return 0;
+        double st = s->detect.strides[level];
+        float obj = (float)log(8.0 / ((640.0 / st) * (640.0 / st)));
+        float cls = (float)log(0.6 / (s->detect.nc - 0.99999));
+        for (int a = 0; a < na; a++)
+            for (int j = 0; j < no; j++) dst[a * no + j] = j < 4 ? 0.f : j == 4 ? obj : cls;
+        return 1;
+    }
     char dfl[NAME_CAP];
     join(dfl, prefix, ".dfl.conv.weight");
     if (strcmp(name, dfl) == 0) {

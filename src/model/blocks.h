@@ -24,6 +24,7 @@ typedef struct hy__tensor_spec {
 typedef struct hy__conv_spec {
     char prefix[80];      /* "model.2.m.0.cv1" (Conv: +.conv.weight, .bn.*) or "model.22.cv2.0.2" (Conv2d) */
     int cin, cout, k, stride;
+    int pad;              /* same on every side: k / 2 unless the module says (YOLOv5's 6x6 stem: 2) */
     int groups;           /* >= 1; weights (cout, cin / groups, k, k) */
     int has_bn;           /* Conv(+BN+act) vs plain Conv2d with bias */
     int act;              /* enum hy_act */
@@ -37,11 +38,14 @@ typedef struct hy__model_spec {
     int n_fused;
     hy__conv_spec *convs;
     int n_convs;
-    /* The Detect head (set by hy__blk_detect), for hy__model_spec_init_tensor. */
+    /* The Detect head (set by hy__blk_detect / hy__blk_detect_anchor), for
+     * hy__model_spec_init_tensor. */
     struct {
         char prefix[64];
         int nc, nl;
         int strides[4];
+        int na;                       /* anchors per cell: 0 for the DFL head */
+        float anchors[4][8];          /* anchor head: default (w, h) pairs in input pixels */
     } detect;
 } hy__model_spec;
 
@@ -92,8 +96,13 @@ static inline int hy__builder_conv_id(hy__builder *b) { return b->next_conv++; }
  * (Conv2d), then `act`; `add` (>= 0) is a residual added after the activation. */
 int hy__blk_conv_id(hy__builder *b, int id, const char *prefix, int x, int c1, int c2, int k, int s, int groups,
                     int has_bn, int act, int add);
+/* As hy__blk_conv_id with an explicit padding p on every side. */
+int hy__blk_conv_pad_id(hy__builder *b, int id, const char *prefix, int x, int c1, int c2, int k, int s, int p,
+                        int groups, int has_bn, int act, int add);
 /* Conv(c1, c2, k, s, g): Conv2d(bias=False) + BatchNorm2d + SiLU (act = True). */
 int hy__blk_conv(hy__builder *b, const char *prefix, int x, int c1, int c2, int k, int s, int g);
+/* Conv(c1, c2, k, s, p): as hy__blk_conv with padding p (YOLOv5's Conv(3, 64, 6, 2, 2) stem). */
+int hy__blk_conv_p(hy__builder *b, const char *prefix, int x, int c1, int c2, int k, int s, int p);
 /* nn.Conv2d(c1, c2, k, s, bias=True); `act` fuses what follows it (Detect: sigmoid on cls). */
 int hy__blk_conv2d(hy__builder *b, const char *prefix, int x, int c1, int c2, int k, int s, int act);
 /* Bottleneck(c1, c2, shortcut, g, k=(k1, k2), e): cv1 Conv(c1, c_, k1), cv2 Conv(c_, c2, k2,
@@ -103,6 +112,10 @@ int hy__blk_bottleneck(hy__builder *b, const char *prefix, int x, int c1, int c2
 /* C2f(c1, c2, n, shortcut, g, e): cv1 -> split (c, c) -> n Bottleneck(c, c, shortcut, g,
  * (3, 3), 1.0) -> concat -> cv2, c = int(c2 * e). */
 int hy__blk_c2f(hy__builder *b, const char *prefix, int x, int c1, int c2, int n, int shortcut, int g, double e);
+/* C3(c1, c2, n, shortcut, g, e) (YOLOv5 models/common.py): cv1, cv2 Conv(c1, c_, 1), cv3
+ * Conv(2 c_, c2, 1), m = n Bottleneck(c_, c_, shortcut, g, e=1.0) (1x1 then 3x3), c_ = int(c2 e);
+ * cv3(cat(m(cv1(x)), cv2(x))). state_dict order: cv1, cv2, cv3, m.*. */
+int hy__blk_c3(hy__builder *b, const char *prefix, int x, int c1, int c2, int n, int shortcut, int g, double e);
 /* SPPF(c1, c2, k): cv1 -> x, m(x), m(m(x)), m(m(m(x))) -> concat -> cv2; m = MaxPool2d(k, 1, k/2). */
 int hy__blk_sppf(hy__builder *b, const char *prefix, int x, int c1, int c2, int k);
 /* nn.Upsample(None, scale, "nearest"); scale 2 only. */
@@ -119,5 +132,17 @@ typedef struct hy__detect_args {
     const int *strides;  /* (nl) */
 } hy__detect_args;
 int hy__blk_detect(hy__builder *b, const char *prefix, const int *xs, const hy__detect_args *a);
+
+/* YOLOv5 Detect(nc, anchors, ch): buffer <prefix>.anchors (nl, na, 2) in grid units (pixels /
+ * stride), <prefix>.m.i = Conv2d(ch[i], na * (5 + nc), 1) per level; then HY_OP_DETECT_ANCHOR
+ * into (A, 5 + nc), A = na * sum(h * w). anchors: per level na (w, h) pairs in input pixels
+ * (the graph's decode; the spec's defaults for a transfer load). */
+typedef struct hy__detect_anchor_args {
+    int nc, na, nl;
+    const int *ch;             /* (nl) input channels */
+    const int *strides;        /* (nl) */
+    const float (*anchors)[8]; /* (nl) x na (w, h) */
+} hy__detect_anchor_args;
+int hy__blk_detect_anchor(hy__builder *b, const char *prefix, const int *xs, const hy__detect_anchor_args *a);
 
 #endif

@@ -218,7 +218,7 @@ hy_status hy_convert(const char *in_path, const char *out_path, const hy_convert
                 break;
             }
             hy__conv2d_params cp = {.cin = c->cin, .cout = c->cout, .kh = c->k, .kw = c->k, .stride = c->stride,
-                                    .pad = c->k / 2, .act = c->act, .weight_id = k, .groups = c->groups};
+                                    .pad = c->pad, .act = c->act, .weight_id = k, .groups = c->groups};
             size_t sz = bi->weight_packed_size(&cp);
             void *buf = hy__aligned_alloc(64, sz + 64);
             char *name = hy__malloc(strlen(c->prefix) + 32);

@@ -85,14 +85,58 @@ static const char k_yolov8_layers[] =
     "[-1,1,\"Conv\",[512,3,2]],[[-1,9],1,\"Concat\",[1]],[-1,3,\"C2f\",[1024]],"
     "[[15,18,21],1,\"Detect\",[\"nc\"]]]";
 
+/* yolov5n.yaml (ultralytics/yolov5 v6.0 - v7.0) rows; 'nc' and 'anchors' stay the names
+ * parse_model resolves. */
+static const char k_yolov5_layers[] =
+    "\"backbone\":[[-1,1,\"Conv\",[64,6,2,2]],[-1,1,\"Conv\",[128,3,2]],[-1,3,\"C3\",[128]],"
+    "[-1,1,\"Conv\",[256,3,2]],[-1,6,\"C3\",[256]],[-1,1,\"Conv\",[512,3,2]],[-1,9,\"C3\",[512]],"
+    "[-1,1,\"Conv\",[1024,3,2]],[-1,3,\"C3\",[1024]],[-1,1,\"SPPF\",[1024,5]]],"
+    "\"head\":[[-1,1,\"Conv\",[512,1,1]],[-1,1,\"nn.Upsample\",[null,2,\"nearest\"]],[[-1,6],1,\"Concat\",[1]],"
+    "[-1,3,\"C3\",[512,false]],[-1,1,\"Conv\",[256,1,1]],[-1,1,\"nn.Upsample\",[null,2,\"nearest\"]],"
+    "[[-1,4],1,\"Concat\",[1]],[-1,3,\"C3\",[256,false]],[-1,1,\"Conv\",[256,3,2]],[[-1,14],1,\"Concat\",[1]],"
+    "[-1,3,\"C3\",[512,false]],[-1,1,\"Conv\",[512,3,2]],[[-1,10],1,\"Concat\",[1]],[-1,3,\"C3\",[1024,false]],"
+    "[[17,20,23],1,\"Detect\",[\"nc\",\"anchors\"]]]";
+
+/* The YOLOv5 model config as Model.yaml holds it: nc, depth_multiple, width_multiple (floats:
+ * as text, see hy__pkw_float), anchors (per level na (w, h) pairs in input pixels: the model's
+ * own, which AutoAnchor may have changed), ch and yolov5n.yaml's rows; plus hotyolo's scale and
+ * yaml_file ("yolov5n.yaml": the scale for readers that take the multiples as text). */
+static hy_status put_yaml_v5(ex *e, hy__pkw *w) {
+    const hy__arch_cfg *c = &e->cfg;
+    char anc[512];
+    size_t k = 0;
+    k += (size_t)snprintf(anc + k, sizeof anc - k, "[");
+    for (int l = 0; l < c->arch->n_levels && l < HY_ARCH_MAX_LEVELS && k < sizeof anc; l++) {
+        k += (size_t)snprintf(anc + k, sizeof anc - k, l ? ",[" : "[");
+        for (int j = 0; j < 2 * c->na && j < 8 && k < sizeof anc; j++)
+            k += (size_t)snprintf(anc + k, sizeof anc - k, j ? ",%.9g" : "%.9g", (double)c->anchors[l][j]);
+        if (k < sizeof anc) k += (size_t)snprintf(anc + k, sizeof anc - k, "]");
+    }
+    if (k + 2 > sizeof anc) return hy__error(HY_ERR_UNSUPPORTED, "%s: anchors too long for the .pt config", e->in);
+    snprintf(anc + k, sizeof anc - k, "]");
+    char *head = afmt(&e->a,
+                      "{\"nc\":%d,\"depth_multiple\":%.17g,\"width_multiple\":%.17g,\"anchors\":%s,\"ch\":3,"
+                      "\"scale\":\"%s\",\"yaml_file\":\"yolov5%s.yaml\",",
+                      c->nc, c->depth, c->width, anc, c->variant, c->variant);
+    if (!head) return nomem();
+    size_t n = strlen(head) + sizeof k_yolov5_layers + 2;
+    char *text = hy__malloc(n);
+    if (!text) return nomem();
+    snprintf(text, n, "%s%s}", head, k_yolov5_layers);
+    hy_status st = hy__pkw_json(w, text);
+    hy__free(text);
+    return st;
+}
+
 /* The model config: yolov8.yaml's rows, nc, scale and yaml_file ("yolov8n.yaml", which
  * DetectionModel(yaml_file, nc=nc) builds); no 'scales' (its multiples are floats, which a
  * weights_only pickle of torch 1.13 cannot hold: 'multiples' keeps them as text). */
 static hy_status put_yaml(ex *e, hy__pkw *w) {
     const hy__arch_cfg *c = &e->cfg;
+    if (!strcmp(c->arch->name, "yolov5")) return put_yaml_v5(e, w);
     if (strcmp(c->arch->name, "yolov8"))
-        return hy__error(HY_ERR_UNSUPPORTED, "%s: export to .pt knows the YOLOv8 config only, not %s", e->in,
-                         c->arch->title);
+        return hy__error(HY_ERR_UNSUPPORTED, "%s: export to .pt knows the YOLOv8 and YOLOv5 configs only, not %s",
+                         e->in, c->arch->title);
     const char *scale = c->variant; /* "" for multiples no scale has */
     char *head = afmt(&e->a,
                       "{\"nc\":%d,\"scale\":\"%s\",\"yaml_file\":\"yolov8%s.yaml\",\"ch\":3,"
@@ -320,6 +364,10 @@ static void attr_ints(hy__onnx_wnode *n, const char *name, int64_t v, int count)
 static const char *init(og *o, const char *name, int dtype, int ndim, const int64_t *dims, const void *data,
                         size_t nbytes, int copy) {
     if (o->st) return "";
+    if (!name) {
+        o->st = nomem();
+        return "";
+    }
     if (o->n_inits == o->cap_inits) {
         size_t cap = o->cap_inits ? 2 * o->cap_inits : 256;
         hy__onnx_winit *t = hy__realloc(o->inits, cap * sizeof *t);
@@ -574,6 +622,120 @@ static void emit_detect(og *o, const hy__node *gn) {
     o->tname[gn->dst] = "output0";
 }
 
+static void attr_perm(hy__onnx_wnode *n, const int64_t *perm, int count) {
+    if (!n || n->n_attrs >= HY_ONNX_W_MAX_ATTRS) return;
+    hy__onnx_wattr *a = &n->attrs[n->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = "perm", a->type = 7, a->n_ints = count;
+    for (int i = 0; i < count; i++) a->ints[i] = perm[i];
+}
+
+/* YOLOv5's Detect as its export.py writes it (models/yolo.py Detect.forward, export=True), per
+ * level l with na anchors, no = 5 + nc:
+ *   (1, na * no, h, w) -> Reshape (1, na, no, h, w) -> Transpose (1, na, h, w, no) -> Sigmoid
+ *   -> Split (2, 2, nc + 1) on axis 4: xy = (2 xy + grid) * stride, wh = (2 wh)^2 * anchor_grid
+ *   -> Concat axis 4 -> Reshape (1, na * h * w, no); then Concat of the levels on axis 1.
+ * grid (1, h, w, 2) holds (x - 0.5, y - 0.5), anchor_grid (na, 1, 1, 2) the anchors in input
+ * pixels; both broadcast over the 5-D tensor (initializers have at most 4 dimensions here). */
+static void emit_detect_anchor(og *o, const hy__node *gn) {
+    const hy__detect_anchor_params *dp = &gn->p.danchor;
+    const char *nm = gn->name;
+    const int64_t na = dp->na, no = 5 + (int64_t)dp->nc;
+    if (dp->n_levels < 1 || dp->n_levels > 4 || gn->n_src != dp->n_levels || na < 1 || na > HY_DETECT_MAX_ANCHORS) {
+        o->st = hy__error(HY_ERR_UNSUPPORTED, "export: %s: anchor Detect with %d levels, %d anchors", nm,
+                          dp->n_levels, dp->na);
+        return;
+    }
+    static const float two = 2.0f;
+    const char *twon = init(o, afmt(&o->e->a, "%s.two", nm), HY_ONNX_FLOAT, 0, NULL, &two, 4, 1);
+    const char *lv[4] = {0};
+    for (int l = 0; l < dp->n_levels && !o->st; l++) {
+        const hy__tensor *b = &o->g->tensors[gn->src[l]];
+        const int64_t h = b->ne[2], w = b->ne[3];
+        if (b->ne[1] != na * no) {
+            o->st = hy__error(HY_ERR_UNSUPPORTED, "export: %s level %d has %lld channels, not na * (5 + nc) = %lld",
+                              nm, l, (long long)b->ne[1], (long long)(na * no));
+            return;
+        }
+        char ln[96];
+        snprintf(ln, sizeof ln, "%s.%d", nm, l);
+        hy__onnx_wnode *r = node(o, "Reshape", ln);
+        in(r, tensor_name(o, gn->src[l]));
+        in(r, init_i64(o, afmt(&o->e->a, "%s.shape", ln), (int64_t[]){1, na, no, h, w}, 5));
+        const char *x = out(o, r, ln, "view");
+        hy__onnx_wnode *t = node(o, "Transpose", ln);
+        in(t, x);
+        attr_perm(t, (const int64_t[]){0, 1, 3, 4, 2}, 5);
+        x = out(o, t, ln, "t");
+        hy__onnx_wnode *sg = node(o, "Sigmoid", ln);
+        in(sg, x);
+        x = out(o, sg, ln, "sig");
+        hy__onnx_wnode *sp = node(o, "Split", ln);
+        in(sp, x);
+        in(sp, init_i64(o, afmt(&o->e->a, "%s.split", ln), (int64_t[]){2, 2, no - 4}, 3));
+        attr_i(sp, "axis", 4);
+        const char *xy = out(o, sp, ln, "xy"), *wh = out(o, sp, ln, "wh"), *conf = out(o, sp, ln, "conf");
+        /* constants: grid (1, h, w, 2), anchor_grid (na, 1, 1, 2), stride () */
+        float *grid = hy__arena_alloc(&o->e->a, (size_t)(h * w * 2) * 4, 8);
+        float *ag = hy__arena_alloc(&o->e->a, (size_t)(na * 2) * 4, 8);
+        if (!grid || !ag) {
+            o->st = nomem();
+            return;
+        }
+        for (int64_t yy = 0, k = 0; yy < h; yy++)
+            for (int64_t xx = 0; xx < w; xx++, k += 2) {
+                grid[k] = (float)xx - 0.5f;
+                grid[k + 1] = (float)yy - 0.5f;
+            }
+        for (int64_t a = 0; a < 2 * na; a++) ag[a] = dp->anchors[l][a];
+        float stride = (float)dp->stride[l];
+        const char *gname = init(o, afmt(&o->e->a, "%s.grid", ln), HY_ONNX_FLOAT, 4, (int64_t[]){1, h, w, 2}, grid,
+                                 (size_t)(h * w * 2) * 4, 0);
+        const char *aname = init(o, afmt(&o->e->a, "%s.anchor_grid", ln), HY_ONNX_FLOAT, 4,
+                                 (int64_t[]){na, 1, 1, 2}, ag, (size_t)(na * 2) * 4, 0);
+        const char *sname = init(o, afmt(&o->e->a, "%s.stride", ln), HY_ONNX_FLOAT, 0, NULL, &stride, 4, 1);
+        hy__onnx_wnode *m = node(o, "Mul", ln);
+        in(m, xy);
+        in(m, twon);
+        x = out(o, m, ln, "xy2");
+        hy__onnx_wnode *ad = node(o, "Add", ln);
+        in(ad, x);
+        in(ad, gname);
+        x = out(o, ad, ln, "xyg");
+        m = node(o, "Mul", ln);
+        in(m, x);
+        in(m, sname);
+        xy = out(o, m, ln, "xys");
+        m = node(o, "Mul", ln);
+        in(m, wh);
+        in(m, twon);
+        x = out(o, m, ln, "wh2");
+        m = node(o, "Mul", ln);
+        in(m, x);
+        in(m, x);
+        x = out(o, m, ln, "whsq");
+        m = node(o, "Mul", ln);
+        in(m, x);
+        in(m, aname);
+        wh = out(o, m, ln, "wha");
+        hy__onnx_wnode *c = node(o, "Concat", ln);
+        in(c, xy);
+        in(c, wh);
+        in(c, conf);
+        attr_i(c, "axis", 4);
+        x = out(o, c, ln, "cat");
+        r = node(o, "Reshape", ln);
+        in(r, x);
+        in(r, init_i64(o, afmt(&o->e->a, "%s.shape2", ln), (int64_t[]){1, na * h * w, no}, 3));
+        lv[l] = out(o, r, ln, "rows");
+    }
+    hy__onnx_wnode *c = node(o, "Concat", nm);
+    for (int l = 0; l < dp->n_levels; l++) in(c, lv[l]);
+    attr_i(c, "axis", 1);
+    if (c) c->outputs[c->n_outputs++] = "output0";
+    o->tname[gn->dst] = "output0";
+}
+
 /* Python str() of a str (repr quoting: '...' unless it holds ' and no "). */
 static void py_repr(char *dst, size_t cap, const char *s, size_t *pos) {
     int dq = strchr(s, '\'') && !strchr(s, '"');
@@ -637,6 +799,7 @@ static hy_status export_onnx(ex *e) {
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].op == HY_OP_DETECT)
             for (int l = 0; l < g->nodes[i].p.detect.n_levels; l++) o.raw_cls[g->nodes[i].src[2 * l + 1]] = 1;
+    const hy__node *anchor_head = NULL; /* a YOLOv5 Detect: YOLOv5's output shape and metadata */
     for (int i = 0; i < g->n_nodes && !o.st; i++) {
         const hy__node *gn = &g->nodes[i];
         switch (gn->op) {
@@ -677,6 +840,10 @@ static hy_status export_onnx(ex *e) {
             break;
         }
         case HY_OP_DETECT: emit_detect(&o, gn); break;
+        case HY_OP_DETECT_ANCHOR:
+            emit_detect_anchor(&o, gn);
+            anchor_head = gn;
+            break;
         default: o.st = hy__error(HY_ERR_UNSUPPORTED, "export: graph op %s has no ONNX form", hy__op_name(gn->op));
         }
     }
@@ -711,14 +878,34 @@ static hy_status export_onnx(ex *e) {
     const char *mk[] = {"description", "author", "license", "date", "version", "stride", "task", "batch", "imgsz", "names"};
     const char *mv[] = {desc, "hotyolo", "AGPL-3.0 https://ultralytics.com/license", date, hy_version(), stride,
                         cfg->arch->task, "1", imgsz, names};
-    int A = hy__arch_num_anchors(cfg, sz, sz);
+    /* YOLOv8: output (1, 4 + nc, A). YOLOv5: (1, A, 5 + nc), rows = na * cells, and only the
+     * metadata YOLOv5's export.py writes: {'stride': int(max(model.stride)), 'names': model.names} */
+    int64_t odims[3] = {1, 4 + cfg->nc, hy__arch_num_anchors(cfg, sz, sz)};
+    size_t n_meta = HY_ARRAY_LEN(mk);
+    const char *const *mkp = mk, *const *mvp = mv;
+    static const char *const mk5[] = {"stride", "names"};
+    const char *mv5[2] = {stride, names};
+    if (anchor_head) {
+        const hy__detect_anchor_params *dp = &anchor_head->p.danchor;
+        int64_t rows = 0;
+        int smax = 0;
+        for (int l = 0; l < dp->n_levels; l++) {
+            const hy__tensor *t = &g->tensors[anchor_head->src[l]];
+            rows += (int64_t)dp->na * t->ne[2] * t->ne[3];
+            smax = HY_MAX(smax, dp->stride[l]);
+        }
+        odims[1] = rows;
+        odims[2] = 5 + (int64_t)cfg->nc;
+        snprintf(stride, sizeof stride, "%d", smax);
+        mkp = mk5, mvp = mv5, n_meta = 2;
+    }
     hy__onnx_wgraph wg = {
         .name = "main_graph", .producer = "hotyolo", .producer_version = hy_version(),
         .ir_version = 8, .opset = 17,
         .nodes = o.nodes, .n_nodes = o.n_nodes, .inits = o.inits, .n_inits = o.n_inits,
         .input = {.name = "images", .ndim = 4, .dims = {1, 3, sz, sz}},
-        .output = {.name = "output0", .ndim = 3, .dims = {1, 4 + cfg->nc, A}},
-        .meta_keys = mk, .meta_vals = mv, .n_meta = HY_ARRAY_LEN(mk),
+        .output = {.name = "output0", .ndim = 3, .dims = {odims[0], odims[1], odims[2]}},
+        .meta_keys = mkp, .meta_vals = mvp, .n_meta = n_meta,
     };
     if ((st = hy__onnx_write(&wg, &buf, &len))) goto done;
     hy__wpart part = {buf, len};

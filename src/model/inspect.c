@@ -383,7 +383,8 @@ hy_status hy_inspect(const char *path, int with_tensors, char **json_out) {
         jset(o, "names", names, &bad);
     }
     jset(o, "imgsz", json_object_new_int(src->imgsz ? src->imgsz : 640), &bad);
-    /* parameters: every float tensor except BN running statistics (PyTorch buffers) */
+    /* parameters: every float tensor except PyTorch buffers (BN running statistics, YOLOv5's
+     * Detect anchors) */
     int64_t params = 0, packed = 0;
     size_t bytes = 0;
     int dcount[HY_DTYPE_COUNT] = {0};
@@ -396,7 +397,7 @@ hy_status hy_inspect(const char *path, int with_tensors, char **json_out) {
         if ((unsigned)t->dtype < HY_DTYPE_COUNT) dcount[t->dtype]++;
         bytes += t->numel * hy_dtype_size(t->dtype);
         if (ends_with(t->name, ".running_mean") || ends_with(t->name, ".running_var") ||
-            ends_with(t->name, ".num_batches_tracked"))
+            ends_with(t->name, ".num_batches_tracked") || ends_with(t->name, ".anchors"))
             continue;
         params += (int64_t)t->numel;
     }

@@ -479,7 +479,7 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
         const hy__conv_spec *c = &spec->convs[i];
         size_t nw = (size_t)c->cout * (size_t)(c->cin / HY_MAX(c->groups, 1)) * (size_t)c->k * (size_t)c->k;
         cw[i].p = (hy__conv2d_params){.cin = c->cin, .cout = c->cout, .kh = c->k, .kw = c->k, .stride = c->stride,
-                                      .pad = c->k / 2, .act = c->act, .weight_id = i, .groups = HY_MAX(c->groups, 1)};
+                                      .pad = c->pad, .act = c->act, .weight_id = i, .groups = HY_MAX(c->groups, 1)};
         char nm[128], nb[128];
         snprintf(nm, sizeof nm, c->has_bn ? "%s.conv.weight" : "%s.weight", c->prefix);
         snprintf(nb, sizeof nb, c->has_bn ? "%s.conv.bias" : "%s.bias", c->prefix);

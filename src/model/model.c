@@ -15,6 +15,27 @@ hy_detect_params hy_detect_default_params(void) {
     return p;
 }
 
+hy_detect_params hy_model_detect_params(const hy_model *m) {
+    hy_detect_params p = hy_detect_default_params();
+    if (m) {
+        p.iou = m->cfg.arch->detect_iou;
+        p.max_det = m->cfg.arch->detect_max_det;
+    }
+    return p;
+}
+
+hy_status hy_model_output_shape(const hy_model *m, int h, int w, size_t dims[2]) {
+    if (!m || !dims) return hy__error(HY_ERR_INVALID_ARG, "hy_model_output_shape: model and dims are required");
+    const int sm = m->cfg.arch->stride_max;
+    if (h <= 0 || w <= 0 || h % sm || w % sm || h > 8192 || w > 8192)
+        return hy__error(HY_ERR_INVALID_ARG, "input size %dx%d: each side must be a positive multiple of %d, at most 8192",
+                         w, h, sm);
+    size_t A = (size_t)hy__arch_num_anchors(&m->cfg, h, w), rows = (size_t)m->cfg.nc + (m->cfg.arch->objectness ? 5 : 4);
+    dims[0] = m->cfg.arch->objectness ? A : rows;
+    dims[1] = m->cfg.arch->objectness ? rows : A;
+    return HY_OK;
+}
+
 void hy_model_free(hy_model *m) {
     if (!m) return;
     if (m->bw) m->bi->weights_free(m->bw);
@@ -34,6 +55,7 @@ const char *hy_model_variant(const hy_model *m) { return m ? m->cfg.variant : ""
 int hy_model_num_threads(const hy_model *m) { return m ? (m->n_threads ? m->n_threads : hy__cpu_count()) : 0; }
 const char *hy_model_device(const hy_model *m) { return m ? m->bi->name : ""; }
 const char *hy_model_arch(const hy_model *m) { return m ? m->cfg.arch->name : ""; }
+const char *hy_model_arch_title(const hy_model *m) { return m ? m->cfg.arch->title : ""; }
 int hy_model_imgsz(const hy_model *m) { return m ? m->imgsz : 0; }
 
 /* ---- contexts ---------------------------------------------------------------------- */
@@ -350,7 +372,7 @@ static hy_status detect_locked(hy_context *c, const hy_image *const *imgs, int n
     if ((st = output_get(c, p, &y))) return st;
     double t2 = hy__now_ms();
     const int A = hy__arch_num_anchors(&m->cfg, lb0.out_h, lb0.out_w);
-    const size_t per_out = (size_t)(4 + m->cfg.nc) * (size_t)A;
+    const size_t per_out = hy__arch_output_numel(&m->cfg, lb0.out_h, lb0.out_w);
     const size_t max_dets = (size_t)dp->max_det;
     for (int i = 0; i < n; i++) {
         out[i] = hy__malloc(sizeof *out[i] + (max_dets ? max_dets : 1) * sizeof(hy_detection));
@@ -362,11 +384,15 @@ static hy_status detect_locked(hy_context *c, const hy_image *const *imgs, int n
     for (int i = 0; i < n; i++) {
         const hy_image *img = imgs[i];
         hy_result *r = out[i];
-        size_t nd = hy__postprocess(c, y + (size_t)i * per_out, m->cfg.nc, A, dp, r->dets, max_dets);
-        /* scale_boxes: input pixels -> original pixels, then clip */
+        size_t nd = hy__postprocess(c, y + (size_t)i * per_out, m->cfg.nc, A, m->cfg.arch->objectness, dp, r->dets,
+                                    max_dets);
+        /* scale_boxes: input pixels -> original pixels, then clip; Ultralytics 8 rounds the
+         * padding (round(pad - 0.1)), YOLOv5 uses the exact half */
         float gain = HY_MIN((float)lb0.out_h / (float)img->height, (float)lb0.out_w / (float)img->width);
-        float padx = (float)nearbyint(((double)lb0.out_w - (double)img->width * gain) / 2.0 - 0.1);
-        float pady = (float)nearbyint(((double)lb0.out_h - (double)img->height * gain) / 2.0 - 0.1);
+        double hx = ((double)lb0.out_w - (double)img->width * gain) / 2.0;
+        double hh = ((double)lb0.out_h - (double)img->height * gain) / 2.0;
+        float padx = (float)(m->cfg.arch->exact_pad ? hx : nearbyint(hx - 0.1));
+        float pady = (float)(m->cfg.arch->exact_pad ? hh : nearbyint(hh - 0.1));
         for (size_t k = 0; k < nd; k++) {
             hy_detection *d = &r->dets[k];
             d->x1 = HY_MIN(HY_MAX((d->x1 - padx) / gain, 0.f), (float)img->width);

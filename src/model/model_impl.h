@@ -103,9 +103,10 @@ hy_status hy__model_from_pt(const hy__pt_file *pt, const char *what, const hy_mo
 /* Plan for input (n, 3, h, w): cached, built on first use. */
 hy_status hy__model_plan_get(hy_context *c, int n, int h, int w, hy__model_plan **out);
 
-/* NMS as Ultralytics non_max_suppression (class-aware unless agnostic): out (4 + nc, A).
- * Writes kept detections (input-pixel xyxy) to dets, returns count. */
-size_t hy__postprocess(hy_context *ctx, const float *out, int nc, int A, const hy_detect_params *p,
+/* NMS as Ultralytics non_max_suppression (class-aware unless agnostic): out (4 + nc, A), or
+ * with objectness (YOLOv5) (A, 5 + nc) rows, A predictions either way. Writes kept
+ * detections (input-pixel xyxy) to dets, returns count. */
+size_t hy__postprocess(hy_context *ctx, const float *out, int nc, int A, int objectness, const hy_detect_params *p,
                        hy_detection *dets, size_t max_dets);
 /* Sets a result's decode time (callers that decoded the image themselves: the server). */
 void hy__result_set_decode_ms(hy_result *r, double ms);
@@ -130,9 +131,11 @@ void hy__nms_buf_free(hy__nms_buf *b);
  * every (anchor, class) with score > p->conf is a candidate (anchor-major order), optional
  * class filter, candidates sorted by score (stable), the top 30000 kept, NMS per class with
  * torchvision's arithmetic on boxes offset by class * 7680 (suppress IoU > p->iou), at most
- * p->max_det kept, in score order. out is the raw (4 + nc, A) output; dets (max_dets) get
- * input-pixel xyxy boxes; *n_out their count. p->agnostic_nms: one class for NMS. */
-hy_status hy__postprocess_multilabel(const float *out, int nc, int A, const hy_detect_params *p,
+ * p->max_det kept, in score order. out is the raw (4 + nc, A) output, or with objectness
+ * (YOLOv5, v7.0's non_max_suppression) the (A, 5 + nc) rows: rows with objectness <= conf
+ * are dropped and the scores are objectness x class. dets (max_dets) get input-pixel xyxy
+ * boxes; *n_out their count. p->agnostic_nms: one class for NMS. */
+hy_status hy__postprocess_multilabel(const float *out, int nc, int A, int objectness, const hy_detect_params *p,
                                      hy__nms_buf *buf, hy_detection *dets, size_t max_dets,
                                      size_t *n_out);
 

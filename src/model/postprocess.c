@@ -1,7 +1,9 @@
 /* Ultralytics non_max_suppression (8.0.x) for a single image, single label per box:
- * conf = max class score (strictly > conf), optional class filter, sort by conf desc,
+ * conf = max class score (strictly > conf; YOLOv5: objectness > conf first, then the max of
+ * objectness x class score), optional class filter, sort by conf desc,
  * at most 30000 boxes into NMS, class-aware greedy NMS (suppress IoU > iou, as torchvision),
  * keep at most max_det. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,11 +26,37 @@ static int by_conf_desc(const void *a, const void *b) {
     return 0;
 }
 
-size_t hy__postprocess(hy_context *ctx, const float *out, int nc, int A, const hy_detect_params *p, hy_detection *dets,
-                       size_t max_dets) {
+/* YOLOv5's candidates (non_max_suppression, v7.0): objectness > conf first, then the best of
+ * obj * cls per row; out is (A, 5 + nc) rows. */
+static size_t cands_objectness(hy_context *ctx, const float *out, int nc, int A, const hy_detect_params *p) {
+    size_t n = 0;
+    const size_t no = 5 + (size_t)nc;
+    for (int a = 0; a < A; a++) {
+        const float *r = out + (size_t)a * no, obj = r[4];
+        if (!(obj > p->conf)) continue;
+        float best = r[5] * obj;
+        int arg = 0;
+        for (int k = 1; k < nc; k++) {
+            float v = r[5 + k] * obj;
+            if (v > best) best = v, arg = k;
+        }
+        if (!(best > p->conf)) continue;
+        if (p->classes && p->n_classes > 0) {
+            int ok = 0;
+            for (int i = 0; i < p->n_classes && !ok; i++) ok = p->classes[i] == arg;
+            if (!ok) continue;
+        }
+        hy__cand *c = &ctx->cands[n++];
+        *c = (hy__cand){r[0] - r[2] / 2, r[1] - r[3] / 2, r[0] + r[2] / 2, r[1] + r[3] / 2, best, arg};
+    }
+    return n;
+}
+
+/* YOLOv8's candidates: the best class score per column; out is (4 + nc, A). */
+static size_t cands_scores(hy_context *ctx, const float *out, int nc, int A, const hy_detect_params *p) {
     float *best = ctx->pp_best;
     int *arg = ctx->pp_arg;
-    /* row-wise max over classes keeps memory access sequential: out is (4 + nc, A) */
+    /* row-wise max over classes keeps memory access sequential */
     for (int a = 0; a < A; a++) {
         best[a] = out[(size_t)4 * A + a];
         arg[a] = 0;
@@ -58,6 +86,12 @@ size_t hy__postprocess(hy_context *ctx, const float *out, int nc, int A, const h
         c->conf = best[a];
         c->cls = arg[a];
     }
+    return n;
+}
+
+size_t hy__postprocess(hy_context *ctx, const float *out, int nc, int A, int objectness, const hy_detect_params *p,
+                       hy_detection *dets, size_t max_dets) {
+    size_t n = objectness ? cands_objectness(ctx, out, nc, A, p) : cands_scores(ctx, out, nc, A, p);
     qsort(ctx->cands, n, sizeof *ctx->cands, by_conf_desc);
     if (n > MAX_NMS) n = MAX_NMS;
     /* greedy NMS; keep[i] = 1 while not suppressed */
@@ -109,15 +143,28 @@ void hy__nms_buf_free(hy__nms_buf *b) {
     memset(b, 0, sizeof *b);
 }
 
-hy_status hy__postprocess_multilabel(const float *out, int nc, int A, const hy_detect_params *p,
+/* Box and score of (anchor a, class k) of either layout (see hy__postprocess_multilabel);
+ * objectness rows whose obj is not above conf score 0 (YOLOv5 drops them first). */
+static inline float ml_score(const float *out, int nc, int A, int objectness, float conf, int a, int k) {
+    if (!objectness) return out[(size_t)(4 + k) * A + a];
+    const float *r = out + (size_t)a * (5 + (size_t)nc);
+    return r[4] > conf ? r[5 + k] * r[4] : 0.f;
+}
+
+hy_status hy__postprocess_multilabel(const float *out, int nc, int A, int objectness, const hy_detect_params *p,
                                      hy__nms_buf *b, hy_detection *dets, size_t max_dets,
                                      size_t *n_out) {
     const float conf = p->conf;
     // count candidates first so the buffers grow once
     size_t n = 0;
-    for (int k = 0; k < nc; k++) {
-        const float *row = out + (size_t)(4 + k) * A;
-        for (int a = 0; a < A; a++) n += row[a] > conf;
+    if (objectness) {
+        for (int a = 0; a < A; a++)
+            for (int k = 0; k < nc; k++) n += ml_score(out, nc, A, 1, conf, a, k) > conf;
+    } else {
+        for (int k = 0; k < nc; k++) {
+            const float *row = out + (size_t)(4 + k) * A;
+            for (int a = 0; a < A; a++) n += row[a] > conf;
+        }
     }
     if (n > b->cap) {
         hy__cand *c = hy__realloc(b->cands, n * sizeof *c);
@@ -148,11 +195,13 @@ hy_status hy__postprocess_multilabel(const float *out, int nc, int A, const hy_d
     // candidates in torch.where(cls > conf) order: anchor-major, then class
     size_t m = 0;
     for (int a = 0; a < A; a++) {
-        const float cx = out[a], cy = out[(size_t)A + a], w = out[(size_t)2 * A + a],
-                    h = out[(size_t)3 * A + a];
+        const float *r = out + (size_t)a * (5 + (size_t)nc);
+        if (objectness && !(r[4] > conf)) continue;
+        const float cx = objectness ? r[0] : out[a], cy = objectness ? r[1] : out[(size_t)A + a],
+                    w = objectness ? r[2] : out[(size_t)2 * A + a], h = objectness ? r[3] : out[(size_t)3 * A + a];
         const float dw = w / 2, dh = h / 2;
         for (int k = 0; k < nc; k++) {
-            const float s = out[(size_t)(4 + k) * A + a];
+            const float s = ml_score(out, nc, A, objectness, conf, a, k);
             if (!(s > conf)) continue;
             if (p->classes && p->n_classes > 0) {
                 int ok = 0;
@@ -182,7 +231,11 @@ hy_status hy__postprocess_multilabel(const float *out, int nc, int A, const hy_d
     // iou. Boxes of different classes are 7680 px apart, so only the same class is compared.
     for (int k = 0; k < n_head; k++) b->head[k] = -1;
     size_t nk = 0;
-    const double thr = p->iou;
+    /* torchvision compares the float IoU with the Python float the user wrote (0.6), not with
+     * float(0.6) = 0.6000000238: the shortest decimal that reads back as p->iou */
+    char dec[32];
+    snprintf(dec, sizeof dec, "%.7g", (double)p->iou);
+    const double thr = strtod(dec, NULL);
     for (size_t i = 0; i < m && nk < max_dets; i++) {
         const hy__cand *c = &b->cands[order[i].idx];
         const float *oi = b->obox + 5 * i;

@@ -34,21 +34,15 @@ static hy_status cfg_for_scale(const char *scale, int nc, hy__arch_cfg *out) {
 }
 
 /* ---- config from a checkpoint ------------------------------------------------------ */
-static const hy__wtensor *src_find(const hy__wsource *src, const char *name) {
-    for (size_t i = 0; i < src->n_tensors; i++)
-        if (strcmp(src->tensors[i].name, name) == 0) return &src->tensors[i];
-    return NULL;
-}
-
 static int recognize(const hy__wsource *src) {
-    return src_find(src, HEAD ".cv3.0.2.weight") || src_find(src, HEAD ".dfl.conv.weight");
+    return hy__arch_src_find(src, HEAD ".cv3.0.2.weight") || hy__arch_src_find(src, HEAD ".dfl.conv.weight");
 }
 
 /* scale/nc from the file's config (yaml, metadata), else inferred from tensor shapes:
  * nc from the first class conv, the scale from the stem width. */
 static hy_status cfg_from_source(const hy__wsource *src, const char *what, int nc_override, hy__arch_cfg *out) {
-    const hy__wtensor *c0 = src_find(src, "model.0.conv.weight");
-    const hy__wtensor *cls = src_find(src, HEAD ".cv3.0.2.weight");
+    const hy__wtensor *c0 = hy__arch_src_find(src, "model.0.conv.weight");
+    const hy__wtensor *cls = hy__arch_src_find(src, HEAD ".cv3.0.2.weight");
     int nc = src->nc > 0 ? src->nc : (cls && cls->ndim == 4 ? (int)cls->shape[0] : -1);
     if (nc_override > 0) nc = nc_override;
     if (src->scale[0]) {
@@ -124,40 +118,11 @@ static int forward(hy__builder *b, const hy__arch_cfg *cfg, int x) {
 }
 
 static hy_status spec_create(const hy__arch_cfg *cfg, hy__model_spec **out) {
-    if (cfg->nc < 1 || cfg->nc > 100000)
-        return hy__error(HY_ERR_INVALID_ARG, "yolov8: class count %d out of range", cfg->nc);
-    hy__model_spec *s = hy__calloc(1, sizeof *s);
-    if (!s) return hy__error(HY_ERR_NOMEM, "model spec: out of memory");
-    hy__builder b = {.spec = s};
-    forward(&b, cfg, -1);
-    if (b.st) {
-        hy__model_spec_free(s);
-        return b.st;
-    }
-    *out = s;
-    return HY_OK;
+    return hy__arch_spec_from(cfg, forward, out);
 }
 
 static hy_status graph_build(const hy__arch_cfg *cfg, int n, int h, int w, hy__graph **out) {
-    if (h <= 0 || w <= 0 || h % 32 || w % 32 || h > 8192 || w > 8192)
-        return hy__error(HY_ERR_INVALID_ARG, "input size %dx%d: each side must be a positive multiple of 32, at most 8192", w, h);
-    hy__graph *g;
-    hy_status st = hy__graph_create(n, &g);
-    if (st) return st;
-    g->in_h = h;
-    g->in_w = w;
-    hy__builder b = {.g = g};
-    int x = hy__builder_tensor(&b, 3, h, w, "images");
-    g->input = x;
-    if (x >= 0) hy__builder_node(&b, HY_OP_INPUT, NULL, 0, x, "images");
-    g->output = forward(&b, cfg, x);
-    if (!b.st) b.st = hy__graph_plan(g);
-    if (b.st) {
-        hy__graph_free(g);
-        return b.st;
-    }
-    *out = g;
-    return HY_OK;
+    return hy__arch_graph_from(cfg, forward, n, h, w, out);
 }
 
 const hy__arch hy__arch_yolov8 = {
@@ -173,4 +138,9 @@ const hy__arch hy__arch_yolov8 = {
     .n_levels = 3,
     .strides = {8, 16, 32},
     .stride_max = 32,
+    .objectness = 0,
+    .detect_iou = 0.7f,
+    .detect_max_det = 300,
+    .val_iou = 0.7f,
+    .val_batch = 16,
 };

@@ -505,6 +505,8 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg,
     memcpy(e->version, v->version, sizeof e->version);
     e->memory = v->memory;
     e->nc = hy_model_num_classes(v->model);
+    if (hy_model_output_shape(v->model, c->srv->p.imgsz[0], c->srv->p.imgsz[0], e->out_dims) != HY_OK)
+        e->out_dims[0] = e->out_dims[1] = 0;
     snprintf(e->format, sizeof e->format, "%s", hy_model_format(v->model));
     e->load_ms = t1 - t0;
     e->warmup_ms = t2 - t1;

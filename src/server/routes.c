@@ -1134,6 +1134,8 @@ static enum MHD_Result h_detect(hy_server *s, struct MHD_Connection *c, hy__req 
     enum MHD_Result ret = MHD_NO;
     char err[512];
     hy_detect_params dp = hy_detect_default_params();
+    dp.iou = -1.f; /* absent: the model family's default (hy_model_detect_params), below */
+    dp.max_det = 0;
     int imgsz = s->p.imgsz[0];
     if (arg_float(c, "conf", 0, 1, &dp.conf, err, sizeof err) ||
         arg_float(c, "iou", 0, 1, &dp.iou, err, sizeof err) ||
@@ -1202,6 +1204,9 @@ static enum MHD_Result h_detect(hy_server *s, struct MHD_Connection *c, hy__req 
         hy__job_free(s, j);
         return ret;
     }
+    hy_detect_params fam = hy_model_detect_params(j->ver->model);
+    if (j->dp.iou < 0) j->dp.iou = fam.iou;
+    if (j->dp.max_det <= 0) j->dp.max_det = fam.max_det;
     if (n_classes) {
         int nc = hy_model_num_classes(j->ver->model);
         for (int i = 0; i < n_classes; i++)
@@ -1237,10 +1242,11 @@ static enum MHD_Result h_detect(hy_server *s, struct MHD_Connection *c, hy__req 
 // --- KServe v2: model metadata, readiness, inference -----------------------------------
 
 /* Anchors of a (h, w) input: cells of the stride 8, 16 and 32 grids. */
-static size_t anchors(int h, int w) {
-    size_t a = 0;
-    for (int st = 8; st <= 32; st *= 2) a += (size_t)(h / st) * (size_t)(w / st);
-    return a;
+/* The raw output's (d0, d1) at the first --imgsz (YOLOv8 (4 + nc, A), YOLOv5 (A, 5 + nc)),
+ * -1 until the model has been loaded once; cache.mu held. */
+static void out_dims(const hy__mentry *e, long d[2]) {
+    d[0] = e->out_dims[0] ? (long)e->out_dims[0] : -1;
+    d[1] = e->out_dims[1] ? (long)e->out_dims[1] : -1;
 }
 
 static json_object *tensor_meta(const char *name, int d1, long d2, long d3) {
@@ -1280,13 +1286,12 @@ static enum MHD_Result h_v2_meta(hy_server *s, struct MHD_Connection *c, hy__req
     }
     pthread_mutex_lock(&s->cache.mu);
     if (e->version[0]) json_object_array_add(versions, json_object_new_string(e->version));
-    int nc = e->nc;
+    long od[2];
+    out_dims(e, od);
     json_object *source = json_str_or_null(e->source), *reg = registry_json(e);
     pthread_mutex_unlock(&s->cache.mu);
     json_object_array_add(inputs, tensor_meta("images", 3, sz, sz));
-    /* (1, 4 + nc, A); nc is -1 (unknown) until the model has been loaded once */
-    json_object_array_add(outputs,
-                          tensor_meta("output0", nc ? 4 + nc : -1, (long)anchors(sz, sz), 0));
+    json_object_array_add(outputs, tensor_meta("output0", (int)od[0], od[1], 0));
     json_object_object_add(o, "name", json_object_new_string(e->name));
     json_object_object_add(o, "versions", versions);
     json_object_object_add(o, "platform", json_object_new_string("hotyolo"));
@@ -1342,7 +1347,9 @@ static enum MHD_Result h_v2_config(hy_server *s, struct MHD_Connection *c, hy__r
     if (!e) return ret;
     int sz = s->p.imgsz[0];
     pthread_mutex_lock(&s->cache.mu);
-    int nc = e->nc, workers = e->cur ? e->cur->n_ctx : s->p.workers;
+    long od[2];
+    out_dims(e, od);
+    int workers = e->cur ? e->cur->n_ctx : s->p.workers;
     const char *dev = e->cur ? hy_model_device(e->cur->model) : NULL;
     int gpu = dev && strncmp(dev, "cpu", 3) != 0;
     pthread_mutex_unlock(&s->cache.mu);
@@ -1361,9 +1368,7 @@ static enum MHD_Result h_v2_config(hy_server *s, struct MHD_Connection *c, hy__r
         return MHD_NO;
     }
     json_object_array_add(in, config_tensor("images", 3, sz, sz, 1));
-    /* (1, 4 + nc, A); -1 (unknown) until the model has been loaded once */
-    json_object_array_add(out, config_tensor("output0", nc ? 4 + nc : -1, (long)anchors(sz, sz),
-                                             0, 0));
+    json_object_array_add(out, config_tensor("output0", od[0], od[1], 0, 0));
     json_object_object_add(latest, "num_versions", json_object_new_int(1));
     json_object_object_add(vp, "latest", latest);
     json_object_object_add(g, "name", json_object_new_string(e->name));
@@ -1523,7 +1528,14 @@ static enum MHD_Result h_v2_infer(hy_server *s, struct MHD_Connection *c, hy__re
         hy__v2_input_free(&in);
         return ret;
     }
-    size_t rows = 4 + (size_t)hy_model_num_classes(j->ver->model), a = anchors(j->h, j->w);
+    size_t od[2];
+    if (hy_model_output_shape(j->ver->model, j->h, j->w, od) != HY_OK) {
+        ret = reply_error(s, c, r, MHD_HTTP_BAD_REQUEST, HY__REJ_BAD_REQUEST, "%s", hy_last_error());
+        hy__job_free(s, j);
+        hy__v2_input_free(&in);
+        return ret;
+    }
+    size_t rows = od[0], a = od[1];
     j->out_len = rows * a;
     j->out = hy__malloc(j->out_len * sizeof *j->out);
     if (!j->out) {

@@ -209,6 +209,7 @@ struct hy__mentry {
     char version[HY_SERVER_VERSION_LEN + 1]; /* last loaded, "" if never */
     size_t memory;          /* of cur, bytes */
     int nc;                 /* classes of the last loaded version, 0 = unknown */
+    size_t out_dims[2];     /* its raw output (d0, d1) at the first --imgsz; 0 = unknown */
     char format[16];        /* of the last loaded version ("pt", "safetensors", ...) */
     double load_ms, warmup_ms;
     double first_request_ms;  /* latency of the first request after ready; < 0 = none yet */

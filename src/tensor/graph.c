@@ -4,7 +4,8 @@
 #include <string.h>
 
 const char *hy__op_name(enum hy__op op) {
-    static const char *names[HY_OP_COUNT] = {"input", "conv2d", "maxpool2d", "upsample2x", "concat", "detect"};
+    static const char *names[HY_OP_COUNT] = {"input", "conv2d", "maxpool2d", "upsample2x", "concat", "detect",
+                                             "detect_anchor"};
     return (unsigned)op < HY_OP_COUNT ? names[op] : "unknown";
 }
 
@@ -130,6 +131,38 @@ void hy__graph_detect_levels(const hy__graph *g, void *arena, const hy__node *n,
         lv[l].h = (int)g->tensors[n->src[2 * l]].ne[2];
         lv[l].w = (int)g->tensors[n->src[2 * l]].ne[3];
     }
+}
+
+void hy__graph_detect_anchor_levels(const hy__graph *g, void *arena, const hy__node *n, int b, hy__detect_level *lv) {
+    const hy__detect_anchor_params *dp = &n->p.danchor;
+    HY_ASSERT(n->op == HY_OP_DETECT_ANCHOR && dp->n_levels <= 4 && n->n_src == dp->n_levels);
+    for (int l = 0; l < dp->n_levels; l++) {
+        lv[l].box = hy__graph_image(g, arena, n->src[l], b);
+        lv[l].cls = NULL;
+        lv[l].h = (int)g->tensors[n->src[l]].ne[2];
+        lv[l].w = (int)g->tensors[n->src[l]].ne[3];
+    }
+}
+
+hy_status hy__graph_detect_anchor_check(const hy__graph *g, const hy__node *n) {
+    const hy__detect_anchor_params *dp = &n->p.danchor;
+    if (dp->na < 1 || dp->na > HY_DETECT_MAX_ANCHORS || dp->nc < 0 || dp->nc > (1 << 20) || dp->n_levels < 1 ||
+        dp->n_levels > 4 || n->n_src != dp->n_levels)
+        return hy__error(HY_ERR_INVALID_ARG, "%s: detect_anchor with na %d, nc %d, %d levels, %d sources", n->name,
+                         dp->na, dp->nc, dp->n_levels, n->n_src);
+    const int64_t no = 5 + (int64_t)dp->nc;
+    int64_t rows = 0;
+    for (int l = 0; l < dp->n_levels; l++) {
+        const hy__tensor *t = &g->tensors[n->src[l]];
+        if (t->ne[1] != dp->na * no || dp->stride[l] <= 0)
+            return hy__error(HY_ERR_INVALID_ARG, "%s: detect_anchor level %d: %lld channels (want %lld), stride %d",
+                             n->name, l, (long long)t->ne[1], (long long)(dp->na * no), dp->stride[l]);
+        rows += dp->na * t->ne[2] * t->ne[3];
+    }
+    if ((int64_t)hy__tensor_image_numel(&g->tensors[n->dst]) != rows * no)
+        return hy__error(HY_ERR_INVALID_ARG, "%s: detect_anchor output holds %zu values, %lld rows of %lld needed",
+                         n->name, hy__tensor_image_numel(&g->tensors[n->dst]), (long long)rows, (long long)no);
+    return HY_OK;
 }
 
 static int by_size_desc(const void *a, const void *b) {

@@ -35,6 +35,7 @@ typedef struct hy__node {
         hy__conv2d_params conv;
         struct { int32_t k; } pool;
         hy__detect_params detect;
+        hy__detect_anchor_params danchor; /* HY_OP_DETECT_ANCHOR */
     } p;
     char name[HY_GRAPH_NAME]; /* module path, e.g. "model.2.cv1" */
     /* Backend workspace of this node alone (CPU conv scratch; a cuDNN workspace later):
@@ -92,6 +93,13 @@ static inline float *hy__graph_image(const hy__graph *g, void *arena, int t, int
 }
 /* The Detect inputs of node n (HY_OP_DETECT) for image b: lv[p.detect.n_levels]. */
 void hy__graph_detect_levels(const hy__graph *g, void *arena, const hy__node *n, int b, hy__detect_level *lv);
+/* The YOLOv5 Detect inputs of node n (HY_OP_DETECT_ANCHOR) for image b: lv[p.danchor.n_levels],
+ * lv[l].box = level l's raw conv output (na * (5 + nc), h, w), lv[l].cls = NULL. */
+void hy__graph_detect_anchor_levels(const hy__graph *g, void *arena, const hy__node *n, int b, hy__detect_level *lv);
+/* Checks an HY_OP_DETECT_ANCHOR node against its tensors (1 <= na <= HY_DETECT_MAX_ANCHORS,
+ * 1 <= n_levels <= 4 sources, each na * (5 + nc) channels, strides > 0, dst numel
+ * A * (5 + nc) per image); backends call it before running the node. */
+hy_status hy__graph_detect_anchor_check(const hy__graph *g, const hy__node *n);
 /* Floats of one image of t: c * h * w. */
 static inline size_t hy__tensor_image_numel(const hy__tensor *t) {
     return (size_t)(t->ne[1] * t->ne[2] * t->ne[3]);

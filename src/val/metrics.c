@@ -229,6 +229,95 @@ hy_status hy__val_stats_add(hy__val_stats *s, const uint8_t *tp, const float *co
     return HY_OK;
 }
 
+// --- numpy's argsort ------------------------------------------------------------------------------
+
+/* numpy's default argsort (kind="quicksort": the introsort of npysort/quicksort.cpp, without
+ * the AVX-512 dispatch numpy 1.25+ adds); see metrics.h. Median-of-3
+ * partitions while more than 16 elements remain, then insertion sort; a heap sort past
+ * 2 log2(n) levels. */
+#define NP_SMALL 15
+#define NP_STACK 128
+static void np_heapsort(const double *v, size_t *a, size_t n) {
+    size_t *h = a - 1; /* 1-based */
+    size_t i, j, l, t;
+    for (l = n >> 1; l > 0; --l) {
+        t = h[l];
+        for (i = l, j = l << 1; j <= n;) {
+            if (j < n && v[h[j]] < v[h[j + 1]]) j++;
+            if (v[t] < v[h[j]]) h[i] = h[j], i = j, j += j;
+            else break;
+        }
+        h[i] = t;
+    }
+    for (; n > 1;) {
+        t = h[n];
+        h[n] = h[1];
+        n--;
+        for (i = 1, j = 2; j <= n;) {
+            if (j < n && v[h[j]] < v[h[j + 1]]) j++;
+            if (v[t] < v[h[j]]) h[i] = h[j], i = j, j += j;
+            else break;
+        }
+        h[i] = t;
+    }
+}
+
+void hy__val_np_argsort(const double *v, size_t *idx, size_t num) {
+    for (size_t i = 0; i < num; i++) idx[i] = i;
+    if (num < 2) return;
+    size_t *pl = idx, *pr = idx + num - 1, *stack[NP_STACK], **sptr = stack, *pm, *pi, *pj, *pk, vi, t;
+    int depth[NP_STACK / 2], *psd = depth, cdepth = 0;
+    for (size_t x = num; x > 1; x >>= 1) cdepth++;
+    cdepth *= 2;
+#define NP_SWAP(a, b) (t = (a), (a) = (b), (b) = t)
+    for (;;) {
+        if (cdepth < 0) {
+            np_heapsort(v, pl, (size_t)(pr - pl) + 1);
+            goto pop;
+        }
+        while (pr - pl > NP_SMALL) {
+            pm = pl + ((pr - pl) >> 1);
+            if (v[*pm] < v[*pl]) NP_SWAP(*pm, *pl);
+            if (v[*pr] < v[*pm]) NP_SWAP(*pr, *pm);
+            if (v[*pm] < v[*pl]) NP_SWAP(*pm, *pl);
+            const double vp = v[*pm];
+            pi = pl;
+            pj = pr - 1;
+            NP_SWAP(*pm, *pj);
+            for (;;) {
+                do ++pi; while (v[*pi] < vp);
+                do --pj; while (vp < v[*pj]);
+                if (pi >= pj) break;
+                NP_SWAP(*pi, *pj);
+            }
+            pk = pr - 1;
+            NP_SWAP(*pi, *pk);
+            if (pi - pl < pr - pi) { /* the larger side waits on the stack */
+                *sptr++ = pi + 1;
+                *sptr++ = pr;
+                pr = pi - 1;
+            } else {
+                *sptr++ = pl;
+                *sptr++ = pi - 1;
+                pl = pi + 1;
+            }
+            *psd++ = --cdepth;
+        }
+        for (pi = pl + 1; pi <= pr; ++pi) { /* insertion sort */
+            vi = *pi;
+            const double vv = v[vi];
+            for (pj = pi, pk = pi - 1; pj > pl && vv < v[*pk];) *pj-- = *pk--;
+            *pj = vi;
+        }
+    pop:
+        if (sptr == stack) break;
+        pr = *(--sptr);
+        pl = *(--sptr);
+        cdepth = *(--psd);
+    }
+#undef NP_SWAP
+}
+
 // --- ap_per_class --------------------------------------------------------------------------------
 
 typedef struct conf_key {
@@ -236,11 +325,6 @@ typedef struct conf_key {
     uint32_t idx;
 } conf_key;
 
-static int by_conf_desc(const void *a, const void *b) { // argsort(-conf), ties by position
-    const conf_key *x = a, *y = b;
-    if (x->conf != y->conf) return x->conf > y->conf ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
 
 /* compute_ap, also giving the envelope curve (mrec, mpre of n + 2 points) when asked. */
 static double compute_ap_env(const double *recall, const double *precision, size_t n, double *mrec,
@@ -337,8 +421,20 @@ hy_status hy__val_ap_compute(const hy__val_stats *s, hy__val_ap *out) {
     if (!order || !start || !byclass || !pc || !rc || !rec || !pre || !mrec || !mpre || !negx ||
         !negc || !f1m)
         goto nomem;
-    for (size_t i = 0; i < N; i++) order[i] = (conf_key){s->conf[i], (uint32_t)i};
-    qsort(order, N, sizeof *order, by_conf_desc);
+    { /* np.argsort(-conf): equal confidences in numpy's order */
+        double *neg = hy__malloc((N ? N : 1) * sizeof *neg);
+        size_t *ix = hy__malloc((N ? N : 1) * sizeof *ix);
+        if (!neg || !ix) {
+            hy__free(neg);
+            hy__free(ix);
+            goto nomem;
+        }
+        for (size_t i = 0; i < N; i++) neg[i] = -(double)s->conf[i];
+        hy__val_np_argsort(neg, ix, N);
+        for (size_t i = 0; i < N; i++) order[i] = (conf_key){s->conf[ix[i]], (uint32_t)ix[i]};
+        hy__free(neg);
+        hy__free(ix);
+    }
     for (size_t i = 0; i < N; i++) start[s->cls[i] + 1]++;
     for (int c = 0; c < s->nc; c++) start[c + 1] += start[c];
     {

@@ -94,4 +94,12 @@ hy_status hy__val_confusion_add(hy__val_confusion *cm, const float *det, const f
                                 const int *cls, size_t n, const float *gt, const int *gt_cls,
                                 size_t m);
 
+/* numpy's default argsort of v (n) into idx: kind="quicksort", the introsort of numpy's
+ * npysort (median-of-3 partitions, insertion sort at 16 elements or fewer, heap sort past
+ * 2 log2(n) levels), without the AVX-512 dispatch of numpy 1.25+. Equal values come out in
+ * that algorithm's order, not file order, as in Ultralytics' and YOLOv5's ar.argsort() (rect
+ * batches) and np.argsort(-conf) (ap_per_class): coco128 at batch 32 puts 34 images in
+ * batches of another shape than a stable sort would. */
+void hy__val_np_argsort(const double *v, size_t *idx, size_t n);
+
 #endif

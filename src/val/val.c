@@ -47,6 +47,15 @@ hy_val_params hy_val_default_params(void) {
     return p;
 }
 
+hy_val_params hy_val_model_params(const hy_model *m) {
+    hy_val_params p = hy_val_default_params();
+    if (m) {
+        p.batch = m->cfg.arch->val_batch;
+        p.iou = m->cfg.arch->val_iou;
+    }
+    return p;
+}
+
 struct hy_val_result {
     hy_val_metrics all;
     hy_val_metrics *classes; /* (n_classes) */
@@ -268,31 +277,17 @@ static void *worker_main(void *arg) {
 
 // --- rect batch shapes ---------------------------------------------------------------------------
 
-typedef struct ar_key {
-    double ar;
-    size_t idx;
-} ar_key;
-
-static int by_ar(const void *a,
-                 const void *b) { // ar.argsort(); ties by file order (see docs/val.md)
-    const ar_key *x = a, *y = b;
-    if (x->ar != y->ar) return x->ar < y->ar ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
 /* BaseDataset.set_rectangle: order (n) and per-position batch shape (n, 2) as (h, w). */
 static hy_status rect_shapes(const hy__val_dataset *ds, int imgsz, int batch, size_t *order,
                              int *shape) {
     const size_t n = ds->n;
-    ar_key *k = hy__malloc(n * sizeof *k);
-    if (!k) return hy__error(HY_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        k[i] = (ar_key){(double)ds->items[i].h / (double)ds->items[i].w, i};
-    qsort(k, n, sizeof *k, by_ar);
-    for (size_t i = 0; i < n; i++) order[i] = k[i].idx;
+    double *ar = hy__malloc(n * sizeof *ar);
+    if (!ar) return hy__error(HY_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) ar[i] = (double)ds->items[i].h / (double)ds->items[i].w;
+    hy__val_np_argsort(ar, order, n); /* ar.argsort(): ties as numpy orders them */
     for (size_t b0 = 0; b0 < n; b0 += (size_t)batch) {
         const size_t b1 = HY_MIN(n, b0 + (size_t)batch);
-        const double mini = k[b0].ar, maxi = k[b1 - 1].ar;
+        const double mini = ar[order[b0]], maxi = ar[order[b1 - 1]];
         double sh = 1, sw = 1;
         if (maxi < 1)
             sh = maxi;
@@ -306,7 +301,7 @@ static hy_status rect_shapes(const hy__val_dataset *ds, int imgsz, int batch, si
             shape[2 * i + 1] = w;
         }
     }
-    hy__free(k);
+    hy__free(ar);
     return HY_OK;
 }
 
@@ -426,7 +421,7 @@ typedef struct vrun {
     vchunk *chunks;       /* (n_chunks) one forward pass each */
     size_t n_chunks;
     /* per-image postprocess scratch */
-    float *y;             /* (n, 4 + nc, A) network output of a chunk */
+    float *y;             /* (n, 4 + nc, A) (YOLOv5: (n, A, 5 + nc)) network output of a chunk */
     size_t y_cap;
     hy__nms_buf nms;
     hy_detection *dets;   /* (max_det) */
@@ -521,7 +516,7 @@ static hy_status plan_batches(vrun *v) {
     return HY_OK;
 }
 
-/* One image: multi-label NMS on its raw output y ((4 + nc, A)), boxes back to the original
+/* One image: multi-label NMS on its raw output y ((4 + nc, A), or YOLOv5's (A, 5 + nc)), boxes back to the original
  * image, matched against the ground truth into the statistics (and the confusion matrix). */
 static hy_status match_image(vrun *v, const float *y, int A, const vimg *s) {
     hy_detect_params dp = hy_detect_default_params();
@@ -529,7 +524,7 @@ static hy_status match_image(vrun *v, const float *y, int A, const vimg *s) {
     dp.iou = v->p.iou;
     dp.max_det = v->p.max_det;
     size_t nd;
-    hy_status st = hy__postprocess_multilabel(y, v->nc_model, A, &dp, &v->nms, v->dets,
+    hy_status st = hy__postprocess_multilabel(y, v->nc_model, A, v->m->cfg.arch->objectness, &dp, &v->nms, v->dets,
                                               (size_t)v->p.max_det, &nd);
     if (st) return st;
     // scale_boxes with ratio_pad, then clip to the original image
@@ -577,7 +572,7 @@ static hy_status run_chunk(vrun *v, vbuf *b) {
     }
     if (n_ok == 0) return HY_OK;
     const int A = hy__arch_num_anchors(&v->m->cfg, b->bh, b->bw);
-    const size_t ylen = (size_t)(4 + v->nc_model) * (size_t)A;
+    const size_t ylen = hy__arch_output_numel(&v->m->cfg, b->bh, b->bw);
     if ((st = grow((void **)&v->y, &v->y_cap, ylen * (size_t)n_ok, sizeof *v->y))) return st;
     const double t1 = hy__now_ms();
     if ((st = hy_model_forward(v->ctx, b->x, n_ok, b->bh, b->bw, v->y, ylen * (size_t)n_ok)))

@@ -158,9 +158,19 @@ run verify "$o"
 check "verify onnx-converted: OK" '[ $rc -eq 0 ] && out_has ": OK "'
 
 # ---- convert failures ----------------------------------------------------------------------
-run convert "$v5" "$tmp/w/v5.safetensors"
-check "convert yolov5n.pt: exit 1, named, nothing written" \
-    '[ $rc -eq 1 ] && err_has "yolov5n\.pt" && [ ! -e "$tmp/w/v5.safetensors" ] && only_files a.safetensors o.safetensors'
+# another family that says it is YOLOv8 (yolov5n.pt converted, its hotyolo.arch patched)
+"$cli" convert "$v5" "$tmp/v5.safetensors" >/dev/null 2>&1
+/usr/bin/python3 - "$tmp/v5.safetensors" <<'PY'
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+i = b.index(b'"hotyolo.arch":"yolov5"', 8, 8 + n)
+b[i + len('"hotyolo.arch":"yolov')] = ord("8")
+open(sys.argv[1], "wb").write(b)
+PY
+run convert "$tmp/v5.safetensors" "$tmp/w/v5.safetensors"
+check "convert a mislabelled file: exit 1, named, nothing written" \
+    '[ $rc -eq 1 ] && err_has "v5\.safetensors: does not match YOLOv8" && [ ! -e "$tmp/w/v5.safetensors" ] && only_files a.safetensors o.safetensors'
 run convert "$tmp/missing.pt" "$tmp/w/m.safetensors"
 check "convert a missing IN: exit 1, named" '[ $rc -eq 1 ] && err_has "missing\.pt"'
 

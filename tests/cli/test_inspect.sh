@@ -92,12 +92,26 @@ run inspect "$onnx"
 check "onnx summary: format onnx, parameters 3,151,904, fused yes" \
     '[ $rc -eq 0 ] && out_has "^format: +onnx$" && out_has "^parameters: +3,151,904$" && out_has "^fused: +yes$"'
 
-# ---- not YOLOv8: yolov5n.pt -----------------------------------------------------------------
+# ---- YOLOv5: yolov5n.pt, its own family ------------------------------------------------------
 run inspect "$v5"
-check "yolov5n.pt: exit 0, valid no with the problems" \
-    '[ $rc -eq 0 ] && out_has "^valid: +no$" && out_has "^  .*yolov5n\.pt: does not match YOLOv8" && out_has "wrong shape"'
-check "yolov5n.pt: problems listing cut short" 'out_has "^  \.\.\. \([0-9]+ more lines; see --json\)$"'
+check "yolov5n.pt: exit 0, architecture yolov5, valid, YOLOv5's parameter count" \
+    '[ $rc -eq 0 ] && out_has "^architecture: +yolov5$" && out_has "^valid: +yes$" && out_has "^parameters: +1,872,157$"'
 check "yolov5n.pt: metadata date 2022-02-08" 'out_has "^  date: 2022-02-08T"'
+
+# ---- another family that says it is YOLOv8: the problems listed --------------------------------
+"$cli" convert "$v5" "$tmp/v5.safetensors" >/dev/null 2>&1
+/usr/bin/python3 - "$tmp/v5.safetensors" <<'PY'
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+i = b.index(b'"hotyolo.arch":"yolov5"', 8, 8 + n)
+b[i + len('"hotyolo.arch":"yolov')] = ord("8")
+open(sys.argv[1], "wb").write(b)
+PY
+run inspect "$tmp/v5.safetensors"
+check "mislabelled YOLOv5: exit 0, valid no with the problems" \
+    '[ $rc -eq 0 ] && out_has "^valid: +no$" && out_has "^  .*v5\.safetensors: does not match YOLOv8" && out_has "wrong shape"'
+check "mislabelled YOLOv5: problems listing cut short" 'out_has "^  \.\.\. \([0-9]+ more lines; see --json\)$"'
 
 # ---- not weights ----------------------------------------------------------------------------
 echo "just some text, not weights" >"$tmp/notes.txt"

@@ -190,6 +190,18 @@ back = hotyolo.imread(out)
 check("save(): a JPEG of the annotated image", back.shape == plot.shape and
       np.abs(back.astype(int) - plot.astype(int)).mean() < 8, "mean abs diff %.2f" % np.abs(back.astype(int) - plot.astype(int)).mean())
 
+# YOLOv5: its own family's defaults (detect.py: iou 0.45, max_det 1000) and YOLOv5's detections
+v5 = YOLO(os.path.join(assets, "weights", "yolov5n.pt"), threads=2)
+refv5 = next(json.loads(l) for l in open(os.path.join(assets, "reference", "yolov5", "yolov5n_predict_images.jsonl"))
+             if json.loads(l)["image"] == "images/bus.jpg")
+b5 = v5(bus)[0].boxes
+got5 = sorted(zip(b5.cls.astype(int).tolist(), np.round(b5.conf, 3).tolist()))
+want5 = sorted((d["class_id"], round(d["confidence"], 3)) for d in refv5["detections"])
+check("YOLO('yolov5n.pt')(bus.jpg): YOLOv5's 5 detections (class, conf to 0.001)",
+      v5.info["arch"] == "yolov5" and len(got5) == 5 and
+      all(a[0] == b[0] and abs(a[1] - b[1]) <= 0.002 for a, b in zip(got5, want5)), "%r vs %r" % (got5, want5))
+v5.close()
+
 # exceptions carry hotyolo's message (the CLI prints the same text)
 def cli_err(what):
     p = os.path.join(tmp, "cli_%s.err" % what)

@@ -89,6 +89,7 @@ static int cpu_supports_op(const hy__node *n) {
     case HY_OP_UPSAMPLE2X:
     case HY_OP_CONCAT:
     case HY_OP_DETECT:
+    case HY_OP_DETECT_ANCHOR:
         return 1;
     default:
         return 0;
@@ -205,6 +206,10 @@ static hy_status cpu_graph_prepare(hy__backend *be, const hy__graph *g, hy__plan
         const hy__node *n = &g->nodes[i];
         if (!cpu_supports_op(n))
             return hy__error(HY_ERR_UNSUPPORTED, "cpu backend: op %s (%s) not supported", hy__op_name(n->op), n->name);
+        if (n->op == HY_OP_DETECT_ANCHOR) {
+            hy_status st = hy__graph_detect_anchor_check(g, n);
+            if (st) return st;
+        }
         if (n->op != HY_OP_CONV2D) continue;
         if (n->p.conv.weight_id < 0 || n->p.conv.weight_id >= c->bw->n)
             return hy__error(HY_ERR_INVALID_ARG, "cpu backend: %s: no weights loaded", n->name);
@@ -284,6 +289,12 @@ static hy_status compute_node(cpu_ctx *c, const hy__graph *g, const hy__node *n,
         hy__detect_level lv[4];
         hy__graph_detect_levels(g, c->arena, n, b, lv);
         hy__cpu_detect(&n->p.detect, lv, NULL, y, c->tp);
+        break;
+    }
+    case HY_OP_DETECT_ANCHOR: {
+        hy__detect_level lv[4];
+        hy__graph_detect_anchor_levels(g, c->arena, n, b, lv);
+        hy__cpu_detect_anchor(&n->p.danchor, lv, y, c->tp);
         break;
     }
     default:

@@ -11,5 +11,9 @@
  * dfl: (reg_max) projection weights, or NULL for 0..reg_max-1. */
 void hy__cpu_detect(const hy__detect_params *p, const hy__detect_level *lv, const float *dfl, float *out,
                     hy__threadpool *tp);
+/* YOLOv5 Detect decode: same contract as hy__ref_detect_anchor (lv[l].box = level l's raw conv
+ * output (na * (5 + nc), h, w); out (A, 5 + nc) row-major). tp may be NULL. */
+void hy__cpu_detect_anchor(const hy__detect_anchor_params *p, const hy__detect_level *lv, float *out,
+                           hy__threadpool *tp);
 
 #endif

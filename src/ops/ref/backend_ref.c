@@ -36,6 +36,7 @@ static int ref_supports_op(const hy__node *n) {
     case HY_OP_UPSAMPLE2X:
     case HY_OP_CONCAT:
     case HY_OP_DETECT:
+    case HY_OP_DETECT_ANCHOR:
         return 1;
     default:
         return 0;
@@ -109,6 +110,10 @@ static hy_status ref_graph_prepare(hy__backend *be, const hy__graph *g, hy__plan
             return hy__error(HY_ERR_UNSUPPORTED, "ref backend: op %s (%s) not supported", hy__op_name(n->op), n->name);
         if (n->op == HY_OP_CONV2D && (n->p.conv.weight_id < 0 || n->p.conv.weight_id >= c->bw->n))
             return hy__error(HY_ERR_INVALID_ARG, "ref backend: %s: no weights loaded", n->name);
+        if (n->op == HY_OP_DETECT_ANCHOR) {
+            hy_status st = hy__graph_detect_anchor_check(g, n);
+            if (st) return st;
+        }
     }
     if (g->arena_size > c->arena_size) {
         float *a = hy__aligned_alloc(64, g->arena_size);
@@ -188,6 +193,12 @@ static hy_status ref_graph_compute(hy__backend *be, hy__plan *p) {
                 hy__detect_level lv[4];
                 hy__graph_detect_levels(g, c->arena, n, b, lv);
                 hy__ref_detect(&n->p.detect, lv, NULL, y);
+                break;
+            }
+            case HY_OP_DETECT_ANCHOR: {
+                hy__detect_level lv[4];
+                hy__graph_detect_anchor_levels(g, c->arena, n, b, lv);
+                hy__ref_detect_anchor(&n->p.danchor, lv, y);
                 break;
             }
             default:

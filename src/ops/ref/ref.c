@@ -126,3 +126,30 @@ void hy__ref_detect(const hy__detect_params *p, const hy__detect_level *lv, cons
         base += hw;
     }
 }
+
+// --- YOLOv5 Detect decode (anchor based, objectness) ----------------------------------
+
+void hy__ref_detect_anchor(const hy__detect_anchor_params *p, const hy__detect_level *lv, float *out) {
+    const int no = 5 + p->nc;
+    HY_ASSERT(p->nc >= 0 && p->na >= 1 && p->na <= HY_DETECT_MAX_ANCHORS && p->n_levels >= 1 && p->n_levels <= 4);
+    float *o = out;
+    for (int l = 0; l < p->n_levels; l++) {
+        const int h = lv[l].h, w = lv[l].w;
+        const size_t hw = (size_t)h * (size_t)w;
+        const float s = (float)p->stride[l];
+        for (int a = 0; a < p->na; a++) {
+            const float aw = p->anchors[l][2 * a], ah = p->anchors[l][2 * a + 1];
+            const float *x = lv[l].box + (size_t)a * (size_t)no * hw; /* (no, h, w) of anchor a */
+            for (int cy = 0; cy < h; cy++)
+                for (int cx = 0; cx < w; cx++, o += no) {
+                    const size_t i = (size_t)cy * (size_t)w + (size_t)cx;
+                    for (int j = 0; j < no; j++) o[j] = 1.0f / (1.0f + expf(-x[(size_t)j * hw + i]));
+                    const float s2 = 2.0f * o[2], s3 = 2.0f * o[3];
+                    o[0] = (2.0f * o[0] - 0.5f + (float)cx) * s;
+                    o[1] = (2.0f * o[1] - 0.5f + (float)cy) * s;
+                    o[2] = s2 * s2 * aw;
+                    o[3] = s3 * s3 * ah;
+                }
+        }
+    }
+}

@@ -18,5 +18,9 @@ void hy__ref_upsample2x(const float *x, int c, int h, int w, float *y);
  * order; rows 0-3 xywh in input pixels (DFL expectation, anchors at cell centres), then the
  * class rows copied (already sigmoid). dfl: (reg_max) projection, or NULL for 0..reg_max-1. */
 void hy__ref_detect(const hy__detect_params *p, const hy__detect_level *lv, const float *dfl, float *out);
+/* YOLOv5 Detect decode for one image, the formula of hy__detect_anchor_params: lv[l].box is
+ * level l's raw conv output (na * (5 + nc), h, w) (cls unused); out (A, 5 + nc) row-major,
+ * rows level, anchor, y, x. Sigmoid 1 / (1 + expf(-v)). */
+void hy__ref_detect_anchor(const hy__detect_anchor_params *p, const hy__detect_level *lv, float *out);
 
 #endif
