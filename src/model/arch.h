@@ -53,6 +53,8 @@ struct hy__arch {
     /* scale_boxes maps boxes back with the exact half padding (YOLOv5), not Ultralytics 8's
      * round(pad - 0.1) */
     int exact_pad;
+    /* hotyolo train has this family's loss and gradients (src/train) */
+    int trainable;
     /* The defaults of the family's own tools: predict / detect.py (iou, max_det) and val
      * (iou, batch); conf is 0.25 and 0.001 for every family. */
     float detect_iou;

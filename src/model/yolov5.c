@@ -184,6 +184,7 @@ const hy__arch hy__arch_yolov5 = {
     .stride_max = 32,
     .objectness = 1,
     .exact_pad = 1,
+    .trainable = 0, /* its anchor loss is not in src/train yet */
     .detect_iou = 0.45f, /* detect.py */
     .detect_max_det = 1000,
     .val_iou = 0.6f, /* val.py */

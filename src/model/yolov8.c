@@ -139,6 +139,7 @@ const hy__arch hy__arch_yolov8 = {
     .strides = {8, 16, 32},
     .stride_max = 32,
     .objectness = 0,
+    .trainable = 1,
     .detect_iou = 0.7f,
     .detect_max_det = 300,
     .val_iou = 0.7f,

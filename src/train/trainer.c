@@ -740,6 +740,12 @@ hy_status hy_train(const hy_train_params *pin, hy_train_result **out) {
             goto fail;
         }
     }
+    if (!tm->cfg.arch->trainable) { /* before the run folder: a refused run leaves nothing */
+        st = hy__error(HY_ERR_UNSUPPORTED, "%s: training %s is not supported yet (hotyolo train has YOLOv8's loss and "
+                                           "gradients; %s detects, validates and exports)",
+                       p->arch ? p->arch : p->model, tm->cfg.arch->title, tm->cfg.arch->title);
+        goto fail;
+    }
     tm->imgsz = S; /* saved as hotyolo.imgsz: detect and val default to the training size */
     size_t n_params = 0;
     int n_op = 0;

@@ -90,6 +90,11 @@ run detect "$tmp/v5.safetensors" "$bus" --json "$tmp/st.jsonl"
 check "detect fused safetensors bus.jpg: exit 0, YOLOv5n" '[ $rc -eq 0 ] && out_has_i ": YOLOv5n, 80 classes"'
 check "detect fused safetensors bus.jpg: the same 5 detections" '[ -s "$tmp/st.jsonl" ] && matches_ref "$tmp/st.jsonl"'
 
+# ---- train: refused before anything is written (YOLOv5's loss is not in src/train) -----------
+run train --model "$v5" --data "$coco128" --epochs 1 --project "$tmp/runs" --name v5
+check "train yolov5n.pt: exit 1, 'training YOLOv5 is not supported', no run folder" \
+    '[ $rc -eq 1 ] && grep -q "training YOLOv5 is not supported" "$tmp/err" && [ ! -e "$tmp/runs" ]'
+
 # ---- serve: /v1/detect with detect.py's defaults, KServe v2 in YOLOv5's output shape ------------
 "$cli" serve --host 127.0.0.1 --port 0 --port-file "$tmp/port" --model "m=$v5,pin" --workers 1 \
     2>"$tmp/serve.log" &
