@@ -484,6 +484,13 @@ elif mode == "send":
     s.connect(("127.0.0.1", port))
     s.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\n" + HOST +
               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    # the response starts once the inference is done (seconds under ASan on a busy machine):
+    # wait for its first byte without taking it, then stop reading for longer than the timeout
+    s.settimeout(120)
+    try:
+        s.recv(1, socket.MSG_PEEK)
+    except OSError:
+        pass
     time.sleep(send_timeout + 4)
     data, t0 = b"", time.time()
     s.settimeout(2)
