@@ -61,7 +61,8 @@ HY_API const char *hy_version(void);
     X(ERR_NOT_FOUND, -7, "not found")                                 \
     X(ERR_BUSY, -8, "busy")                                           \
     X(ERR_UNSAFE, -9, "refused unsafe content")                       \
-    X(ERR_MISMATCH, -10, "structure mismatch")
+    X(ERR_MISMATCH, -10, "structure mismatch")                        \
+    X(END, 1, "end of stream") /* not an error: hy_stream_read after the last frame */
 
 typedef enum hy_status {
 #define HY__STATUS_ENUM(name, code, text) HY_##name = code,

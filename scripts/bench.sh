@@ -8,7 +8,9 @@
 #      yolov5n when weights/yolov5n.pt is there: ORT on its `hotyolo export` ONNX); GFLOP/s against the
 #      measured FMA peak (bench_peak); then cold start: process start -> first result.
 #   5. throughput: images/s at batch 1, 4, 8 (2 threads); two 1-thread contexts vs one
-#      2-thread context on one model (hotyolo bench --batch / --contexts; HY_BENCH_TP_RUNS)
+#      2-thread context on one model (hotyolo bench --batch / --contexts; HY_BENCH_TP_RUNS);
+#      video: hotyolo bench --video on a 640x480 H.264 clip made from coco128 (fps end to end,
+#      first frame against the steady median; needs ffmpeg with libx264)
 #   6. serving: latency (bench-serve.sh), RSS with 1 and 2 workers (bench-serve-rss.sh); val
 #   scripts/bench.sh [BUILD] [ASSETS]
 # Environment: HY_BENCH_ROUNDS (alternation rounds, default 5), HY_BENCH_RUNS (timed runs per
@@ -296,6 +298,31 @@ for cfg in "2 1" "1 2"; do # contexts, threads each
 done
 [ -n "${tp_ctx_2:-}" ] && [ -n "${tp_ctx_1:-}" ] &&
     echo "two 1-thread contexts / one 2-thread context: $(calc "$tp_ctx_2 / $tp_ctx_1" 2)x the images/s"
+
+echo
+echo "== video: hotyolo bench --video, yolov8n fused, 2 threads, 640x480 H.264 (coco128, 30 fps) =="
+# 8 coco128 images letterboxed to 640x480, 0.5 s each: 120 frames, x264 defaults (B-frames);
+# a frame's time = its decode (the stream's thread) + hy_detect; first = frame 0
+vid_imgs="$assets/datasets/coco128/images/train2017"
+vid_clip() { # the clip at $tmp/vid.mp4, from 640x480 PNGs (the images differ in size)
+    local k=0 f
+    for f in $(ls "$vid_imgs"/*.jpg | head -n 8); do
+        ffmpeg -hide_banner -loglevel error -nostdin -i "$f" -frames:v 1 \
+            -vf "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2" \
+            "$tmp/vid$k.png" || return 1
+        k=$((k + 1))
+    done
+    ffmpeg -hide_banner -loglevel error -nostdin -framerate 2 -i "$tmp/vid%d.png" -vf fps=30 -c:v libx264 \
+        -pix_fmt yuv420p "$tmp/vid.mp4"
+}
+if ! command -v ffmpeg >/dev/null || ! ffmpeg -hide_banner -encoders 2>/dev/null | grep libx264 >/dev/null; then
+    echo "video: skipped (ffmpeg with libx264 not found)"
+elif ! vid_clip; then
+    echo "video: skipped (could not make the clip from $vid_imgs)"
+else
+    "$build/hotyolo" bench "$tmp/yolov8n_fused.safetensors" --threads 2 --video "$tmp/vid.mp4" ||
+        echo "hotyolo bench --video failed"
+fi
 
 echo
 echo "== serving (hotyolo serve) =="

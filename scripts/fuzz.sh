@@ -48,6 +48,7 @@ declare -A CAPS=(
   [train_state]="1048576 256"
   [oci]="65536 256"
   [triton_binary]="262144 256"
+  [video]="1048576 512"
 )
 ALL=()
 for f in fuzz/fuzz_*.c; do
@@ -278,6 +279,22 @@ for name, outs in [("bin_all", None), ("bin_json_out", [{"name": "output0", "par
     h = json.dumps(req, separators=(",", ":")).encode()
     put("triton_binary", name, struct.pack("<H", len(h)) + h + raw)
     put("triton_binary", name + "_text", b"\xff\xff%d\n" % len(h) + h + raw)
+# video: 4-frame 64x48 clips in each container / codec the allow-lists take (ffmpeg CLI; none
+# without it: the fuzzer then starts from nothing)
+import shutil, subprocess, tempfile
+if shutil.which("ffmpeg") and os.path.isdir(os.path.join(out, "video")):
+    with tempfile.TemporaryDirectory() as td:
+        for name, args in [("h264.mp4", ["-c:v", "libx264", "-pix_fmt", "yuv420p"]),
+                           ("h264.ts", ["-c:v", "libx264", "-f", "mpegts"]),
+                           ("h264.mkv", ["-c:v", "libx264"]), ("mpeg4.avi", ["-c:v", "mpeg4"]),
+                           ("mjpeg.avi", ["-c:v", "mjpeg"]), ("vp8.webm", ["-c:v", "libvpx"]),
+                           ("flv.flv", ["-c:v", "flv"]), ("anim.gif", ["-c:v", "gif"])]:
+            dst = os.path.join(td, name)
+            r = subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                                "testsrc=size=64x48:rate=10:duration=0.4"] + args + ["-y", dst],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if r.returncode == 0 and os.path.getsize(dst) <= (1 << 20):
+                put("video", name, open(dst, "rb").read())
 PY
 
 # --- run --------------------------------------------------------------------------------------

@@ -33,10 +33,12 @@ PKGS=(
   libmicrohttpd-dev     # HTTP server (hotyolo serve)
   libsqlite3-dev        # model registry catalogue (hotyolo registry)
   libcurl4-openssl-dev  # OCI registry push / pull (hotyolo registry push|pull)
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev  # video (FFmpeg)
 )
 # Tests, benchmarks and fuzzing only (make test, CI): left out by --demo.
 TEST_PKGS=(
   wrk                   # serving benchmark (make bench)
+  ffmpeg                # the ffmpeg CLI: makes and checks the test videos and live streams
   libsystemd-dev        # sd_notify test (hotyolo serve opens libsystemd.so.0 at run time)
   python3-yaml          # parses deploy/kubernetes.yaml in the sd_notify test
   docker-registry       # Distribution (OCI registry) for the push / pull integration test

@@ -1,7 +1,9 @@
 /* hotyolo bench: the origin article's table for this machine — time to ready (each phase),
  * first inference without and after warm-up, steady latency and images/s at --batch N,
  * jitter, peak RSS, with --cold-process the wall time of fresh `hotyolo detect` processes,
- * and with --contexts K the throughput of K contexts sharing one model. */
+ * and with --contexts K the throughput of K contexts sharing one model. With --video FILE
+ * instead: every frame of a video decoded (on the stream's thread) and detected, end-to-end
+ * fps, per-stage medians and the first frame against the steady median. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
@@ -17,6 +19,7 @@
 
 #include "cli.h"
 #include "hotyolo.h"
+#include "hotyolo/stream.h"
 
 #define CMD "bench"
 #define PAIR_RUNS 10 /* steady passes right after each engine's first, for the paired ratio */
@@ -54,6 +57,13 @@ static void help(void) {
            "                     docs/design.md)\n"
            "  --engines K        fresh engines for the first-inference and time-to-ready figures\n"
            "                     (medians over K; default 5)\n"
+           "  --video FILE       instead of the above: open the video FILE (every frame, none dropped),\n"
+           "                     prepare and warm for its frame size, then decode (on the stream's own\n"
+           "                     thread) and detect every frame: end-to-end frames/s, per-stage medians\n"
+           "                     (decode, preprocess, inference, postprocess) and the first frame's\n"
+           "                     decode + detect time against the steady median of the others\n"
+           "                     (--imgsz, --threads, --device apply; hy_stream_prepare warms up)\n"
+           "  --max-frames N     with --video: stop after N frames (default 0: all)\n"
            "  --json             print the results as JSON\n"
            "  -h, --help         this help\n");
 }
@@ -328,6 +338,8 @@ static int spawn_detect(const char *exe, const char *model, const char *image, i
 
 typedef struct bench_opts {
     const char *model, *image, *device;
+    const char *video; /* --video FILE: the video mode alone */
+    int max_frames;
     int imgsz, runs, warmup, threads, cold, as_json, engines;
     int cold_idle; /* ms before each fresh process */
     int batch;     /* images per forward pass */
@@ -371,13 +383,14 @@ static hy_status bench_fail(bench_run *b, hy_status st, const char *msg) {
 /* 0 ok, 1 help shown, -1 usage error (printed). */
 static int parse_args(int argc, char **argv, bench_opts *o) {
     enum { O_HELP, O_IMGSZ, O_RUNS, O_WARMUP, O_NOWARM, O_THREADS, O_IMAGE, O_COLD, O_JSON, O_ENGINES, O_IDLE,
-           O_BATCH, O_CONTEXTS, O_DEVICE };
+           O_BATCH, O_CONTEXTS, O_DEVICE, O_VIDEO, O_MAXFRAMES };
     static const hy_cli_opt table[] = {
         {"--help", "-h", O_HELP, 0},      {"--imgsz", NULL, O_IMGSZ, 1},   {"--runs", NULL, O_RUNS, 1},
         {"--warmup", NULL, O_WARMUP, 1},  {"--no-warmup", NULL, O_NOWARM, 0}, {"--threads", NULL, O_THREADS, 1},
         {"--image", NULL, O_IMAGE, 1},    {"--cold-process", NULL, O_COLD, 1}, {"--json", NULL, O_JSON, 0},
         {"--engines", NULL, O_ENGINES, 1}, {"--cold-idle", NULL, O_IDLE, 1}, {"--batch", NULL, O_BATCH, 1},
-        {"--contexts", NULL, O_CONTEXTS, 1}, {"--device", NULL, O_DEVICE, 1},
+        {"--contexts", NULL, O_CONTEXTS, 1}, {"--device", NULL, O_DEVICE, 1}, {"--video", NULL, O_VIDEO, 1},
+        {"--max-frames", NULL, O_MAXFRAMES, 1},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -417,6 +430,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         case O_BATCH: rc = hy_cli_parse_int(CMD, "--batch", val, 1, 256, &o->batch); break;
         case O_CONTEXTS: rc = hy_cli_parse_int(CMD, "--contexts", val, 1, 64, &o->contexts); break;
         case O_DEVICE: rc = hy_cli_parse_device(CMD, "--device", val, &o->device); break;
+        case O_VIDEO: o->video = val; break;
+        case O_MAXFRAMES: rc = hy_cli_parse_int(CMD, "--max-frames", val, 0, 1000000000, &o->max_frames); break;
         }
         if (rc) return -1;
     }
@@ -430,6 +445,15 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     }
     if (o->cold_idle && !o->cold) {
         hy_cli_error(CMD, "--cold-idle needs --cold-process K");
+        return -1;
+    }
+    if (o->max_frames && !o->video) {
+        hy_cli_error(CMD, "--max-frames needs --video FILE");
+        return -1;
+    }
+    if (o->video && (o->image || o->contexts || o->batch != 1)) {
+        hy_cli_error(CMD, "--video measures a video's frames alone: not with %s",
+                     o->image ? "--image" : o->contexts ? "--contexts" : "--batch");
         return -1;
     }
     return 0;
@@ -870,10 +894,216 @@ static void report_text(const bench_opts *o, const bench_run *b) {
     }
 }
 
+/* ---- --video FILE ----------------------------------------------------------------------- */
+
+/* Per frame (ms): decode (the stream's thread: demux + decode + RGB), hy_detect's stages and
+ * its wall time; a frame's time = decode + detect wall. */
+typedef struct video_frame {
+    double decode, pre, infer, post, detect;
+} video_frame;
+
+typedef struct video_run {
+    hy_model *m;
+    hy_context *c;
+    hy_stream *s;
+    hy_stream_info info;
+    hy_stream_stats ss;
+    hy_shape input; /* the network input the frames are letterboxed to */
+    video_frame *f;
+    size_t n, cap;
+    double load_ms, open_ms, prepare_ms, wall_ms, first_ms;
+    stats decode, pre, infer, post, steady; /* steady: frames 1..n-1 */
+    long rss;
+    const char *err; /* a failure of ours; else hy_last_error() (which names the model / the video) */
+    int detect_failed; /* hy_detect's error: prefixed with the video and the frame */
+} video_run;
+
+static hy_status video_measure(const bench_opts *o, video_run *v) {
+    hy_model_params mp = hy_model_default_params();
+    mp.n_threads = o->threads;
+    mp.imgsz = o->imgsz;
+    mp.device = o->device;
+    double t0 = now_ms();
+    hy_status st = hy_model_load(o->model, &mp, &v->m);
+    if (!st) st = hy_context_create(v->m, NULL, &v->c);
+    v->load_ms = now_ms() - t0;
+    if (st) return st;
+    hy_stream_params sp = hy_stream_default_params();
+    sp.live = 0; /* a benchmark sees every frame */
+    sp.max_frames = o->max_frames;
+    t0 = now_ms();
+    st = hy_stream_open(o->video, &sp, &v->s);
+    v->open_ms = now_ms() - t0;
+    if (!st) st = hy_stream_get_info(v->s, &v->info);
+    if (!st) st = hy_model_input_shape(v->m, v->info.width, v->info.height, o->imgsz, &v->input);
+    if (st) return st;
+    t0 = now_ms();
+    st = hy_stream_prepare(v->s, v->c, o->imgsz);
+    v->prepare_ms = now_ms() - t0;
+    if (st) return st;
+    hy_detect_params dp = hy_model_detect_params(v->m);
+    dp.imgsz = o->imgsz;
+    const double w0 = now_ms();
+    for (;;) {
+        hy_frame fr;
+        if ((st = hy_stream_read(v->s, &fr)) != HY_OK) break;
+        if (v->n == v->cap) {
+            size_t cap = v->cap ? 2 * v->cap : 256;
+            video_frame *nf = realloc(v->f, cap * sizeof *nf);
+            if (!nf) {
+                v->err = "out of memory";
+                return HY_ERR_NOMEM;
+            }
+            v->f = nf, v->cap = cap;
+        }
+        hy_result *r = NULL;
+        t0 = now_ms();
+        st = hy_detect(v->c, fr.image, &dp, &r);
+        const double dt = now_ms() - t0;
+        if (st) {
+            v->detect_failed = 1;
+            return st;
+        }
+        hy_timings tm = hy_result_timings(r);
+        hy_result_free(r);
+        v->f[v->n++] = (video_frame){fr.decode_ms, tm.preprocess_ms, tm.inference_ms, tm.postprocess_ms, dt};
+    }
+    v->wall_ms = now_ms() - w0;
+    if (st != HY_END) return st;
+    hy_stream_get_stats(v->s, &v->ss);
+    v->rss = peak_rss_kb(RUSAGE_SELF);
+    if (v->n == 0) {
+        v->err = "no frame decoded";
+        return HY_ERR_FORMAT;
+    }
+    return HY_OK;
+}
+
+/* The statistics over the frames (after video_measure; v->n >= 1). */
+static int video_summarize(video_run *v) {
+    const size_t n = v->n;
+    double *a = malloc(n * sizeof *a);
+    if (!a) return -1;
+#define VIDEO_STAT(field, out)                                                                 \
+    do {                                                                                       \
+        for (size_t i = 0; i < n; i++) a[i] = v->f[i].field;                                   \
+        v->out = summarize(a, (int)n);                                                         \
+    } while (0)
+    VIDEO_STAT(decode, decode);
+    VIDEO_STAT(pre, pre);
+    VIDEO_STAT(infer, infer);
+    VIDEO_STAT(post, post);
+#undef VIDEO_STAT
+    v->first_ms = v->f[0].decode + v->f[0].detect;
+    for (size_t i = 1; i < n; i++) a[i - 1] = v->f[i].decode + v->f[i].detect;
+    v->steady = summarize(a, (int)n - 1);
+    free(a);
+    return 0;
+}
+
+static void video_report_json(const bench_opts *o, const video_run *v) {
+    json_object *j = json_object_new_object();
+    const double fps = v->wall_ms > 0 ? 1000.0 * (double)v->n / v->wall_ms : 0;
+    json_object_object_add(j, "model", json_object_new_string(o->model));
+    json_object_object_add(j, "format", json_object_new_string(hy_model_format(v->m)));
+    json_object_object_add(j, "device", json_object_new_string(hy_context_device(v->c)));
+    json_object_object_add(j, "threads", json_object_new_int(hy_context_num_threads(v->c)));
+    json_object_object_add(j, "imgsz", json_object_new_int(o->imgsz));
+    json_object_object_add(j, "video", json_object_new_string(o->video));
+    json_object_object_add(j, "video_format", json_object_new_string(v->info.format ? v->info.format : ""));
+    json_object_object_add(j, "codec", json_object_new_string(v->info.codec ? v->info.codec : ""));
+    json_object_object_add(j, "width", json_object_new_int(v->info.width));
+    json_object_object_add(j, "height", json_object_new_int(v->info.height));
+    json_object_object_add(j, "input_width", json_object_new_int(v->input.width));
+    json_object_object_add(j, "input_height", json_object_new_int(v->input.height));
+    json_object_object_add(j, "source_fps", json_object_new_double(v->info.fps));
+    json_object_object_add(j, "load_ms", json_object_new_double(v->load_ms));
+    json_object_object_add(j, "open_ms", json_object_new_double(v->open_ms));
+    json_object_object_add(j, "prepare_ms", json_object_new_double(v->prepare_ms));
+    json_object_object_add(j, "frames", json_object_new_int64((int64_t)v->n));
+    json_object_object_add(j, "wall_ms", json_object_new_double(v->wall_ms));
+    json_object_object_add(j, "fps", json_object_new_double(fps));
+    json_object_object_add(j, "first_frame_ms", json_object_new_double(v->first_ms));
+    json_object_object_add(j, "first_frame_decode_ms", json_object_new_double(v->f[0].decode));
+    json_object_object_add(j, "first_frame_detect_ms", json_object_new_double(v->f[0].detect));
+    json_object_object_add(j, "steady_frame_median_ms", v->n > 1 ? json_object_new_double(v->steady.median) : NULL);
+    json_object_object_add(j, "first_over_steady",
+                           v->n > 1 ? json_object_new_double(v->first_ms / v->steady.median) : NULL);
+    json_object_object_add(j, "steady_frame", v->n > 1 ? stats_json(&v->steady) : NULL);
+    json_object_object_add(j, "decode", stats_json(&v->decode));
+    json_object_object_add(j, "preprocess", stats_json(&v->pre));
+    json_object_object_add(j, "inference", stats_json(&v->infer));
+    json_object_object_add(j, "postprocess", stats_json(&v->post));
+    json_object_object_add(j, "corrupt", json_object_new_int64(v->ss.corrupt));
+    json_object_object_add(j, "dropped", json_object_new_int64(v->ss.dropped));
+    json_object_object_add(j, "peak_rss_kb", json_object_new_int64(v->rss));
+    printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(j);
+}
+
+static void video_report_text(const bench_opts *o, const video_run *v) {
+    const double fps = v->wall_ms > 0 ? 1000.0 * (double)v->n / v->wall_ms : 0;
+    printf("hotyolo bench: %s (%s), video %s (%s %dx%d, %.2f fps), input %dx%d, %d threads, device %s\n", o->model,
+           hy_model_format(v->m), o->video, v->info.codec ? v->info.codec : "?", v->info.width, v->info.height,
+           v->info.fps, v->input.width, v->input.height, hy_context_num_threads(v->c), hy_context_device(v->c));
+    printf("  %-40s %9.1f ms\n", "load", v->load_ms);
+    printf("  %-40s %9.1f ms\n", "open (probe, decoder, thread)", v->open_ms);
+    printf("  %-40s %9.1f ms\n", "prepare (plan + warm for the frame)", v->prepare_ms);
+    printf("  %-40s %9zu       (corrupt %lld)\n", "frames", v->n, (long long)v->ss.corrupt);
+    printf("  %-40s %9.1f fps   (%.0f ms wall; decoding overlapped on its own thread)\n", "end to end", fps,
+           v->wall_ms);
+    printf("  %-40s %9.2f ms  p90 %.2f\n", "decode median", v->decode.median, v->decode.p90);
+    printf("  %-40s %9.2f ms  p90 %.2f\n", "preprocess median", v->pre.median, v->pre.p90);
+    printf("  %-40s %9.2f ms  p90 %.2f\n", "inference median", v->infer.median, v->infer.p90);
+    printf("  %-40s %9.2f ms  p90 %.2f\n", "postprocess median", v->post.median, v->post.p90);
+    if (v->n > 1) {
+        printf("  %-40s %9.1f ms  p90 %.1f  sd %.2f (%.1f%%)  (decode + detect, frames 1..%zu)\n",
+               "steady frame median", v->steady.median, v->steady.p90, v->steady.sd,
+               100.0 * v->steady.sd / v->steady.median, v->n - 1);
+        const double r = v->first_ms / v->steady.median;
+        printf("  first frame %.1f ms = %.2f x steady median %.1f ms  (decode %.1f + detect %.1f: inference %.1f)\n",
+               v->first_ms, r, v->steady.median, v->f[0].decode, v->f[0].detect, v->f[0].infer);
+        printf("  %-40s %9.1f MB\n", "peak RSS", (double)v->rss / 1024.0);
+        printf("  targets (this run):\n");
+        printf("    first frame <= 1.25x steady median     %5.2fx  %s\n", r, r <= 1.25 ? "met" : "not met");
+    } else {
+        printf("  first frame %.1f ms (one frame: no steady median)\n", v->first_ms);
+        printf("  %-40s %9.1f MB\n", "peak RSS", (double)v->rss / 1024.0);
+    }
+}
+
+static int bench_video(const bench_opts *o) {
+    video_run v;
+    memset(&v, 0, sizeof v);
+    int ret = HY_CLI_RUNTIME;
+    hy_status st = video_measure(o, &v);
+    if (st && v.err)
+        hy_cli_error(CMD, "%s: %s", o->video, v.err);
+    else if (st && v.detect_failed)
+        hy_cli_error(CMD, "%s frame %zu: %s", o->video, v.n, hy_last_error());
+    else if (st) /* the library's message names the model file or the video */
+        hy_cli_error(CMD, "%s", hy_last_error());
+    else if (video_summarize(&v) != 0) {
+        hy_cli_error(CMD, "out of memory");
+    } else {
+        if (o->as_json)
+            video_report_json(o, &v);
+        else
+            video_report_text(o, &v);
+        ret = HY_CLI_OK;
+    }
+    hy_stream_close(v.s);
+    hy_context_free(v.c);
+    hy_model_free(v.m);
+    free(v.f);
+    return ret;
+}
+
 int hy_cli_bench(int argc, char **argv) {
     bench_opts o = {.imgsz = 640, .runs = 200, .warmup = 3, .engines = 5, .batch = 1};
     int pr = parse_args(argc, argv, &o);
     if (pr) return pr > 0 ? HY_CLI_OK : HY_CLI_USAGE;
+    if (o.video) return bench_video(&o);
     bench_run b;
     memset(&b, 0, sizeof b);
     b.mp = hy_model_default_params();

@@ -1,17 +1,23 @@
-/* hotyolo detect MODEL SOURCE... : object detection on image files, directories of images and
- * quoted globs (expanded here, as Ultralytics' LoadImagesAndVideos does).
+/* hotyolo detect MODEL SOURCE... : object detection on image files, directories and quoted
+ * globs (expanded here, as Ultralytics' LoadImagesAndVideos does), video files, network
+ * streams and cameras (include/hotyolo/stream.h).
  *
- * Output: a readable table per image (stdout; stderr when --json - takes stdout), JSON Lines
- * with --json (the shape of shared/assets/reference/yolov8n_predict_*.jsonl plus
- * "timings_ms"), annotated JPEGs with --save-dir. Exit 0 ok, 1 runtime error (model load,
- * an image that fails, a write error), 2 usage error. */
+ * Output: a readable table per image or frame (stdout; stderr when --json - takes stdout),
+ * JSON Lines with --json (the shape of shared/assets/reference/yolov8n_predict_*.jsonl plus
+ * "timings_ms"; frames add "frame", "pts", "latency_ms"), annotated JPEGs / H.264 MP4s with
+ * --save-dir. Images run first, then each video or stream in turn. Exit 0 ok, 1 runtime
+ * error (model load, an image or source that fails, a write error), 2 usage error, 130 after
+ * SIGINT ended a stream cleanly. */
 #include <dirent.h>
 #include <errno.h>
 #include <glob.h>
 #include <pthread.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "hotyolo/stream.h"
 #include "model/result_json.h"
 
 #define CMD "detect"
@@ -33,6 +40,16 @@
 #define MAX_NC 65536
 #define JPEG_QUALITY 95     /* as cv2.imwrite's default */
 #define MAX_IMAGES 100000   /* images one run takes from all its SOURCE arguments */
+#define MAX_VIDEOS 10000    /* video / stream sources one run takes */
+#define MAX_VID_STRIDE 100000
+#define MAX_SECONDS 1e7f    /* bound of the time options (s) */
+
+/* A video file, network stream or camera: processed after the images, one at a time. */
+typedef struct video_src {
+    char *name;          /* malloc'd; as given (or DIR/name from a directory) */
+    int pos;             /* index among the SOURCE arguments (stream<pos>.mp4) */
+    hy_stream_kind kind;
+} video_src;
 
 typedef struct detect_opts {
     float conf, iou;
@@ -52,6 +69,12 @@ typedef struct detect_opts {
     int n_sources;
     char **images;  /* malloc'd paths, sources expanded */
     int n_images, cap_images;
+    video_src *videos; /* malloc'd, in order */
+    int n_videos, cap_videos;
+    /* videos and streams */
+    int vid_stride, realtime; /* realtime -1: the source kind's default */
+    int reconnect, max_frames, progress;
+    float reconnect_timeout, segment_time, stats_interval; /* seconds */
 } detect_opts;
 
 static double now_ms(void) {
@@ -75,6 +98,19 @@ static void help(void) {
            "A JPEG cut short decodes as OpenCV does, with a warning (missing end marker:\n"
            "same pixels; missing data: the rest grey), unless --strict-images.\n"
            "\n"
+           "A SOURCE may also be a video file (*.{asf,avi,gif,m4v,mkv,mov,mp4,mpeg,mpg,ts,\n"
+           "wmv,webm}, also taken from directories and globs, after their images), a network\n"
+           "stream (rtsp:// rtmp:// rtmps:// http(s):// udp:// tcp:// rtp:// srt://) or a\n"
+           "camera (/dev/videoN, or a bare index N). Images run first, then each video or\n"
+           "stream in turn: decoded on a thread of its own (FFmpeg, loaded at run time), the\n"
+           "model prepared and warmed for its frame size before the first frame, one table\n"
+           "per frame titled 'SOURCE frame N (pts X.XXX s)'. A corrupt frame is skipped with\n"
+           "a warning. On stderr: a progress line for files (a terminal, or --progress), a\n"
+           "periodic line for streams and cameras (fps, latency, dropped, corrupt, queued)\n"
+           "and a summary per source. Ctrl-C (SIGINT) ends the current stream cleanly (its\n"
+           "annotated MP4 finished and playable), skips the rest and exits 130; a second\n"
+           "Ctrl-C kills at once.\n"
+           "\n"
            "Options (a value may also be given as --option=VALUE):\n"
            "  --conf F        confidence threshold in [0, 1] (default 0.25)\n"
            "  --iou F         NMS IoU threshold in [0, 1] (default 0.7; YOLOv5 0.45, as its detect.py)\n"
@@ -94,9 +130,40 @@ static void help(void) {
            "                  \"class_name\", \"confidence\", \"box\": [x1, y1, x2, y2]}],\n"
            "                  \"timings_ms\": {\"decode\", \"preprocess\", \"inference\",\n"
            "                  \"postprocess\"}}; FILE is overwritten; '-' = stdout (the tables\n"
-           "                  then go to stderr) (default: none)\n"
-           "  --save-dir DIR  write an annotated JPEG per image to DIR/<image name>.jpg;\n"
-           "                  DIR is created if needed (default: none)\n"
+           "                  then go to stderr) (default: none). A video frame's record\n"
+           "                  (\"image\" = the SOURCE) adds \"frame\" (0-based index among\n"
+           "                  the decoded frames), \"pts\" (presentation time, s) and\n"
+           "                  \"latency_ms\" (frame out of the decoder -> result)\n"
+           "  --save-dir DIR  write an annotated JPEG per image to DIR/<image name>.jpg and\n"
+           "                  an annotated H.264 MP4 per video to DIR/<video name>.mp4\n"
+           "                  (streams, cameras: DIR/stream<i>.mp4, i = the SOURCE's\n"
+           "                  position from 0), at the source's frame rate and size; an\n"
+           "                  existing video is never replaced (an error); DIR is created if\n"
+           "                  needed (default: none)\n"
+           "  --vid-stride N  videos and streams: detect every Nth decoded frame, in\n"
+           "                  [1, 100000] (default 1)\n"
+           "  --realtime, --no-realtime\n"
+           "                  force the real-time policy on / off: when detection is slower\n"
+           "                  than the source, drop the oldest waiting frames (counted and\n"
+           "                  reported) so latency stays bounded (default: on for streams\n"
+           "                  and cameras, off for files: every frame detected)\n"
+           "  --reconnect     reopen a network stream that broke or ended, with back-off\n"
+           "                  (0.5 s doubling to 8 s), logged (default: off)\n"
+           "  --reconnect-timeout S\n"
+           "                  give up reconnecting after S seconds without a connection;\n"
+           "                  0 = never (default 60)\n"
+           "  --max-frames N  stop each video or stream after N detected frames; 0 = all\n"
+           "                  (default 0)\n"
+           "  --segment-time S\n"
+           "                  --save-dir for streams and cameras: start a new file every S\n"
+           "                  seconds of video (DIR/stream<i>_000.mp4, _001, ...); files are\n"
+           "                  written as one MP4 (default 300)\n"
+           "  --stats-interval S\n"
+           "                  streams and cameras: a line on stderr every S seconds (fps,\n"
+           "                  latency, dropped, corrupt, queued); 0 = off (default 5)\n"
+           "  --progress      video files: print the progress line (frame i/n, fps, ETA) even\n"
+           "                  when stderr is not a terminal (then about one line a second)\n"
+           "                  (default: on a terminal only)\n"
            "  --transfer      load in transfer mode: copy the tensors whose name and shape\n"
            "                  match, initialise the others as Ultralytics does, ignore the\n"
            "                  file's extra tensors; the report (transferred X/Y, each tensor\n"
@@ -116,16 +183,21 @@ static void help(void) {
            "                  NAME@production, PROJECT) is looked up (default:\n"
            "                  $HOTYOLO_REGISTRY)\n"
            "  -q, --quiet     print no tables or summary, only errors and warnings\n"
-           "  -v, --verbose   also print the library's log messages to stderr\n"
+           "  -v, --verbose   also print the library's log messages to stderr (videos:\n"
+           "                  FFmpeg's own messages too)\n"
            "  -h, --help      show this help\n"
            "\n"
-           "Exit status: 0 ok, 1 runtime error (model load failure, an image that cannot\n"
-           "be read or decoded, a write error; other images are still processed),\n"
-           "2 usage error.\n"
+           "Exit status: 0 ok (every stream ended normally), 1 runtime error (model load\n"
+           "failure, an image or source that cannot be read or decoded, a stream that gave\n"
+           "up reconnecting, a write error; other images and sources are still processed),\n"
+           "2 usage error, 130 interrupted (SIGINT; outputs finished cleanly).\n"
            "\n"
            "Example:\n"
            "  hotyolo detect yolov8n.pt bus.jpg zidane.jpg --conf 0.4 --json out.jsonl\n"
-           "  hotyolo detect yolov8n.pt photos/ 'more/*.png' --save-dir runs/detect\n",
+           "  hotyolo detect yolov8n.pt photos/ 'more/*.png' --save-dir runs/detect\n"
+           "  hotyolo detect yolov8n.pt clip.mp4 --vid-stride 3 --json clip.jsonl\n"
+           "  hotyolo detect yolov8n.pt rtsp://10.0.0.7/line1 --reconnect --save-dir runs/line1\n"
+           "  hotyolo detect yolov8n.pt 0 --max-frames 300   # the first camera\n",
            "{bmp,dng,jpeg,jpg,mpo,png,tif,tiff,webp,pfm,heic}", MAX_IMAGES, MAX_IMGSZ, MAX_MAX_DET, MAX_THREADS, cores > 0 ? cores : 1L, MAX_NC);
 }
 
@@ -171,7 +243,9 @@ static int parse_classes(const char *s, int **ids_out, int *n_out) {
 /* Parses argv into o; returns 0, 1 for --help (printed), or -1 on a usage error (printed). */
 static int parse_args(int argc, char **argv, detect_opts *o) {
     enum { O_CONF, O_IOU, O_IMGSZ, O_MAXDET, O_CLASSES, O_THREADS, O_JSON, O_SAVEDIR, O_QUIET,
-           O_VERBOSE, O_HELP, O_TRANSFER, O_NC, O_MAP, O_VERIFY, O_STRICT, O_DEVICE, O_REGISTRY };
+           O_VERBOSE, O_HELP, O_TRANSFER, O_NC, O_MAP, O_VERIFY, O_STRICT, O_DEVICE, O_REGISTRY,
+           O_VID_STRIDE, O_REALTIME, O_NO_REALTIME, O_RECONNECT, O_RECONNECT_TIMEOUT,
+           O_MAX_FRAMES, O_SEGMENT_TIME, O_STATS_INTERVAL, O_PROGRESS };
     static const hy_cli_opt table[] = {
         {"--conf", NULL, O_CONF, 1},       {"--iou", NULL, O_IOU, 1},
         {"--imgsz", NULL, O_IMGSZ, 1},     {"--max-det", NULL, O_MAXDET, 1},
@@ -182,6 +256,15 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         {"--nc", NULL, O_NC, 1},           {"--map", NULL, O_MAP, 1},
         {"--verify", NULL, O_VERIFY, 0},   {"--strict-images", NULL, O_STRICT, 0},
         {"--device", NULL, O_DEVICE, 1},   {"--registry", NULL, O_REGISTRY, 1},
+        {"--vid-stride", NULL, O_VID_STRIDE, 1},
+        {"--realtime", NULL, O_REALTIME, 0},
+        {"--no-realtime", NULL, O_NO_REALTIME, 0},
+        {"--reconnect", NULL, O_RECONNECT, 0},
+        {"--reconnect-timeout", NULL, O_RECONNECT_TIMEOUT, 1},
+        {"--max-frames", NULL, O_MAX_FRAMES, 1},
+        {"--segment-time", NULL, O_SEGMENT_TIME, 1},
+        {"--stats-interval", NULL, O_STATS_INTERVAL, 1},
+        {"--progress", NULL, O_PROGRESS, 0},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -251,6 +334,25 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
             if (hy_cli_parse_device(CMD, opt, val, &o->device)) return -1;
             break;
         case O_REGISTRY: o->registry = val; break;
+        case O_VID_STRIDE:
+            if (parse_int(opt, val, 1, MAX_VID_STRIDE, &o->vid_stride)) return -1;
+            break;
+        case O_REALTIME: o->realtime = 1; break;
+        case O_NO_REALTIME: o->realtime = 0; break;
+        case O_RECONNECT: o->reconnect = 1; break;
+        case O_RECONNECT_TIMEOUT:
+            if (hy_cli_parse_float(CMD, opt, val, 0.0f, MAX_SECONDS, &o->reconnect_timeout)) return -1;
+            break;
+        case O_MAX_FRAMES:
+            if (parse_int(opt, val, 0, INT_MAX, &o->max_frames)) return -1;
+            break;
+        case O_SEGMENT_TIME:
+            if (hy_cli_parse_float(CMD, opt, val, 1.0f, MAX_SECONDS, &o->segment_time)) return -1;
+            break;
+        case O_STATS_INTERVAL:
+            if (hy_cli_parse_float(CMD, opt, val, 0.0f, MAX_SECONDS, &o->stats_interval)) return -1;
+            break;
+        case O_PROGRESS: o->progress = 1; break;
         }
     }
     if (!o->model) {
@@ -258,7 +360,8 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         return -1;
     }
     if (o->n_sources == 0) {
-        hy_cli_error(CMD, "missing IMAGE argument (see 'hotyolo detect --help')");
+        hy_cli_error(CMD, "missing IMAGE argument (or another SOURCE: directory, glob, video, "
+                     "stream, camera; see 'hotyolo detect --help')");
         return -1;
     }
     return 0;
@@ -270,10 +373,6 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
  * JPEG and PNG decode, the others fail per file with the decoder's message. */
 static const char *const IMG_EXTS[] = {"bmp", "dng", "jpeg", "jpg", "mpo", "png",
                                        "tif", "tiff", "webp", "pfm", "heic"};
-/* Ultralytics' VID_FORMATS: named in a warning when a directory or glob holds them. */
-static const char *const VID_EXTS[] = {"asf", "avi", "gif", "m4v", "mkv", "mov",
-                                       "mp4", "mpeg", "mpg", "ts", "wmv", "webm"};
-
 static int ext_in(const char *path, const char *const *exts, size_t n) {
     const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
     if (!dot || (slash && dot < slash)) return 0;
@@ -282,7 +381,7 @@ static int ext_in(const char *path, const char *const *exts, size_t n) {
     return 0;
 }
 #define IS_IMAGE(p) ext_in(p, IMG_EXTS, sizeof IMG_EXTS / sizeof IMG_EXTS[0])
-#define IS_VIDEO(p) ext_in(p, VID_EXTS, sizeof VID_EXTS / sizeof VID_EXTS[0])
+#define IS_VIDEO(p) hy_stream_is_video_path(p) /* Ultralytics' VID_FORMATS */
 
 /* Appends a copy of path; -1 (printed) past MAX_IMAGES or out of memory. */
 static int images_add(detect_opts *o, const char *src, const char *path) {
@@ -306,6 +405,35 @@ nomem:
     return -1;
 }
 
+/* Appends a copy of name as a video / stream source; -1 (printed) past MAX_VIDEOS. */
+static int videos_add(detect_opts *o, const char *src, const char *name, int pos, hy_stream_kind kind) {
+    if (o->n_videos >= MAX_VIDEOS) {
+        hy_cli_error(CMD, "'%s': more than %d videos and streams in all (the most one run takes)",
+                     src, MAX_VIDEOS);
+        return -1;
+    }
+    if (o->n_videos == o->cap_videos) {
+        int cap = o->cap_videos ? 2 * o->cap_videos : 16;
+        video_src *nv = realloc(o->videos, (size_t)cap * sizeof *nv);
+        if (!nv) goto nomem;
+        o->videos = nv;
+        o->cap_videos = cap;
+    }
+    video_src *v = &o->videos[o->n_videos];
+    if (!(v->name = strdup(name))) goto nomem;
+    v->pos = pos;
+    v->kind = kind;
+    o->n_videos++;
+    return 0;
+nomem:
+    hy_cli_error(CMD, "out of memory listing '%s'", src);
+    return -1;
+}
+
+static int cmp_video(const void *a, const void *b) {
+    return strcmp(((const video_src *)a)->name, ((const video_src *)b)->name);
+}
+
 static int cmp_path(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b); /* bytes: Python's sorted() on str */
 }
@@ -315,37 +443,56 @@ static int is_regular(const char *path) {
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-static void warn_videos(const char *src, int n_videos) {
-    if (n_videos)
-        fprintf(stderr, "hotyolo %s: warning: '%s': skipping %d video file%s (hotyolo reads images "
-                "only)\n", CMD, src, n_videos, n_videos == 1 ? "" : "s");
+static off_t file_size(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* A video file found in a directory or glob: taken (after the images), except an empty one
+ * (0 bytes: a placeholder, no video in it), counted in *n_empty and named in a warning. */
+static int take_video(detect_opts *o, const char *src, const char *path, int pos, int *n_empty) {
+    if (!is_regular(path)) return 0;
+    if (file_size(path) == 0) {
+        ++*n_empty;
+        return 0;
+    }
+    return videos_add(o, src, path, pos, HY_STREAM_FILE);
+}
+
+static void warn_empty_videos(const char *src, int n_empty) {
+    if (n_empty)
+        fprintf(stderr, "hotyolo %s: warning: '%s': skipping %d video file%s of 0 bytes\n", CMD,
+                src, n_empty, n_empty == 1 ? "" : "s");
 }
 
 /* DIR: its regular files named *.<image extension>, not hidden, not recursive (Ultralytics:
  * sorted(glob(os.path.join(DIR, "*.*"))) then IMG_FORMATS). */
-static int add_dir(detect_opts *o, const char *dir) {
+static int add_dir(detect_opts *o, const char *dir, int pos) {
     DIR *d = opendir(dir);
     if (!d) {
         hy_cli_error(CMD, "cannot read directory '%s': %s", dir, strerror(errno));
         return -1;
     }
-    const int first = o->n_images;
+    const int first = o->n_images, first_video = o->n_videos;
     const size_t dlen = strlen(dir);
     const char *sep = dlen && dir[dlen - 1] == '/' ? "" : "/";
-    int n_videos = 0, rc = 0;
+    int n_empty = 0, rc = 0;
     char path[4096];
     struct dirent *e;
     errno = 0;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue; /* glob's '*' skips hidden names */
-        if (!IS_IMAGE(e->d_name)) {
-            n_videos += IS_VIDEO(e->d_name);
-            continue;
-        }
+        const int image = IS_IMAGE(e->d_name);
+        if (!image && !IS_VIDEO(e->d_name)) continue;
         if (snprintf(path, sizeof path, "%s%s%s", dir, sep, e->d_name) >= (int)sizeof path) {
             hy_cli_error(CMD, "'%s': path of '%s' too long", dir, e->d_name);
             rc = -1;
             break;
+        }
+        if (!image) {
+            if ((rc = take_video(o, dir, path, pos, &n_empty))) break;
+            errno = 0;
+            continue;
         }
         if (!is_regular(path)) continue; /* a folder named x.jpg */
         if ((rc = images_add(o, dir, path))) break;
@@ -359,10 +506,12 @@ static int add_dir(detect_opts *o, const char *dir) {
     if (rc) return rc;
     if (o->n_images > first)
         qsort(o->images + first, (size_t)(o->n_images - first), sizeof *o->images, cmp_path);
-    warn_videos(dir, n_videos);
-    if (o->n_images == first) {
+    if (o->n_videos > first_video)
+        qsort(o->videos + first_video, (size_t)(o->n_videos - first_video), sizeof *o->videos, cmp_video);
+    warn_empty_videos(dir, n_empty);
+    if (o->n_images == first && o->n_videos == first_video && !n_empty) {
         hy_cli_error(CMD, "no images in directory '%s' (looked for *.{bmp,dng,jpeg,jpg,mpo,png,"
-                     "tif,tiff,webp,pfm,heic}, not in subdirectories)", dir);
+                     "tif,tiff,webp,pfm,heic} and videos, not in subdirectories)", dir);
         return -1;
     }
     return 0;
@@ -370,7 +519,7 @@ static int add_dir(detect_opts *o, const char *dir) {
 
 /* A quoted glob, expanded as Ultralytics does with sorted(glob(...)) (no '**' recursion in
  * glob(3): '**' acts as '*'), keeping image extensions. */
-static int add_glob(detect_opts *o, const char *pat) {
+static int add_glob(detect_opts *o, const char *pat, int pos) {
     glob_t g;
     memset(&g, 0, sizeof g);
     int gr = glob(pat, GLOB_NOSORT, NULL, &g);
@@ -384,12 +533,12 @@ static int add_glob(detect_opts *o, const char *pat) {
         globfree(&g);
         return -1;
     }
-    const int first = o->n_images;
-    int n_videos = 0, rc = 0;
+    const int first = o->n_images, first_video = o->n_videos;
+    int n_empty = 0, rc = 0;
     for (size_t i = 0; gr == 0 && i < g.gl_pathc && !rc; i++) {
         const char *p = g.gl_pathv[i];
         if (!IS_IMAGE(p)) {
-            n_videos += IS_VIDEO(p);
+            if (IS_VIDEO(p)) rc = take_video(o, pat, p, pos, &n_empty);
             continue;
         }
         if (is_regular(p)) rc = images_add(o, pat, p);
@@ -399,8 +548,10 @@ static int add_glob(detect_opts *o, const char *pat) {
     if (rc) return rc;
     if (o->n_images > first)
         qsort(o->images + first, (size_t)(o->n_images - first), sizeof *o->images, cmp_path);
-    warn_videos(pat, n_videos);
-    if (o->n_images == first) {
+    if (o->n_videos > first_video)
+        qsort(o->videos + first_video, (size_t)(o->n_videos - first_video), sizeof *o->videos, cmp_video);
+    warn_empty_videos(pat, n_empty);
+    if (o->n_images == first && o->n_videos == first_video && !n_empty) {
         if (n_matched)
             hy_cli_error(CMD, "no images match '%s' (%zu path%s match, none an image file named "
                          "*.{bmp,dng,jpeg,jpg,mpo,png,tif,tiff,webp,pfm,heic})", pat, n_matched,
@@ -412,19 +563,25 @@ static int add_glob(detect_opts *o, const char *pat) {
     return 0;
 }
 
-/* Expands o->sources into o->images: an existing path is a file (taken as is, even with
- * another extension: its errors are reported when read) or a directory; a path that does not
- * exist and holds a glob character is a glob; anything else is taken as is and reported
- * missing when read. 0, or -1 with the error printed. */
+/* Expands o->sources into o->images and o->videos: a URL on the stream allow-list, /dev/videoN
+ * or a bare index is a stream / camera (hy_stream_kind_of); an existing directory is read; a
+ * path that does not exist and holds a glob character is a glob; a file named *.<video
+ * extension> is a video; anything else is an image, taken as is (even with another extension:
+ * its errors are reported when read). 0, or -1 with the error printed. */
 static int expand_sources(detect_opts *o) {
     for (int i = 0; i < o->n_sources; i++) {
         const char *s = o->sources[i];
         struct stat sb;
         int rc;
-        if (strcmp(s, "-") != 0 && stat(s, &sb) == 0 && S_ISDIR(sb.st_mode))
-            rc = add_dir(o, s);
+        hy_stream_kind kind = strcmp(s, "-") != 0 ? hy_stream_kind_of(s) : HY_STREAM_FILE;
+        if (kind != HY_STREAM_FILE)
+            rc = videos_add(o, s, s, i, kind);
+        else if (strcmp(s, "-") != 0 && stat(s, &sb) == 0 && S_ISDIR(sb.st_mode))
+            rc = add_dir(o, s, i);
         else if (strpbrk(s, "*?[") && lstat(s, &sb) != 0)
-            rc = add_glob(o, s);
+            rc = add_glob(o, s, i);
+        else if (IS_VIDEO(s))
+            rc = videos_add(o, s, s, i, HY_STREAM_FILE);
         else
             rc = images_add(o, s, s);
         if (rc) return rc;
@@ -490,9 +647,9 @@ static void name_set_free(name_set *s) {
     free(s->slots);
 }
 
-/* DIR/<base name without extension>[_k].jpg, unique within this run. */
-static int annotated_path(const char *dir, const char *image, name_set *used, char *out,
-                          size_t cap) {
+/* DIR/<base name without extension>[_k]<ext>, unique within this run. */
+static int annotated_path(const char *dir, const char *image, const char *ext, name_set *used,
+                          char *out, size_t cap) {
     const char *base = strrchr(image, '/');
     base = base ? base + 1 : image;
     const char *dot = strrchr(base, '.');
@@ -503,8 +660,8 @@ static int annotated_path(const char *dir, const char *image, name_set *used, ch
     }
     const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
     for (int k = 1;; k++) {
-        int n = k == 1 ? snprintf(out, cap, "%s%s%.*s.jpg", dir, sep, stem_len, base)
-                       : snprintf(out, cap, "%s%s%.*s_%d.jpg", dir, sep, stem_len, base, k);
+        int n = k == 1 ? snprintf(out, cap, "%s%s%.*s%s", dir, sep, stem_len, base, ext)
+                       : snprintf(out, cap, "%s%s%.*s_%d%s", dir, sep, stem_len, base, k, ext);
         if (n < 0 || (size_t)n >= cap) return -1;
         if (!name_set_has(used, out)) return name_set_add(used, out);
     }
@@ -520,14 +677,26 @@ static const char *class_name(const hy_model *m, int id, char *buf, size_t cap) 
 }
 
 /* One JSON Lines record (the library's writer, shared with the server); 0 or -1 (out of
- * memory). t: this run's timings (decode includes the file read). */
+ * memory). t: this run's timings (decode includes the file read). fr: a video frame's record
+ * ("frame", "pts" in s to 6 decimals, "latency_ms"), NULL for an image. */
 static int write_json(FILE *f, const char *image, const hy_result *r, const hy_model *m,
-                      const hy_timings *t) {
+                      const hy_timings *t, const hy_frame *fr) {
     static const char *const head_keys[] = {"image"};
     const char *head_vals[] = {image};
     hy__result_json_opts jo = {.head_keys = head_keys, .head_vals = head_vals, .n_head = 1, .timings = t};
     json_object *o = hy__result_json(r, m, &jo);
     if (!o) return -1;
+    if (fr) {
+        json_object *v[3] = {json_object_new_int64(fr->index), hy__json_rounded(fr->pts, 6),
+                             hy__json_rounded(fr->latency_ms, 3)};
+        static const char *const keys[3] = {"frame", "pts", "latency_ms"};
+        for (int i = 0; i < 3; i++)
+            if (!v[i] || json_object_object_add(o, keys[i], v[i]) != 0) {
+                for (int j = i; j < 3; j++) json_object_put(v[j]);
+                json_object_put(o);
+                return -1;
+            }
+    }
     const char *s =
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     if (!s) {
@@ -543,13 +712,21 @@ static int write_json(FILE *f, const char *image, const hy_result *r, const hy_m
 
 /* ---- table ------------------------------------------------------------------------- */
 
-static void print_table(FILE *f, int idx, int n, const char *image, const hy_result *r,
-                        const hy_model *m, const hy_timings *t, double total_ms) {
+/* The title (printf-style): "image 3/5 PATH" or "SOURCE frame 12 (pts 0.400 s)". */
+static void print_table(FILE *f, const hy_result *r, const hy_model *m, const hy_timings *t,
+                        double total_ms, const char *title_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void print_table(FILE *f, const hy_result *r, const hy_model *m, const hy_timings *t,
+                        double total_ms, const char *title_fmt, ...) {
     size_t count = hy_result_count(r);
+    va_list ap;
+    va_start(ap, title_fmt);
+    vfprintf(f, title_fmt, ap);
+    va_end(ap);
     fprintf(f,
-            "image %d/%d %s: %dx%d, %zu detection%s, %.1f ms (decode %.1f, preprocess %.1f, "
+            ": %dx%d, %zu detection%s, %.1f ms (decode %.1f, preprocess %.1f, "
             "inference %.1f, postprocess %.1f)\n",
-            idx, n, image, hy_result_image_width(r), hy_result_image_height(r), count,
+            hy_result_image_width(r), hy_result_image_height(r), count,
             count == 1 ? "" : "s", total_ms, t->decode_ms, t->preprocess_ms, t->inference_ms,
             t->postprocess_ms);
     int w = 12;
@@ -637,11 +814,254 @@ static void prefetch_end(prefetch *p) {
     p->buf = NULL;
 }
 
+/* ---- videos and streams ------------------------------------------------------------- */
+
+/* SIGINT while streams run: the flag plus hy_stream_interrupt on the current stream (async-
+ * signal-safe). The handler may run on any thread: in_handler lets the main thread wait, after
+ * clearing cur_stream, until no handler can still hold the stream it is about to close. */
+static volatile sig_atomic_t sigint_seen;
+static _Atomic(hy_stream *) cur_stream;
+static atomic_int in_handler;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    sigint_seen = 1;
+    atomic_fetch_add(&in_handler, 1);
+    hy_stream *s = atomic_load(&cur_stream);
+    if (s) hy_stream_interrupt(s);
+    atomic_fetch_sub(&in_handler, 1);
+}
+
+static void stream_release(hy_stream *s) {
+    atomic_store(&cur_stream, NULL);
+    while (atomic_load(&in_handler)) sched_yield();
+    hy_stream_close(s);
+}
+
+/* The library's warnings (a corrupt frame skipped, reconnecting...) while streams run. FFmpeg's
+ * own lines ("ffmpeg: [h264 @ 0x..] ...", often dozens per damaged frame, and restated in the
+ * library's message) only with --verbose. */
+static void log_warnings(hy_log_level level, const char *msg, void *user_data) {
+    (void)user_data;
+    if (level >= HY_LOG_WARN && strncmp(msg, "ffmpeg: ", 8) != 0)
+        fprintf(stderr, "hotyolo %s: %s: %s\n", CMD, level == HY_LOG_WARN ? "warning" : "error", msg);
+}
+
+/* An error about source src: "hotyolo detect: SRC: <e>" (e as is when it starts with src). */
+static void source_error(const char *src, const char *what, const char *e) {
+    if (!strncmp(e, src, strlen(src)))
+        hy_cli_error(CMD, "%s%s", what, e);
+    else
+        hy_cli_error(CMD, "%s: %s%s", src, what, e);
+}
+
+typedef struct stream_run {
+    const detect_opts *o;
+    hy_context *ctx;
+    const hy_model *m;
+    const hy_detect_params *dp;
+    FILE *out, *json;
+    name_set *used;
+} stream_run;
+
+/* Runs one video / stream source to its end (or SIGINT): 0, or -1 with the error printed. */
+static int run_stream(stream_run *R, const video_src *v) {
+    const detect_opts *o = R->o;
+    const char *src = v->name;
+    hy_stream *s = NULL;
+    hy_video_writer *w = NULL;
+    hy_image *canvas = NULL; /* the frame copy annotations are drawn on */
+    int rc = 0, tty = isatty(fileno(stderr)), prog_open = 0;
+
+    hy_stream_params sp = hy_stream_default_params();
+    sp.vid_stride = o->vid_stride;
+    sp.live = o->realtime;
+    sp.reconnect = o->reconnect;
+    sp.reconnect_timeout_s = o->reconnect_timeout;
+    sp.max_frames = o->max_frames;
+    if (hy_stream_open(src, &sp, &s) != HY_OK) {
+        source_error(src, "", hy_last_error());
+        return -1;
+    }
+    atomic_store(&cur_stream, s);
+    if (sigint_seen) hy_stream_interrupt(s); /* arrived while opening */
+    hy_stream_info info;
+    if (hy_stream_get_info(s, &info) != HY_OK) {
+        source_error(src, "", hy_last_error());
+        goto fail;
+    }
+    if (o->save_dir) {
+        char dst[4096];
+        int n = -1;
+        if (v->kind == HY_STREAM_FILE)
+            n = annotated_path(o->save_dir, src, ".mp4", R->used, dst, sizeof dst);
+        else {
+            const char *sep = o->save_dir[strlen(o->save_dir) - 1] == '/' ? "" : "/";
+            int len = snprintf(dst, sizeof dst, "%s%sstream%d.mp4", o->save_dir, sep, v->pos);
+            n = len < 0 || (size_t)len >= sizeof dst ? -1 : 0;
+        }
+        if (n != 0) {
+            hy_cli_error(CMD, "%s: --save-dir: output path too long", src);
+            goto fail;
+        }
+        hy_video_writer_params wp = hy_video_writer_default_params();
+        wp.fps = info.fps > 0 && info.fps <= 1000 ? info.fps : 30;
+        if (info.fps <= 0 || info.fps > 1000)
+            fprintf(stderr, "hotyolo %s: warning: %s: frame rate unknown; the annotated video is "
+                    "written at 30 fps\n", CMD, src);
+        wp.segment_s = v->kind == HY_STREAM_FILE ? 0 : o->segment_time;
+        if (hy_video_writer_open(dst, info.width, info.height, &wp, &w) != HY_OK) {
+            source_error(src, "--save-dir: ", hy_last_error());
+            goto fail;
+        }
+    }
+    /* after the writer: a refused output costs no warm-up */
+    if (hy_stream_prepare(s, R->ctx, o->imgsz) != HY_OK) {
+        source_error(src, "cannot prepare the model for its frames: ", hy_last_error());
+        goto fail;
+    }
+
+    const int live_line = v->kind != HY_STREAM_FILE && !o->quiet && o->stats_interval > 0;
+    const int progress = v->kind == HY_STREAM_FILE && (o->progress || (tty && !o->quiet));
+    const double t_start = now_ms();
+    double t_line = t_start, t_prog = -1e9, lat_sum = 0, lat_max = 0;
+    int64_t n_frames = 0, line_frames = 0;
+    hy_frame f;
+    hy_result *r = NULL;
+    hy_status st;
+    while ((st = hy_stream_detect(s, R->ctx, R->dp, &f, &r)) == HY_OK) {
+        n_frames++;
+        hy_timings t = hy_result_timings(r);
+        t.decode_ms = f.decode_ms;
+        if (!o->quiet) {
+            if (prog_open && tty) { /* the table goes on a line of its own */
+                fputs("\r\033[K", stderr);
+                prog_open = 0;
+            }
+            /* the frame's own work (its wait in the queue is in latency_ms, not here) */
+            const double work = t.decode_ms + t.preprocess_ms + t.inference_ms + t.postprocess_ms;
+            print_table(R->out, r, R->m, &t, work, "%s frame %lld (pts %.3f s)", src,
+                        (long long)f.index, f.pts);
+        }
+        if (R->json && write_json(R->json, src, r, R->m, &t, &f) != 0) {
+            hy_cli_error(CMD, "--json: out of memory writing a record of '%s'", src);
+            rc = -1;
+        }
+        if (w) {
+            const hy_image *im = f.image;
+            if (canvas && (canvas->width != im->width || canvas->height != im->height)) {
+                hy_image_free(canvas);
+                canvas = NULL;
+            }
+            if (!canvas) {
+                if (hy_image_from_rgb(im->data, im->width, im->height, (size_t)im->width * 3,
+                                      &canvas) != HY_OK) {
+                    source_error(src, "--save-dir: ", hy_last_error());
+                    goto fail_frame;
+                }
+            } else {
+                memcpy(canvas->data, im->data, (size_t)im->width * (size_t)im->height * 3);
+            }
+            if (hy_image_draw_detections(canvas, r, R->m) != HY_OK ||
+                hy_video_writer_write_at(w, canvas, f.pts) != HY_OK) {
+                source_error(src, "--save-dir: ", hy_last_error());
+                goto fail_frame;
+            }
+        }
+        hy_result_free(r);
+        r = NULL;
+        const double now = now_ms();
+        lat_sum += f.latency_ms;
+        if (f.latency_ms > lat_max) lat_max = f.latency_ms;
+        line_frames++;
+        if (progress && now - t_prog >= (tty ? 100 : 1000)) {
+            const double el = (now - t_start) / 1e3, fps = el > 0 ? (double)n_frames / el : 0;
+            const int64_t done = f.index + 1;
+            if (tty) fputs("\r\033[K", stderr);
+            if (info.n_frames > 0) {
+                const double pct = 100.0 * (double)done / (double)info.n_frames;
+                const double dps = el > 0 ? (double)done / el : 0; /* decoded frames / s */
+                const double eta = dps > 0 && info.n_frames > done ? (double)(info.n_frames - done) / dps : 0;
+                fprintf(stderr, "%s: frame %lld/%lld (%.0f%%), %.1f fps, ETA %.0f s", src,
+                        (long long)done, (long long)info.n_frames, pct > 100 ? 100 : pct, fps, eta);
+            } else {
+                fprintf(stderr, "%s: frame %lld, %.1f fps", src, (long long)done, fps);
+            }
+            fputs(tty ? "" : "\n", stderr);
+            prog_open = tty;
+            t_prog = now;
+        }
+        if (live_line && now - t_line >= o->stats_interval * 1e3) {
+            hy_stream_stats ss;
+            if (hy_stream_get_stats(s, &ss) == HY_OK) {
+                if (prog_open) {
+                    fputs("\r\033[K", stderr);
+                    prog_open = 0;
+                }
+                fprintf(stderr, "%s: %.1f fps, latency %.1f ms (max %.1f ms), dropped %lld, corrupt "
+                        "%lld, queued %d\n", src, (double)line_frames * 1e3 / (now - t_line),
+                        lat_sum / (double)line_frames, lat_max, (long long)ss.dropped,
+                        (long long)ss.corrupt, ss.queued);
+            }
+            t_line = now;
+            line_frames = 0;
+            lat_sum = lat_max = 0;
+        }
+    }
+    if (prog_open) {
+        fputs("\n", stderr);
+        prog_open = 0;
+    }
+    if (st != HY_END) {
+        source_error(src, "", hy_last_error());
+        rc = -1;
+    }
+    const double el_s = (now_ms() - t_start) / 1e3;
+    if (w) {
+        const int64_t nw = hy_video_writer_frames(w);
+        char path[4096];
+        snprintf(path, sizeof path, "%s", hy_video_writer_path(w));
+        hy_status cs = hy_video_writer_close(w);
+        w = NULL;
+        if (cs != HY_OK) {
+            source_error(src, "--save-dir: ", hy_last_error());
+            rc = -1;
+        } else if (!o->quiet) {
+            fprintf(stderr, "%s: annotated video saved to %s (%lld frame%s)\n", src, path,
+                    (long long)nw, nw == 1 ? "" : "s");
+        }
+    }
+    hy_stream_stats ss;
+    if (hy_stream_get_stats(s, &ss) != HY_OK) memset(&ss, 0, sizeof ss);
+    if (sigint_seen)
+        fprintf(stderr, "hotyolo %s: %s: interrupted after %lld frame%s\n", CMD, src,
+                (long long)n_frames, n_frames == 1 ? "" : "s");
+    if (!o->quiet)
+        fprintf(stderr, "%s: %lld frame%s in %.1f s (%.1f fps), dropped %lld, corrupt %lld, reconnects "
+                "%lld\n", src, (long long)n_frames, n_frames == 1 ? "" : "s", el_s,
+                el_s > 0 ? (double)n_frames / el_s : 0.0, (long long)ss.dropped, (long long)ss.corrupt,
+                (long long)ss.reconnects);
+    hy_image_free(canvas);
+    stream_release(s);
+    return rc;
+
+fail_frame:
+    hy_result_free(r);
+    if (prog_open) fputs("\n", stderr);
+fail:
+    if (w) hy_video_writer_close(w); /* a playable file up to here */
+    hy_image_free(canvas);
+    stream_release(s);
+    return -1;
+}
+
 /* ---- command ----------------------------------------------------------------------- */
 
 int hy_cli_detect(int argc, char **argv) {
     /* iou < 0, max_det 0: the model family's defaults (hy_model_detect_params) */
-    detect_opts o = {.conf = 0.25f, .iou = -1.f, .imgsz = 640, .max_det = 0, .threads = 0};
+    detect_opts o = {.conf = 0.25f, .iou = -1.f, .imgsz = 640, .max_det = 0, .threads = 0,
+                     .vid_stride = 1, .realtime = -1, .reconnect_timeout = 60.f,
+                     .segment_time = 300.f, .stats_interval = 5.f};
     hy_context *ctx = NULL;
     const hy_model *m = NULL;
     FILE *json = NULL;
@@ -669,6 +1089,7 @@ int hy_cli_detect(int argc, char **argv) {
     if (o.json_path && strcmp(o.json_path, "-") != 0) {
         int clash = same_file(o.json_path, o.model);
         for (int i = 0; i < o.n_images && !clash; i++) clash = same_file(o.json_path, o.images[i]);
+        for (int i = 0; i < o.n_videos && !clash; i++) clash = same_file(o.json_path, o.videos[i].name);
         if (clash) {
             hy_cli_error(CMD, "--json: '%s' is one of the input files; refusing to overwrite it",
                          o.json_path);
@@ -681,7 +1102,7 @@ int hy_cli_detect(int argc, char **argv) {
         goto done;
     }
     if (o.verbose) hy_log_set(log_to_stderr, NULL);
-    prefetch_start(&pf, o.images[0]);
+    if (o.n_images > 0) prefetch_start(&pf, o.images[0]);
 
     /* Model */
     hy_model_params mp = hy_model_default_params();
@@ -814,14 +1235,14 @@ int hy_cli_detect(int argc, char **argv) {
         hy_timings t = hy_result_timings(r);
         t.decode_ms = read_decode_ms >= 0 ? read_decode_ms : tb - ta; /* file read + decode */
         n_dets += hy_result_count(r);
-        if (!o.quiet) print_table(out, i + 1, o.n_images, path, r, m, &t, total);
-        if (json && write_json(json, path, r, m, &t) != 0) {
+        if (!o.quiet) print_table(out, r, m, &t, total, "image %d/%d %s", i + 1, o.n_images, path);
+        if (json && write_json(json, path, r, m, &t, NULL) != 0) {
             hy_cli_error(CMD, "--json: out of memory writing the record of '%s'", path);
             rc = HY_CLI_RUNTIME;
         }
         if (o.save_dir) {
             char dst[4096];
-            if (annotated_path(o.save_dir, path, &used, dst, sizeof dst) != 0) {
+            if (annotated_path(o.save_dir, path, ".jpg", &used, dst, sizeof dst) != 0) {
                 hy_cli_error(CMD, "--save-dir: output path for '%s' too long", path);
                 n_failed++;
             } else if (same_file(dst, path)) {
@@ -842,6 +1263,24 @@ int hy_cli_detect(int argc, char **argv) {
     double all_ms = now_ms() - t_all;
     if (n_failed) rc = HY_CLI_RUNTIME;
 
+    /* Videos and streams, one at a time (each prepares the context for its frame size). */
+    if (o.n_videos > 0) {
+        stream_run R = {.o = &o, .ctx = ctx, .m = m, .dp = &dp, .out = out, .json = json, .used = &used};
+        struct sigaction sa, old_int;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process at once */
+        sigint_seen = 0;
+        sigaction(SIGINT, &sa, &old_int);
+        if (!o.verbose) hy_log_set(log_warnings, NULL);
+        for (int i = 0; i < o.n_videos && !sigint_seen; i++)
+            if (run_stream(&R, &o.videos[i]) != 0) rc = HY_CLI_RUNTIME;
+        if (!o.verbose) hy_log_set(NULL, NULL);
+        sigaction(SIGINT, &old_int, NULL);
+        if (sigint_seen) rc = HY_CLI_INTERRUPTED;
+    }
+
     if (json && json != stdout) {
         int bad = ferror(json);
         if (fclose(json) != 0 || bad) {
@@ -851,14 +1290,16 @@ int hy_cli_detect(int argc, char **argv) {
         json = NULL;
     }
     if (!o.quiet) {
-        fprintf(out, "%d image%s, %zu detection%s, %d failed, %.1f ms\n", o.n_images,
-                o.n_images == 1 ? "" : "s", n_dets, n_dets == 1 ? "" : "s", n_failed, all_ms);
-        if (n_damaged)
-            fprintf(out, "%d image%s cut short, decoded with grey fill as OpenCV does (see the "
-                    "warnings)\n", n_damaged, n_damaged == 1 ? " was" : "s were");
-        if (o.save_dir)
-            fprintf(out, "%d annotated image%s saved to %s\n", n_saved, n_saved == 1 ? "" : "s",
-                    o.save_dir);
+        if (o.n_images > 0 || o.n_videos == 0) { /* the videos' summaries are on stderr */
+            fprintf(out, "%d image%s, %zu detection%s, %d failed, %.1f ms\n", o.n_images,
+                    o.n_images == 1 ? "" : "s", n_dets, n_dets == 1 ? "" : "s", n_failed, all_ms);
+            if (n_damaged)
+                fprintf(out, "%d image%s cut short, decoded with grey fill as OpenCV does (see the "
+                        "warnings)\n", n_damaged, n_damaged == 1 ? " was" : "s were");
+            if (o.save_dir)
+                fprintf(out, "%d annotated image%s saved to %s\n", n_saved, n_saved == 1 ? "" : "s",
+                        o.save_dir);
+        }
         if (o.json_path && strcmp(o.json_path, "-") != 0)
             fprintf(out, "predictions written to %s\n", o.json_path);
     }
@@ -873,6 +1314,8 @@ done:
     free(o.classes);
     for (int i = 0; i < o.n_images; i++) free(o.images[i]);
     free(o.images);
+    for (int i = 0; i < o.n_videos; i++) free(o.videos[i].name);
+    free(o.videos);
     free(o.sources);
     hy_free(o.model_path);
     hy_cli_maps_free(&o.maps);

@@ -81,7 +81,7 @@ uses_installed() { # BINARY: the libhotyolo.so it loads is the installed one
 }
 
 mkdir -p "$tmp/example"
-cp "$src/examples/detect.c" "$src/examples/CMakeLists.txt" "$tmp/example/"
+cp "$src/examples/detect.c" "$src/examples/stream.c" "$src/examples/CMakeLists.txt" "$tmp/example/"
 
 # 1. pkg-config
 export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig"

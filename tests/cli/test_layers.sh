@@ -9,7 +9,7 @@ set -u
 # Layer (a folder under src/, a backend folder under src/ops/, or tools) and what its files may
 # include besides their own layer and the public headers (include/hotyolo.h, include/hotyolo/):
 # layers or single headers. Low to high: core < tensor < ops < backend < io < image < data <
-# model < val < train < registry < server < tools. The backends' kernels (ops/cpu, ops/ref) are included by no
+# model < video < val < train < registry < server < tools. The backends' kernels (ops/cpu, ops/ref) are included by no
 # other layer: everything above reaches them through the backend vtable.
 RULES='
 core    :
@@ -22,11 +22,12 @@ io      : core tensor ops backend
 image   : core tensor ops backend io
 data    : core tensor ops backend io image
 model   : core tensor ops backend io image data
-val     : core tensor ops backend io image data model
-train   : core tensor ops backend io image data model val
-registry: core tensor ops backend io image data model val train
-server  : core tensor ops backend io image data model val train registry
-tools   : core tensor ops backend io image data model val train registry server
+video   : core tensor ops backend io image data model
+val     : core tensor ops backend io image data model video
+train   : core tensor ops backend io image data model video val
+registry: core tensor ops backend io image data model video val train
+server  : core tensor ops backend io image data model video val train registry
+tools   : core tensor ops backend io image data model video val train registry server
 '
 
 src="${3:-$(cd "$(dirname "$0")/../.." && pwd)}"
