@@ -300,8 +300,9 @@ done
     echo "two 1-thread contexts / one 2-thread context: $(calc "$tp_ctx_2 / $tp_ctx_1" 2)x the images/s"
 
 echo
-echo "== video: hotyolo bench --video, yolov8n fused, 2 threads, 640x480 H.264 (coco128, 30 fps) =="
-# 8 coco128 images letterboxed to 640x480, 0.5 s each: 120 frames, x264 defaults (B-frames);
+echo "== video: hotyolo bench --video, yolov8n fused, 2 threads, 640x480 H.264 (coco128 + sensor noise, 30 fps) =="
+# 8 coco128 images letterboxed to 640x480, 0.5 s each, with temporal noise as a camera sensor
+# gives (every frame costs a real decode): 120 frames, x264 defaults (B-frames);
 # a frame's time = its decode (the stream's thread) + hy_detect; first = frame 0
 vid_imgs="$assets/datasets/coco128/images/train2017"
 vid_clip() { # the clip at $tmp/vid.mp4, from 640x480 PNGs (the images differ in size)
@@ -312,7 +313,7 @@ vid_clip() { # the clip at $tmp/vid.mp4, from 640x480 PNGs (the images differ in
             "$tmp/vid$k.png" || return 1
         k=$((k + 1))
     done
-    ffmpeg -hide_banner -loglevel error -nostdin -framerate 2 -i "$tmp/vid%d.png" -vf fps=30 -c:v libx264 \
+    ffmpeg -hide_banner -loglevel error -nostdin -framerate 2 -i "$tmp/vid%d.png" -vf fps=30,noise=alls=8:allf=t -c:v libx264 \
         -pix_fmt yuv420p "$tmp/vid.mp4"
 }
 if ! command -v ffmpeg >/dev/null || ! ffmpeg -hide_banner -encoders 2>/dev/null | grep libx264 >/dev/null; then

@@ -71,6 +71,7 @@
     X(avformat, av_find_input_format)                                                             \
     X(avformat, av_probe_input_format)                                                            \
     X(avformat, av_read_frame)                                                                    \
+    X(avformat, av_seek_frame)                                                                    \
     X(avformat, av_guess_frame_rate)                                                              \
     X(avformat, avio_alloc_context)                                                               \
     X(avformat, avio_context_free)                                                                \

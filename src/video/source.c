@@ -452,6 +452,40 @@ fail:
     return st;
 }
 
+/* Decoder warm-up before the stream is handed out (local mp4 / mkv files, whose sample index
+ * makes a seek back to the start exact): the first packets are decoded up to the first frame
+ * (the decoder's lazy set-up, its frame pools, the reorder delay of B-frames) and converted once
+ * (swscale's buffers), then the input is put back at its start and the decoder flushed (its
+ * pools stay): frame 0 then costs what frame 100 does. Anything else starts cold. A seek that
+ * fails reopens the input (correct, just not warm). */
+static hy_status warm_decoder(hy_stream *s) {
+    if (s->kind != HY_STREAM_FILE || !s->fmt->pb || !(s->fmt->pb->seekable & AVIO_SEEKABLE_NORMAL) ||
+        !(on_list_any(s->fmt->iformat->name, "mov,matroska")))
+        return HY_OK;
+    int got = 0;
+    for (int n = 0; n < 64 && !got; n++) { /* bounded: the reorder delay is a few packets */
+        arm_deadline(s);
+        if (FF(av_read_frame)(s->fmt, s->pkt) < 0) break;
+        if (s->pkt->stream_index == s->vstream && FF(avcodec_send_packet)(s->dec, s->pkt) >= 0)
+            got = FF(avcodec_receive_frame)(s->dec, s->frame) >= 0;
+        FF(av_packet_unref)(s->pkt);
+    }
+    if (got && s->sws && s->frame->width == s->width && s->frame->height == s->height &&
+        s->frame->format == s->sws_fmt) {
+        uint8_t *dst[4] = {s->slots[0].img->data, NULL, NULL, NULL};
+        int dst_stride[4] = {3 * s->width, 0, 0, 0};
+        FF(sws_scale)(s->sws, (const uint8_t *const *)s->frame->data, s->frame->linesize, 0, s->height, dst,
+                      dst_stride);
+    }
+    FF(av_frame_unref)(s->frame);
+    if (FF(av_seek_frame)(s->fmt, s->vstream, s->start_pts, AVSEEK_FLAG_BACKWARD) >= 0) {
+        FF(avcodec_flush_buffers)(s->dec);
+        return HY_OK;
+    }
+    close_input(s);
+    return open_input(s);
+}
+
 /* ---- decoding thread ------------------------------------------------------------------------- */
 
 static int sleep_interruptible(hy_stream *s, double ms) {
@@ -827,6 +861,7 @@ static hy_status stream_open(const char *source, const void *mem, size_t mem_len
                                     AV_PIX_FMT_RGB24, HY_SWS_FLAGS, NULL, NULL, NULL);
         s->sws_w = s->width, s->sws_h = s->height, s->sws_fmt = s->dec->pix_fmt;
     }
+    if ((st = warm_decoder(s)) != HY_OK) goto fail;
     if (pthread_create(&s->thread, NULL, decode_main, s) != 0) {
         st = hy__error(HY_ERR_NOMEM, "%s: cannot start the decoding thread", source);
         goto fail;
