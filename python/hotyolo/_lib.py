@@ -1,4 +1,5 @@
-"""ctypes bindings of include/hotyolo.h and include/hotyolo/val.h (the parts the package uses).
+"""ctypes bindings of include/hotyolo.h, hotyolo/val.h and hotyolo/stream.h (the parts the
+package uses).
 The structs mirror the headers field for field (tests/cli/test_python.sh compares them).
 
 The library is looked up in this order: $HOTYOLO_LIBRARY (a path to libhotyolo.so), the copy
@@ -70,6 +71,27 @@ class hy_val_speed(ctypes.Structure):
     _fields_ = [("preprocess_ms", c_double), ("inference_ms", c_double), ("postprocess_ms", c_double)]
 
 
+class hy_stream_params(ctypes.Structure):
+    _fields_ = [("vid_stride", c_int), ("live", c_int), ("queue", c_int), ("reconnect", c_int),
+                ("reconnect_timeout_s", c_double), ("timeout_s", c_double), ("max_width", c_int),
+                ("max_height", c_int), ("max_frames", ctypes.c_int64)]
+
+
+class hy_stream_info(ctypes.Structure):
+    _fields_ = [("kind", c_int), ("live", c_int), ("width", c_int), ("height", c_int),
+                ("fps", c_double), ("n_frames", ctypes.c_int64), ("duration_s", c_double),
+                ("codec", c_char_p), ("format", c_char_p), ("source", c_char_p)]
+
+
+class hy_frame(ctypes.Structure):
+    _fields_ = [("image", POINTER(hy_image)), ("index", ctypes.c_int64), ("pts", c_double),
+                ("latency_ms", c_double), ("decode_ms", c_double)]
+
+
+class hy_video_writer_params(ctypes.Structure):
+    _fields_ = [("fps", c_double), ("crf", c_int), ("segment_s", c_double), ("overwrite", c_int)]
+
+
 P = c_void_p  # opaque handles: hy_model *, hy_context *, hy_result *, hy_val_result *
 # name: (restype, argtypes)
 _PROTOS = {
@@ -117,6 +139,18 @@ _PROTOS = {
     "hy_val_result_warning": (c_char_p, [P, c_size_t]),
     "hy_val_result_json": (c_int, [P, POINTER(c_void_p)]),
     "hy_val_result_free": (None, [P]),
+    "hy_stream_kind_of": (c_int, [c_char_p]),
+    "hy_stream_is_video_path": (c_int, [c_char_p]),
+    "hy_stream_default_params": (hy_stream_params, []),
+    "hy_stream_open": (c_int, [c_char_p, POINTER(hy_stream_params), POINTER(P)]),
+    "hy_stream_get_info": (c_int, [P, POINTER(hy_stream_info)]),
+    "hy_stream_prepare": (c_int, [P, P, c_int]),
+    "hy_stream_detect": (c_int, [P, P, POINTER(hy_detect_params), POINTER(hy_frame), POINTER(P)]),
+    "hy_stream_close": (None, [P]),
+    "hy_video_writer_default_params": (hy_video_writer_params, []),
+    "hy_video_writer_open": (c_int, [c_char_p, c_int, c_int, POINTER(hy_video_writer_params), POINTER(P)]),
+    "hy_video_writer_write_at": (c_int, [P, POINTER(hy_image), c_double]),
+    "hy_video_writer_close": (c_int, [P]),
 }
 
 

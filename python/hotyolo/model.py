@@ -12,6 +12,7 @@ from .errors import check
 from .results import Results
 
 IMG_EXTS = (".jpg", ".jpeg", ".png")  # what hotyolo decodes
+HY_END = 1  # hy_status: end of a stream
 
 
 class _Model:
@@ -45,14 +46,27 @@ def _sources(source):
         return [(None, source)]
     if hasattr(source, "mode") and hasattr(source, "convert") and hasattr(source, "size"):
         return [("pil", source)]  # a PIL image (RGB)
+    if isinstance(source, int):
+        source = str(source)  # a camera index, as Ultralytics takes it
     path = os.fspath(source)
+    if _is_stream(path) and not os.path.isdir(path):
+        return [(path, "stream")]
     if os.path.isdir(path):
-        files = sorted(os.path.join(path, f) for f in os.listdir(path)
-                       if f.lower().endswith(IMG_EXTS))
-        return [(f, None) for f in files if os.path.isfile(f)]
-    if any(ch in path for ch in "*?[") and not os.path.exists(path):
-        return [(f, None) for f in sorted(glob.glob(path)) if f.lower().endswith(IMG_EXTS)]
-    return [(path, None)]
+        names = sorted(os.path.join(path, f) for f in os.listdir(path))
+    elif any(ch in path for ch in "*?[") and not os.path.exists(path):
+        names = sorted(glob.glob(path))
+    else:
+        return [(path, None)]
+    files = [f for f in names if os.path.isfile(f)]
+    # images, then videos (as the CLI and Ultralytics' LoadImagesAndVideos)
+    return ([(f, None) for f in files if f.lower().endswith(IMG_EXTS)] +
+            [(f, "stream") for f in files if _is_stream(f)])
+
+
+def _is_stream(path):
+    """A video file (by extension), a network URL or a camera (/dev/videoN, a bare index)."""
+    b = os.fsencode(path)
+    return _lib.lib.hy_stream_kind_of(b) != 0 or _lib.lib.hy_stream_is_video_path(b) == 1
 
 
 def _as_rgb(arr, rgb):
@@ -134,12 +148,17 @@ class YOLO:
         return self.predict(source, **kw)
 
     def predict(self, source, conf=0.25, iou=None, imgsz=None, max_det=None, classes=None,
-                agnostic_nms=False, rgb=False, stream=False, save=False, verbose=False):
+                agnostic_nms=False, rgb=False, stream=False, save=False, verbose=False,
+                vid_stride=1):
         """source: a path, a directory, a glob, a numpy (h, w, 3) uint8 BGR array (as OpenCV
-        gives; rgb=True for RGB), a PIL image, or a list of these. Returns [Results]
-        (a generator with stream=True). Each image runs alone, at its own rect shape.
-        iou / max_det default to the family's own tool: YOLOv8 0.7 / 300, YOLOv5 (detect.py)
-        0.45 / 1000."""
+        gives; rgb=True for RGB), a PIL image, a video file, a network stream (rtsp://,
+        tcp://, ...), a camera (0, "/dev/video0"), or a list of these. Returns [Results]
+        (a generator with stream=True: use it for videos and streams, as with Ultralytics).
+        Each image runs alone, at its own rect shape; a video's frames run on the engine
+        prepared for its frame size (docs/video.md), every vid_stride-th frame, each Results
+        with .frame (index) and .pts (seconds); save=True (or a folder) writes an annotated
+        MP4 per video. iou / max_det default to the family's own tool: YOLOv8 0.7 / 300,
+        YOLOv5 (detect.py) 0.45 / 1000."""
         lib = _lib.lib
         dp = lib.hy_model_detect_params(self._model._m)
         dp.conf = float(conf)
@@ -158,8 +177,58 @@ class YOLO:
         items = _sources(source)
         if not items:
             raise FileNotFoundError("%s: no images found (hotyolo reads %s)" % (source, ", ".join(IMG_EXTS)))
-        gen = (self._one(path, arr, rgb, dp, save, i) for i, (path, arr) in enumerate(items))
+        gen = self._all(items, rgb, dp, save, int(vid_stride))
         return gen if stream else list(gen)
+
+    def _all(self, items, rgb, dp, save, vid_stride):
+        for i, (path, arr) in enumerate(items):
+            if isinstance(arr, str) and arr == "stream":
+                yield from self._stream(path, dp, save, vid_stride)
+            else:
+                yield self._one(path, arr, rgb, dp, save, i)
+
+    def _stream(self, path, dp, save, vid_stride):
+        """Frames of a video / stream / camera, detected one by one (hy_stream_detect)."""
+        lib = _lib.lib
+        sp = lib.hy_stream_default_params()
+        sp.vid_stride = vid_stride
+        s, w = ctypes.c_void_p(), ctypes.c_void_p()
+        check(lib.hy_stream_open(os.fsencode(path), ctypes.byref(sp), ctypes.byref(s)))
+        try:
+            check(lib.hy_stream_prepare(s, self._c, dp.imgsz))
+            if save:
+                info = _lib.hy_stream_info()
+                check(lib.hy_stream_get_info(s, ctypes.byref(info)))
+                wp = lib.hy_video_writer_default_params()
+                wp.fps = info.fps if info.fps > 0 else 30.0
+                stem = os.path.splitext(os.path.basename(path.rstrip("/")))[0] or "stream"
+                out = os.path.join(save if isinstance(save, str) else ".", "results_%s.mp4" % stem)
+                check(lib.hy_video_writer_open(os.fsencode(out), info.width, info.height,
+                                               ctypes.byref(wp), ctypes.byref(w)))
+            f = _lib.hy_frame()
+            while True:
+                r = ctypes.c_void_p()
+                st = lib.hy_stream_detect(s, self._c, ctypes.byref(dp), ctypes.byref(f), ctypes.byref(r))
+                if st == HY_END:
+                    break
+                check(st)
+                im = f.image.contents
+                pix = np.ctypeslib.as_array(im.data, (im.height, im.width, 3)).copy()
+                res = Results(self._model, r, pix, path)
+                res.frame, res.pts, res.latency_ms = f.index, f.pts, f.latency_ms
+                res.speed["preprocess"] += f.decode_ms
+                if w:  # the annotated copy (the frame itself belongs to the stream)
+                    drawn = res.plot(rgb=True)
+                    him = _lib.hy_image(im.width, im.height,
+                                        drawn.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), 0)
+                    check(lib.hy_video_writer_write_at(w, ctypes.byref(him), f.pts))
+                yield res
+        finally:
+            if w:
+                st = lib.hy_video_writer_close(w)
+            lib.hy_stream_close(s)
+        if w:
+            check(st)
 
     def _one(self, path, arr, rgb, dp, save, i):
         lib = _lib.lib

@@ -82,11 +82,12 @@ check("library from HOTYOLO_LIBRARY", hotyolo.library_source == "HOTYOLO_LIBRARY
 
 # every ctypes struct mirrors its header struct field for field (a field added in C and not in
 # Python would let the library write past what Python allocated)
-hdr = "".join(open(os.path.join(src, "include", f)).read() for f in ("hotyolo.h", "hotyolo/val.h"))
+hdr = "".join(open(os.path.join(src, "include", f)).read() for f in ("hotyolo.h", "hotyolo/val.h",
+                                                                     "hotyolo/stream.h"))
 hdr = re.sub(r"/\*.*?\*/", "", hdr, flags=re.S)
 for name in ("hy_image", "hy_shape", "hy_model_params", "hy_prepare_params", "hy_context_params",
              "hy_detect_params", "hy_detection", "hy_timings", "hy_val_params", "hy_val_metrics",
-             "hy_val_speed"):
+             "hy_val_speed", "hy_stream_params", "hy_stream_info", "hy_frame", "hy_video_writer_params"):
     m = re.search(r"typedef struct %s \{(.*?)\} %s;" % (name, name), hdr, re.S)
     fields = []
     for decl in (m.group(1).split(";") if m else []):
@@ -243,6 +244,41 @@ print("  2 x %d images on 2 contexts (1 thread each): serial %.2f s, two Python 
 check("two threads: both finish, same detections as serial",
       len(c1) == len(c2) == len(imgs) and all(np.array_equal(x, y) for x, y in zip(s1 + s2, c1 + c2)))
 
+# videos (docs/video.md): model("clip.mp4", stream=True) gives every frame the CLI's detections,
+# with .frame / .pts; vid_stride; save= writes a playable annotated MP4 (the shell part made the
+# clip and the CLI's records; skipped without ffmpeg)
+clip, cli_json = os.path.join(tmp, "clip.mp4"), os.path.join(tmp, "clip_cli.jsonl")
+if not (os.path.exists(clip) and os.path.exists(cli_json)):
+    print("skip: video checks (no ffmpeg with libx264, or no CLI)")
+else:
+    ref = [json.loads(l) for l in open(cli_json)]
+    os.makedirs(os.path.join(tmp, "vid_out"), exist_ok=True)
+    vid = list(model(clip, stream=True, save=os.path.join(tmp, "vid_out")))
+    def same(r, j):
+        d = [(x["class_id"], x["confidence"], x["box"]) for x in j["detections"]]
+        got = [(int(c), float(p), [float(v) for v in b]) for b, p, c in zip(r.boxes.xyxy, r.boxes.conf, r.boxes.cls)]
+        return (r.frame == j["frame"] and abs(r.pts - j["pts"]) < 1e-3 and len(d) == len(got) and
+                all(a[0] == b[0] and abs(a[1] - b[1]) < 1e-3 and max(abs(u - v) for u, v in zip(a[2], b[2])) < 1e-2
+                    for a, b in zip(d, got)))
+    check("video: %d frames, each with the CLI's frame, pts and detections" % len(ref),
+          len(vid) == len(ref) > 0 and all(same(r, j) for r, j in zip(vid, ref)),
+          "python %s, cli %s" % ([(r.frame, len(r)) for r in vid], [(j["frame"], len(j["detections"])) for j in ref]))
+    strided = [r.frame for r in model(clip, stream=True, vid_stride=2)]
+    check("video: vid_stride=2 gives frames 0, 2, ...", strided == list(range(0, len(ref), 2)), str(strided))
+    mixed = model([os.path.join(assets, "images", "bus.jpg"), clip])
+    check("video: a list of an image and a video", len(mixed) == 1 + len(ref) and mixed[1].frame == 0)
+    out = os.path.join(tmp, "vid_out", "results_clip.mp4")
+    import subprocess
+    pr = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames",
+                         "-of", "default=nw=1", out], capture_output=True, text=True)
+    check("video: save= writes an annotated H.264 MP4 with every frame", pr.returncode == 0 and
+          "codec_name=h264" in pr.stdout and "nb_read_frames=%d" % len(ref) in pr.stdout, pr.stdout + pr.stderr)
+    try:
+        model(os.path.join(tmp, "nope.mp4"))
+        check("video: a missing video raises", False)
+    except hotyolo.HotyoloError as e:
+        check("video: a missing video raises, naming it", "nope.mp4" in str(e), str(e))
+
 # val on coco128 = Ultralytics 8.0.172 (shared/assets/MANIFEST.md): P 0.666 R 0.496 mAP50 0.595 mAP50-95 0.435
 if san:
     print("skip: val on coco128 under sanitizers")
@@ -257,6 +293,20 @@ else:
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
 EOF
+
+# a 4-frame 640x480 H.264 clip from coco128 and the CLI's records of it (the video checks)
+if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && [ -x "$cli" ] &&
+    ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libx264; then
+    i=0
+    for f in $(ls "$assets"/datasets/coco128/images/train2017/*.jpg | head -n 4); do
+        ffmpeg -v error -nostdin -i "$f" -frames:v 1 \
+            -vf "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2" "$tmp/v$i.png"
+        i=$((i + 1))
+    done
+    ffmpeg -v error -nostdin -framerate 10 -i "$tmp/v%d.png" -c:v libx264 -pix_fmt yuv420p "$tmp/clip.mp4" &&
+        "$cli" detect "$assets/weights/yolov8n.pt" "$tmp/clip.mp4" --quiet --json "$tmp/clip_cli.jsonl" 2>/dev/null ||
+        rm -f "$tmp/clip_cli.jsonl"
+fi
 
 rc=0
 ( cd "$tmp" && HOTYOLO_LIBRARY="$lib" PYTHONPATH="$src/python" LD_PRELOAD="$preload" \
