@@ -164,8 +164,9 @@ typedef enum hy_load_mode {
 } hy_load_mode;
 
 typedef struct hy_model_params {
-    const char *device; /* backend the weights are prepared for: "cpu" (default) or "ref"
-                           (plain-C reference kernels, the spec; slow) */
+    const char *device; /* where the network runs: "cpu" (default), "ref" (plain-C reference
+                           kernels, the spec; slow), "cuda", "cuda:N", "N" or "auto"
+                           (include/hotyolo/device.h: forms, fallback to cpu) */
     int n_threads;      /* threads for loading (packing) and the default for contexts;
                            0 = number of online cores */
     int imgsz;          /* inference size (long side), multiple of 32; 0 = 640 */
@@ -182,6 +183,8 @@ typedef struct hy_model_params {
     int cache;          /* 1 (hy_model_default_params): a .pt/ONNX source loaded with default
                            matching goes through the packed-weights cache
                            (include/hotyolo/pcache.h); 0: always read the source */
+    int no_fallback;    /* 1: a GPU device that cannot be used is an error (HY_ERR_BACKEND)
+                           instead of a fallback to cpu; "auto" still picks cpu */
 } hy_model_params;
 HY_API hy_model_params hy_model_default_params(void);
 
@@ -196,7 +199,11 @@ HY_API const char *hy_model_class_name(const hy_model *m, int class_id); /* NULL
 HY_API const char *hy_model_variant(const hy_model *m);                   /* "n", "s", ... or "" */
 HY_API int hy_model_num_threads(const hy_model *m);  /* default threads of its contexts */
 HY_API const char *hy_model_format(const hy_model *m); /* "pt", "safetensors", "onnx", ... */
-HY_API const char *hy_model_device(const hy_model *m); /* "cpu", "ref" */
+HY_API const char *hy_model_device(const hy_model *m); /* what runs it: "cpu", "ref", "cuda:0" */
+/* The device asked for, normalised ("cpu", "cuda:0", "auto"), and why the model runs on
+ * another one ("" when it runs where asked; else e.g. "no NVIDIA driver: ..."). */
+HY_API const char *hy_model_device_requested(const hy_model *m);
+HY_API const char *hy_model_device_fallback(const hy_model *m);
 HY_API const char *hy_model_arch(const hy_model *m);   /* "yolov8", "yolov5" */
 HY_API const char *hy_model_arch_title(const hy_model *m); /* "YOLOv8", "YOLOv5": for messages */
 HY_API int hy_model_imgsz(const hy_model *m);          /* default inference size */

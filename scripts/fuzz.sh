@@ -49,6 +49,7 @@ declare -A CAPS=(
   [oci]="65536 256"
   [triton_binary]="262144 256"
   [video]="1048576 512"
+  [device]="256 64"
 )
 ALL=()
 for f in fuzz/fuzz_*.c; do

@@ -47,8 +47,17 @@ int hy_cli_next_opt(const char *cmd, const hy_cli_opt *table, size_t n, int argc
 
 /* Float option value in [lo, hi]; 0, or -1 with the error printed naming opt. */
 int hy_cli_parse_float(const char *cmd, const char *opt, const char *s, float lo, float hi, float *out);
-/* --device NAME: a non-empty name (the library checks it against the backends built in). */
+/* --device NAME: one of the forms of hotyolo/device.h (checked by hy_device_check, so a typo
+ * is a usage error before any model is loaded; "" refused); 0, or -1 with the error printed. */
 int hy_cli_parse_device(const char *cmd, const char *opt, const char *s, const char **out);
+#define HY_CLI_DEVICE_FORMS "cpu, ref, cuda, cuda:N, N (a GPU number) or auto"
+/* m's device for a "device X" report: "cpu", or "cpu (cuda:0 requested: fallback)" when the
+ * device asked for is not the one running it. Returns buf. */
+const char *hy_cli_device_desc(const hy_model *m, char *buf, size_t cap);
+/* After a load: when m fell back to cpu, prints on stderr "hotyolo CMD: warning: device
+ * cuda:0: <why>; running on cpu" (nothing with quiet, nor for "auto": its choice of cpu is
+ * no problem; the library's info log says it). */
+void hy_cli_warn_fallback(const char *cmd, const hy_model *m, int quiet);
 /* An output path a command may write: `in` must exist; `out` must not be `in` itself (usage
  * error) nor a directory, and an existing `out` is replaced only with force. Returns HY_CLI_OK
  * or the exit code, the error printed. */

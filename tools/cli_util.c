@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "hotyolo/device.h"
 #include "hotyolo/registry.h"
 
 // --- options ---------------------------------------------------------------------------
@@ -249,12 +250,41 @@ int hy_cli_parse_float(const char *cmd, const char *opt, const char *s, float lo
 }
 
 int hy_cli_parse_device(const char *cmd, const char *opt, const char *s, const char **out) {
+    /* "" would mean cpu to the library; on the command line it is a mistake (--device "$X"). */
     if (!*s) {
-        hy_cli_error(cmd, "%s: empty device name", opt);
+        hy_cli_error(cmd, "%s: empty device name (expected %s)", opt, HY_CLI_DEVICE_FORMS);
+        return -1;
+    }
+    if (hy_device_check(s, NULL) != HY_OK) {
+        const char *e = hy_last_error();
+        /* the library's text names the forms except for a bad GPU number ("cuda:x") */
+        const char *shown = strncmp(e, "device '", 8) ? e : e + 7; /* "--device 'gpu': ..." */
+        if (strstr(e, "auto"))
+            hy_cli_error(cmd, "%s%s%s", opt, shown == e ? ": " : " ", shown);
+        else
+            hy_cli_error(cmd, "%s%s%s (expected %s)", opt, shown == e ? ": " : " ", shown, HY_CLI_DEVICE_FORMS);
         return -1;
     }
     *out = s;
     return 0;
+}
+
+const char *hy_cli_device_desc(const hy_model *m, char *buf, size_t cap) {
+    const char *dev = hy_model_device(m), *req = hy_model_device_requested(m);
+    if (req && req[0] && strcmp(req, dev) != 0)
+        snprintf(buf, cap, "%s (%s requested: %s)", dev, req, hy_model_device_fallback(m)[0] ? "fallback" : "chosen");
+    else
+        snprintf(buf, cap, "%s", dev);
+    return buf;
+}
+
+void hy_cli_warn_fallback(const char *cmd, const hy_model *m, int quiet) {
+    const char *why = hy_model_device_fallback(m), *req = hy_model_device_requested(m);
+    /* auto choosing cpu is what auto is for: not warned (the library's info log, -v, says it) */
+    if (quiet || !why || !why[0] || (req && strcmp(req, "auto") == 0)) return;
+    fprintf(stderr, "hotyolo %s: warning: device %s: ", cmd, req);
+    hy_cli_put_escaped(stderr, why);
+    fprintf(stderr, "; running on %s\n", hy_model_device(m));
 }
 
 int hy_cli_make_dirs(const char *cmd, const char *opt, const char *dir) {

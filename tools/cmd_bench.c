@@ -46,7 +46,12 @@ static void help(void) {
            "                     and driven by a thread of its own for --runs passes, started\n"
            "                     together; reports their images/s (e.g. --threads 1 --contexts 2\n"
            "                     against --threads 2 --contexts 1)\n"
-           "  --device NAME      backend: cpu, or ref (plain-C reference kernels; slow) (default cpu)\n"
+           "  --device NAME      what runs the network: cpu, ref (plain-C reference kernels; slow),\n"
+           "                     cuda or cuda:N or N (GPU N), auto (cuda:0 when usable, else cpu).\n"
+           "                     A GPU that cannot be used falls back to cpu with a warning, and the\n"
+           "                     report gives the device asked for and why (default cpu)\n"
+           "  --no-fallback      make that fallback an error (exit 1)\n"
+           "  -q, --quiet        no fallback warning on stderr (the report still says it)\n"
            "  --image FILE       also time decode + detect of this image in-process\n"
            "  --cold-process K   run 'hotyolo detect MODEL FILE --json' as K fresh processes,\n"
            "                     alternated with in-process runs of the same image, and compare\n"
@@ -284,13 +289,37 @@ static double ref_memory_ms(const float *buf) {
     return t;
 }
 
-/* Runs `exe detect model image --json - --quiet` as a fresh process, its stdout a pipe:
+typedef struct bench_opts {
+    const char *model, *image, *device;
+    const char *video; /* --video FILE: the video mode alone */
+    int max_frames;
+    int imgsz, runs, warmup, threads, cold, as_json, engines;
+    int cold_idle; /* ms before each fresh process */
+    int batch;     /* images per forward pass */
+    int contexts;  /* 0: none; K: K contexts on one model, one driving thread each */
+    int no_fallback, quiet;
+} bench_opts;
+
+/* Runs `exe detect model image --json - --quiet` (with --threads, --device, --no-fallback as
+ * given) as a fresh process, its stdout a pipe:
  * json_ms = start -> the JSON line read complete (the result is out), exit_ms = start -> the
  * process reaped (teardown included); peak RSS. 0 when it exited 0 and wrote a record. */
-static int spawn_detect(const char *exe, const char *model, const char *image, int threads, double *json_ms,
-                        double *exit_ms, long *rss_kb) {
+static int spawn_detect(const char *exe, const bench_opts *o, double *json_ms, double *exit_ms, long *rss_kb) {
     char th[16];
-    snprintf(th, sizeof th, "%d", threads);
+    snprintf(th, sizeof th, "%d", o->threads);
+    char *args[16];
+    int na = 0;
+    args[na++] = (char *)exe;
+    args[na++] = "detect";
+    args[na++] = (char *)o->model;
+    args[na++] = (char *)o->image;
+    args[na++] = "--json";
+    args[na++] = "-";
+    args[na++] = "--quiet";
+    if (o->threads > 0) args[na++] = "--threads", args[na++] = th;
+    if (o->device) args[na++] = "--device", args[na++] = (char *)o->device;
+    if (o->no_fallback) args[na++] = "--no-fallback";
+    args[na] = NULL;
     int fd[2];
     if (pipe(fd) != 0) return -1;
     double t0 = now_ms();
@@ -304,10 +333,7 @@ static int spawn_detect(const char *exe, const char *model, const char *image, i
         close(fd[0]);
         if (dup2(fd[1], STDOUT_FILENO) < 0) _exit(127);
         close(fd[1]);
-        if (threads > 0)
-            execl(exe, exe, "detect", model, image, "--json", "-", "--quiet", "--threads", th, (char *)NULL);
-        else
-            execl(exe, exe, "detect", model, image, "--json", "-", "--quiet", (char *)NULL);
+        execv(exe, args);
         _exit(127);
     }
     close(fd[1]);
@@ -335,16 +361,6 @@ static int spawn_detect(const char *exe, const char *model, const char *image, i
 }
 
 /* ---- the command, one step per function ---------------------------------------------- */
-
-typedef struct bench_opts {
-    const char *model, *image, *device;
-    const char *video; /* --video FILE: the video mode alone */
-    int max_frames;
-    int imgsz, runs, warmup, threads, cold, as_json, engines;
-    int cold_idle; /* ms before each fresh process */
-    int batch;     /* images per forward pass */
-    int contexts;  /* 0: none; K: K contexts on one model, one driving thread each */
-} bench_opts;
 
 /* Everything measured; the arrays have nv (runs) or engines entries. */
 typedef struct bench_run {
@@ -383,14 +399,15 @@ static hy_status bench_fail(bench_run *b, hy_status st, const char *msg) {
 /* 0 ok, 1 help shown, -1 usage error (printed). */
 static int parse_args(int argc, char **argv, bench_opts *o) {
     enum { O_HELP, O_IMGSZ, O_RUNS, O_WARMUP, O_NOWARM, O_THREADS, O_IMAGE, O_COLD, O_JSON, O_ENGINES, O_IDLE,
-           O_BATCH, O_CONTEXTS, O_DEVICE, O_VIDEO, O_MAXFRAMES };
+           O_BATCH, O_CONTEXTS, O_DEVICE, O_VIDEO, O_MAXFRAMES, O_NO_FALLBACK, O_QUIET };
     static const hy_cli_opt table[] = {
         {"--help", "-h", O_HELP, 0},      {"--imgsz", NULL, O_IMGSZ, 1},   {"--runs", NULL, O_RUNS, 1},
         {"--warmup", NULL, O_WARMUP, 1},  {"--no-warmup", NULL, O_NOWARM, 0}, {"--threads", NULL, O_THREADS, 1},
         {"--image", NULL, O_IMAGE, 1},    {"--cold-process", NULL, O_COLD, 1}, {"--json", NULL, O_JSON, 0},
         {"--engines", NULL, O_ENGINES, 1}, {"--cold-idle", NULL, O_IDLE, 1}, {"--batch", NULL, O_BATCH, 1},
         {"--contexts", NULL, O_CONTEXTS, 1}, {"--device", NULL, O_DEVICE, 1}, {"--video", NULL, O_VIDEO, 1},
-        {"--max-frames", NULL, O_MAXFRAMES, 1},
+        {"--max-frames", NULL, O_MAXFRAMES, 1}, {"--no-fallback", NULL, O_NO_FALLBACK, 0},
+        {"--quiet", "-q", O_QUIET, 0},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -432,6 +449,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         case O_DEVICE: rc = hy_cli_parse_device(CMD, "--device", val, &o->device); break;
         case O_VIDEO: o->video = val; break;
         case O_MAXFRAMES: rc = hy_cli_parse_int(CMD, "--max-frames", val, 0, 1000000000, &o->max_frames); break;
+        case O_NO_FALLBACK: o->no_fallback = 1; break;
+        case O_QUIET: o->quiet = 1; break;
         }
         if (rc) return -1;
     }
@@ -533,6 +552,7 @@ static hy_status measure_cold_engines(const bench_opts *o, bench_run *b) {
     hy_status st = HY_OK;
     for (int e = 0; e < o->engines && !st; e++) {
         if ((st = engine_open(o, b, NULL))) break;
+        if (e == 0) hy_cli_warn_fallback(CMD, b->m, o->quiet);
         double t0 = now_ms();
         st = forward(o, b);
         b->e_cold[e] = now_ms() - t0;
@@ -636,7 +656,7 @@ static hy_status measure_image(const bench_opts *o, bench_run *b) {
     double wj, we;
     long prss;
     const int cold = o->cold;
-    if (cold) spawn_detect(exe, o->model, o->image, o->threads, &wj, &we, &prss); /* page cache warm */
+    if (cold) spawn_detect(exe, o, &wj, &we, &prss); /* page cache warm */
     int per = cold ? 5 : (o->runs < 50 ? o->runs : 50); /* in-process runs per process run */
     for (int k = 0; k < (cold ? cold : 1) && !st; k++) {
         if (cold && o->cold_idle) {
@@ -644,7 +664,7 @@ static hy_status measure_image(const bench_opts *o, bench_run *b) {
             while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
             }
         }
-        if (cold && spawn_detect(exe, o->model, o->image, o->threads, &wj, &we, &prss) == 0) {
+        if (cold && spawn_detect(exe, o, &wj, &we, &prss) == 0) {
             b->pe[b->cold_ok] = we;
             b->pv[b->cold_ok++] = wj;
             if (prss > b->proc_rss) b->proc_rss = prss;
@@ -753,12 +773,30 @@ static hy_status measure_contexts(const bench_opts *o, bench_run *b) {
     return st;
 }
 
+/* "device" (what ran), "device_requested" (as normalised), "device_fallback" (why the device
+ * asked for was not used; null when it was). */
+static void add_device_json(json_object *j, const hy_model *m) {
+    const char *why = hy_model_device_fallback(m);
+    json_object_object_add(j, "device", json_object_new_string(hy_model_device(m)));
+    json_object_object_add(j, "device_requested", json_object_new_string(hy_model_device_requested(m)));
+    json_object_object_add(j, "device_fallback", why && why[0] ? json_object_new_string(why) : NULL);
+}
+
+/* Text report: "  device fallback: <why>" under the header line, when there was one. */
+static void print_device_fallback(const hy_model *m) {
+    const char *why = hy_model_device_fallback(m);
+    if (!why || !why[0]) return;
+    printf("  device fallback: ");
+    hy_cli_put_escaped(stdout, why);
+    printf("\n");
+}
+
 static void report_json(const bench_opts *o, const bench_run *b) {
     json_object *j = json_object_new_object();
     const double ips = 1000.0 * o->batch / b->steady.median;
     json_object_object_add(j, "model", json_object_new_string(o->model));
     json_object_object_add(j, "format", json_object_new_string(hy_model_format(b->m)));
-    json_object_object_add(j, "device", json_object_new_string(hy_context_device(b->c)));
+    add_device_json(j, b->m);
     json_object_object_add(j, "threads", json_object_new_int(hy_context_num_threads(b->c)));
     json_object_object_add(j, "imgsz", json_object_new_int(o->imgsz));
     json_object_object_add(j, "batch", json_object_new_int(o->batch));
@@ -826,9 +864,11 @@ static void report_json(const bench_opts *o, const bench_run *b) {
 static void report_text(const bench_opts *o, const bench_run *b) {
     const stats *steady = &b->steady;
     const int nth = hy_context_num_threads(b->c);
+    char dev[96];
     printf("hotyolo bench: %s (%s), %dx%d, batch %d, %d threads, device %s, %d warm-up passes, %d runs, %d engines\n",
-           o->model, hy_model_format(b->m), o->imgsz, o->imgsz, o->batch, nth, hy_context_device(b->c), o->warmup,
-           o->runs, o->engines);
+           o->model, hy_model_format(b->m), o->imgsz, o->imgsz, o->batch, nth, hy_cli_device_desc(b->m, dev, sizeof dev),
+           o->warmup, o->runs, o->engines);
+    print_device_fallback(b->m);
     printf("  %-40s %9.1f ms\n", "load", b->es.load_ms);
     char pages[128];
     if (b->es.huge_page_probe_ms >= 0)
@@ -923,8 +963,10 @@ static hy_status video_measure(const bench_opts *o, video_run *v) {
     mp.n_threads = o->threads;
     mp.imgsz = o->imgsz;
     mp.device = o->device;
+    mp.no_fallback = o->no_fallback;
     double t0 = now_ms();
     hy_status st = hy_model_load(o->model, &mp, &v->m);
+    if (!st) hy_cli_warn_fallback(CMD, v->m, o->quiet);
     if (!st) st = hy_context_create(v->m, NULL, &v->c);
     v->load_ms = now_ms() - t0;
     if (st) return st;
@@ -1006,7 +1048,7 @@ static void video_report_json(const bench_opts *o, const video_run *v) {
     const double fps = v->wall_ms > 0 ? 1000.0 * (double)v->n / v->wall_ms : 0;
     json_object_object_add(j, "model", json_object_new_string(o->model));
     json_object_object_add(j, "format", json_object_new_string(hy_model_format(v->m)));
-    json_object_object_add(j, "device", json_object_new_string(hy_context_device(v->c)));
+    add_device_json(j, v->m);
     json_object_object_add(j, "threads", json_object_new_int(hy_context_num_threads(v->c)));
     json_object_object_add(j, "imgsz", json_object_new_int(o->imgsz));
     json_object_object_add(j, "video", json_object_new_string(o->video));
@@ -1043,9 +1085,12 @@ static void video_report_json(const bench_opts *o, const video_run *v) {
 
 static void video_report_text(const bench_opts *o, const video_run *v) {
     const double fps = v->wall_ms > 0 ? 1000.0 * (double)v->n / v->wall_ms : 0;
+    char dev[96];
     printf("hotyolo bench: %s (%s), video %s (%s %dx%d, %.2f fps), input %dx%d, %d threads, device %s\n", o->model,
            hy_model_format(v->m), o->video, v->info.codec ? v->info.codec : "?", v->info.width, v->info.height,
-           v->info.fps, v->input.width, v->input.height, hy_context_num_threads(v->c), hy_context_device(v->c));
+           v->info.fps, v->input.width, v->input.height, hy_context_num_threads(v->c),
+           hy_cli_device_desc(v->m, dev, sizeof dev));
+    print_device_fallback(v->m);
     printf("  %-40s %9.1f ms\n", "load", v->load_ms);
     printf("  %-40s %9.1f ms\n", "open (probe, decoder, thread)", v->open_ms);
     printf("  %-40s %9.1f ms\n", "prepare (plan + warm for the frame)", v->prepare_ms);
@@ -1110,6 +1155,7 @@ int hy_cli_bench(int argc, char **argv) {
     b.mp.n_threads = o.threads;
     b.mp.imgsz = o.imgsz;
     b.mp.device = o.device;
+    b.mp.no_fallback = o.no_fallback;
     int ret = HY_CLI_RUNTIME;
     if (bench_alloc(&o, &b) != 0) goto out;
     hy_status st = measure_cold_engines(&o, &b);

@@ -59,6 +59,7 @@ typedef struct detect_opts {
     const char *json_path; /* NULL: none; "-": stdout */
     const char *save_dir;
     const char *device; /* NULL: the library's default ("cpu") */
+    int no_fallback;    /* --no-fallback: a GPU that cannot be used is an error */
     int quiet, verbose, strict_images;
     int transfer, nc, verify; /* load: HY_LOAD_TRANSFER, class count (0 = file's), re-hash */
     hy_cli_maps maps;         /* --map OLD=NEW prefix renames */
@@ -122,9 +123,12 @@ static void help(void) {
            "                  (default: all classes)\n"
            "  --threads N     worker threads, in [0, %d]; 0 = one per online core\n"
            "                  (default: one per online core, %ld here)\n"
-           "  --device NAME   backend that runs the network: cpu (optimised kernels) or ref\n"
-           "                  (plain-C reference kernels, the specification; much slower)\n"
+           "  --device NAME   what runs the network: cpu (optimised kernels), ref (plain-C\n"
+           "                  reference kernels, the specification; much slower), cuda or\n"
+           "                  cuda:N or N (GPU N), auto (cuda:0 when usable, else cpu).\n"
+           "                  A GPU that cannot be used falls back to cpu with a warning\n"
            "                  (default: cpu)\n"
+           "  --no-fallback   make that fallback an error (exit 1)\n"
            "  --json FILE     write JSON Lines, one object per image:\n"
            "                  {\"image\", \"width\", \"height\", \"detections\": [{\"class_id\",\n"
            "                  \"class_name\", \"confidence\", \"box\": [x1, y1, x2, y2]}],\n"
@@ -245,7 +249,7 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
     enum { O_CONF, O_IOU, O_IMGSZ, O_MAXDET, O_CLASSES, O_THREADS, O_JSON, O_SAVEDIR, O_QUIET,
            O_VERBOSE, O_HELP, O_TRANSFER, O_NC, O_MAP, O_VERIFY, O_STRICT, O_DEVICE, O_REGISTRY,
            O_VID_STRIDE, O_REALTIME, O_NO_REALTIME, O_RECONNECT, O_RECONNECT_TIMEOUT,
-           O_MAX_FRAMES, O_SEGMENT_TIME, O_STATS_INTERVAL, O_PROGRESS };
+           O_MAX_FRAMES, O_SEGMENT_TIME, O_STATS_INTERVAL, O_PROGRESS, O_NO_FALLBACK };
     static const hy_cli_opt table[] = {
         {"--conf", NULL, O_CONF, 1},       {"--iou", NULL, O_IOU, 1},
         {"--imgsz", NULL, O_IMGSZ, 1},     {"--max-det", NULL, O_MAXDET, 1},
@@ -265,6 +269,7 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         {"--segment-time", NULL, O_SEGMENT_TIME, 1},
         {"--stats-interval", NULL, O_STATS_INTERVAL, 1},
         {"--progress", NULL, O_PROGRESS, 0},
+        {"--no-fallback", NULL, O_NO_FALLBACK, 0},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -333,6 +338,7 @@ static int parse_args(int argc, char **argv, detect_opts *o) {
         case O_DEVICE:
             if (hy_cli_parse_device(CMD, opt, val, &o->device)) return -1;
             break;
+        case O_NO_FALLBACK: o->no_fallback = 1; break;
         case O_REGISTRY: o->registry = val; break;
         case O_VID_STRIDE:
             if (parse_int(opt, val, 1, MAX_VID_STRIDE, &o->vid_stride)) return -1;
@@ -1112,6 +1118,7 @@ int hy_cli_detect(int argc, char **argv) {
     mp.nc = o.nc;
     mp.verify = o.verify;
     mp.device = o.device;
+    mp.no_fallback = o.no_fallback;
     hy_cli_maps_apply(&o.maps, &mp);
     hy_context_params cp = hy_context_default_params();
     cp.prepare = 0; /* the first image's shape only, below */
@@ -1127,6 +1134,7 @@ int hy_cli_detect(int argc, char **argv) {
     }
     double load_ms = now_ms() - t0;
     m = hy_context_model(ctx);
+    hy_cli_warn_fallback(CMD, m, o.quiet);
     /* Plan and populate the first image's input shape now (no warm-up passes: a one-shot
      * run would pay them in full); other shapes are planned when first seen. */
     hy_shape first_shape;
@@ -1164,11 +1172,12 @@ int hy_cli_detect(int argc, char **argv) {
     }
     if (!o.quiet) {
         const char *v = hy_model_variant(m);
+        char dev[96];
         fprintf(out,
                 "model %s (%s): %s%s, %d classes, imgsz %d, %d thread%s, device %s, loaded in "
                 "%.1f ms\n",
                 o.model, hy_model_format(m), hy_model_arch_title(m), v, nc, o.imgsz, hy_context_num_threads(ctx),
-                hy_context_num_threads(ctx) == 1 ? "" : "s", hy_context_device(ctx), load_ms);
+                hy_context_num_threads(ctx) == 1 ? "" : "s", hy_cli_device_desc(m, dev, sizeof dev), load_ms);
         /* stderr: stdout keeps only the tables (or the JSON Lines) */
         if (o.transfer) {
             fflush(out);

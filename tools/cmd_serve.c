@@ -76,8 +76,12 @@ static void help(void) {
            "  --threads N     inference threads per model; 0 = one per online core (default 0)\n"
            "  --no-cache      read .pt/.onnx weights directly, not through the packed-weights\n"
            "                  cache (hotyolo cache --help)\n"
-           "  --device NAME   backend the models run on: cpu, or ref (plain-C reference\n"
-           "                  kernels; much slower) (default cpu)\n"
+           "  --device NAME   where the models run: cpu, ref (plain-C reference kernels;\n"
+           "                  much slower), cuda, cuda:N or N (GPU N), auto (cuda:0 when\n"
+           "                  it can run the models, else cpu) (default cpu). A GPU that\n"
+           "                  cannot be used falls back to cpu with a warning; /metrics\n"
+           "                  (hotyolo_model_device_fallback) and GET /v1/models show it\n"
+           "  --no-fallback   a GPU that cannot be used fails the model's load instead\n"
            "  --workers N     inference worker threads (default 2)\n"
            "  --max-queue N   requests waiting for a worker before 503 (default 64)\n"
            "  --timeout MS    per-request limit (queue + inference) before 504; 0 = none\n"
@@ -264,7 +268,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
            O_WORKERS, O_MAXQ, O_TIMEOUT, O_MAXBODY, O_BUDGET, O_IDLE, O_INTERVAL, O_EARLY,
            O_NOLAZY, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYTIMEOUT, O_QUIET, O_VERBOSE, O_HELP, O_MAXPIX, O_MAXMODELS, O_MODELDIR,
            O_ALLOWHOST, O_ALLOWORIGIN, O_TOKENFILE, O_TOKEN, O_SENDTIMEOUT, O_MAXINFLIGHT, O_DEVICE,
-           O_REGISTRY, O_REGPOLL };
+           O_REGISTRY, O_REGPOLL, O_NOFALLBACK };
     static const hy_cli_opt table[] = {
         {"--model", NULL, O_MODEL, 1},
         {"--registry", NULL, O_REGISTRY, 1},
@@ -277,6 +281,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         {"--no-warmup", NULL, O_NOWARMUP, 0},
         {"--threads", NULL, O_THREADS, 1},
         {"--device", NULL, O_DEVICE, 1},
+        {"--no-fallback", NULL, O_NOFALLBACK, 0},
         {"--workers", NULL, O_WORKERS, 1},
         {"--max-queue", NULL, O_MAXQ, 1},
         {"--timeout", NULL, O_TIMEOUT, 1},
@@ -353,9 +358,10 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         case O_THREADS:
             if (hy_cli_parse_int(CMD, opt, val, 0, 1024, &o->p.n_threads)) return -1;
             break;
-        case O_DEVICE: /* the name is checked by hy_server_create: the library's message */
+        case O_DEVICE: /* the spelling only; whether it can be used is decided at load */
             if (hy_cli_parse_device(CMD, opt, val, &o->p.device)) return -1;
             break;
+        case O_NOFALLBACK: o->p.no_fallback = 1; break;
         case O_WORKERS:
             if (hy_cli_parse_int(CMD, opt, val, 1, 256, &o->p.workers)) return -1;
             break;

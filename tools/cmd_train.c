@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hotyolo/device.h"
 #include "hotyolo/train.h"
 
 #define CMD "train"
@@ -45,7 +46,8 @@ static void help(void) {
         "  --data FILE           the dataset's data.yaml (required unless --resume)\n"
         "  --resume RUN          continue the run in folder RUN (or RUN/weights/last.safetensors)\n"
         "                        from its last completed epoch, with its own arguments; only\n"
-        "                        --threads, --device, --workers and -q may be given with it\n"
+        "                        --threads, --device, --no-fallback, --workers and -q may be given\n"
+        "                        with it\n"
         "  --epochs N            epochs, in [1, 100000] (default 100)\n"
         "  --imgsz N             square training size, a multiple of 32 in [32, 4096] (default 640)\n"
         "  --batch N             images per batch, in [1, 1024] (default 16)\n"
@@ -77,7 +79,11 @@ static void help(void) {
         "  --save-period N       also save weights/epochE.safetensors when E %% N == 0 (E counted\n"
         "                        from 0, as Ultralytics' epochE.pt); default off\n"
         "  --seed N              seed of the initialisation, shuffling and augmentation (default 0)\n"
-        "  --device NAME         cpu, or ref (plain-C reference kernels; much slower) (default cpu)\n"
+        "  --device NAME         cpu, ref (plain-C reference kernels; much slower), cuda or cuda:N\n"
+        "                        or N (GPU N), auto (cuda:0 when usable, else cpu). A GPU that\n"
+        "                        cannot be used (or has no training kernels) falls back to cpu\n"
+        "                        with a warning (default cpu)\n"
+        "  --no-fallback         make that fallback an error (exit 1)\n"
         "  --threads N           threads, in [0, 256]; 0 = one per online core (default 0)\n"
         "  --project DIR         folder of the runs (default runs/detect)\n"
         "  --name NAME           run folder in it (default train; taken: train2, train3, ...)\n"
@@ -98,7 +104,8 @@ enum {
     O_MOMENTUM, O_WD, O_WARMUP_EPOCHS, O_WARMUP_MOMENTUM, O_WARMUP_BIAS_LR, O_BOX, O_CLS, O_DFL,
     O_COS_LR, O_NBS, O_FLIPLR, O_SEED, O_DEVICE, O_THREADS, O_PROJECT, O_NAME, O_EXIST_OK, O_NO_VAL,
     O_QUIET, O_ARCH, O_UNFREEZE, O_RESUME, O_FLIPUD, O_MOSAIC, O_CLOSE_MOSAIC, O_DEGREES, O_TRANSLATE, O_SCALE,
-    O_SHEAR, O_PERSPECTIVE, O_HSV_H, O_HSV_S, O_HSV_V, O_NO_AUGMENT, O_WORKERS, O_PATIENCE, O_SAVE_PERIOD
+    O_SHEAR, O_PERSPECTIVE, O_HSV_H, O_HSV_S, O_HSV_V, O_NO_AUGMENT, O_WORKERS, O_PATIENCE, O_SAVE_PERIOD,
+    O_NO_FALLBACK
 };
 static const hy_cli_opt table[] = {
     {"--help", "-h", O_HELP, 0},
@@ -148,6 +155,7 @@ static const hy_cli_opt table[] = {
     {"--workers", NULL, O_WORKERS, 1},
     {"--patience", NULL, O_PATIENCE, 1},
     {"--save-period", NULL, O_SAVE_PERIOD, 1},
+    {"--no-fallback", NULL, O_NO_FALLBACK, 0},
 };
 #define N_OPTS (sizeof table / sizeof table[0])
 
@@ -462,9 +470,11 @@ static int parse_args(int argc, char **argv, train_cli *c) {
         case O_SAVE_PERIOD:
             if (hy_cli_parse_int(CMD, opt, val, -1, 100000, &p->save_period)) return -1;
             break;
+        case O_NO_FALLBACK: p->no_fallback = 1; break;
         }
         const int id = table[k].id;
-        if (id != O_RESUME && id != O_THREADS && id != O_DEVICE && id != O_WORKERS && id != O_QUIET && id != O_MODEL)
+        if (id != O_RESUME && id != O_THREADS && id != O_DEVICE && id != O_NO_FALLBACK && id != O_WORKERS &&
+            id != O_QUIET && id != O_MODEL)
             c->n_other++;
     }
     if (p->resume) {
@@ -483,7 +493,7 @@ static int parse_args(int argc, char **argv, train_cli *c) {
         p->model = NULL;
         if (c->n_other) {
             hy_cli_error(CMD, "--resume: the run continues with its own arguments; only --threads, --device, "
-                              "--workers and -q may be given with it");
+                              "--no-fallback, --workers and -q may be given with it");
             return -1;
         }
         return 0;
@@ -523,6 +533,13 @@ static void on_start(const hy_train_info *in, void *user) {
     const hy_train_params *p = &c->p;
     for (size_t i = 0; i < in->n_warnings; i++) fprintf(stderr, "warning: %s\n", in->warnings[i]);
     if (in->n_warnings) fflush(stderr);
+    /* a GPU that cannot train (none can yet): the run goes on on cpu; auto is silent */
+    if (in->device_fallback && in->device_fallback[0] && !c->quiet && strcmp(in->device_requested, "auto") != 0) {
+        fprintf(stderr, "hotyolo %s: warning: device %s: ", CMD, in->device_requested);
+        hy_cli_put_escaped(stderr, in->device_fallback);
+        fprintf(stderr, "; running on %s\n", in->device);
+        fflush(stderr);
+    }
     if (p->resume) {
         printf("Resuming training from %s at epoch %d\n", in->save_dir, in->start_epoch);
     } else if (p->model) {

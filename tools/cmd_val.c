@@ -42,8 +42,11 @@ static void help(void) {
         "  --threads N     inference threads, in [0, 1024]; 0 = one per online core (default 0)\n"
         "  --no-cache      read .pt/.onnx weights directly, not through the packed-weights\n"
         "                  cache (hotyolo cache --help)\n"
-        "  --device NAME   backend that runs the network: cpu, or ref (plain-C reference\n"
-        "                  kernels; much slower) (default cpu)\n"
+        "  --device NAME   what runs the network: cpu, ref (plain-C reference kernels;\n"
+        "                  much slower), cuda or cuda:N or N (GPU N), auto (cuda:0 when\n"
+        "                  usable, else cpu). A GPU that cannot be used falls back to cpu\n"
+        "                  with a warning (default cpu)\n"
+        "  --no-fallback   make that fallback an error (exit 1)\n"
         "  --json FILE     also write the results as JSON to FILE (overwritten)\n"
         "  --plots DIR     write PR_curve.png, confusion_matrix.png and\n"
         "                  confusion_matrix_normalized.png to DIR (created if needed)\n"
@@ -62,7 +65,7 @@ static void help(void) {
 
 typedef struct val_opts {
     const char *model, *data, *split, *json, *plots, *device, *registry;
-    int imgsz, batch, max_det, threads, quiet;
+    int imgsz, batch, max_det, threads, quiet, no_fallback;
     float conf, iou;
 } val_opts;
 
@@ -83,7 +86,8 @@ static int parse_args(int argc, char **argv, val_opts *o) {
         O_PLOTS,
         O_QUIET,
         O_DEVICE,
-        O_REGISTRY
+        O_REGISTRY,
+        O_NO_FALLBACK
     };
     static const hy_cli_opt table[] = {
         {"--help", "-h", O_HELP, 0},       {"--data", NULL, O_DATA, 1},
@@ -93,6 +97,7 @@ static int parse_args(int argc, char **argv, val_opts *o) {
         {"--threads", NULL, O_THREADS, 1}, {"--json", NULL, O_JSON, 1},
         {"--plots", NULL, O_PLOTS, 1},     {"--quiet", "-q", O_QUIET, 0},
         {"--device", NULL, O_DEVICE, 1},   {"--registry", NULL, O_REGISTRY, 1},
+        {"--no-fallback", NULL, O_NO_FALLBACK, 0},
     };
     int positional_only = 0;
     for (int i = 1; i < argc; i++) {
@@ -158,6 +163,9 @@ static int parse_args(int argc, char **argv, val_opts *o) {
             break;
         case O_DEVICE:
             if (hy_cli_parse_device(CMD, opt, val, &o->device)) return -1;
+            break;
+        case O_NO_FALLBACK:
+            o->no_fallback = 1;
             break;
         case O_REGISTRY:
             o->registry = val;
@@ -231,6 +239,7 @@ int hy_cli_val(int argc, char **argv) {
     mp.n_threads = o.threads;
     mp.imgsz = o.imgsz;
     mp.device = o.device;
+    mp.no_fallback = o.no_fallback;
     hy_model *m;
     char *model_path = NULL;
     int rrc = hy_cli_model_path(CMD, o.model, o.registry, &model_path);
@@ -241,6 +250,7 @@ int hy_cli_val(int argc, char **argv) {
         hy_cli_error(CMD, "%s", hy_last_error());
         return HY_CLI_RUNTIME;
     }
+    hy_cli_warn_fallback(CMD, m, o.quiet);
     progress_state ps = {.tty = isatty(fileno(stderr)), .t0 = now_s()};
     hy_val_params vp = hy_val_model_params(m);
     vp.data = o.data;

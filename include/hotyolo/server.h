@@ -50,8 +50,11 @@ typedef struct hy_server_params {
     int workers;             /* inference worker threads; default 2. Each runs on its own
                                 context (arena, scratch, threads) of every loaded model, over
                                 that model's one copy of the weights */
-    const char *device;      /* backend the models run on: "cpu" (default) or "ref" (plain-C
-                                reference kernels; slow); not copied */
+    const char *device;      /* where the models run: "cpu" (default), "ref" (plain-C reference
+                                kernels; slow), "cuda[:N]" or "auto" (hotyolo/device.h: a GPU
+                                that cannot be used falls back to cpu, shown in /metrics);
+                                not copied */
+    int no_fallback;         /* 1: a model whose GPU cannot be used fails to load instead */
     int max_queue;           /* requests waiting for a worker before 503; default 64 */
     int timeout_ms;          /* per-request limit (queue + inference) before 504; default
                                 30000; 0 = none */

@@ -51,6 +51,9 @@ typedef struct hy_train_info {
     int epochs, imgsz, batch, freeze; /* as run (a resumed run's come from its record) */
     size_t n_warnings;           /* dataset problems (images skipped): hy_train_info_warning */
     const char *const *warnings; /* (n_warnings) "file[:line]: problem; image skipped" */
+    const char *device;          /* what trains: "cpu", "ref" */
+    const char *device_requested; /* the device asked for, normalised ("cuda:0", "auto") */
+    const char *device_fallback; /* "" or why the run does not train where asked */
 } hy_train_info;
 
 /* Progress inside an epoch, after each batch (Ultralytics' progress bar). */
@@ -126,7 +129,11 @@ typedef struct hy_train_params {
                                     batch ends, last is saved, and hy_train returns HY_OK with
                                     hy_train_result_stopped() = 1 */
     uint64_t seed;               /* 0: shuffling and flips are drawn from it */
-    const char *device;          /* "cpu" (default) or "ref" (plain-C reference kernels; slow) */
+    const char *device;          /* "cpu" (default), "ref" (plain-C reference kernels; slow),
+                                    "cuda[:N]" or "auto" (hotyolo/device.h: training runs on cpu
+                                    until the CUDA backend has training kernels; a GPU asked
+                                    for falls back with a warning) */
+    int no_fallback;             /* 1: a GPU that cannot train is an error instead */
     int n_threads;               /* 0 = number of online cores */
     const char *project;         /* NULL = "runs/detect" */
     const char *name;            /* NULL = "train"; an existing PROJECT/NAME gets NAME2, NAME3, ... */

@@ -34,6 +34,24 @@ def imread(path):
         lib.hy_image_free(img)
 
 
-__all__ = ["YOLO", "Results", "Boxes", "ValResults", "imread", "HotyoloError", "HotyoloIOError", "NotFoundError",
+def devices():
+    """What can run a network here (include/hotyolo/device.h): a list of dicts with name
+    ("cpu", "cuda:0"; "cuda" for a CUDA row that lists no GPU), kind ("cpu"/"cuda"), model,
+    detail, memory_bytes (0: unknown), usable (bool) and why (when not usable); the CPU first."""
+    lib = _lib.lib
+    n = lib.hy_device_list(None, 0)
+    rows = (_lib.hy_device_info * max(n, 1))()
+    n = min(n, lib.hy_device_list(rows, n))
+    return [{"name": _lib.text(r.name), "kind": _lib.text(r.kind), "model": _lib.text(r.model),
+             "detail": _lib.text(r.detail), "memory_bytes": int(r.memory_bytes),
+             "usable": bool(r.usable), "why": _lib.text(r.why)} for r in rows[:n]]
+
+
+def cuda_built():
+    """Whether this libhotyolo.so has the CUDA backend (whether a GPU can be used: devices())."""
+    return bool(_lib.lib.hy_cuda_built())
+
+
+__all__ = ["devices", "cuda_built", "YOLO", "Results", "Boxes", "ValResults", "imread", "HotyoloError", "HotyoloIOError", "NotFoundError",
            "FormatError", "UnsafeContentError", "UnsupportedError", "InvalidArgumentError",
            "OutOfMemoryError", "__version__"]

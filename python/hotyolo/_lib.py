@@ -1,5 +1,5 @@
-"""ctypes bindings of include/hotyolo.h, hotyolo/val.h and hotyolo/stream.h (the parts the
-package uses).
+"""ctypes bindings of include/hotyolo.h, hotyolo/val.h, hotyolo/stream.h and hotyolo/device.h
+(the parts the package uses).
 The structs mirror the headers field for field (tests/cli/test_python.sh compares them).
 
 The library is looked up in this order: $HOTYOLO_LIBRARY (a path to libhotyolo.so), the copy
@@ -10,7 +10,8 @@ contexts run in parallel from two Python threads.
 import ctypes
 import ctypes.util
 import os
-from ctypes import POINTER, c_char_p, c_double, c_float, c_int, c_size_t, c_uint, c_uint8, c_void_p
+from ctypes import (POINTER, c_char, c_char_p, c_double, c_float, c_int, c_size_t, c_uint, c_uint8,
+                    c_uint64, c_void_p)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -26,7 +27,14 @@ class hy_shape(ctypes.Structure):
 class hy_model_params(ctypes.Structure):
     _fields_ = [("device", c_char_p), ("n_threads", c_int), ("imgsz", c_int), ("mode", c_int),
                 ("nc", c_int), ("map_from", POINTER(c_char_p)), ("map_to", POINTER(c_char_p)),
-                ("n_map", c_int), ("verify", c_int), ("lock_memory", c_int), ("cache", c_int)]
+                ("n_map", c_int), ("verify", c_int), ("lock_memory", c_int), ("cache", c_int),
+                ("no_fallback", c_int)]
+
+
+class hy_device_info(ctypes.Structure):
+    _fields_ = [("name", c_char * 16), ("kind", c_char * 8), ("model", c_char * 128),
+                ("detail", c_char * 256), ("memory_bytes", c_uint64), ("usable", c_int),
+                ("why", c_char * 256)]
 
 
 class hy_prepare_params(ctypes.Structure):
@@ -113,6 +121,11 @@ _PROTOS = {
     "hy_model_variant": (c_char_p, [P]),
     "hy_model_format": (c_char_p, [P]),
     "hy_model_device": (c_char_p, [P]),
+    "hy_model_device_requested": (c_char_p, [P]),
+    "hy_model_device_fallback": (c_char_p, [P]),
+    "hy_device_list": (c_int, [POINTER(hy_device_info), c_int]),
+    "hy_device_check": (c_int, [c_char_p, c_char_p]),
+    "hy_cuda_built": (c_int, []),
     "hy_model_arch": (c_char_p, [P]),
     "hy_model_imgsz": (c_int, [P]),
     "hy_context_default_params": (hy_context_params, []),

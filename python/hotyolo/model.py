@@ -3,6 +3,7 @@ import ctypes
 import glob
 import json
 import os
+import warnings
 import weakref
 
 import numpy as np
@@ -18,12 +19,13 @@ HY_END = 1  # hy_status: end of a stream
 class _Model:
     """Owns a hy_model; contexts and results keep a reference, so it is freed last."""
 
-    def __init__(self, path, device, threads, imgsz, cache):
+    def __init__(self, path, device, threads, imgsz, cache, no_fallback=False):
         lib = _lib.lib
         mp = lib.hy_model_default_params()
         mp.cache = int(bool(cache))
-        if device:
-            mp.device = device.encode()
+        dev = _device_string(device)
+        mp.device = dev.encode()
+        mp.no_fallback = int(bool(no_fallback))
         mp.n_threads = int(threads)
         if imgsz:
             mp.imgsz = int(imgsz)
@@ -31,8 +33,25 @@ class _Model:
         check(lib.hy_model_load(os.fsencode(path), ctypes.byref(mp), ctypes.byref(m)))
         self._m = m
         self._fin = weakref.finalize(self, lib.hy_model_free, m)
+        why = _lib.text(lib.hy_model_device_fallback(m))
+        req = _lib.text(lib.hy_model_device_requested(m))
+        if why and req != "auto":  # a GPU asked for by name ran on another device: say so
+            warnings.warn("hotyolo: device %s: %s; running on %s" % (req, why, _lib.text(lib.hy_model_device(m))),
+                          RuntimeWarning, stacklevel=3)
         n = lib.hy_model_num_classes(m)
         self.names = {i: _lib.text(lib.hy_model_class_name(m, i)) for i in range(n)}
+
+
+def _device_string(device):
+    """device= as Ultralytics takes it: None or "" (cpu), "auto", "cpu", "ref", "cuda", "cuda:N", an
+    int N or "N" (GPU N); checked by the library (a misspelling raises InvalidArgumentError)."""
+    if device is None or device == "":
+        device = "cpu"  # the library's default; "auto" probes the NVIDIA driver
+    elif isinstance(device, bool) or not isinstance(device, (int, str)):
+        raise TypeError("device must be a str or an int, got %r" % (device,))
+    dev = str(device).strip()
+    check(_lib.lib.hy_device_check(dev.encode(), None))
+    return dev
 
 
 def _sources(source):
@@ -91,14 +110,20 @@ class YOLO:
     model(source, conf=0.25) returns a list of Results, one per image. cache=False reads a
     .pt/ONNX source itself instead of the packed-weights cache (include/hotyolo/pcache.h).
 
+    device: "cpu" (default), "auto" (cuda:0 when it can run the network, else cpu, silently),
+    "ref", "cuda", "cuda:N", or N (an int, as Ultralytics' device=0). A GPU asked for that
+    cannot be used runs on cpu with a RuntimeWarning (.device_fallback says why);
+    no_fallback=True raises instead (HotyoloError, status HY_ERR_BACKEND).
+
     One YOLO runs one detection at a time (calls on it from several threads are serialised
     by the library); for parallel threads use one per thread, or model.new_context(), which
     shares the loaded weights."""
 
     def __init__(self, model="yolov8n.pt", device=None, threads=0, imgsz=None, cache=True,
-                 _shared=None):
+                 no_fallback=False, _shared=None):
         lib = _lib.lib
-        self._model = _shared if _shared is not None else _Model(model, device, threads, imgsz, cache)
+        self._model = (_shared if _shared is not None else
+                       _Model(model, device, threads, imgsz, cache, no_fallback))
         self.ckpt_path = os.fspath(model) if _shared is None else _shared.path
         self._model.path = self.ckpt_path
         cp = lib.hy_context_default_params()
@@ -115,7 +140,18 @@ class YOLO:
 
     @property
     def device(self):
+        """What runs the network: "cpu", "ref", "cuda:0"."""
         return _lib.text(_lib.lib.hy_model_device(self._model._m))
+
+    @property
+    def device_requested(self):
+        """The device asked for, normalised: "auto", "cpu", "cuda:0"."""
+        return _lib.text(_lib.lib.hy_model_device_requested(self._model._m))
+
+    @property
+    def device_fallback(self):
+        """Why the network runs on another device than requested ("" when it does not)."""
+        return _lib.text(_lib.lib.hy_model_device_fallback(self._model._m))
 
     @property
     def imgsz(self):

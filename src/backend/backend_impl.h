@@ -7,6 +7,7 @@
 #define HY_BACKEND_IMPL_H
 
 #include "core/core.h"
+#include "hotyolo/device.h"
 #include "ops/train_op.h"
 #include "tensor/graph.h"
 
@@ -41,6 +42,13 @@ struct hy__backend_i {
     int api_version;
     const char *name;
     const char *description;
+    /* (optional) The devices it runs on, as hy_device_list rows: writes at most max to out
+     * (NULL: count only) and returns how many there are. Absent: not listed. */
+    int (*devices)(hy_device_info *out, int max);
+    /* (optional) Whether device `ordinal` ("cuda:N") can take a model now: HY_OK, else an error
+     * whose hy_last_error says why (no driver, no such GPU, ...). Absent: the backend has no
+     * ordinals ("cpu:1" is refused) and is always usable. */
+    hy_status (*probe)(int ordinal);
     int (*supports_op)(const hy__node *n);
     /* -- weights (per model) -- */
     /* (optional) Name of the packed weight layout, "" when the backend has none, and the
@@ -92,9 +100,33 @@ struct hy__backend {
     void *ctx;
 };
 
-/* The backends built in, by name ("cpu", "ref"; later "cuda"); NULL with an error naming
- * the available ones. */
+/* The backends built in, by name ("cpu", "ref", "cuda" in a HY_CUDA build); NULL with an
+ * error naming the available ones. */
 const struct hy__backend_i *hy__backend_find(const char *name);
+
+/* A device string (hotyolo/device.h) taken apart: kind "cpu", "ref", "cuda" or "auto" and the
+ * GPU ordinal (0 when none is given). Allow-list: anything else is HY_ERR_INVALID_ARG naming
+ * the accepted forms. NULL or "" is "cpu". */
+typedef struct hy__device_req {
+    char kind[8];
+    int ordinal;
+    char name[16]; /* normalised: "cpu", "ref", "cuda:0", "auto" */
+} hy__device_req;
+hy_status hy__device_parse(const char *s, hy__device_req *out);
+
+/* The backend that runs a model asked to run on `device`: the GPU when it can be used; else
+ * cpu with `fallback` saying why (logged: a warning for an explicit GPU, info for "auto"), or
+ * HY_ERR_BACKEND when no_fallback. */
+typedef struct hy__device_choice {
+    const struct hy__backend_i *bi;
+    int ordinal;
+    char name[16];       /* what runs: "cpu", "ref", "cuda:0" */
+    char requested[16];  /* hy__device_req.name of the request */
+    char fallback[320];  /* "" or why the request is not what runs */
+} hy__device_choice;
+hy_status hy__device_choose(const char *device, int no_fallback, hy__device_choice *out);
+/* Records a fallback decided later (the GPU failed while loading): c becomes cpu, with why. */
+hy_status hy__device_fall_back(hy__device_choice *c, int no_fallback, const char *why);
 /* Built-in backends in registry order; NULL past the end. */
 const struct hy__backend_i *hy__backend_at(int i);
 void hy__backend_free(hy__backend *be);
@@ -102,6 +134,9 @@ void hy__backend_free(hy__backend *be);
 /* Registry entries (one per backend file). */
 extern const struct hy__backend_i hy__backend_cpu;
 extern const struct hy__backend_i hy__backend_ref;
+#ifdef HY_CUDA
+extern const struct hy__backend_i hy__backend_cuda; /* ops/cuda/backend_cuda.c */
+#endif
 /* Their training kernels (ops/ref/train_ref.c, ops/cpu/train_cpu.c). */
 extern const hy__train_ops hy__train_ops_ref;
 extern const hy__train_ops hy__train_ops_cpu;

@@ -424,7 +424,8 @@ hy_status hy__model_check_params(const hy_model_params *p) {
     if (p->n_threads < 0 || p->n_threads > 256)
         return hy__error(HY_ERR_INVALID_ARG, "threads %d: must be between 0 (all cores) and 256", p->n_threads);
     if (p->nc < 0 || p->nc > 100000) return hy__error(HY_ERR_INVALID_ARG, "nc %d: must be between 1 and 100000", p->nc);
-    if (p->device && !hy__backend_find(p->device)) return HY_ERR_UNSUPPORTED;
+    hy__device_req dr;
+    if (hy__device_parse(p->device, &dr)) return HY_ERR_INVALID_ARG;
     if (p->mode != HY_LOAD_STRICT && p->mode != HY_LOAD_TRANSFER)
         return hy__error(HY_ERR_INVALID_ARG, "load mode %d is not a hy_load_mode", (int)p->mode);
     for (int i = 0; i < p->n_map; i++)
@@ -446,8 +447,9 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
     hy__conv_weights *cw = NULL;
     float *wbuf = NULL;
     hy__resolved res = {0};
-    const struct hy__backend_i *bi = hy__backend_find(p.device);
-    if (!bi) return HY_ERR_UNSUPPORTED;
+    hy__device_choice dev;
+    if ((st = hy__device_choose(p.device, p.no_fallback, &dev))) return st;
+    const struct hy__backend_i *bi = dev.bi;
     hy__threadpool *tp = NULL; /* packing runs on n_threads threads, then they are let go */
     hy_model *m = hy__calloc(1, sizeof *m);
     if (!m) return hy__error(HY_ERR_NOMEM, "out of memory");
@@ -456,6 +458,7 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
     m->n_threads = p.n_threads;
     m->lock_memory = p.lock_memory;
     m->bi = bi;
+    m->dev = dev;
     m->format = src->format;
     if ((st = hy__model_spec_create(&cfg, &spec))) goto fail;
     if ((st = hy__model_resolve(spec, src, &p, what, cfg.nc, &res, &m->report))) goto fail;
@@ -528,6 +531,15 @@ hy_status hy__model_from_source(const hy__wsource *src, const char *what, const 
     }
     if ((st = hy__threadpool_create(p.n_threads, &tp))) goto fail;
     st = bi->weights_create(cw, spec->n_convs, tp, p.lock_memory, &m->bw);
+    if (st && bi != &hy__backend_cpu && strcmp(bi->name, "ref") != 0) {
+        /* the GPU failed while taking the weights (out of memory, a driver error) */
+        char why[300];
+        snprintf(why, sizeof why, "%s", hy_last_error());
+        if (!(st = hy__device_fall_back(&m->dev, p.no_fallback, why))) {
+            m->bi = bi = m->dev.bi;
+            st = bi->weights_create(cw, spec->n_convs, tp, p.lock_memory, &m->bw);
+        }
+    }
     hy__threadpool_free(tp);
     tp = NULL;
     if (st) goto fail;
@@ -570,6 +582,15 @@ hy_status hy__model_from_pt(const hy__pt_file *pt, const char *what, const hy_mo
 hy_status hy_model_load(const char *path, const hy_model_params *params, hy_model **out) {
     if (!path || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_model_load: path and out are required");
     double t0 = hy__now_ms();
+    if (params && params->no_fallback) {
+        /* a GPU that cannot be used is an error before any file is read (the packed-weights
+         * cache would take it for a bad entry and drop it); "auto" never errors */
+        hy__device_req r;
+        hy__device_choice dc;
+        hy_status st = hy__device_parse(params->device, &r);
+        if (!st && strcmp(r.kind, "cuda") == 0) st = hy__device_choose(params->device, 1, &dc);
+        if (st) return st;
+    }
     hy__pcache_key *key = hy__malloc(sizeof *key); /* .pt/ONNX: the packed-weights cache */
     int cached = key && hy__pcache_key_init(path, params, key);
     if (cached && hy__pcache_load(key, path, params, out) == HY_OK) {

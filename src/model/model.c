@@ -53,7 +53,9 @@ const char *hy_model_class_name(const hy_model *m, int id) {
 }
 const char *hy_model_variant(const hy_model *m) { return m ? m->cfg.variant : ""; }
 int hy_model_num_threads(const hy_model *m) { return m ? (m->n_threads ? m->n_threads : hy__cpu_count()) : 0; }
-const char *hy_model_device(const hy_model *m) { return m ? m->bi->name : ""; }
+const char *hy_model_device(const hy_model *m) { return m ? m->dev.name : ""; }
+const char *hy_model_device_requested(const hy_model *m) { return m ? m->dev.requested : ""; }
+const char *hy_model_device_fallback(const hy_model *m) { return m ? m->dev.fallback : ""; }
 const char *hy_model_arch(const hy_model *m) { return m ? m->cfg.arch->name : ""; }
 const char *hy_model_arch_title(const hy_model *m) { return m ? m->cfg.arch->title : ""; }
 int hy_model_imgsz(const hy_model *m) { return m ? m->imgsz : 0; }
@@ -94,12 +96,15 @@ void hy_context_free(hy_context *c) {
 hy_status hy_context_create(const hy_model *m, const hy_context_params *params, hy_context **out) {
     if (!m || !out) return hy__error(HY_ERR_INVALID_ARG, "hy_context_create: model and out are required");
     hy_context_params p = params ? *params : hy_context_default_params();
-    if (p.device && p.device[0] && strcmp(p.device, m->bi->name) != 0) {
-        if (!hy__backend_find(p.device)) return HY_ERR_UNSUPPORTED;
-        return hy__error(HY_ERR_INVALID_ARG,
-                         "context device '%.32s': the model's weights were prepared for '%s' (load it with device "
-                         "'%.32s')",
-                         p.device, m->bi->name, p.device);
+    if (p.device && p.device[0]) {
+        /* the device the model runs on, or the one it was asked for (and fell back from) */
+        hy__device_req r;
+        if (hy__device_parse(p.device, &r)) return HY_ERR_INVALID_ARG;
+        if (strcmp(r.name, m->dev.name) != 0 && strcmp(r.name, m->dev.requested) != 0)
+            return hy__error(HY_ERR_INVALID_ARG,
+                             "context device '%s': the model's weights were prepared for '%s' (load it with device "
+                             "'%s')",
+                             r.name, m->dev.name, r.name);
     }
     if (p.n_threads < 0 || p.n_threads > 256)
         return hy__error(HY_ERR_INVALID_ARG, "threads %d: must be between 0 (the model's) and 256", p.n_threads);
@@ -142,7 +147,7 @@ hy_status hy_context_load(const char *path, const hy_model_params *mp, const hy_
 
 const hy_model *hy_context_model(const hy_context *c) { return c ? c->m : NULL; }
 int hy_context_num_threads(const hy_context *c) { return c ? hy__threadpool_size(c->tp) : 0; }
-const char *hy_context_device(const hy_context *c) { return c ? c->be->i->name : ""; }
+const char *hy_context_device(const hy_context *c) { return c ? c->m->dev.name : ""; }
 
 /* ---- plans ------------------------------------------------------------------------ */
 /* Memory the backend reserved for new plans is populated on the pool's threads, chunk by

@@ -45,6 +45,7 @@ struct hy_model {
     hy__load_report report;
     hy__arch_cfg cfg;
     const struct hy__backend_i *bi; /* the device its weights are prepared for */
+    hy__device_choice dev;          /* what was asked, what runs, why they differ */
     hy__bweights *bw;               /* those weights, shared by every context's backend */
     char **names;
     int n_names;

@@ -161,6 +161,7 @@ hy_status hy__pcache_load(const hy__pcache_key *k, const char *path, const hy_mo
     }
     st = hy__model_from_source(src, path, p, &f, out);
     hy__wfile_close(f); /* NULL when the model keeps it */
+    if (st == HY_ERR_BACKEND || st == HY_ERR_NOMEM) return st; /* the device or memory, not the entry */
     if (st) {
         snprintf(why, sizeof why, "%s", hy_last_error());
         return reject(k->entry, why);

@@ -441,9 +441,15 @@ static hy_status load_owned(hy__cache *c, hy__mentry *e, const char *path_arg,
     double t0 = hy__now_ms();
     hy_model_params mp = hy_model_default_params();
     mp.device = s->p.device;
+    mp.no_fallback = s->p.no_fallback;
     mp.n_threads = s->p.n_threads; /* packing; each context: context_threads */
     mp.imgsz = s->p.imgsz[0];
     st = hy_model_load(fdpath, &mp, &m);
+    if (st == HY_OK && hy_model_device_fallback(m)[0]) /* the library's own log is off */
+        hy__server_log(s, strcmp(hy_model_device_requested(m), "auto") ? HY_LOG_WARN : HY_LOG_INFO,
+                       "model '%s': device %s: %s; running on %s", e->name,
+                       hy_model_device_requested(m), hy_model_device_fallback(m),
+                       hy_model_device(m));
     double t1 = hy__now_ms();
     malloc_trim(0); /* the loader's freed buffers: rss_w - rss0 is then the weights */
     size_t rss_w = hy__rss_bytes();
@@ -565,8 +571,11 @@ done:;
     /* What HTTP clients see (/v1/models, readiness, 503s): the status only. A loader's text
      * may quote the file's bytes; it goes to the server log (escaped) and the caller. */
     char pub[256];
+    const char *dev_why = st == HY_ERR_BACKEND ? strstr(err, "(no fallback to cpu") : NULL;
     if (mismatch) /* digests are no secret: the reason a registry version was refused */
         snprintf(pub, sizeof pub, "%s", hy_last_error());
+    else if (dev_why && (dev_why = strstr(err, "device "))) /* no file bytes in it */
+        snprintf(pub, sizeof pub, "%s", dev_why);
     else
         snprintf(pub, sizeof pub,
                  "the weights file does not load (%s; details in the server log)",

@@ -1,11 +1,13 @@
 /* Server metrics: histograms, counters and the Prometheus text exposition (format 0.0.4:
  * "# HELP", "# TYPE", then one sample per line; histograms as cumulative _bucket{le=...}
  * series plus _sum and _count). Also the growable text buffer used to build responses. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "hotyolo/device.h"
 #include "server/server_impl.h"
 
 // --- text buffer -----------------------------------------------------------------------
@@ -124,9 +126,24 @@ struct hy__req_series {
     hy__histo h;
 };
 
-void hy__metrics_init(hy__metrics *m) {
+/* The GPUs of this machine, probed once per process (at the first start of a server whose
+ * models may run on a GPU, not per scrape): kind "cuda" rows with a known memory size. */
+#define MAX_GPUS 16
+static hy_device_info gpus[MAX_GPUS];
+static int n_gpus;
+static pthread_once_t gpus_once = PTHREAD_ONCE_INIT;
+
+static void gpus_probe(void) {
+    hy_device_info all[MAX_GPUS + 1];
+    int n = HY_MIN(hy_device_list(all, MAX_GPUS + 1), MAX_GPUS + 1);
+    for (int i = 0; i < n && n_gpus < MAX_GPUS; i++)
+        if (!strcmp(all[i].kind, "cuda") && all[i].memory_bytes > 0) gpus[n_gpus++] = all[i];
+}
+
+void hy__metrics_init(hy__metrics *m, int probe_gpus) {
     memset(m, 0, sizeof *m);
     pthread_mutex_init(&m->mu, NULL);
+    if (probe_gpus) pthread_once(&gpus_once, gpus_probe);
 }
 
 void hy__metrics_free(hy__metrics *m) {
@@ -193,6 +210,16 @@ static void header(hy__sbuf *b, const char *name, const char *type, const char *
     hy__sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A label value as the text format wants it: backslash, double quote and newline escaped. */
+static void put_label_value(hy__sbuf *b, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\') hy__sbuf_put(b, "\\\\", 2);
+        else if (*v == '"') hy__sbuf_put(b, "\\\"", 2);
+        else if (*v == '\n') hy__sbuf_put(b, "\\n", 2);
+        else hy__sbuf_put(b, v, 1);
+    }
+}
+
 static const char *const reject_names[HY__REJ_COUNT] = {
     "queue_full",         "timeout",     "body_too_large", "bad_request", "not_found",
     "method_not_allowed", "unavailable", "internal",       "forbidden",   "unauthorized",
@@ -212,6 +239,8 @@ typedef struct model_snap {
     int n_w;
     size_t weights, per_worker;
     int registry;          /* served from a registry reference */
+    char device[16], requested[16]; /* the serving version's: what runs it, what was asked */
+    int fallback;          /* it runs on another device than requested */
     uint64_t reg_swaps, reg_refusals;
 } model_snap;
 
@@ -252,6 +281,11 @@ static model_snap *snapshot_models(hy__cache *c, int *n_out) {
             }
             o->weights = v->weights_bytes;
             o->per_worker = v->ctx_bytes;
+        }
+        if (v) {
+            snprintf(o->device, sizeof o->device, "%s", hy_model_device(v->model));
+            snprintf(o->requested, sizeof o->requested, "%s", hy_model_device_requested(v->model));
+            o->fallback = hy_model_device_fallback(v->model)[0] != '\0';
         }
     }
     pthread_mutex_unlock(&c->mu);
@@ -368,7 +402,36 @@ char *hy__metrics_render(struct hy_server *s, size_t *len) {
         if (ms[i].registry)
             hy__sbuf_printf(&b, "hotyolo_registry_refused_total{model=\"%s\"} %llu\n",
                             ms[i].name, (unsigned long long)ms[i].reg_refusals);
+    header(&b, "hotyolo_model_device_info", "gauge",
+           "Device the serving version runs on (device) and the one asked for (requested); "
+           "always 1.");
+    for (int i = 0; i < n; i++)
+        if (ms[i].device[0])
+            hy__sbuf_printf(&b,
+                            "hotyolo_model_device_info{model=\"%s\",device=\"%s\",requested="
+                            "\"%s\"} 1\n",
+                            ms[i].name, ms[i].device, ms[i].requested);
+    header(&b, "hotyolo_model_device_fallback", "gauge",
+           "1 when the model runs on another device than requested (a GPU that cannot be used "
+           "ran it on cpu); the reason is in the server log and in GET /v1/models "
+           "(device_fallback).");
+    for (int i = 0; i < n; i++)
+        if (ms[i].device[0])
+            hy__sbuf_printf(&b, "hotyolo_model_device_fallback{model=\"%s\"} %d\n", ms[i].name,
+                            ms[i].fallback);
     snaps_free(ms, n);
+
+    if (n_gpus > 0) {
+        header(&b, "hotyolo_gpu_memory_total_bytes", "gauge",
+               "Memory of each GPU this machine lists (probed once at server start).");
+        for (int i = 0; i < n_gpus; i++) {
+            hy__sbuf_printf(&b, "hotyolo_gpu_memory_total_bytes{device=\"");
+            put_label_value(&b, gpus[i].name);
+            hy__sbuf_printf(&b, "\",name=\"");
+            put_label_value(&b, gpus[i].model);
+            hy__sbuf_printf(&b, "\"} %llu\n", (unsigned long long)gpus[i].memory_bytes);
+        }
+    }
 
     int queued = 0, running = 0;
     hy__queue_counts(&s->queue, &queued, &running);

@@ -1005,8 +1005,14 @@ static json_object *model_json(hy_server *s, const hy__mentry *e) {
         inferences += (int64_t)v->ctx[i].inferences;
         cold += v->ctx[i].cold_events;
     }
+    /* where it runs, what was asked for ("cuda:0", "auto") and why those differ ("": they
+     * do not); null while no version is loaded */
     json_object_object_add(o, "device",
                            v ? json_object_new_string(hy_model_device(v->model)) : NULL);
+    json_object_object_add(o, "device_requested",
+                           v ? json_object_new_string(hy_model_device_requested(v->model)) : NULL);
+    json_object_object_add(o, "device_fallback",
+                           v ? json_object_new_string(hy_model_device_fallback(v->model)) : NULL);
     json_object_object_add(o, "workers", json_object_new_int(v ? v->n_ctx : 0));
     json_object_object_add(o, "weights_bytes",
                            json_object_new_int64(v ? (int64_t)v->weights_bytes : 0));
@@ -1351,7 +1357,7 @@ static enum MHD_Result h_v2_config(hy_server *s, struct MHD_Connection *c, hy__r
     out_dims(e, od);
     int workers = e->cur ? e->cur->n_ctx : s->p.workers;
     const char *dev = e->cur ? hy_model_device(e->cur->model) : NULL;
-    int gpu = dev && strncmp(dev, "cpu", 3) != 0;
+    int gpu = dev && strncmp(dev, "cuda", 4) == 0;
     pthread_mutex_unlock(&s->cache.mu);
     json_object *o = json_object_new_object(), *in = json_object_new_array(),
                 *out = json_object_new_array(), *vp = json_object_new_object(),

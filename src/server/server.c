@@ -105,7 +105,8 @@ static hy_status check_params(const hy_server_params *p) {
         return hy__error(HY_ERR_INVALID_ARG, "n_threads: %d is not in [0, 1024]", p->n_threads);
     if (p->workers < 1 || p->workers > 256)
         return hy__error(HY_ERR_INVALID_ARG, "workers: %d is not in [1, 256]", p->workers);
-    if (p->device && !hy__backend_find(p->device)) /* NULL or "" = "cpu" */
+    hy__device_req dr;
+    if (hy__device_parse(p->device, &dr)) /* NULL or "" = "cpu" */
         return hy__error_prefix(HY_ERR_INVALID_ARG, "device");
     if (p->max_queue < 1 || p->max_queue > 1000000)
         return hy__error(HY_ERR_INVALID_ARG, "max_queue: %d is not in [1, 1000000]", p->max_queue);
@@ -190,7 +191,9 @@ hy_status hy_server_create(const hy_server_params *p, hy_server **out) {
     if (gethostname(s->hostname, sizeof s->hostname - 1) != 0) s->hostname[0] = '\0';
     plan_shapes(s);
     hy__cache_init(&s->cache, s);
-    hy__metrics_init(&s->metrics);
+    hy__device_req dreq;
+    hy__metrics_init(&s->metrics, !hy__device_parse(s->p.device, &dreq) && strcmp(dreq.kind, "cpu") != 0 &&
+                                      strcmp(dreq.kind, "ref") != 0);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     atomic_init(&s->draining, 0);

@@ -133,7 +133,9 @@ typedef struct hy__metrics {
     int n, cap;
     uint64_t rejects[HY__REJ_COUNT];
 } hy__metrics;
-void hy__metrics_init(hy__metrics *m);
+/* gpus: list the GPUs' memory in /metrics (probes the NVIDIA driver once per process; only
+ * when the models may run on one: --device cuda[:N] or auto). */
+void hy__metrics_init(hy__metrics *m, int gpus);
 void hy__metrics_free(hy__metrics *m);
 /* model: a served model's name, or "" for requests not about one. */
 void hy__metrics_request(hy__metrics *m, const char *model, int code, double seconds);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/backend_impl.h"
 #include "core/sha256.h"
 #include "hotyolo/train.h"
 #include "hotyolo/val.h"
@@ -32,6 +33,7 @@
 #define META_ARGS "hotyolo.train.args" /* the key that marks a file as one of our checkpoints */
 
 struct hy_train_result {
+    hy__device_choice dev; /* where the run trains (cpu after a fallback) */
     hy_train_epoch *rows; /* (n_rows) */
     int n_rows;
     int best_epoch;
@@ -137,6 +139,8 @@ static hy_status check_params(const hy_train_params *p) {
     if (p->imgsz < 32 || p->imgsz > 4096 || p->imgsz % 32) BAD("imgsz %d: must be a multiple of 32 in [32, 4096]", p->imgsz);
     if (p->batch < 1 || p->batch > 1024) BAD("batch %d: must be in [1, 1024]", p->batch);
     if (p->freeze < 0 || p->freeze > 1000) BAD("freeze %d: must be in [0, 1000]", p->freeze);
+    hy__device_req dr;
+    if (hy__device_parse(p->device, &dr)) return HY_ERR_INVALID_ARG;
     const char *o = p->optimizer ? p->optimizer : "auto";
     if (strcmp(o, "auto") && strcmp(o, "SGD") && strcmp(o, "Adam") && strcmp(o, "AdamW"))
         return hy__error(HY_ERR_UNSUPPORTED, "optimizer '%s': must be SGD, Adam, AdamW or auto", o);
@@ -820,7 +824,11 @@ hy_status hy_train(const hy_train_params *pin, hy_train_result **out) {
 
     // engine: graphs for the full batch and for the smaller last one, loss, optimizer, EMA
     hy__tgraph_params gp = hy__tgraph_default_params();
-    gp.device = p->device;
+    if ((st = hy__device_choose(p->device, p->no_fallback, &r->dev))) goto fail;
+    if (!r->dev.bi->train &&
+        (st = hy__device_fall_back(&r->dev, p->no_fallback, "the backend has no training kernels")))
+        goto fail;
+    gp.device = r->dev.bi->name;
     gp.tp = tp;
     if (n_last == B || nb > 1)
         if ((st = hy__tgraph_create(tm, &gp, B, S, S, &g_full))) goto fail;
@@ -933,10 +941,13 @@ hy_status hy_train(const hy_train_params *pin, hy_train_result **out) {
     in->freeze = freeze_at(p, start);
     in->n_warnings = r->n_warnings;
     in->warnings = (const char *const *)r->warnings;
+    in->device = r->dev.name;
+    in->device_requested = r->dev.requested;
+    in->device_fallback = r->dev.fallback;
     if (p->on_start) p->on_start(in, p->user_data);
 
     hy_model_params mp = hy_model_default_params();
-    mp.device = p->device;
+    mp.device = r->dev.name;
     mp.n_threads = p->n_threads;
     mp.imgsz = S;
     const int patience = p->patience > 0 ? p->patience : INT32_MAX;

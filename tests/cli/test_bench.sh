@@ -78,7 +78,7 @@ check "--help documents --batch, --contexts and --device" 'out_has "--batch N" &
 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --batch 0
 check "--batch 0: exit 2 naming it" '[ $rc -eq 2 ] && err_has "--batch"'
 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 2 --engines 1 --device nope
-check "--device nope: exit 1, the available devices named" '[ $rc -eq 1 ] && err_has "nope" && err_has "available: .*cpu"'
+check "--device nope: exit 2, the accepted forms named" '[ $rc -eq 2 ] && err_has "nope" && err_has "expected cpu, ref, cuda"'
 run bench "$assets/weights/yolov8n.pt" --imgsz 320 --runs 3 --engines 1 --warmup 1 --batch 3 --threads 2 --json
 cp "$tmp/out" "$tmp/batch.json"
 check "--batch 3 --json: batch recorded, images/s = 3 / steady median" '[ $rc -eq 0 ] && node -e "

@@ -9,7 +9,7 @@ set -u
 # Layer (a folder under src/, a backend folder under src/ops/, or tools) and what its files may
 # include besides their own layer and the public headers (include/hotyolo.h, include/hotyolo/):
 # layers or single headers. Low to high: core < tensor < ops < backend < io < image < data <
-# model < video < val < train < registry < server < tools. The backends' kernels (ops/cpu, ops/ref) are included by no
+# model < video < val < train < registry < server < tools. The backends' kernels (ops/cpu, ops/ref, ops/cuda) are included by no
 # other layer: everything above reaches them through the backend vtable.
 RULES='
 core    :
@@ -17,6 +17,7 @@ tensor  : core ops/op.h
 ops     : core tensor
 ops/cpu : core tensor ops backend/backend_impl.h
 ops/ref : core tensor ops backend/backend_impl.h
+ops/cuda: core tensor ops backend/backend_impl.h
 backend : core tensor ops
 io      : core tensor ops backend
 image   : core tensor ops backend io

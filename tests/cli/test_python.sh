@@ -83,11 +83,12 @@ check("library from HOTYOLO_LIBRARY", hotyolo.library_source == "HOTYOLO_LIBRARY
 # every ctypes struct mirrors its header struct field for field (a field added in C and not in
 # Python would let the library write past what Python allocated)
 hdr = "".join(open(os.path.join(src, "include", f)).read() for f in ("hotyolo.h", "hotyolo/val.h",
-                                                                     "hotyolo/stream.h"))
+                                                                     "hotyolo/stream.h", "hotyolo/device.h"))
 hdr = re.sub(r"/\*.*?\*/", "", hdr, flags=re.S)
 for name in ("hy_image", "hy_shape", "hy_model_params", "hy_prepare_params", "hy_context_params",
              "hy_detect_params", "hy_detection", "hy_timings", "hy_val_params", "hy_val_metrics",
-             "hy_val_speed", "hy_stream_params", "hy_stream_info", "hy_frame", "hy_video_writer_params"):
+             "hy_val_speed", "hy_stream_params", "hy_stream_info", "hy_frame", "hy_video_writer_params",
+             "hy_device_info"):
     m = re.search(r"typedef struct %s \{(.*?)\} %s;" % (name, name), hdr, re.S)
     fields = []
     for decl in (m.group(1).split(";") if m else []):
@@ -290,6 +291,57 @@ else:
     check("val(coco128, batch=8) = Ultralytics' P R mAP50 mAP50-95 (0.666 0.496 0.595 0.435), 929 instances",
           got == (0.666, 0.496, 0.595, 0.435) and v.all["instances"] == 929, str(got))
     check("val: results_dict and per-class rows", "metrics/mAP50-95(B)" in v.results_dict and len(v.classes) > 0)
+# devices (include/hotyolo/device.h, issue 22): device= forms, the fallback of a GPU that cannot
+# be used (a warning, .device_fallback), no_fallback=True raising, devices() / cuda_built()
+import warnings
+devs = hotyolo.devices()
+check("devices(): the cpu row first, usable", len(devs) >= 1 and devs[0]["name"] == "cpu" and
+      devs[0]["kind"] == "cpu" and devs[0]["usable"] is True, repr(devs[:1]))
+check("devices(): a 'cuda' row saying why when none is usable",
+      any(d["kind"] == "cuda" and (d["usable"] or d["why"]) for d in devs), repr(devs))
+check("cuda_built() is a bool", isinstance(hotyolo.cuda_built(), bool))
+wpt = os.path.join(assets, "weights", "yolov8n.pt")
+if any(d["kind"] == "cuda" and d["usable"] for d in devs):
+    print("skip: fallback checks (a usable GPU is listed: %r)" % [d["name"] for d in devs if d["usable"]])
+else:
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        ma = YOLO(wpt, device="auto")
+    check("device='auto' without a usable GPU: cpu, requested auto, a reason, no warning",
+          ma.device == "cpu" and ma.device_requested == "auto" and ma.device_fallback != "" and
+          not [w for w in ws if "device" in str(w.message)],
+          "%r %r %r %r" % (ma.device, ma.device_requested, ma.device_fallback, [str(w.message) for w in ws]))
+    check("default device is cpu (no driver probe), with no fallback",
+          YOLO(wpt).device_requested == "cpu" and YOLO(wpt).device_fallback == "")
+    for dev, want in (("cuda", "cuda:0"), (0, "cuda:0"), ("cuda:1", "cuda:1")):
+        with warnings.catch_warnings(record=True) as ws:
+            warnings.simplefilter("always")
+            mc = YOLO(wpt, device=dev)
+        msgs = [str(w.message) for w in ws if issubclass(w.category, RuntimeWarning)]
+        check("device=%r: runs on cpu, requested %s, RuntimeWarning with the reason" % (dev, want),
+              mc.device == "cpu" and mc.device_requested == want and mc.device_fallback != "" and
+              any(mc.device_fallback in m and want in m for m in msgs),
+              "%r %r %r %r" % (mc.device, mc.device_requested, mc.device_fallback, msgs))
+    check("fallback model detects", len(mc(os.path.join(assets, "images", "bus.jpg"))[0]) >= 4)
+    try:
+        YOLO(wpt, device="cuda", no_fallback=True)
+        check("no_fallback=True raises", False, "no exception")
+    except hotyolo.HotyoloError as e:
+        check("no_fallback=True raises HY_ERR_BACKEND naming the device and the reason",
+              e.status == "HY_ERR_BACKEND" and "cuda:0" in str(e) and "no fallback" in str(e) and
+              ma.device_fallback.split(":")[0] in str(e), "%s: %s" % (e.status, e))
+    check("no_fallback=True with auto still loads on cpu",
+          YOLO(wpt, device="auto", no_fallback=True).device == "cpu")
+for bad in ("bogus", "cuda:x", "gpu"):
+    try:
+        YOLO(wpt, device=bad)
+        check("device=%r raises" % bad, False, "no exception")
+    except ValueError as e:
+        check("device=%r raises InvalidArgumentError (a ValueError)" % bad,
+              isinstance(e, hotyolo.InvalidArgumentError) and bad in str(e), str(e))
+check("device='cpu' and 'ref' run where asked, no fallback",
+      YOLO(wpt, device="cpu").device_fallback == "" and YOLO(wpt, device="ref").device == "ref")
+
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
 EOF

@@ -119,7 +119,7 @@ check "labelled dataset: no such warning" '[ $rc -eq 0 ] && ! err_has "no label"
 
 # ---- --batch: real batches, as Ultralytics' numbers ---------------------------------------------
 run val "$pt" --data "$coco8" -q --imgsz 320 --batch 4 --device gpu
-check "--device gpu: exit 1, the available devices named" '[ $rc -eq 1 ] && err_has "device .gpu. is not available" && err_has "available: .*cpu.*ref"'
+check "--device gpu: exit 2, the accepted forms named" '[ $rc -eq 2 ] && err_has "--device .gpu.: expected cpu, ref, cuda"'
 run val --help
 check "--help documents --device" '[ $rc -eq 0 ] && out_has "^  --device NAME"'
 run val "$pt" --data "$coco8" -q --imgsz 320 --batch 4 --device ref --threads 2 --json "$tmp/ref.json"

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "backend/backend_impl.h"
 #include "ops/cpu/detect.h"
@@ -386,10 +387,38 @@ static hy_status cpu_create(const hy__backend_params *p, const hy__bweights *w, 
     return HY_OK;
 }
 
+/* The one CPU row of hy_device_list: model name from /proc/cpuinfo (x86 and most ARM
+ * kernels), the kernels' ISA, online cores, RAM. */
+static int cpu_devices(hy_device_info *out, int max) {
+    if (max < 1) return 1;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "cpu");
+    snprintf(out->kind, sizeof out->kind, "cpu");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!colon || strncmp(line, "model name", 10) != 0) continue;
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        v[strcspn(v, "\n")] = 0;
+        snprintf(out->model, sizeof out->model, "%s", v);
+        break;
+    }
+    if (f) fclose(f);
+    int cores = hy__cpu_count();
+    snprintf(out->detail, sizeof out->detail, "%s kernels, %d core%s", hy__cpu_isa(), cores, cores == 1 ? "" : "s");
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psz > 0) out->memory_bytes = (uint64_t)pages * (uint64_t)psz;
+    out->usable = 1;
+    return 1;
+}
+
 const struct hy__backend_i hy__backend_cpu = {
     .api_version = HY_BACKEND_API_VERSION,
     .name = "cpu",
     .description = "packed-GEMM / Winograd kernels (AVX-512, AVX2 or generic, picked at run time), threaded",
+    .devices = cpu_devices,
     .supports_op = cpu_supports_op,
     .weights_layout = cpu_weights_layout,
     .weight_packed_size = cpu_weight_packed_size,
