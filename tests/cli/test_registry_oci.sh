@@ -136,10 +136,11 @@ python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(4096); b=f.read(1); f.
 expect_refused "a tampered blob" "$DIGEST" pull "$OCI/pcb:production" --name other
 
 # --- a hostile registry ----------------------------------------------------------------------
-FPORT=$(free_port)
+# The fake binds a port of its own choosing (0) and writes it to PORTFILE: a port picked by
+# free_port and bound later can be taken by another test in between.
 cat >"$T/fake.py" <<'EOF'
-import base64, hashlib, http.server, json, sys, urllib.request
-port, upstream = int(sys.argv[1]), sys.argv[2]
+import base64, hashlib, http.server, json, os, sys, urllib.request
+portfile, upstream = sys.argv[1], sys.argv[2]
 MT = "application/vnd.oci.image.manifest.v1+json"
 cfg = b'{"name":"x","scenario":"s"}'
 def sha(b): return "sha256:" + hashlib.sha256(b).hexdigest()
@@ -197,11 +198,17 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}', "application/json")
     def do_GET_token(self, p):
         self.path = "/token"; self.do_GET()
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+port = srv.server_address[1]
+with open(portfile + ".tmp", "w") as f: f.write(str(port))
+os.rename(portfile + ".tmp", portfile)
+srv.serve_forever()
 EOF
-python3 "$T/fake.py" "$FPORT" "http://127.0.0.1:$PORT" 2>"$T/fake.log" &
+python3 "$T/fake.py" "$T/fport" "http://127.0.0.1:$PORT" 2>"$T/fake.log" &
 PIDS+=($!)
-wait_port "$FPORT" || { bad "fake registry did not start"; cat "$T/fake.log"; exit 1; }
+for _ in $(seq 100); do [ -s "$T/fport" ] && break; sleep 0.1; done
+FPORT=$(cat "$T/fport" 2>/dev/null)
+[ -n "$FPORT" ] && wait_port "$FPORT" || { bad "fake registry did not start"; cat "$T/fake.log"; exit 1; }
 F=oci://127.0.0.1:$FPORT
 expect_refused "a config of a foreign media type" "application/vnd.oci.image.config.v1+json" pull "$F/foreigncfg:x" --name other
 expect_refused "a Docker manifest" "manifest.v2+json" pull "$F/wrongct:x" --name other
