@@ -267,8 +267,6 @@ HY_TEST(ntsc_rate_is_exact) {
     ASSERT_TRUE(decodes_clean(path));
 }
 
-/* segment_s 1 at 10 fps, 25 frames: out_000 (10), out_001 (10), out_002 (5), each playable;
- * out.mp4 itself is never made. */
 /* write_at: frames left out (a live stream's drops, vid_stride) leave gaps in time instead of
  * making the video play fast; times count from the first frame; a time that does not advance
  * gets the next tick. Checked with ffprobe's own frame timestamps. */
@@ -308,6 +306,8 @@ HY_TEST(write_at_keeps_source_timing) {
     ASSERT_TRUE(decodes_clean(path));
 }
 
+/* segment_s 1 at 10 fps, 25 frames: out_000 (10), out_001 (10), out_002 (5), each playable;
+ * out.mp4 itself is never made. */
 HY_TEST(segments_roll_by_duration) {
     require_ffmpeg();
     const char *d = fresh_dir("vw_seg");

@@ -58,6 +58,8 @@ const char *hy_cli_device_desc(const hy_model *m, char *buf, size_t cap);
  * cuda:0: <why>; running on cpu" (nothing with quiet, nor for "auto": its choice of cpu is
  * no problem; the library's info log says it). */
 void hy_cli_warn_fallback(const char *cmd, const hy_model *m, int quiet);
+/* The same from the three strings (a training run's hy_train_info). */
+void hy_cli_warn_device(const char *cmd, const char *requested, const char *device, const char *why, int quiet);
 /* An output path a command may write: `in` must exist; `out` must not be `in` itself (usage
  * error) nor a directory, and an existing `out` is replaced only with force. Returns HY_CLI_OK
  * or the exit code, the error printed. */

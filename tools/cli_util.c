@@ -256,13 +256,12 @@ int hy_cli_parse_device(const char *cmd, const char *opt, const char *s, const c
         return -1;
     }
     if (hy_device_check(s, NULL) != HY_OK) {
+        /* the library's text ("device 'gpu': expected cpu, ...") names the forms */
         const char *e = hy_last_error();
-        /* the library's text names the forms except for a bad GPU number ("cuda:x") */
-        const char *shown = strncmp(e, "device '", 8) ? e : e + 7; /* "--device 'gpu': ..." */
-        if (strstr(e, "auto"))
-            hy_cli_error(cmd, "%s%s%s", opt, shown == e ? ": " : " ", shown);
+        if (strncmp(e, "device '", 8) == 0)
+            hy_cli_error(cmd, "%s %s", opt, e + 7); /* "--device 'gpu': ..." */
         else
-            hy_cli_error(cmd, "%s%s%s (expected %s)", opt, shown == e ? ": " : " ", shown, HY_CLI_DEVICE_FORMS);
+            hy_cli_error(cmd, "%s: %s", opt, e);
         return -1;
     }
     *out = s;
@@ -278,13 +277,17 @@ const char *hy_cli_device_desc(const hy_model *m, char *buf, size_t cap) {
     return buf;
 }
 
-void hy_cli_warn_fallback(const char *cmd, const hy_model *m, int quiet) {
-    const char *why = hy_model_device_fallback(m), *req = hy_model_device_requested(m);
+void hy_cli_warn_device(const char *cmd, const char *requested, const char *device, const char *why, int quiet) {
     /* auto choosing cpu is what auto is for: not warned (the library's info log, -v, says it) */
-    if (quiet || !why || !why[0] || (req && strcmp(req, "auto") == 0)) return;
-    fprintf(stderr, "hotyolo %s: warning: device %s: ", cmd, req);
+    if (quiet || !why || !why[0] || !requested || strcmp(requested, "auto") == 0) return;
+    fprintf(stderr, "hotyolo %s: warning: device %s: ", cmd, requested);
     hy_cli_put_escaped(stderr, why);
-    fprintf(stderr, "; running on %s\n", hy_model_device(m));
+    fprintf(stderr, "; running on %s\n", device);
+    fflush(stderr);
+}
+
+void hy_cli_warn_fallback(const char *cmd, const hy_model *m, int quiet) {
+    hy_cli_warn_device(cmd, hy_model_device_requested(m), hy_model_device(m), hy_model_device_fallback(m), quiet);
 }
 
 int hy_cli_make_dirs(const char *cmd, const char *opt, const char *dir) {

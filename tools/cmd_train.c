@@ -533,13 +533,8 @@ static void on_start(const hy_train_info *in, void *user) {
     const hy_train_params *p = &c->p;
     for (size_t i = 0; i < in->n_warnings; i++) fprintf(stderr, "warning: %s\n", in->warnings[i]);
     if (in->n_warnings) fflush(stderr);
-    /* a GPU that cannot train (none can yet): the run goes on on cpu; auto is silent */
-    if (in->device_fallback && in->device_fallback[0] && !c->quiet && strcmp(in->device_requested, "auto") != 0) {
-        fprintf(stderr, "hotyolo %s: warning: device %s: ", CMD, in->device_requested);
-        hy_cli_put_escaped(stderr, in->device_fallback);
-        fprintf(stderr, "; running on %s\n", in->device);
-        fflush(stderr);
-    }
+    /* a GPU that cannot train (none can yet): the run goes on on cpu */
+    hy_cli_warn_device(CMD, in->device_requested, in->device, in->device_fallback, c->quiet);
     if (p->resume) {
         printf("Resuming training from %s at epoch %d\n", in->save_dir, in->start_epoch);
     } else if (p->model) {

@@ -593,10 +593,11 @@ hy_status hy_model_load(const char *path, const hy_model_params *params, hy_mode
     }
     hy__pcache_key *key = hy__malloc(sizeof *key); /* .pt/ONNX: the packed-weights cache */
     int cached = key && hy__pcache_key_init(path, params, key);
-    if (cached && hy__pcache_load(key, path, params, out) == HY_OK) {
+    hy_status cst = cached ? hy__pcache_load(key, path, params, out) : HY_ERR_NOT_FOUND;
+    if (cst == HY_OK || cst == HY_ERR_BACKEND) { /* a device error: reading the source fails the same way */
         hy__free(key);
-        (*out)->load_ms = hy__now_ms() - t0;
-        return HY_OK;
+        if (cst == HY_OK) (*out)->load_ms = hy__now_ms() - t0;
+        return cst;
     }
     hy__wfile *f = NULL;
     hy_status st = hy__wfile_open(path, params ? params->verify : 0, &f);
